@@ -1,0 +1,1 @@
+//! Helios client (in progress).

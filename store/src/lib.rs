@@ -1,0 +1,1 @@
+//! Helios store (in progress).
