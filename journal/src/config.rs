@@ -1,0 +1,81 @@
+//! Journal configuration: every limit is a named knob with a default.
+
+use std::sync::Arc;
+
+use crate::error::{JournalError, Result};
+use crate::fault::FaultPlan;
+use crate::format::{BLOCK_BYTES, MARKER_BYTES, RECORD_HEADER_BYTES};
+
+/// Default size of a segment file.
+pub const DEFAULT_SEGMENT_SIZE_BYTES: u64 = 64 << 20;
+/// Default number of zero-filled segments kept ready ahead of need.
+pub const DEFAULT_SPARE_SEGMENTS: usize = 1;
+/// A group is sealed (committed on its own) once it holds this many bytes:
+/// past ~1 MiB a bigger write no longer raises throughput on our disks.
+pub const DEFAULT_GROUP_TARGET_BYTES: usize = 1 << 20;
+/// Default cap on bytes appended but not yet committed.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
+/// Default cap on one record (header, app and payload).
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 33 << 20;
+
+/// How a journal lays out and bounds its files and memory.
+#[derive(Debug, Clone)]
+pub struct JournalConfig {
+    /// Size of each segment file; a multiple of the block size.
+    pub segment_size_bytes: u64,
+    /// Segments to keep preallocated and zero-filled ahead of the writer.
+    pub spare_segments: usize,
+    /// Seal a group once it holds this many bytes.
+    pub group_target_bytes: usize,
+    /// Refuse appends (with `Backpressure`) beyond this many uncommitted bytes.
+    pub max_pending_bytes: usize,
+    /// Largest record accepted.
+    pub max_record_bytes: usize,
+    /// Test hook: fail chosen writes/fdatasyncs.
+    pub fault_plan: Option<Arc<FaultPlan>>,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            segment_size_bytes: DEFAULT_SEGMENT_SIZE_BYTES,
+            spare_segments: DEFAULT_SPARE_SEGMENTS,
+            group_target_bytes: DEFAULT_GROUP_TARGET_BYTES,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            fault_plan: None,
+        }
+    }
+}
+
+impl JournalConfig {
+    /// Checks the knobs against each other.
+    pub fn validate(&self) -> Result<()> {
+        let block = BLOCK_BYTES as u64;
+        if self.segment_size_bytes % block != 0 || self.segment_size_bytes < 4 * block {
+            return Err(JournalError::Config(format!(
+                "segment_size_bytes must be a multiple of {block} and at least {}",
+                4 * block
+            )));
+        }
+        if self.spare_segments == 0 {
+            return Err(JournalError::Config("spare_segments must be at least 1".into()));
+        }
+        if self.max_record_bytes < RECORD_HEADER_BYTES {
+            return Err(JournalError::Config("max_record_bytes is too small".into()));
+        }
+        if self.group_target_bytes < BLOCK_BYTES {
+            return Err(JournalError::Config(format!(
+                "group_target_bytes must be at least {BLOCK_BYTES}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The largest record that fits this configuration: bounded by the knob
+    /// and by what one segment holds next to its header and a marker.
+    pub fn effective_max_record_bytes(&self) -> usize {
+        let fits = self.segment_size_bytes as usize - BLOCK_BYTES - MARKER_BYTES;
+        self.max_record_bytes.min(fits)
+    }
+}

@@ -1,0 +1,150 @@
+//! Errors of the journal. Every error that concerns a file names it.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why bytes could not be decoded as a header or record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// Fewer bytes than the structure needs.
+    #[error("truncated")]
+    Short,
+    /// Magic number does not match.
+    #[error("bad magic")]
+    BadMagic,
+    /// CRC32C does not match.
+    #[error("checksum mismatch")]
+    BadChecksum,
+    /// Unknown record kind byte.
+    #[error("unknown record kind {0}")]
+    BadKind(u8),
+    /// A segment written by a format version this build does not know.
+    #[error("unsupported format version {0}")]
+    UnsupportedVersion(u32),
+    /// A segment written with another block size.
+    #[error("unsupported block size {0}")]
+    BadBlockSize(u32),
+    /// A segment size that is not a positive multiple of the block size.
+    #[error("invalid segment size {0}")]
+    BadSegmentSize(u64),
+}
+
+/// Errors returned by journal operations.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// An I/O call failed; `op` says which, `path` on which file.
+    #[error("journal {op} failed on {path}: {source}")]
+    Io {
+        /// What the journal was doing.
+        op: &'static str,
+        /// File or directory concerned.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Acked data is damaged: an invalid commit with a valid one after it.
+    #[error(
+        "journal corrupt: invalid commit in {path} at offset {offset} ({reason}), \
+         but a valid later commit exists in {later_path} at offset {later_offset}; \
+         refusing to open (run `helios-journal repair` to quarantine the damaged tail)"
+    )]
+    Corrupt {
+        /// Segment holding the invalid commit.
+        path: PathBuf,
+        /// Byte offset of the invalid commit.
+        offset: u64,
+        /// What was wrong with it.
+        reason: String,
+        /// Segment holding the later valid commit.
+        later_path: PathBuf,
+        /// Its byte offset.
+        later_offset: u64,
+    },
+    /// A segment file is unusable (bad header, wrong size, duplicate lap...).
+    #[error("journal segment {path} is unusable: {reason}")]
+    BadSegment {
+        /// The segment file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Records the checkpoint says are not yet stored are missing on disk.
+    #[error("journal {dir} is missing records: checkpoint is at seq {checkpoint_seq} but the first record on disk is seq {first_seq}")]
+    Gap {
+        /// Journal directory.
+        dir: PathBuf,
+        /// Checkpointed sequence.
+        checkpoint_seq: u64,
+        /// First sequence found.
+        first_seq: u64,
+    },
+    /// A previous write or fdatasync failed; the journal must be reopened.
+    #[error("journal failed earlier ({cause}); reopen it to recover from disk")]
+    Failed {
+        /// The original failure.
+        cause: String,
+    },
+    /// No disk space for the segment these appends need. Not a journal
+    /// failure: appends succeed again once space returns.
+    #[error("no space left for a new journal segment in {dir}")]
+    NoSpace {
+        /// Journal directory.
+        dir: PathBuf,
+    },
+    /// A new segment could not be prepared for another reason than space
+    /// (retried in the background; appends that need it fail meanwhile).
+    #[error("journal segment in {dir} unavailable: {reason}")]
+    SegmentUnavailable {
+        /// Journal directory.
+        dir: PathBuf,
+        /// The I/O error text.
+        reason: String,
+    },
+    /// More bytes are waiting to be committed than `max_pending_bytes`.
+    #[error("journal has {pending_bytes} bytes pending, limit is {max_pending_bytes}")]
+    Backpressure {
+        /// Bytes waiting.
+        pending_bytes: usize,
+        /// The configured limit.
+        max_pending_bytes: usize,
+    },
+    /// The record is larger than a commit may be.
+    #[error("record of {record_bytes} bytes exceeds the limit of {max_record_bytes}")]
+    RecordTooLarge {
+        /// Size asked for.
+        record_bytes: usize,
+        /// The limit.
+        max_record_bytes: usize,
+    },
+    /// Invalid configuration.
+    #[error("invalid journal configuration: {0}")]
+    Config(String),
+    /// The journal was closed.
+    #[error("journal is closed")]
+    Closed,
+}
+
+impl JournalError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        JournalError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// True for errors that leave acked data intact and clear by themselves
+    /// (no space, backpressure): the caller answers 503 and carries on.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            JournalError::NoSpace { .. }
+                | JournalError::SegmentUnavailable { .. }
+                | JournalError::Backpressure { .. }
+        )
+    }
+}
+
+/// Result alias.
+pub type Result<T, E = JournalError> = std::result::Result<T, E>;

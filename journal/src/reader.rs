@@ -1,0 +1,170 @@
+//! Reading committed records, from any thread (flushers). Reads stop at the
+//! durable mark, so a reader never sees a commit that is still in flight,
+//! and every block it reads is one the writer will never rewrite.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::checkpoint::Checkpoint;
+use crate::commit::{parse_commit, CommitError};
+use crate::error::{JournalError, Result};
+use crate::format::{align_up, RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES};
+use crate::segment::read_range;
+use crate::shared::{SegmentInfo, Shared};
+
+/// First read size when parsing a commit; doubled until the commit fits.
+const READ_WINDOW_BYTES: usize = 256 << 10;
+
+/// One committed record as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Its sequence.
+    pub seq: u64,
+    /// Checkpoint to persist once this record (and all before it) is stored.
+    pub checkpoint: Checkpoint,
+    /// Receive time, UTC ms.
+    pub recv_ms: i64,
+    /// Clock offset applied, ms.
+    pub clock_offset_ms: i64,
+    /// First minted id.
+    pub id_base: [u8; 12],
+    /// Events in the payload.
+    pub event_count: u32,
+    /// App name.
+    pub app: String,
+    /// The payload as appended.
+    pub payload: Vec<u8>,
+}
+
+/// Iterates committed records in sequence order across segments.
+pub struct JournalReader {
+    shared: Arc<Shared>,
+    next_seq: u64,
+    /// Segment lap and offset of the next commit to parse, once located.
+    cursor: Option<(u64, u64)>,
+    file: Option<(u64, PathBuf, File)>,
+}
+
+impl JournalReader {
+    pub(crate) fn new(shared: Arc<Shared>, after_seq: u64) -> JournalReader {
+        JournalReader {
+            shared,
+            next_seq: after_seq + 1,
+            cursor: None,
+            file: None,
+        }
+    }
+
+    /// Sequence of the next record this reader returns.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Up to `max_records` further durable records; empty when caught up.
+    pub fn read_batch(&mut self, max_records: usize) -> Result<Vec<Record>> {
+        let mut out = Vec::new();
+        while out.len() < max_records {
+            let (durable, segments) = {
+                let st = self.shared.lock();
+                (st.durable, st.segments.clone())
+            };
+            if self.next_seq > durable.seq {
+                break;
+            }
+            let (lap, offset) = match self.cursor {
+                Some(c) => c,
+                None => self.locate(&segments)?,
+            };
+            let Some(seg) = segments.iter().find(|s| s.lap == lap) else {
+                return Err(self.lost(format!("segment of lap {lap} is gone")));
+            };
+            let limit = if lap == durable.lap { durable.end_offset } else { seg.used_end };
+            if offset >= limit {
+                let Some(next) = segments.iter().find(|s| s.lap > lap) else {
+                    return Err(self.lost(format!("no segment after lap {lap}")));
+                };
+                self.cursor = Some((next.lap, crate::format::BLOCK_BYTES as u64));
+                continue;
+            }
+            let (records, end) = self.read_commit(seg, offset, limit)?;
+            self.cursor = Some((lap, end));
+            for r in records {
+                if r.seq >= self.next_seq && out.len() < max_records {
+                    self.next_seq = r.seq + 1;
+                    out.push(r);
+                } else if r.seq >= self.next_seq {
+                    // Batch full mid-commit: re-read this commit next time.
+                    self.cursor = Some((lap, offset));
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn lost(&self, what: String) -> JournalError {
+        JournalError::Failed {
+            cause: format!("reader at seq {}: {what}", self.next_seq),
+        }
+    }
+
+    /// Finds the segment holding `next_seq` and starts at its first commit.
+    fn locate(&mut self, segments: &[SegmentInfo]) -> Result<(u64, u64)> {
+        let block = crate::format::BLOCK_BYTES as u64;
+        let seg = segments
+            .iter()
+            .find(|s| s.seqs.is_some_and(|(first, last)| first <= self.next_seq && self.next_seq <= last))
+            .or_else(|| segments.iter().find(|s| s.seqs.is_none_or(|(first, _)| first > self.next_seq)))
+            .ok_or_else(|| self.lost("no segment holds it".into()))?;
+        Ok((seg.lap, block))
+    }
+
+    fn read_commit(&mut self, seg: &SegmentInfo, offset: u64, limit: u64) -> Result<(Vec<Record>, u64)> {
+        if self.file.as_ref().is_none_or(|(lap, _, _)| *lap != seg.lap) {
+            let f = File::open(&seg.path).map_err(|e| JournalError::io("open for read", &seg.path, e))?;
+            self.file = Some((seg.lap, seg.path.clone(), f));
+        }
+        let Some((_, path, file)) = self.file.as_ref() else {
+            unreachable!("file opened above");
+        };
+        let mut window = READ_WINDOW_BYTES as u64;
+        loop {
+            let end = (offset + window).min(limit);
+            let bytes = read_range(file, path, offset, end)?;
+            match parse_commit(&bytes, offset, seg.lap, None, end == limit) {
+                Ok(commit) => {
+                    let mut records = Vec::with_capacity(commit.records.len());
+                    for span in &commit.records {
+                        let h = span.header;
+                        let at = (span.offset - offset) as usize + RECORD_HEADER_BYTES;
+                        let app_end = at + h.app_len as usize;
+                        let payload_end = app_end + h.payload_len as usize;
+                        let record_end = span.offset + align_up(h.record_bytes(), RECORD_ALIGN_BYTES) as u64;
+                        records.push(Record {
+                            seq: h.seq,
+                            checkpoint: Checkpoint {
+                                seq: h.seq,
+                                lap: seg.lap,
+                                end_offset: record_end,
+                            },
+                            recv_ms: h.recv_ms,
+                            clock_offset_ms: h.clock_offset_ms,
+                            id_base: h.id_base,
+                            event_count: h.count,
+                            app: String::from_utf8_lossy(&bytes[at..app_end]).into_owned(),
+                            payload: bytes[app_end..payload_end].to_vec(),
+                        });
+                    }
+                    return Ok((records, commit.end_offset));
+                }
+                Err(CommitError::NeedMore) => window *= 2,
+                Err(CommitError::Invalid(reason)) => {
+                    return Err(JournalError::Failed {
+                        cause: format!("durable commit unreadable in {} at {offset}: {reason}", path.display()),
+                    })
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Segment files: naming, creation (zero-filled), recycling, listing.
+//! Blocking std I/O: called at open and from the preallocator thread, never
+//! on the commit path.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{JournalError, Result};
+use crate::format::{SegmentHeader, BLOCK_BYTES};
+
+/// Extension of a segment file.
+pub const SEGMENT_EXT: &str = "seg";
+/// Chunk size for zero-filling: big enough to stream at disk speed.
+const ZERO_FILL_CHUNK_BYTES: usize = 1 << 20;
+
+/// Path of the segment with this lap.
+pub fn segment_path(dir: &Path, lap: u64) -> PathBuf {
+    dir.join(format!("{lap:020}.{SEGMENT_EXT}"))
+}
+
+fn temp_path(dir: &Path, lap: u64) -> PathBuf {
+    dir.join(format!("{lap:020}.{SEGMENT_EXT}.tmp"))
+}
+
+/// fsyncs a directory so renames and creations in it are durable.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| JournalError::io("fsync directory", dir, e))
+}
+
+/// Creates segment `lap`: written under a temporary name, zero-filled to
+/// `size` (so later O_DIRECT writes hit already-allocated, written blocks),
+/// header in block 0, fsynced, renamed into place, directory fsynced. A crash
+/// leaves either no segment or a complete one (plus a stray `.tmp`).
+pub fn create_segment(dir: &Path, lap: u64, size: u64) -> io::Result<PathBuf> {
+    let tmp = temp_path(dir, lap);
+    let result = write_zeroed_segment(&tmp, lap, size);
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let path = segment_path(dir, lap);
+    fs::rename(&tmp, &path)?;
+    File::open(dir)?.sync_all()?;
+    Ok(path)
+}
+
+fn write_zeroed_segment(tmp: &Path, lap: u64, size: u64) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)?;
+    let mut chunk = vec![0u8; ZERO_FILL_CHUNK_BYTES];
+    SegmentHeader {
+        lap,
+        segment_size_bytes: size,
+    }
+    .encode(&mut chunk[..BLOCK_BYTES]);
+    let mut written = 0u64;
+    while written < size {
+        let n = (size - written).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
+        file.write_all(&chunk[..n])?;
+        if written == 0 {
+            chunk[..BLOCK_BYTES].fill(0);
+        }
+        written += n as u64;
+    }
+    file.sync_all()
+}
+
+/// Gives an old segment a new life as `new_lap`: rewrites its header (its
+/// old records keep their old lap, so they never read as new), then renames
+/// it. Header first: a crash in between leaves a file whose header is
+/// authoritative and whose name `list_segments` corrects.
+pub fn relap_segment(dir: &Path, old: &Path, new_lap: u64, size: u64) -> io::Result<PathBuf> {
+    let file = OpenOptions::new().write(true).open(old)?;
+    let mut block = vec![0u8; BLOCK_BYTES];
+    SegmentHeader {
+        lap: new_lap,
+        segment_size_bytes: size,
+    }
+    .encode(&mut block);
+    file.write_all_at(&block, 0)?;
+    file.sync_data()?;
+    let path = segment_path(dir, new_lap);
+    fs::rename(old, &path)?;
+    File::open(dir)?.sync_all()?;
+    Ok(path)
+}
+
+/// Zero-fills a segment file that is shorter than its size (a truncated
+/// tail), so O_DIRECT writes never extend the file.
+pub fn extend_to_size(path: &Path, size: u64) -> Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| JournalError::io("open for extend", path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| JournalError::io("stat", path, e))?
+        .len();
+    let zeros = vec![0u8; ZERO_FILL_CHUNK_BYTES];
+    let mut at = len;
+    while at < size {
+        let n = (size - at).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
+        file.write_all_at(&zeros[..n], at)
+            .map_err(|e| JournalError::io("extend segment", path, e))?;
+        at += n as u64;
+    }
+    file.sync_all()
+        .map_err(|e| JournalError::io("fsync extended segment", path, e))
+}
+
+/// A segment file found on disk.
+#[derive(Debug, Clone)]
+pub struct SegmentFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its decoded header.
+    pub header: SegmentHeader,
+    /// Its current length (may be short after a truncation).
+    pub file_len: u64,
+}
+
+/// Lists the segments of `dir` sorted by lap. Removes stray temporary files,
+/// renames a file whose name disagrees with its header, and fails on a bad
+/// header or two segments claiming one lap.
+pub fn list_segments(dir: &Path) -> Result<Vec<SegmentFile>> {
+    let entries = fs::read_dir(dir).map_err(|e| JournalError::io("list", dir, e))?;
+    let mut found = Vec::new();
+    let mut renamed = false;
+    for entry in entries {
+        let entry = entry.map_err(|e| JournalError::io("list", dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".tmp") {
+            fs::remove_file(&path).map_err(|e| JournalError::io("remove temp", &path, e))?;
+            continue;
+        }
+        if path.extension().and_then(|e| e.to_str()) != Some(SEGMENT_EXT) {
+            continue;
+        }
+        let (header, file_len) = read_header(&path)?;
+        let want = segment_path(dir, header.lap);
+        let path = if want != path {
+            if want.exists() {
+                return Err(JournalError::BadSegment {
+                    path,
+                    reason: format!("claims lap {} which {} also has", header.lap, want.display()),
+                });
+            }
+            fs::rename(&path, &want).map_err(|e| JournalError::io("rename", &path, e))?;
+            renamed = true;
+            want
+        } else {
+            path
+        };
+        found.push(SegmentFile {
+            path,
+            header,
+            file_len,
+        });
+    }
+    if renamed {
+        fsync_dir(dir)?;
+    }
+    found.sort_by_key(|s| s.header.lap);
+    Ok(found)
+}
+
+fn read_header(path: &Path) -> Result<(SegmentHeader, u64)> {
+    let mut file = File::open(path).map_err(|e| JournalError::io("open", path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| JournalError::io("stat", path, e))?
+        .len();
+    let mut block = vec![0u8; BLOCK_BYTES];
+    let mut filled = 0;
+    while filled < block.len() {
+        match file.read(&mut block[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(JournalError::io("read header", path, e)),
+        }
+    }
+    let header = SegmentHeader::decode(&block[..filled]).map_err(|e| JournalError::BadSegment {
+        path: path.to_path_buf(),
+        reason: format!("segment header: {e}"),
+    })?;
+    Ok((header, len))
+}
+
+/// Reads `[start, end)` of a file; bytes past its end read as zeros (a
+/// truncated segment looks like a zero-filled one).
+pub fn read_range(file: &File, path: &Path, start: u64, end: u64) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; (end - start) as usize];
+    let mut filled = 0usize;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], start + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(JournalError::io("read", path, e)),
+        }
+    }
+    Ok(buf)
+}

@@ -1,0 +1,99 @@
+//! State the writer (on its monoio core) shares with readers, checkpointers
+//! and the preallocator (on other threads). Touched once per commit and on
+//! cold paths only; the append path never locks.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::checkpoint::Checkpoint;
+use crate::format::BLOCK_BYTES;
+
+/// A segment as readers and accounting see it.
+#[derive(Debug, Clone)]
+pub struct SegmentInfo {
+    /// Lap.
+    pub lap: u64,
+    /// File path.
+    pub path: PathBuf,
+    /// First and last sequence held, once known (the active segment's last
+    /// is the durable mark).
+    pub seqs: Option<(u64, u64)>,
+    /// End of its last commit, for finished segments.
+    pub used_end: u64,
+}
+
+/// The newest durable commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurableMark {
+    /// Last durable record sequence (0: none).
+    pub seq: u64,
+    /// Lap of the segment it is in.
+    pub lap: u64,
+    /// Block-aligned end of that commit.
+    pub end_offset: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct SharedState {
+    pub segments: Vec<SegmentInfo>,
+    pub durable: DurableMark,
+    pub checkpoint: Checkpoint,
+}
+
+/// The shared part of a journal.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub state: Mutex<SharedState>,
+    pub durable_seq: AtomicU64,
+    pub checkpoint_seq: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(state: SharedState) -> Shared {
+        let durable_seq = AtomicU64::new(state.durable.seq);
+        let checkpoint_seq = AtomicU64::new(state.checkpoint.seq);
+        Shared {
+            state: Mutex::new(state),
+            durable_seq,
+            checkpoint_seq,
+        }
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, SharedState> {
+        // A panic while holding this lock cannot leave it half-updated in a
+        // way that matters more than stopping would; keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called by the committer after a commit's fdatasync.
+    pub fn on_durable(&self, mark: DurableMark, first_seq_of_commit: u64) {
+        let mut st = self.lock();
+        debug_assert!(mark.seq >= st.durable.seq);
+        st.durable = mark;
+        if let Some(seg) = st.segments.iter_mut().rev().find(|s| s.lap == mark.lap) {
+            seg.seqs = Some(match seg.seqs {
+                Some((first, _)) => (first, mark.seq),
+                None => (first_seq_of_commit, mark.seq),
+            });
+            seg.used_end = mark.end_offset;
+        }
+        drop(st);
+        self.durable_seq.store(mark.seq, Ordering::Release);
+    }
+
+    /// Bytes committed but not yet covered by the checkpoint.
+    pub fn unflushed_bytes(&self) -> u64 {
+        let st = self.lock();
+        let cp = st.checkpoint;
+        let block = BLOCK_BYTES as u64;
+        st.segments
+            .iter()
+            .filter(|s| s.seqs.is_some_and(|(_, last)| last > cp.seq))
+            .map(|s| {
+                let start = if s.lap == cp.lap { cp.end_offset } else { block };
+                s.used_end.saturating_sub(start)
+            })
+            .sum()
+    }
+}

@@ -1,0 +1,681 @@
+//! The group-commit writer. Lives on one monoio (io_uring) runtime: appends
+//! copy records into an aligned group buffer without blocking; one committer
+//! task writes each group with a single O_DIRECT write starting on a fresh
+//! block, fdatasyncs, and only then completes the group's tickets. Appends
+//! arriving during a commit fill the next group.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::OpenOptions;
+use std::future::{poll_fn, Future};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::thread::JoinHandle;
+
+use crate::aligned::AlignedBuf;
+use crate::checkpoint::{write_checkpoint, Checkpoint};
+use crate::config::JournalConfig;
+use crate::error::{JournalError, Result};
+use crate::fault::injected_error;
+use crate::format::{
+    align_up, encode_record, padded_record_bytes, RecordKind, RecordMeta, BLOCK_BYTES,
+    FLAG_COMMIT_START, MARKER_BYTES, MAX_APP_BYTES,
+};
+use crate::prealloc::{Prealloc, Unavailable};
+use crate::reader::JournalReader;
+use crate::recovery::{recover, Recovered};
+use crate::segment::{create_segment, extend_to_size, fsync_dir};
+use crate::shared::{DurableMark, SegmentInfo, Shared, SharedState};
+
+/// Group buffers kept for reuse instead of freed.
+const MAX_FREE_BUFFERS: usize = 4;
+
+/// Why a group did not become durable (cloneable, unlike `JournalError`).
+#[derive(Debug, Clone)]
+enum GroupFailure {
+    Failed(String),
+    Unavailable(Unavailable),
+}
+
+/// Completion slot shared by every ticket of one group.
+#[derive(Default)]
+struct GroupSlot {
+    outcome: RefCell<Option<std::result::Result<(), GroupFailure>>>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl GroupSlot {
+    fn complete(&self, outcome: std::result::Result<(), GroupFailure>) {
+        *self.outcome.borrow_mut() = Some(outcome);
+        for w in self.wakers.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// Proof of an append: await [`Ticket::durable`] before acknowledging.
+/// Groups complete in order and a failure fails every later group too, so
+/// a durable ticket implies every earlier ticket of this journal is durable.
+pub struct Ticket {
+    seq: u64,
+    slot: Rc<GroupSlot>,
+    dir: Rc<PathBuf>,
+}
+
+impl Ticket {
+    /// The record's sequence number.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Resolves once the record's commit is written and fdatasynced, or
+    /// with the error that prevented it.
+    pub fn durable(&self) -> impl Future<Output = Result<()>> + '_ {
+        poll_fn(move |cx| {
+            if let Some(outcome) = self.slot.outcome.borrow().as_ref() {
+                return Poll::Ready(outcome.clone().map_err(|f| to_error(f, &self.dir)));
+            }
+            self.slot.wakers.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+}
+
+fn to_error(f: GroupFailure, dir: &Path) -> JournalError {
+    match f {
+        GroupFailure::Failed(cause) => JournalError::Failed { cause },
+        GroupFailure::Unavailable(Unavailable::NoSpace) => JournalError::NoSpace {
+            dir: dir.to_path_buf(),
+        },
+        GroupFailure::Unavailable(Unavailable::Io(reason)) => JournalError::SegmentUnavailable {
+            dir: dir.to_path_buf(),
+            reason,
+        },
+    }
+}
+
+/// Records waiting to be committed together, destined for one place.
+struct Group {
+    lap: u64,
+    offset: u64,
+    buf: AlignedBuf,
+    first_seq: u64,
+    records: u32,
+    record_bytes: usize,
+    slot: Rc<GroupSlot>,
+}
+
+struct WriterState {
+    open: Option<Group>,
+    sealed: VecDeque<Group>,
+    next_seq: u64,
+    /// Where the open (or next) group starts.
+    place_lap: u64,
+    place_offset: u64,
+    active_lap: u64,
+    active_file: Option<Rc<monoio::fs::File>>,
+    pending_bytes: usize,
+    failed: Option<String>,
+    closed: bool,
+    committer_waker: Option<Waker>,
+    committer_done: bool,
+    done_wakers: Vec<Waker>,
+    free_bufs: Vec<AlignedBuf>,
+}
+
+struct Inner {
+    dir: Rc<PathBuf>,
+    cfg: JournalConfig,
+    segment_size_bytes: u64,
+    max_record_bytes: usize,
+    st: RefCell<WriterState>,
+    shared: Arc<Shared>,
+    prealloc: Arc<Prealloc>,
+    prealloc_thread: Cell<Option<JoinHandle<()>>>,
+    recovered: Recovered,
+}
+
+/// What opening a journal found on disk.
+#[derive(Debug, Clone)]
+pub struct RecoveryReport {
+    /// Torn final commits truncated (0 or 1).
+    pub torn_commits: u64,
+    /// Where the torn commit was.
+    pub torn_at: Option<(PathBuf, u64)>,
+    /// Last durable record sequence.
+    pub last_seq: u64,
+    /// Checkpointed sequence (0 if none).
+    pub checkpoint_seq: u64,
+}
+
+/// A durable, group-committed journal. One per writer (per core); not
+/// `Send`: it lives on the monoio runtime that opened it. Dropping it
+/// commits what is pending in the background and stops its threads.
+pub struct Journal {
+    inner: Rc<Inner>,
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir`, recovering from disk
+    /// first, and starts its committer task on the current monoio runtime.
+    /// Fails with `Corrupt` if acked data is damaged.
+    pub async fn open(dir: impl AsRef<Path>, cfg: JournalConfig) -> Result<Journal> {
+        cfg.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| JournalError::io("create", &dir, e))?;
+        let mut rec = recover(&dir)?;
+        if rec.segments.is_empty() {
+            create_segment(&dir, 1, cfg.segment_size_bytes)
+                .map_err(|e| JournalError::io("create first segment", &dir, e))?;
+            rec = recover(&dir)?;
+        }
+        let active = rec.segments[rec.active].clone();
+        if active.file_len < active.size {
+            extend_to_size(&active.path, active.size)?;
+        }
+        let cp = rec.checkpoint.unwrap_or_default();
+        // Sort what is on disk: live segments, spares ahead, old ones.
+        let mut live = Vec::new();
+        let mut ready = BTreeMap::new();
+        let mut recyclable = VecDeque::new();
+        let mut removed = false;
+        for seg in &rec.segments {
+            let is_spare = seg.lap > active.lap;
+            let holds_unstored = seg.seqs.is_some_and(|(_, last)| last > cp.seq);
+            if seg.lap == active.lap || (!is_spare && holds_unstored) {
+                live.push(SegmentInfo {
+                    lap: seg.lap,
+                    path: seg.path.clone(),
+                    seqs: seg.seqs,
+                    used_end: seg.used_end,
+                });
+            } else if is_spare
+                && seg.lap == active.lap + 1 + ready.len() as u64
+                && seg.size == cfg.segment_size_bytes
+                && seg.file_len == seg.size
+            {
+                ready.insert(seg.lap, seg.path.clone());
+            } else if !is_spare && seg.size == cfg.segment_size_bytes && seg.file_len == seg.size {
+                recyclable.push_back(seg.path.clone());
+            } else {
+                // An irregular spare (a gap, another size): never give a file
+                // a lap lower than it had, so delete it instead.
+                std::fs::remove_file(&seg.path)
+                    .map_err(|e| JournalError::io("remove segment", &seg.path, e))?;
+                removed = true;
+            }
+        }
+        if removed {
+            fsync_dir(&dir)?;
+        }
+        let durable = DurableMark {
+            seq: rec.last_seq(),
+            lap: active.lap,
+            end_offset: active.used_end,
+        };
+        let shared = Arc::new(Shared::new(SharedState {
+            segments: live,
+            durable,
+            checkpoint: cp,
+        }));
+        let (prealloc, thread) = Prealloc::start(
+            dir.clone(),
+            cfg.segment_size_bytes,
+            cfg.spare_segments,
+            active.lap,
+            ready,
+            recyclable,
+        )
+        .map_err(|e| JournalError::io("start preallocator", &dir, e))?;
+        let file = open_direct(&active.path)?;
+        let max_record_bytes = cfg.effective_max_record_bytes();
+        let inner = Rc::new(Inner {
+            dir: Rc::new(dir),
+            segment_size_bytes: cfg.segment_size_bytes,
+            max_record_bytes,
+            cfg,
+            st: RefCell::new(WriterState {
+                open: None,
+                sealed: VecDeque::new(),
+                next_seq: rec.next_seq,
+                place_lap: active.lap,
+                place_offset: active.used_end,
+                active_lap: active.lap,
+                active_file: Some(Rc::new(file)),
+                pending_bytes: 0,
+                failed: None,
+                closed: false,
+                committer_waker: None,
+                committer_done: false,
+                done_wakers: Vec::new(),
+                free_bufs: Vec::new(),
+            }),
+            shared,
+            prealloc,
+            prealloc_thread: Cell::new(Some(thread)),
+            recovered: rec,
+        });
+        monoio::spawn(run_committer(Rc::clone(&inner)));
+        Ok(Journal { inner })
+    }
+
+    /// What recovery found.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        let r = &self.inner.recovered;
+        RecoveryReport {
+            torn_commits: r.torn_commits,
+            torn_at: r.torn_at.clone(),
+            last_seq: r.last_seq(),
+            checkpoint_seq: r.checkpoint.map_or(0, |c| c.seq),
+        }
+    }
+
+    /// The journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Copies one record into the current group and returns its ticket.
+    /// Never waits: it fails fast when the journal has failed, is over its
+    /// pending budget, or needs a segment that cannot be had.
+    pub fn append(&self, meta: &RecordMeta<'_>, payload: &[u8]) -> Result<Ticket> {
+        let inner = &*self.inner;
+        let mut st = inner.st.borrow_mut();
+        if let Some(cause) = &st.failed {
+            return Err(JournalError::Failed {
+                cause: cause.clone(),
+            });
+        }
+        if st.closed {
+            return Err(JournalError::Closed);
+        }
+        if meta.app.len() > MAX_APP_BYTES {
+            return Err(JournalError::RecordTooLarge {
+                record_bytes: meta.app.len(),
+                max_record_bytes: MAX_APP_BYTES,
+            });
+        }
+        let rec_bytes = padded_record_bytes(meta.app.len(), payload.len());
+        if rec_bytes > inner.max_record_bytes {
+            return Err(JournalError::RecordTooLarge {
+                record_bytes: rec_bytes,
+                max_record_bytes: inner.max_record_bytes,
+            });
+        }
+        if st.pending_bytes + rec_bytes > inner.cfg.max_pending_bytes {
+            return Err(JournalError::Backpressure {
+                pending_bytes: st.pending_bytes,
+                max_pending_bytes: inner.cfg.max_pending_bytes,
+            });
+        }
+        if let Some(g) = &st.open {
+            let grown = g.buf.len() + rec_bytes;
+            let fits_segment = g.offset + (grown + MARKER_BYTES) as u64 <= inner.segment_size_bytes;
+            if grown > inner.cfg.group_target_bytes || !fits_segment {
+                seal_open_group(inner, &mut st);
+            }
+        }
+        if st.open.is_none() {
+            start_group(inner, &mut st, rec_bytes)?;
+        }
+        let seq = st.next_seq;
+        let Some(group) = st.open.as_mut() else {
+            unreachable!("start_group created the open group");
+        };
+        let flags = if group.records == 0 { FLAG_COMMIT_START } else { 0 };
+        let out = group.buf.extend(rec_bytes);
+        encode_record(out, RecordKind::Events, flags, group.lap, seq, meta, payload);
+        group.records += 1;
+        group.record_bytes += rec_bytes;
+        let slot = Rc::clone(&group.slot);
+        st.next_seq += 1;
+        st.pending_bytes += rec_bytes;
+        if let Some(w) = st.committer_waker.take() {
+            w.wake();
+        }
+        Ok(Ticket {
+            seq,
+            slot,
+            dir: Rc::clone(&inner.dir),
+        })
+    }
+
+    /// Appends one record and waits until it is durable.
+    pub async fn append_durable(&self, meta: &RecordMeta<'_>, payload: &[u8]) -> Result<u64> {
+        let ticket = self.append(meta, payload)?;
+        ticket.durable().await?;
+        Ok(ticket.seq())
+    }
+
+    /// Sequence of the last durable record (0: none).
+    pub fn durable_seq(&self) -> u64 {
+        self.inner.shared.durable_seq.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Bytes written but not yet covered by a checkpoint (for disk budgets).
+    pub fn unflushed_bytes(&self) -> u64 {
+        self.inner.shared.unflushed_bytes()
+    }
+
+    /// True once a write or fdatasync failed; reopen to recover.
+    pub fn is_failed(&self) -> bool {
+        self.inner.st.borrow().failed.is_some()
+    }
+
+    /// A reader of committed records after `after_seq` (`Send`: use it on
+    /// a flusher thread).
+    pub fn reader(&self, after_seq: u64) -> JournalReader {
+        JournalReader::new(Arc::clone(&self.inner.shared), after_seq)
+    }
+
+    /// A handle that persists checkpoints and lets old segments be recycled
+    /// (`Send`: use it on a flusher thread).
+    pub fn checkpointer(&self) -> Checkpointer {
+        Checkpointer {
+            dir: self.inner.dir.to_path_buf(),
+            shared: Arc::clone(&self.inner.shared),
+            prealloc: Arc::clone(&self.inner.prealloc),
+        }
+    }
+
+    /// Commits what is pending, stops the committer and the preallocator.
+    /// Appends made after this fail with `Closed`.
+    pub async fn close(&self) -> Result<()> {
+        let inner = &*self.inner;
+        let last = {
+            let mut st = inner.st.borrow_mut();
+            st.closed = true;
+            if let Some(w) = st.committer_waker.take() {
+                w.wake();
+            }
+            st.open
+                .as_ref()
+                .or(st.sealed.back())
+                .map(|g| Rc::clone(&g.slot))
+        };
+        poll_fn(|cx| {
+            let mut st = inner.st.borrow_mut();
+            if st.committer_done {
+                Poll::Ready(())
+            } else {
+                st.done_wakers.push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+        inner.prealloc.shutdown();
+        if let Some(handle) = inner.prealloc_thread.take() {
+            let _ = handle.join();
+        }
+        match last.and_then(|s| s.outcome.borrow().clone()) {
+            Some(Err(f)) => Err(to_error(f, &inner.dir)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let mut st = self.inner.st.borrow_mut();
+        st.closed = true;
+        if let Some(w) = st.committer_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.prealloc.shutdown();
+    }
+}
+
+fn open_direct(path: &Path) -> Result<monoio::fs::File> {
+    let std_file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+        .map_err(|e| JournalError::io("open O_DIRECT", path, e))?;
+    monoio::fs::File::from_std(std_file).map_err(|e| JournalError::io("register", path, e))
+}
+
+/// Opens a new group at the current placement, moving to the next segment
+/// if the record (plus a marker) does not fit in this one.
+fn start_group(inner: &Inner, st: &mut WriterState, rec_bytes: usize) -> Result<()> {
+    let need = align_up(rec_bytes + MARKER_BYTES, BLOCK_BYTES) as u64;
+    if st.place_offset + need > inner.segment_size_bytes {
+        st.place_lap += 1;
+        st.place_offset = BLOCK_BYTES as u64;
+    }
+    if st.place_lap != st.active_lap {
+        if let Some(why) = inner.prealloc.unavailable() {
+            return Err(to_error(GroupFailure::Unavailable(why), &inner.dir));
+        }
+    }
+    let buf = st
+        .free_bufs
+        .pop()
+        .unwrap_or_else(|| AlignedBuf::zeroed(inner.cfg.group_target_bytes + BLOCK_BYTES));
+    st.open = Some(Group {
+        lap: st.place_lap,
+        offset: st.place_offset,
+        buf,
+        first_seq: st.next_seq,
+        records: 0,
+        record_bytes: 0,
+        slot: Rc::new(GroupSlot::default()),
+    });
+    Ok(())
+}
+
+/// Closes the open group with its marker and queues it for the committer.
+fn seal_open_group(inner: &Inner, st: &mut WriterState) {
+    let Some(mut g) = st.open.take() else { return };
+    debug_assert!(g.records > 0, "empty groups are never sealed");
+    let meta = RecordMeta {
+        event_count: g.records,
+        ..RecordMeta::default()
+    };
+    let out = g.buf.extend(MARKER_BYTES);
+    encode_record(out, RecordKind::Marker, 0, g.lap, g.first_seq, &meta, &[]);
+    g.buf.pad_to_block();
+    debug_assert!(g.offset + g.buf.len() as u64 <= inner.segment_size_bytes);
+    st.place_lap = g.lap;
+    st.place_offset = g.offset + g.buf.len() as u64;
+    st.sealed.push_back(g);
+}
+
+/// Fails every queued group (they cannot be written out of order) and
+/// rewinds sequence and placement to the first of them.
+fn fail_from(st: &mut WriterState, first: Group, why: GroupFailure) {
+    st.next_seq = first.first_seq;
+    st.place_lap = first.lap;
+    st.place_offset = first.offset;
+    let mut all = vec![first];
+    all.extend(st.sealed.drain(..));
+    all.extend(st.open.take());
+    for g in all {
+        st.pending_bytes -= g.record_bytes;
+        g.slot.complete(Err(why.clone()));
+    }
+}
+
+async fn next_group(inner: &Inner) -> Option<Group> {
+    poll_fn(|cx| {
+        let mut st = inner.st.borrow_mut();
+        if st.sealed.is_empty() && st.open.is_some() {
+            seal_open_group(inner, &mut st);
+        }
+        if let Some(g) = st.sealed.pop_front() {
+            return Poll::Ready(Some(g));
+        }
+        if st.closed {
+            return Poll::Ready(None);
+        }
+        st.committer_waker = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
+async fn run_committer(inner: Rc<Inner>) {
+    while let Some(group) = next_group(&inner).await {
+        match commit_group(&inner, group).await {
+            Ok(()) => {}
+            Err(()) => break,
+        }
+    }
+    let mut st = inner.st.borrow_mut();
+    st.committer_done = true;
+    for w in st.done_wakers.drain(..) {
+        w.wake();
+    }
+}
+
+/// Writes and syncs one group. `Err(())` means the journal has failed and
+/// the committer must stop.
+async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<(), ()> {
+    let file = match segment_file(inner, group.lap).await {
+        Ok(f) => f,
+        Err(why @ GroupFailure::Failed(_)) => {
+            let mut st = inner.st.borrow_mut();
+            if let GroupFailure::Failed(cause) = &why {
+                st.failed = Some(cause.clone());
+            }
+            fail_from(&mut st, group, why);
+            return Err(());
+        }
+        Err(why) => {
+            let mut st = inner.st.borrow_mut();
+            fail_from(&mut st, group, why);
+            return Ok(());
+        }
+    };
+    let fault = inner.cfg.fault_plan.as_deref();
+    let buf = std::mem::replace(&mut group.buf, AlignedBuf::zeroed(0));
+    let (write_result, mut buf) = if fault.is_some_and(|f| f.on_write()) {
+        (Err(injected_error("write")), buf)
+    } else {
+        file.write_all_at(buf, group.offset).await
+    };
+    let result = match write_result {
+        Ok(()) if fault.is_some_and(|f| f.on_sync()) => Err(injected_error("fdatasync")),
+        Ok(()) => file.sync_data().await,
+        Err(e) => Err(e),
+    };
+    let end_offset = group.offset + buf.len() as u64;
+    let mut st = inner.st.borrow_mut();
+    if let Err(e) = result {
+        // Never retry an fdatasync and assume success: the page cache may
+        // have dropped the dirty pages. Fail, and let reopen read the disk.
+        let cause = format!("commit at {} offset {}: {e}", segment_name(inner, group.lap), group.offset);
+        tracing::error!(dir = %inner.dir.display(), %cause, "journal commit failed; journal is now failed");
+        st.failed = Some(cause.clone());
+        fail_from(&mut st, group, GroupFailure::Failed(cause));
+        return Err(());
+    }
+    let last_seq = group.first_seq + group.records as u64 - 1;
+    inner.shared.on_durable(
+        DurableMark {
+            seq: last_seq,
+            lap: group.lap,
+            end_offset,
+        },
+        group.first_seq,
+    );
+    st.pending_bytes -= group.record_bytes;
+    buf.clear();
+    if st.free_bufs.len() < MAX_FREE_BUFFERS && buf.capacity() <= inner.cfg.group_target_bytes * 2 {
+        st.free_bufs.push(buf);
+    }
+    drop(st);
+    group.slot.complete(Ok(()));
+    Ok(())
+}
+
+fn segment_name(inner: &Inner, lap: u64) -> String {
+    crate::segment::segment_path(&inner.dir, lap).display().to_string()
+}
+
+/// The open O_DIRECT file of `lap`, switching segments when the group is
+/// the first of a new one.
+async fn segment_file(
+    inner: &Inner,
+    lap: u64,
+) -> std::result::Result<Rc<monoio::fs::File>, GroupFailure> {
+    {
+        let st = inner.st.borrow();
+        if st.active_lap == lap {
+            if let Some(f) = &st.active_file {
+                return Ok(Rc::clone(f));
+            }
+        }
+    }
+    let path = poll_fn(|cx| inner.prealloc.poll_take(lap, cx))
+        .await
+        .map_err(GroupFailure::Unavailable)?;
+    // The preallocator has moved on past this lap: failing to open it now
+    // is not something a retry of the same lap can fix.
+    let file = open_direct(&path).map_err(|e| GroupFailure::Failed(e.to_string()))?;
+    let file = Rc::new(file);
+    {
+        let mut shared = inner.shared.lock();
+        shared.segments.push(SegmentInfo {
+            lap,
+            path: path.clone(),
+            seqs: None,
+            used_end: BLOCK_BYTES as u64,
+        });
+    }
+    let mut st = inner.st.borrow_mut();
+    st.active_lap = lap;
+    st.active_file = Some(Rc::clone(&file));
+    Ok(file)
+}
+
+/// Persists checkpoints for one journal from any thread.
+#[derive(Clone)]
+pub struct Checkpointer {
+    dir: PathBuf,
+    shared: Arc<Shared>,
+    prealloc: Arc<Prealloc>,
+}
+
+impl Checkpointer {
+    /// Durably records that every record up to `cp.seq` is stored, then
+    /// hands segments entirely before it to the preallocator for reuse.
+    /// Checkpoints must not go backwards or past the durable mark.
+    pub fn advance(&self, cp: Checkpoint) -> Result<()> {
+        {
+            let st = self.shared.lock();
+            assert!(cp.seq >= st.checkpoint.seq, "checkpoint moved backwards");
+            assert!(cp.seq <= st.durable.seq, "checkpoint past the durable mark");
+        }
+        write_checkpoint(&self.dir, &cp)?;
+        let recyclable = {
+            let mut st = self.shared.lock();
+            st.checkpoint = cp;
+            let active_lap = st.durable.lap.max(st.segments.last().map_or(0, |s| s.lap));
+            let (old, keep): (Vec<_>, Vec<_>) = st.segments.drain(..).partition(|s| {
+                s.lap < active_lap && s.seqs.is_none_or(|(_, last)| last <= cp.seq)
+            });
+            st.segments = keep;
+            old.into_iter().map(|s| s.path).collect::<Vec<_>>()
+        };
+        self.shared
+            .checkpoint_seq
+            .store(cp.seq, std::sync::atomic::Ordering::Release);
+        self.prealloc.recycle(recyclable);
+        Ok(())
+    }
+
+    /// The last persisted checkpoint.
+    pub fn current(&self) -> Checkpoint {
+        self.shared.lock().checkpoint
+    }
+}
+

@@ -1,0 +1,1 @@
+//! Cross-crate integration tests; the test programs are in `src/bin/`.
