@@ -124,11 +124,20 @@ pub fn parse_commit(
                 });
             }
         }
+        // Alignment padding between records is part of the commit: it must
+        // read as written (zeros), so no byte of acked data goes unchecked.
+        let padded = align_up(len, RECORD_ALIGN_BYTES);
+        if at + padded > bytes.len() {
+            return Err(short());
+        }
+        if bytes[at + len..at + padded].iter().any(|&b| b != 0) {
+            return Err(invalid(at, "non-zero padding after the record".into()));
+        }
         records.push(RecordSpan {
             header: h,
             offset: offset + at as u64,
         });
-        at += align_up(len, RECORD_ALIGN_BYTES);
+        at += padded;
     }
 }
 

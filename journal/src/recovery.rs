@@ -52,8 +52,7 @@ impl Recovered {
     }
 }
 
-/// Scans `dir`. Read-only apart from removing stray temp files and fixing
-/// segment names (see `list_segments`).
+/// Scans `dir`, reading only.
 pub fn recover(dir: &Path) -> Result<Recovered> {
     let files = list_segments(dir)?;
     let checkpoint = read_checkpoint(dir)?;

@@ -126,51 +126,54 @@ pub struct SegmentFile {
     pub file_len: u64,
 }
 
-/// Lists the segments of `dir` sorted by lap. Removes stray temporary files,
-/// renames a file whose name disagrees with its header, and fails on a bad
-/// header or two segments claiming one lap.
+/// Lists the segments of `dir` sorted by lap, reading only. A file whose
+/// name disagrees with its header (a crash between the two steps of
+/// `relap_segment`) is taken by its header. Fails on a bad header or two
+/// segments claiming one lap.
 pub fn list_segments(dir: &Path) -> Result<Vec<SegmentFile>> {
     let entries = fs::read_dir(dir).map_err(|e| JournalError::io("list", dir, e))?;
-    let mut found = Vec::new();
-    let mut renamed = false;
+    let mut found: Vec<SegmentFile> = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| JournalError::io("list", dir, e))?;
         let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.ends_with(".tmp") {
-            fs::remove_file(&path).map_err(|e| JournalError::io("remove temp", &path, e))?;
-            continue;
-        }
         if path.extension().and_then(|e| e.to_str()) != Some(SEGMENT_EXT) {
             continue;
         }
         let (header, file_len) = read_header(&path)?;
-        let want = segment_path(dir, header.lap);
-        let path = if want != path {
-            if want.exists() {
-                return Err(JournalError::BadSegment {
-                    path,
-                    reason: format!("claims lap {} which {} also has", header.lap, want.display()),
-                });
-            }
-            fs::rename(&path, &want).map_err(|e| JournalError::io("rename", &path, e))?;
-            renamed = true;
-            want
-        } else {
-            path
-        };
         found.push(SegmentFile {
             path,
             header,
             file_len,
         });
     }
-    if renamed {
-        fsync_dir(dir)?;
-    }
     found.sort_by_key(|s| s.header.lap);
+    for pair in found.windows(2) {
+        if pair[0].header.lap == pair[1].header.lap {
+            return Err(JournalError::BadSegment {
+                path: pair[1].path.clone(),
+                reason: format!("claims lap {} which {} also has", pair[1].header.lap, pair[0].path.display()),
+            });
+        }
+    }
     Ok(found)
+}
+
+/// Removes temporary segment files a crash left behind (only while no
+/// journal is open on `dir`).
+pub fn remove_stale_temps(dir: &Path) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|e| JournalError::io("list", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| JournalError::io("list", dir, e))?;
+        let path = entry.path();
+        if path.to_string_lossy().ends_with(&format!(".{SEGMENT_EXT}.tmp")) {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(JournalError::io("remove temp", &path, e)),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_header(path: &Path) -> Result<(SegmentHeader, u64)> {

@@ -27,7 +27,7 @@ use crate::format::{
 use crate::prealloc::{Prealloc, Unavailable};
 use crate::reader::JournalReader;
 use crate::recovery::{recover, Recovered};
-use crate::segment::{create_segment, extend_to_size, fsync_dir};
+use crate::segment::{create_segment, extend_to_size, fsync_dir, remove_stale_temps};
 use crate::shared::{DurableMark, SegmentInfo, Shared, SharedState};
 
 /// Group buffers kept for reuse instead of freed.
@@ -166,6 +166,7 @@ impl Journal {
         cfg.validate()?;
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| JournalError::io("create", &dir, e))?;
+        remove_stale_temps(&dir)?;
         let mut rec = recover(&dir)?;
         if rec.segments.is_empty() {
             create_segment(&dir, 1, cfg.segment_size_bytes)
@@ -429,7 +430,12 @@ impl Drop for Journal {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // Join, so no segment file is still being written once the last
+        // handle is gone (a later open of the directory must see it whole).
         self.prealloc.shutdown();
+        if let Some(handle) = self.prealloc_thread.take() {
+            let _ = handle.join();
+        }
     }
 }
 
