@@ -1,0 +1,198 @@
+//! The SQLite schema, its migrations and the connection setup both the
+//! writer and the readers share (DESIGN §5).
+//!
+//! `PRAGMA user_version` is the schema version. `MIGRATIONS[v]` takes a file
+//! from version `v` to `v + 1`, each in its own `BEGIN IMMEDIATE`
+//! transaction together with the `user_version` bump, so a crash leaves the
+//! file at a whole version. Migrations are append-only: never edit one that
+//! has shipped, add the next.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::error::StoreError;
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a statement waits for another connection's lock before
+/// reporting busy. Long enough to ride out a retention transaction or a WAL
+/// checkpoint; short enough that a stuck writer surfaces as a transient
+/// error (and a retry with backoff) instead of a hung flusher.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Name of the `(type, ts, _id)` index (DESIGN §5): queries by type and time.
+pub const INDEX_TYPE_TS_ID: &str = "events_type_ts_id";
+/// Name of the `(ts, _id)` index (DESIGN §5): queries by time, keyset pages.
+pub const INDEX_TS_ID: &str = "events_ts_id";
+/// Name of the `(recv)` index: an addition to DESIGN §5 so that retention's
+/// batched `DELETE ... WHERE recv < cutoff` finds its rows without a full
+/// scan. It costs one more B-tree insert per event.
+pub const INDEX_RECV: &str = "events_recv";
+
+/// Version 0 → 1: the `events` table exactly as DESIGN §5 fixes it, its two
+/// query indexes, and the retention index on `recv`.
+const MIGRATION_1: &str = "
+CREATE TABLE events(
+    seq  INTEGER PRIMARY KEY,
+    _id  BLOB NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    ts   INTEGER NOT NULL,
+    recv INTEGER NOT NULL,
+    app  TEXT,
+    host TEXT,
+    doc  TEXT NOT NULL
+);
+CREATE INDEX events_type_ts_id ON events(type, ts, _id);
+CREATE INDEX events_ts_id ON events(ts, _id);
+CREATE INDEX events_recv ON events(recv);
+";
+
+/// `MIGRATIONS[v]` migrates version `v` to `v + 1`.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [MIGRATION_1];
+
+/// `PRAGMA synchronous` value for FULL.
+const SYNCHRONOUS_FULL: i64 = 2;
+
+/// Opens (creating if needed) the database for the single writer: checks
+/// the version before touching anything, sets WAL and `synchronous=FULL`,
+/// then migrates to [`SCHEMA_VERSION`].
+pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    // No SQLITE_OPEN_URI: a path is a path, even with `?` or `#` in it.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags)
+        .map_err(|source| open_error(path, "opening the file", source))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|source| open_error(path, "setting busy_timeout", source))?;
+
+    // Refuse a newer file before changing anything in it.
+    let version = user_version(&conn, path)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    set_journal_mode_wal(&conn, path)?;
+    set_synchronous_full(&conn, path)?;
+    migrate(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// Opens an existing database read-only and checks it has exactly this
+/// build's schema (readers never migrate: there is one writer).
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|source| open_error(path, "opening the file read-only", source))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|source| open_error(path, "setting busy_timeout", source))?;
+    let version = user_version(&conn, path)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooOld {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(conn)
+}
+
+fn open_error(path: &Path, context: &'static str, source: rusqlite::Error) -> StoreError {
+    StoreError::Open {
+        path: path.to_owned(),
+        context,
+        source: Box::new(source),
+    }
+}
+
+fn user_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
+    conn.pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))
+        .map_err(|source| open_error(path, "reading user_version", source))
+}
+
+fn set_journal_mode_wal(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    // The pragma answers with the mode actually in force, which is not WAL
+    // for e.g. an in-memory database: check, don't assume.
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(|source| open_error(path, "setting journal_mode=WAL", source))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Pragma {
+            path: path.to_owned(),
+            pragma: "journal_mode",
+            expected: "wal".to_owned(),
+            found: mode,
+        });
+    }
+    Ok(())
+}
+
+fn set_synchronous_full(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    // FULL: a commit must survive power loss before the flusher moves the
+    // journal checkpoint past it (DESIGN §5). Per connection, not stored.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|source| open_error(path, "setting synchronous=FULL", source))?;
+    let level: i64 = conn
+        .pragma_query_value(None, "synchronous", |row| row.get(0))
+        .map_err(|source| open_error(path, "reading synchronous", source))?;
+    if level != SYNCHRONOUS_FULL {
+        return Err(StoreError::Pragma {
+            path: path.to_owned(),
+            pragma: "synchronous",
+            expected: SYNCHRONOUS_FULL.to_string(),
+            found: level.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    // Bounded by the number of migrations; each step re-reads the version
+    // inside its write transaction, so two writers opening a fresh file at
+    // once do not both run the same step.
+    for step in 0..MIGRATIONS.len() {
+        let from = user_version(conn, path)?;
+        if from >= SCHEMA_VERSION {
+            break;
+        }
+        migrate_one(conn, path, from).map_err(|source| StoreError::Migration {
+            path: path.to_owned(),
+            from,
+            to: from + 1,
+            source: Box::new(source),
+        })?;
+        tracing::info!(path = %path.display(), from, to = from + 1, step, "migrated SQLite store schema");
+    }
+    Ok(())
+}
+
+fn migrate_one(conn: &mut Connection, path: &Path, expected_from: i64) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let from: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if from != expected_from {
+        // Someone else migrated between our read and our lock; re-check.
+        tracing::debug!(path = %path.display(), from, "schema migrated concurrently");
+        return Ok(());
+    }
+    let index =
+        usize::try_from(from).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, from))?;
+    let sql = MIGRATIONS
+        .get(index)
+        .ok_or(rusqlite::Error::IntegralValueOutOfRange(0, from))?;
+    tx.execute_batch(sql)?;
+    tx.pragma_update(None, "user_version", from + 1)?;
+    tx.commit()
+}

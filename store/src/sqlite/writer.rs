@@ -1,0 +1,302 @@
+//! [`SqliteSink`]: the single writer of an SQLite store.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use super::classify::{classify, classify_row};
+use super::schema::open_writer;
+use crate::doc::EventDoc;
+use crate::error::StoreError;
+use crate::sink::{RetentionOutcome, Sink, SinkError, WriteOutcome};
+
+/// Most events per batch transaction. At ~300-byte events, 4096 of them are
+/// ~1.2 MiB of WAL per commit: large enough that the one fsync per batch
+/// is amortised, small enough that the write lock is held for milliseconds.
+pub const SQLITE_MAX_BATCH_EVENTS: usize = 4096;
+
+/// Insert one event; an `_id` already present is a duplicate. `ON
+/// CONFLICT(_id) DO NOTHING` rather than `INSERT OR IGNORE`: OR IGNORE would
+/// also silently skip a row violating NOT NULL or any other constraint,
+/// losing an event while reporting it stored.
+const INSERT_SQL: &str = "INSERT INTO events (_id, type, ts, recv, app, host, doc) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+     ON CONFLICT(_id) DO NOTHING";
+
+/// Delete up to `?2` of the rows received before `?1`, oldest first. SQLite
+/// is not built with `DELETE ... LIMIT`, hence the sub-select on `seq`.
+const DELETE_OLDER_SQL: &str = "DELETE FROM events WHERE seq IN \
+     (SELECT seq FROM events WHERE recv < ?1 ORDER BY recv LIMIT ?2)";
+
+/// Pragmas of the writer connection, as SQLite reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlitePragmas {
+    /// `PRAGMA journal_mode` (`"wal"`).
+    pub journal_mode: String,
+    /// `PRAGMA synchronous` (2 = FULL).
+    pub synchronous: i64,
+    /// `PRAGMA user_version`, the schema version.
+    pub user_version: i64,
+    /// `PRAGMA busy_timeout`, in milliseconds.
+    pub busy_timeout_ms: i64,
+}
+
+/// Writes batches of events to an SQLite file, one transaction per batch.
+///
+/// There must be one writer per file in spirit (DESIGN §5); several sinks on
+/// one file (one per flusher) are safe, they serialize on SQLite's write
+/// lock and wait up to [`super::BUSY_TIMEOUT`] for it.
+pub struct SqliteSink {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteSink")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteSink {
+    /// Opens or creates the store at `path` (its directory must exist),
+    /// applying the pragmas and migrations of DESIGN §5.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_owned();
+        let conn = open_writer(&path)?;
+        Ok(Self { conn, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The durability-relevant pragmas as this connection sees them, read
+    /// back from SQLite (`synchronous` is per connection, so only the
+    /// writer's own connection can answer). For startup logs and tests.
+    pub fn pragmas(&self) -> Result<SqlitePragmas, StoreError> {
+        let read = |source| StoreError::Read {
+            path: self.path.clone(),
+            source: Box::new(source),
+        };
+        Ok(SqlitePragmas {
+            journal_mode: self
+                .conn
+                .pragma_query_value(None, "journal_mode", |row| row.get(0))
+                .map_err(read)?,
+            synchronous: self
+                .conn
+                .pragma_query_value(None, "synchronous", |row| row.get(0))
+                .map_err(read)?,
+            user_version: self
+                .conn
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .map_err(read)?,
+            busy_timeout_ms: self
+                .conn
+                .pragma_query_value(None, "busy_timeout", |row| row.get(0))
+                .map_err(read)?,
+        })
+    }
+
+    fn insert_all(&mut self, batch: &[EventDoc]) -> Result<WriteOutcome, SinkError> {
+        let context = || format!("inserting a batch of {} events", batch.len());
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| classify(error, context()))?;
+        let mut outcome = WriteOutcome::default();
+        {
+            let mut insert = tx
+                .prepare_cached(INSERT_SQL)
+                .map_err(|error| classify(error, context()))?;
+            for (index, event) in batch.iter().enumerate() {
+                // `execute` returns sqlite3_changes(): 1 inserted, 0 when
+                // ON CONFLICT(_id) skipped it.
+                let changed = insert
+                    .execute(params![
+                        &event.id.as_bytes()[..],
+                        event.event_type,
+                        event.ts_ms,
+                        event.recv_ms,
+                        event.app,
+                        event.host,
+                        event.doc,
+                    ])
+                    .map_err(|error| classify_row(error, index, event))?;
+                match changed {
+                    0 => outcome.duplicates += 1,
+                    1 => outcome.inserted += 1,
+                    other => {
+                        return Err(SinkError::permanent(
+                            context(),
+                            format!("one INSERT changed {other} rows (event {})", event.id),
+                        ))
+                    }
+                }
+            }
+        }
+        // Dropping `tx` on any early return above rolls the batch back, so a
+        // failed batch leaves nothing behind.
+        tx.commit().map_err(|error| classify(error, context()))?;
+        debug_assert_eq!(outcome.total(), batch.len() as u64);
+        Ok(outcome)
+    }
+
+    fn delete_one_chunk(&mut self, recv_cutoff_ms: i64, max_rows: usize) -> Result<u64, SinkError> {
+        let context = || format!("deleting events received before {recv_cutoff_ms} ms");
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| classify(error, context()))?;
+        // A limit beyond i64 is no limit; saturate rather than fail.
+        let limit = i64::try_from(max_rows).unwrap_or(i64::MAX);
+        let deleted = tx
+            .prepare_cached(DELETE_OLDER_SQL)
+            .and_then(|mut delete| delete.execute(params![recv_cutoff_ms, limit]))
+            .map_err(|error| classify(error, context()))?;
+        tx.commit().map_err(|error| classify(error, context()))?;
+        Ok(deleted as u64)
+    }
+}
+
+impl Sink for SqliteSink {
+    fn write_batch(&mut self, batch: &[EventDoc]) -> Result<WriteOutcome, SinkError> {
+        if batch.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        if batch.len() > SQLITE_MAX_BATCH_EVENTS {
+            return Err(SinkError::permanent(
+                format!("writing to {}", self.describe()),
+                format!(
+                    "batch of {} events exceeds max_batch_events {SQLITE_MAX_BATCH_EVENTS}",
+                    batch.len()
+                ),
+            ));
+        }
+        let outcome = self.insert_all(batch)?;
+        tracing::debug!(
+            store = %self.path.display(),
+            inserted = outcome.inserted,
+            duplicates = outcome.duplicates,
+            "batch committed"
+        );
+        Ok(outcome)
+    }
+
+    fn max_batch_events(&self) -> usize {
+        SQLITE_MAX_BATCH_EVENTS
+    }
+
+    /// Batched deletes by `recv` (DESIGN §5), each chunk its own short
+    /// transaction so flushers can commit between them. Stops at the first
+    /// chunk smaller than `max_rows_per_txn`; each chunk deletes at least
+    /// one row or ends the loop, so the loop is bounded by the row count.
+    fn delete_older_than(
+        &mut self,
+        recv_cutoff_ms: i64,
+        max_rows_per_txn: usize,
+    ) -> Result<RetentionOutcome, SinkError> {
+        if max_rows_per_txn == 0 {
+            return Err(SinkError::permanent(
+                "applying retention",
+                "max_rows_per_txn must be at least 1",
+            ));
+        }
+        let mut outcome = RetentionOutcome::default();
+        loop {
+            let deleted = self.delete_one_chunk(recv_cutoff_ms, max_rows_per_txn)?;
+            if deleted > 0 {
+                outcome.rows_deleted += deleted;
+                outcome.transactions += 1;
+            }
+            if deleted < max_rows_per_txn as u64 {
+                break;
+            }
+        }
+        tracing::info!(
+            store = %self.path.display(),
+            recv_cutoff_ms,
+            rows_deleted = outcome.rows_deleted,
+            transactions = outcome.transactions,
+            "retention applied"
+        );
+        Ok(outcome)
+    }
+
+    /// Takes and releases the write lock: proves the file is writable and
+    /// not locked past the busy timeout, without writing anything.
+    fn ping(&mut self) -> Result<(), SinkError> {
+        let context = || format!("checking {} is writable", self.path.display());
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+            .map_err(|error| classify(error, context()))
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store opened through the real schema, plus a raw connection to the
+    /// same file for SQL the public API cannot express.
+    fn store() -> (tempfile::TempDir, SqliteSink) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sink = SqliteSink::open(dir.path().join("events.db")).expect("open store");
+        (dir, sink)
+    }
+
+    #[test]
+    fn insert_sql_reports_a_not_null_violation_that_or_ignore_would_hide() {
+        // Why ON CONFLICT(_id) DO NOTHING and not INSERT OR IGNORE: an event
+        // without `type` (only possible by bypassing EventDoc) must fail
+        // loudly, not vanish while the batch reports success.
+        let (_dir, sink) = store();
+        let missing_type = params![
+            &[7u8; 12][..],
+            None::<String>,
+            1,
+            2,
+            None::<String>,
+            None::<String>,
+            "{}"
+        ];
+
+        let error = sink
+            .conn
+            .execute(INSERT_SQL, missing_type)
+            .expect_err("NOT NULL violation must be an error");
+        assert!(error.to_string().contains("NOT NULL"), "{error}");
+
+        let or_ignore = INSERT_SQL
+            .replace("INSERT INTO", "INSERT OR IGNORE INTO")
+            .replace(" ON CONFLICT(_id) DO NOTHING", "");
+        let changed = sink
+            .conn
+            .execute(&or_ignore, missing_type)
+            .expect("OR IGNORE swallows the violation");
+        assert_eq!(changed, 0, "OR IGNORE silently dropped the row");
+    }
+
+    #[test]
+    fn insert_sql_skips_only_a_duplicate_id() {
+        let (_dir, sink) = store();
+        let row = params![
+            &[1u8; 12][..],
+            "t",
+            1,
+            2,
+            None::<String>,
+            None::<String>,
+            "{}"
+        ];
+        assert_eq!(sink.conn.execute(INSERT_SQL, row).expect("first insert"), 1);
+        assert_eq!(sink.conn.execute(INSERT_SQL, row).expect("duplicate"), 0);
+    }
+}

@@ -1,0 +1,126 @@
+//! Store URIs (`sqlite://PATH`, later `mongodb://…` and `http(s)://…`) and
+//! [`open_sink`], the one entry point ingest uses to get a [`Sink`].
+
+use std::path::PathBuf;
+
+use crate::error::StoreError;
+use crate::sink::Sink;
+use crate::sqlite::SqliteSink;
+
+/// Scheme of the embedded store.
+pub const SCHEME_SQLITE: &str = "sqlite";
+/// Schemes DESIGN §5 plans but this build cannot open yet.
+const SCHEMES_NOT_YET: [&str; 4] = ["mongodb", "mongodb+srv", "http", "https"];
+/// SQLite's name for a private in-memory database: never durable.
+const SQLITE_MEMORY: &str = ":memory:";
+
+/// A parsed store URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUri {
+    /// `sqlite://PATH`: the file at PATH, relative to the working directory
+    /// unless absolute (`sqlite:///var/lib/helios/events.db`). No `~`
+    /// expansion, no query parameters: everything after `sqlite://` is the
+    /// path.
+    Sqlite(PathBuf),
+}
+
+impl StoreUri {
+    /// Parses a store URI. Errors name the scheme at most, never the whole
+    /// text, which may hold credentials.
+    pub fn parse(uri: &str) -> Result<Self, StoreError> {
+        let (scheme, rest) = split_scheme(uri)?;
+        match scheme.as_str() {
+            SCHEME_SQLITE => parse_sqlite_path(rest).map(StoreUri::Sqlite),
+            known if SCHEMES_NOT_YET.contains(&known) => {
+                Err(StoreError::NotSupportedYet { scheme })
+            }
+            _ => Err(StoreError::UnknownScheme { scheme }),
+        }
+    }
+}
+
+/// Opens the sink a store URI names, ready for a flusher thread.
+pub fn open_sink(uri: &str) -> Result<Box<dyn Sink + Send>, StoreError> {
+    match StoreUri::parse(uri)? {
+        StoreUri::Sqlite(path) => Ok(Box::new(SqliteSink::open(path)?)),
+    }
+}
+
+/// Splits `scheme://rest`, lowercasing the scheme (RFC 3986: schemes are
+/// case-insensitive).
+fn split_scheme(uri: &str) -> Result<(String, &str), StoreError> {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err(StoreError::InvalidUri {
+            reason: "no `scheme://` (expected e.g. sqlite://PATH)".to_owned(),
+        });
+    };
+    let plausible = scheme
+        .chars()
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !plausible {
+        return Err(StoreError::InvalidUri {
+            reason: "the part before `://` is not a URI scheme (expected e.g. sqlite://PATH)"
+                .to_owned(),
+        });
+    }
+    Ok((scheme.to_ascii_lowercase(), rest))
+}
+
+fn parse_sqlite_path(rest: &str) -> Result<PathBuf, StoreError> {
+    if rest.is_empty() {
+        return Err(StoreError::InvalidUri {
+            reason: "sqlite:// needs a file path, e.g. sqlite://data/events.db".to_owned(),
+        });
+    }
+    if rest == SQLITE_MEMORY {
+        return Err(StoreError::InvalidUri {
+            reason: "sqlite://:memory: is not durable; give a file path".to_owned(),
+        });
+    }
+    Ok(PathBuf::from(rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_and_absolute_sqlite_paths_parse() {
+        assert_eq!(
+            StoreUri::parse("sqlite://data/events.db").unwrap(),
+            StoreUri::Sqlite(PathBuf::from("data/events.db"))
+        );
+        assert_eq!(
+            StoreUri::parse("sqlite:///var/lib/helios/events.db").unwrap(),
+            StoreUri::Sqlite(PathBuf::from("/var/lib/helios/events.db"))
+        );
+        assert_eq!(
+            StoreUri::parse("SQLite://events.db").unwrap(),
+            StoreUri::Sqlite(PathBuf::from("events.db"))
+        );
+    }
+
+    #[test]
+    fn sqlite_without_a_file_path_is_rejected() {
+        for uri in ["sqlite://", "sqlite://:memory:"] {
+            assert!(
+                matches!(StoreUri::parse(uri), Err(StoreError::InvalidUri { .. })),
+                "{uri}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_uri_without_scheme_is_rejected() {
+        for uri in ["events.db", "/var/lib/events.db", "://x", "1sqlite://x"] {
+            assert!(
+                matches!(StoreUri::parse(uri), Err(StoreError::InvalidUri { .. })),
+                "{uri}"
+            );
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! open_sink: store URIs to sinks.
+
+mod common;
+
+use helios_store::{open_sink, SqliteReader, StoreError};
+
+use common::{events, temp_store};
+
+#[test]
+fn a_sqlite_uri_opens_a_working_sink() {
+    let (_dir, path) = temp_store();
+    let uri = format!("sqlite://{}", path.display());
+    let mut sink = open_sink(&uri).unwrap();
+
+    let outcome = sink.write_batch(&events(0..3)).unwrap();
+
+    assert_eq!(outcome.inserted, 3);
+    assert_eq!(sink.describe(), uri);
+    assert_eq!(SqliteReader::open(&path).unwrap().count().unwrap(), 3);
+}
+
+#[test]
+fn the_sink_can_move_to_a_flusher_thread() {
+    let (_dir, path) = temp_store();
+    let mut sink = open_sink(&format!("sqlite://{}", path.display())).unwrap();
+    let handle = std::thread::spawn(move || sink.write_batch(&events(0..2)).map(|o| o.inserted));
+    assert_eq!(handle.join().unwrap().unwrap(), 2);
+}
+
+#[test]
+fn unknown_schemes_are_rejected_by_name() {
+    let error = open_sink("postgres://db/events")
+        .err()
+        .expect("unknown scheme");
+    assert!(
+        matches!(&error, StoreError::UnknownScheme { scheme } if scheme == "postgres"),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("postgres"), "{message}");
+    assert!(
+        message.contains("sqlite://"),
+        "says what is expected: {message}"
+    );
+}
+
+#[test]
+fn planned_schemes_say_not_supported_yet() {
+    for (uri, scheme) in [
+        ("mongodb://localhost/helios", "mongodb"),
+        ("mongodb+srv://cluster.example/helios", "mongodb+srv"),
+        ("http://upstream:8080", "http"),
+        ("https://upstream", "https"),
+    ] {
+        let error = open_sink(uri).err().expect("not supported yet");
+        assert!(
+            matches!(&error, StoreError::NotSupportedYet { scheme: s } if s == scheme),
+            "{uri}: {error}"
+        );
+        assert!(error.to_string().contains("not supported yet"), "{error}");
+    }
+}
+
+#[test]
+fn errors_never_echo_credentials_from_the_uri() {
+    for uri in [
+        "mongodb://admin:s3cret@db.example/helios",
+        "ftp://admin:s3cret@host/x",
+        "admin:s3cret@host",
+    ] {
+        let message = open_sink(uri).err().expect("refused").to_string();
+        assert!(!message.contains("s3cret"), "{uri}: {message}");
+    }
+}
+
+#[test]
+fn text_without_a_scheme_is_an_invalid_uri() {
+    let error = open_sink("data/events.db").err().expect("no scheme");
+    assert!(matches!(error, StoreError::InvalidUri { .. }), "{error}");
+    assert!(error.to_string().contains("sqlite://"), "{error}");
+}

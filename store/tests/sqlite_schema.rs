@@ -1,0 +1,223 @@
+//! The SQLite file after open: pragmas, table and indexes as DESIGN §5 fixes
+//! them, and schema-version handling.
+
+mod common;
+
+use helios_store::{
+    SqliteReader, SqliteSink, StoreError, BUSY_TIMEOUT, INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID,
+    SCHEMA_VERSION,
+};
+use rusqlite::Connection;
+
+use common::temp_store;
+
+/// `(name, declared type, not null, primary key)` of each column.
+fn columns(conn: &Connection) -> Vec<(String, String, bool, bool)> {
+    let mut stmt = conn.prepare("PRAGMA table_info(events)").unwrap();
+    stmt.query_map([], |row| {
+        Ok((
+            row.get::<_, String>("name")?,
+            row.get::<_, String>("type")?,
+            row.get::<_, i64>("notnull")? == 1,
+            row.get::<_, i64>("pk")? == 1,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// Column names of index `name`, in key order.
+fn index_columns(conn: &Connection, name: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(&format!("PRAGMA index_info({name})")).unwrap();
+    stmt.query_map([], |row| row.get::<_, String>("name"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// `(name, unique)` of every index on `events`, sorted by name.
+fn indexes(conn: &Connection) -> Vec<(String, bool)> {
+    let mut stmt = conn.prepare("PRAGMA index_list(events)").unwrap();
+    let mut list: Vec<(String, bool)> = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>("name")?,
+                row.get::<_, i64>("unique")? == 1,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    list.sort();
+    list
+}
+
+fn set_user_version(path: &std::path::Path, version: i64) {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_update(None, "user_version", version).unwrap();
+}
+
+#[test]
+fn writer_connection_uses_wal_synchronous_full_and_a_busy_timeout() {
+    let (_dir, path) = temp_store();
+    let sink = SqliteSink::open(&path).unwrap();
+    let pragmas = sink.pragmas().unwrap();
+    assert_eq!(pragmas.journal_mode, "wal");
+    assert_eq!(pragmas.synchronous, 2, "2 = FULL");
+    assert_eq!(pragmas.user_version, SCHEMA_VERSION);
+    assert_eq!(pragmas.busy_timeout_ms, BUSY_TIMEOUT.as_millis() as i64);
+}
+
+#[test]
+fn wal_mode_and_schema_version_are_persisted_in_the_file() {
+    let (_dir, path) = temp_store();
+    drop(SqliteSink::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn events_table_has_exactly_the_designed_columns() {
+    let (_dir, path) = temp_store();
+    drop(SqliteSink::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    let expected = [
+        ("seq", "INTEGER", false, true),
+        ("_id", "BLOB", true, false),
+        ("type", "TEXT", true, false),
+        ("ts", "INTEGER", true, false),
+        ("recv", "INTEGER", true, false),
+        ("app", "TEXT", false, false),
+        ("host", "TEXT", false, false),
+        ("doc", "TEXT", true, false),
+    ]
+    .map(|(name, ty, not_null, pk)| (name.to_owned(), ty.to_owned(), not_null, pk));
+    assert_eq!(columns(&conn), expected);
+}
+
+#[test]
+fn indexes_are_the_designed_two_plus_unique_id_and_retention_on_recv() {
+    let (_dir, path) = temp_store();
+    drop(SqliteSink::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+
+    let list = indexes(&conn);
+    let unique_id_index = list
+        .iter()
+        .find(|(name, unique)| *unique && index_columns(&conn, name) == ["_id"])
+        .map(|(name, _)| name.clone());
+    assert!(
+        unique_id_index.is_some(),
+        "UNIQUE(_id) index missing: {list:?}"
+    );
+    let named: Vec<&str> = list
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| !name.starts_with("sqlite_autoindex"))
+        .collect();
+    assert_eq!(named, [INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID]);
+
+    assert_eq!(
+        index_columns(&conn, INDEX_TYPE_TS_ID),
+        ["type", "ts", "_id"]
+    );
+    assert_eq!(index_columns(&conn, INDEX_TS_ID), ["ts", "_id"]);
+    assert_eq!(index_columns(&conn, INDEX_RECV), ["recv"]);
+}
+
+#[test]
+fn reopening_a_current_store_keeps_its_data_and_version() {
+    let (_dir, path) = temp_store();
+    {
+        use helios_store::Sink;
+        let mut sink = SqliteSink::open(&path).unwrap();
+        sink.write_batch(&common::events(0..3)).unwrap();
+    }
+    let sink = SqliteSink::open(&path).unwrap();
+    assert_eq!(sink.pragmas().unwrap().user_version, SCHEMA_VERSION);
+    assert_eq!(SqliteReader::open(&path).unwrap().count().unwrap(), 3);
+}
+
+#[test]
+fn a_store_from_a_newer_schema_version_refuses_to_open() {
+    let (_dir, path) = temp_store();
+    drop(SqliteSink::open(&path).unwrap());
+    set_user_version(&path, SCHEMA_VERSION + 1);
+
+    let error = SqliteSink::open(&path).expect_err("newer schema must not open");
+    assert!(
+        matches!(
+            error,
+            StoreError::SchemaTooNew { found, supported, .. }
+                if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION
+        ),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("newer"), "{message}");
+    assert!(message.contains("events.db"), "names the file: {message}");
+
+    let reader_error = SqliteReader::open(&path).expect_err("reader refuses too");
+    assert!(
+        matches!(reader_error, StoreError::SchemaTooNew { .. }),
+        "{reader_error}"
+    );
+}
+
+#[test]
+fn a_newer_store_is_left_untouched_by_the_refused_open() {
+    let (_dir, path) = temp_store();
+    // A file some future version wrote, in rollback-journal mode.
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE future(x); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    assert!(SqliteSink::open(&path).is_err());
+    let conn = Connection::open(&path).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete", "journal mode not switched to WAL");
+}
+
+#[test]
+fn a_reader_refuses_a_file_that_was_never_initialized() {
+    let (_dir, path) = temp_store();
+    drop(Connection::open(&path).unwrap());
+    let error = SqliteReader::open(&path).expect_err("empty file is not a store");
+    assert!(
+        matches!(error, StoreError::SchemaTooOld { found: 0, .. }),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_a_clear_open_error() {
+    let (_dir, path) = temp_store();
+    std::fs::write(
+        &path,
+        b"this is not an SQLite database, just some text padding it out",
+    )
+    .unwrap();
+    let error = SqliteSink::open(&path).expect_err("not a database");
+    assert!(matches!(error, StoreError::Open { .. }), "{error}");
+    assert!(error.to_string().contains("events.db"), "{error}");
+}
+
+#[test]
+fn a_missing_directory_is_a_clear_open_error() {
+    let (dir, _) = temp_store();
+    let path = dir.path().join("no-such-dir").join("events.db");
+    let error = SqliteSink::open(&path).expect_err("directory does not exist");
+    assert!(matches!(error, StoreError::Open { .. }), "{error}");
+    assert!(error.to_string().contains("no-such-dir"), "{error}");
+}

@@ -1,0 +1,230 @@
+//! SqliteSink writes: round trip, idempotence by `_id`, and errors that are
+//! reported rather than hidden.
+
+mod common;
+
+use helios_store::{
+    Sink, SinkError, SqliteReader, SqliteSink, WriteOutcome, SQLITE_MAX_BATCH_EVENTS,
+};
+use rusqlite::Connection;
+
+use common::{event, events, id, temp_store};
+
+fn outcome(inserted: u64, duplicates: u64) -> WriteOutcome {
+    WriteOutcome {
+        inserted,
+        duplicates,
+    }
+}
+
+#[test]
+fn a_batch_is_stored_and_read_back_field_for_field() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let batch = events(0..10);
+
+    assert_eq!(sink.write_batch(&batch).unwrap(), outcome(10, 0));
+
+    let reader = SqliteReader::open(&path).unwrap();
+    assert_eq!(reader.count().unwrap(), 10);
+    for expected in &batch {
+        let stored = reader.get(expected.id).unwrap().expect("stored");
+        assert_eq!(&stored, expected);
+    }
+}
+
+#[test]
+fn ids_are_listed_in_insertion_order() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let batch: Vec<_> = [5, 1, 9, 3].into_iter().map(event).collect();
+    sink.write_batch(&batch).unwrap();
+
+    let ids = SqliteReader::open(&path).unwrap().ids().unwrap();
+    assert_eq!(ids, [id(5), id(1), id(9), id(3)]);
+}
+
+#[test]
+fn an_unknown_id_reads_as_none() {
+    let (_dir, path) = temp_store();
+    SqliteSink::open(&path)
+        .unwrap()
+        .write_batch(&events(0..2))
+        .unwrap();
+    assert_eq!(SqliteReader::open(&path).unwrap().get(id(7)).unwrap(), None);
+}
+
+#[test]
+fn reinserting_a_batch_counts_every_event_as_a_duplicate_and_stores_nothing_twice() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let batch = events(0..5);
+    sink.write_batch(&batch).unwrap();
+
+    assert_eq!(sink.write_batch(&batch).unwrap(), outcome(0, 5));
+
+    let reader = SqliteReader::open(&path).unwrap();
+    assert_eq!(reader.count().unwrap(), 5);
+    assert_eq!(
+        reader.ids().unwrap(),
+        batch.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_replayed_event_keeps_the_first_stored_version() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let original = event(1);
+    sink.write_batch(std::slice::from_ref(&original)).unwrap();
+
+    let mut replay = original.clone();
+    replay.doc = r#"{"changed":true}"#.to_owned();
+    assert_eq!(sink.write_batch(&[replay]).unwrap(), outcome(0, 1));
+
+    let stored = SqliteReader::open(&path).unwrap().get(original.id).unwrap();
+    assert_eq!(stored, Some(original));
+}
+
+#[test]
+fn a_batch_mixing_new_and_stored_ids_counts_each() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    sink.write_batch(&events(0..4)).unwrap();
+
+    // 2 and 3 are stored already; 4..8 are new.
+    assert_eq!(sink.write_batch(&events(2..8)).unwrap(), outcome(4, 2));
+    assert_eq!(SqliteReader::open(&path).unwrap().count().unwrap(), 8);
+}
+
+#[test]
+fn an_id_repeated_within_one_batch_is_stored_once_and_counted_as_a_duplicate() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let batch = vec![event(1), event(2), event(1)];
+
+    assert_eq!(sink.write_batch(&batch).unwrap(), outcome(2, 1));
+    assert_eq!(SqliteReader::open(&path).unwrap().count().unwrap(), 2);
+}
+
+#[test]
+fn an_empty_batch_is_a_successful_no_op() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    assert_eq!(sink.write_batch(&[]).unwrap(), outcome(0, 0));
+}
+
+#[test]
+fn a_non_id_unique_violation_is_reported_not_counted_as_a_duplicate() {
+    // ON CONFLICT(_id) DO NOTHING absorbs only `_id` conflicts. Under
+    // INSERT OR IGNORE this batch would "succeed" with one event missing.
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE UNIQUE INDEX test_unique_doc ON events(doc);")
+        .unwrap();
+    let first = event(1);
+    let mut same_doc = event(2);
+    same_doc.doc = first.doc.clone();
+
+    let error = sink
+        .write_batch(&[event(0), first, same_doc])
+        .expect_err("the UNIQUE(doc) violation must surface");
+
+    match &error {
+        SinkError::DocRefused {
+            index,
+            id: refused,
+            reason,
+        } => {
+            assert_eq!(*index, 2);
+            assert_eq!(*refused, id(2));
+            assert!(reason.contains("UNIQUE"), "{reason}");
+        }
+        other => panic!("expected DocRefused, got {other}"),
+    }
+    assert!(!error.is_transient());
+}
+
+#[test]
+fn a_refused_event_rolls_back_its_whole_batch_and_the_rest_can_be_retried() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    // A store-side rule refusing one event, as a stricter future schema might.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER test_refuse BEFORE INSERT ON events \
+             WHEN NEW.host = 'web-3' BEGIN SELECT RAISE(ABORT, 'host web-3 refused'); END;",
+        )
+        .unwrap();
+    let mut batch = events(0..6);
+
+    let error = sink.write_batch(&batch).expect_err("event 3 is refused");
+    let SinkError::DocRefused { index, .. } = error else {
+        panic!("expected DocRefused, got {error}");
+    };
+    assert_eq!(index, 3);
+    assert_eq!(
+        SqliteReader::open(&path).unwrap().count().unwrap(),
+        0,
+        "nothing committed"
+    );
+
+    // What a flusher does: dead-letter the refused event, retry the rest.
+    batch.remove(index);
+    assert_eq!(sink.write_batch(&batch).unwrap(), outcome(5, 0));
+}
+
+#[test]
+fn a_batch_over_the_limit_is_refused_as_a_permanent_misuse() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    assert_eq!(sink.max_batch_events(), SQLITE_MAX_BATCH_EVENTS);
+    let oversized = vec![event(1); SQLITE_MAX_BATCH_EVENTS + 1];
+
+    let error = sink.write_batch(&oversized).expect_err("over the limit");
+    assert!(matches!(error, SinkError::Permanent { .. }), "{error}");
+    assert!(error.to_string().contains("max_batch_events"), "{error}");
+    assert_eq!(SqliteReader::open(&path).unwrap().count().unwrap(), 0);
+}
+
+#[test]
+fn a_full_size_batch_is_accepted() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let batch = events(0..SQLITE_MAX_BATCH_EVENTS as u32);
+    assert_eq!(
+        sink.write_batch(&batch).unwrap(),
+        outcome(SQLITE_MAX_BATCH_EVENTS as u64, 0)
+    );
+}
+
+#[test]
+fn two_sinks_on_one_file_never_store_an_event_twice() {
+    let (_dir, path) = temp_store();
+    let mut first = SqliteSink::open(&path).unwrap();
+    let mut second = SqliteSink::open(&path).unwrap();
+
+    let a = first.write_batch(&events(0..50)).unwrap();
+    let b = second.write_batch(&events(25..75)).unwrap();
+
+    assert_eq!(a, outcome(50, 0));
+    assert_eq!(b, outcome(25, 25));
+    assert_eq!(SqliteReader::open(&path).unwrap().count().unwrap(), 75);
+}
+
+#[test]
+fn ping_succeeds_on_a_writable_store() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    sink.ping().unwrap();
+}
+
+#[test]
+fn describe_names_the_scheme_and_file() {
+    let (_dir, path) = temp_store();
+    let sink = SqliteSink::open(&path).unwrap();
+    assert_eq!(sink.describe(), format!("sqlite://{}", path.display()));
+}
