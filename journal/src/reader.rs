@@ -77,6 +77,11 @@ impl JournalReader {
                 None => self.locate(&segments)?,
             };
             let Some(seg) = segments.iter().find(|s| s.lap == lap) else {
+                // Recycled behind us (the checkpoint passed it): everything
+                // still to read is in a later segment.
+                if self.cursor.take().is_some() {
+                    continue;
+                }
                 return Err(self.lost(format!("segment of lap {lap} is gone")));
             };
             let limit = if lap == durable.lap { durable.end_offset } else { seg.used_end };

@@ -221,3 +221,22 @@ fn wait_until(cond: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn a_reader_keeps_going_when_segments_behind_it_are_recycled() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let j = Journal::open(dir.path(), small_config()).await.unwrap();
+        let checkpointer = j.checkpointer();
+        let mut reader = j.reader(0);
+        let mut seen = Vec::new();
+        for round in 0..6u64 {
+            append_each(&j, round * 200, (round + 1) * 200).await;
+            let batch = reader.read_batch(10_000).unwrap();
+            checkpointer.advance(batch.last().unwrap().checkpoint).unwrap();
+            seen.extend(batch);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_records(&seen, 0, 1200);
+    });
+}

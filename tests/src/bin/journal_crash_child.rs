@@ -1,0 +1,111 @@
+//! Child process for the journal crash test: appends from several tasks in
+//! a loop, printing `ack SEQ PAYLOAD` only after each record is durable, and
+//! checkpoints now and then so segments get recycled. Runs until killed.
+//!
+//! usage: journal_crash_child DIR CYCLE
+
+use std::io::Write;
+use std::rc::Rc;
+
+use helios_journal::{Journal, JournalConfig, RecordMeta};
+
+/// Small segments so a few hundred milliseconds of load rolls over and
+/// recycles several times.
+const SEGMENT_BYTES: u64 = 256 * 1024;
+const WRITER_TASKS: u64 = 4;
+const CHECKPOINT_EVERY_ACKS: u64 = 300;
+/// The checkpoint trails the durable mark, as a store's would.
+const CHECKPOINT_LAG_RECORDS: u64 = 100;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(dir), Some(cycle)) = (args.get(1), args.get(2)) else {
+        eprintln!("usage: journal_crash_child DIR CYCLE");
+        std::process::exit(2);
+    };
+    let dir = dir.clone();
+    let cycle = cycle.clone();
+    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("io_uring runtime");
+    rt.block_on(async move {
+        let cfg = JournalConfig {
+            segment_size_bytes: SEGMENT_BYTES,
+            group_target_bytes: 32 * 1024,
+            ..JournalConfig::default()
+        };
+        let journal = match Journal::open(&dir, cfg).await {
+            Ok(j) => Rc::new(j),
+            Err(e) => {
+                println!("open-error {e}");
+                std::process::exit(3);
+            }
+        };
+        let mut tasks = Vec::new();
+        for task in 0..WRITER_TASKS {
+            let j = Rc::clone(&journal);
+            let cycle = cycle.clone();
+            tasks.push(monoio::spawn(async move { write_loop(&j, &cycle, task).await }));
+        }
+        let j = Rc::clone(&journal);
+        tasks.push(monoio::spawn(async move { checkpoint_loop(&j).await }));
+        for t in tasks {
+            t.await;
+        }
+    });
+}
+
+async fn write_loop(j: &Journal, cycle: &str, task: u64) {
+    for n in 0u64.. {
+        let payload = format!("c{cycle}-t{task}-n{n}-{}", "p".repeat((n % 300) as usize));
+        let meta = RecordMeta {
+            recv_ms: n as i64,
+            event_count: 1,
+            app: "crash",
+            ..RecordMeta::default()
+        };
+        match j.append_durable(&meta, payload.as_bytes()).await {
+            Ok(seq) => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "ack {seq} {payload}");
+                let _ = out.flush();
+            }
+            Err(e) if e.is_transient() => monoio::time::sleep(std::time::Duration::from_millis(1)).await,
+            Err(e) => {
+                println!("append-error {e}");
+                std::process::exit(4);
+            }
+        }
+    }
+}
+
+async fn checkpoint_loop(j: &Journal) {
+    let checkpointer = j.checkpointer();
+    let mut reader = j.reader(checkpointer.current().seq);
+    loop {
+        monoio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let durable = j.durable_seq();
+        let target = durable.saturating_sub(CHECKPOINT_LAG_RECORDS);
+        if target < reader.next_seq() + CHECKPOINT_EVERY_ACKS {
+            continue;
+        }
+        let want = (target - reader.next_seq() + 1) as usize;
+        let records = match reader.read_batch(want) {
+            Ok(r) => r,
+            Err(e) => {
+                println!("read-error {e}");
+                std::process::exit(5);
+            }
+        };
+        if let Some(last) = records.last() {
+            if let Err(e) = checkpointer.advance(last.checkpoint) {
+                println!("checkpoint-error {e}");
+                std::process::exit(6);
+            }
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "cp {}", last.seq);
+            let _ = out.flush();
+        }
+    }
+}
