@@ -60,7 +60,7 @@ impl GroupSlot {
 /// Groups complete in order and a failure fails every later group too, so
 /// a durable ticket implies every earlier ticket of this journal is durable.
 pub struct Ticket {
-    seq: u64,
+    position: Checkpoint,
     slot: Rc<GroupSlot>,
     dir: Rc<PathBuf>,
 }
@@ -68,7 +68,13 @@ pub struct Ticket {
 impl Ticket {
     /// The record's sequence number.
     pub fn seq(&self) -> u64 {
-        self.seq
+        self.position.seq
+    }
+
+    /// The checkpoint to persist once this record is stored, so a flusher
+    /// handed records in memory need not read them back.
+    pub fn position(&self) -> Checkpoint {
+        self.position
     }
 
     /// Resolves once the record's commit is written and fdatasynced, or
@@ -329,6 +335,11 @@ impl Journal {
         let flags = if group.records == 0 { FLAG_COMMIT_START } else { 0 };
         let out = group.buf.extend(rec_bytes);
         encode_record(out, RecordKind::Events, flags, group.lap, seq, meta, payload);
+        let position = Checkpoint {
+            seq,
+            lap: group.lap,
+            end_offset: group.offset + group.buf.len() as u64,
+        };
         group.records += 1;
         group.record_bytes += rec_bytes;
         let slot = Rc::clone(&group.slot);
@@ -338,7 +349,7 @@ impl Journal {
             w.wake();
         }
         Ok(Ticket {
-            seq,
+            position,
             slot,
             dir: Rc::clone(&inner.dir),
         })

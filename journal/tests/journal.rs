@@ -240,3 +240,22 @@ fn a_reader_keeps_going_when_segments_behind_it_are_recycled() {
         assert_records(&seen, 0, 1200);
     });
 }
+
+#[test]
+fn a_tickets_position_matches_the_record_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let j = Journal::open(dir.path(), small_config()).await.unwrap();
+        let mut positions = Vec::new();
+        for i in 0..300 {
+            let t = j.append(&meta(i), &payload(i)).unwrap();
+            positions.push(t.position());
+            if i % 7 == 0 {
+                t.durable().await.unwrap();
+            }
+        }
+        j.append_durable(&meta(300), &payload(300)).await.unwrap();
+        let read: Vec<_> = read_all(&j, 0).into_iter().map(|r| r.checkpoint).take(300).collect();
+        assert_eq!(read, positions);
+    });
+}
