@@ -1,0 +1,232 @@
+//! The bounded in-process queue between `record()` and the sender thread.
+//!
+//! A crossbeam bounded channel bounds the number of items; an atomic byte
+//! count bounds the memory they hold. When either bound is reached the NEW
+//! event is refused (the caller logs and counts it): dropping the newest
+//! keeps `record()` O(1) and never blocks the app. Flush requests travel in
+//! the same channel so that "everything recorded before flush()" is exactly
+//! "everything ahead of the marker".
+//!
+//! The sender never blocks on the event channel itself: it polls it on its
+//! batch tick and otherwise waits on a separate one-slot wake channel. A
+//! producer signals that channel only when a full batch is waiting (or for
+//! a flush/shutdown), so a typical `record()` never makes the futex call
+//! that waking a parked thread costs (measured: it set the p99 at ~12 µs
+//! when every push woke the sender).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
+
+use crate::event::Event;
+
+/// What travels from the app's threads to the sender.
+#[derive(Debug)]
+pub(crate) enum Item {
+    /// One encoded event.
+    Event(Event),
+    /// Deliver everything ahead of this marker, then signal on the channel.
+    Flush(Sender<()>),
+}
+
+/// Why an event was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// `queue_capacity_events` or `queue_capacity_bytes` reached.
+    Full,
+    /// The sender side is gone (the client is being torn down).
+    Closed,
+}
+
+/// Sizes of a queue and when a push wakes the sender.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueLimits {
+    /// Most items queued.
+    pub(crate) capacity_events: usize,
+    /// Most document bytes queued.
+    pub(crate) capacity_bytes: usize,
+    /// A push that leaves at least this many events queued wakes the sender.
+    pub(crate) wake_at_events: usize,
+    /// A push that leaves at least this many bytes queued wakes the sender.
+    pub(crate) wake_at_bytes: usize,
+}
+
+/// Creates a queue and its wake channel.
+pub(crate) fn bounded(limits: QueueLimits) -> (Producer, Consumer) {
+    let (tx, rx) = crossbeam_channel::bounded(limits.capacity_events);
+    // One slot is enough: a wake only says "look now".
+    let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    (
+        Producer {
+            tx,
+            wake: wake_tx,
+            queued_bytes: Arc::clone(&queued_bytes),
+            limits,
+        },
+        Consumer {
+            rx,
+            wake: wake_rx,
+            queued_bytes,
+        },
+    )
+}
+
+/// The app's end of the queue.
+#[derive(Debug)]
+pub(crate) struct Producer {
+    tx: Sender<Item>,
+    wake: Sender<()>,
+    queued_bytes: Arc<AtomicUsize>,
+    limits: QueueLimits,
+}
+
+impl Producer {
+    /// Queues an event without blocking; gives it back when refused.
+    pub(crate) fn push(&self, event: Event) -> Result<(), (PushError, Event)> {
+        let len = event.doc.len();
+        // Reserve the bytes first so concurrent pushes cannot overshoot.
+        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        let after = before.saturating_add(len);
+        if after > self.limits.capacity_bytes {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return Err((PushError::Full, event));
+        }
+        match self.tx.try_send(Item::Event(event)) {
+            Ok(()) => {
+                if self.tx.len() >= self.limits.wake_at_events || after >= self.limits.wake_at_bytes
+                {
+                    self.wake();
+                }
+                Ok(())
+            }
+            Err(refused) => {
+                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                let kind = match refused {
+                    TrySendError::Full(_) => PushError::Full,
+                    TrySendError::Disconnected(_) => PushError::Closed,
+                };
+                match refused.into_inner() {
+                    Item::Event(event) => Err((kind, event)),
+                    Item::Flush(_) => unreachable_flush(),
+                }
+            }
+        }
+    }
+
+    /// Queues a flush marker, waiting at most `timeout` for room, and wakes
+    /// the sender.
+    pub(crate) fn push_flush(&self, ack: Sender<()>, timeout: Duration) -> bool {
+        match self.tx.send_timeout(Item::Flush(ack), timeout) {
+            Ok(()) => {
+                self.wake();
+                true
+            }
+            Err(SendTimeoutError::Timeout(_) | SendTimeoutError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Asks the sender to look at the queue and the shared state now.
+    pub(crate) fn wake(&self) {
+        // Full means a wake is already pending, which is just as good.
+        let _ = self.wake.try_send(());
+    }
+
+    /// Events currently queued.
+    pub(crate) fn len(&self) -> usize {
+        self.tx.len()
+    }
+}
+
+/// `push` only ever sends `Item::Event`, so a refused item is that event.
+#[cold]
+fn unreachable_flush() -> ! {
+    unreachable!("Producer::push only sends events")
+}
+
+/// The sender thread's end of the queue (also kept by the client to log
+/// anything left behind at teardown).
+#[derive(Debug, Clone)]
+pub(crate) struct Consumer {
+    rx: Receiver<Item>,
+    wake: Receiver<()>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl Consumer {
+    /// Takes the next item if one is waiting.
+    pub(crate) fn try_take(&self) -> Option<Item> {
+        let item = self.rx.try_recv().ok()?;
+        if let Item::Event(event) = &item {
+            self.queued_bytes
+                .fetch_sub(event.doc.len(), Ordering::AcqRel);
+        }
+        Some(item)
+    }
+
+    /// Waits for a wake until `deadline`; true if woken. Once the client is
+    /// gone (no producer left) it just sleeps, so it can never spin.
+    pub(crate) fn wait_for_wake(&self, deadline: Instant) -> bool {
+        match self.wake.recv_deadline(deadline) {
+            Ok(()) => true,
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(len: usize) -> Event {
+        Event {
+            doc: vec![b'x'; len].into_boxed_slice(),
+        }
+    }
+
+    fn limits(capacity_events: usize, capacity_bytes: usize) -> QueueLimits {
+        QueueLimits {
+            capacity_events,
+            capacity_bytes,
+            wake_at_events: 3,
+            wake_at_bytes: capacity_bytes,
+        }
+    }
+
+    #[test]
+    fn refuses_the_new_event_when_the_item_bound_is_reached() {
+        let (producer, _consumer) = bounded(limits(2, 1_000));
+        assert!(producer.push(event(1)).is_ok());
+        assert!(producer.push(event(1)).is_ok());
+        assert!(matches!(producer.push(event(1)), Err((PushError::Full, _))));
+    }
+
+    #[test]
+    fn refuses_the_new_event_when_the_byte_bound_is_reached_and_frees_bytes_on_take() {
+        let (producer, consumer) = bounded(limits(10, 100));
+        assert!(producer.push(event(60)).is_ok());
+        assert!(matches!(
+            producer.push(event(60)),
+            Err((PushError::Full, _))
+        ));
+        assert!(consumer.try_take().is_some());
+        assert!(producer.push(event(60)).is_ok());
+    }
+
+    #[test]
+    fn a_push_wakes_the_sender_only_once_a_batch_is_waiting() {
+        let (producer, consumer) = bounded(limits(10, 1_000));
+        let soon = || Instant::now() + Duration::from_millis(1);
+        assert!(producer.push(event(1)).is_ok());
+        assert!(producer.push(event(1)).is_ok());
+        assert!(!consumer.wait_for_wake(soon()));
+        assert!(producer.push(event(1)).is_ok());
+        assert!(consumer.wait_for_wake(soon()));
+    }
+}
