@@ -175,7 +175,11 @@ mod tests {
             write_checkpoint(dir.path(), &old).unwrap();
             write_checkpoint_until(dir.path(), &new, Some(step)).unwrap();
             let got = read_checkpoint(dir.path()).unwrap();
-            let expect = if step >= CheckpointStep::Rename { new } else { old };
+            let expect = if step >= CheckpointStep::Rename {
+                new
+            } else {
+                old
+            };
             assert_eq!(got, Some(expect), "crash after {step:?}");
         }
     }

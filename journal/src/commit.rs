@@ -3,8 +3,8 @@
 
 use crate::error::FormatError;
 use crate::format::{
-    align_up, peek_record_header, verify_record, RecordHeader, RecordKind,
-    BLOCK_BYTES, FLAG_COMMIT_START, RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES,
+    align_up, peek_record_header, verify_record, RecordHeader, RecordKind, BLOCK_BYTES,
+    FLAG_COMMIT_START, RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES,
 };
 
 /// Where a record sits inside the commit buffer that was parsed.
@@ -80,7 +80,10 @@ pub fn parse_commit(
             Err(e) => return Err(invalid(at, e.to_string())),
         };
         if h.lap != lap {
-            return Err(invalid(at, format!("lap {} in segment of lap {lap}", h.lap)));
+            return Err(invalid(
+                at,
+                format!("lap {} in segment of lap {lap}", h.lap),
+            ));
         }
         let len = h.record_bytes();
         if at + len > bytes.len() {
@@ -94,11 +97,17 @@ pub fn parse_commit(
         match (first, h.kind) {
             (None, RecordKind::Events) => {
                 if h.flags & FLAG_COMMIT_START == 0 {
-                    return Err(invalid(at, "first record lacks the commit-start flag".into()));
+                    return Err(invalid(
+                        at,
+                        "first record lacks the commit-start flag".into(),
+                    ));
                 }
                 if let Some(want) = expected_seq {
                     if h.seq != want {
-                        return Err(invalid(at, format!("seq {} where {want} was expected", h.seq)));
+                        return Err(invalid(
+                            at,
+                            format!("seq {} where {want} was expected", h.seq),
+                        ));
                     }
                 }
             }
@@ -115,7 +124,10 @@ pub fn parse_commit(
             }
             (Some(first), RecordKind::Marker) => {
                 if h.seq != first || h.count as usize != records.len() {
-                    return Err(invalid(at, "commit marker does not match its records".into()));
+                    return Err(invalid(
+                        at,
+                        "commit marker does not match its records".into(),
+                    ));
                 }
                 let end = offset + align_up(at + len, BLOCK_BYTES) as u64;
                 return Ok(ParsedCommit {

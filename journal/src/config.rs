@@ -59,7 +59,9 @@ impl JournalConfig {
             )));
         }
         if self.spare_segments == 0 {
-            return Err(JournalError::Config("spare_segments must be at least 1".into()));
+            return Err(JournalError::Config(
+                "spare_segments must be at least 1".into(),
+            ));
         }
         if self.max_record_bytes < RECORD_HEADER_BYTES {
             return Err(JournalError::Config("max_record_bytes is too small".into()));

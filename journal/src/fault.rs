@@ -52,8 +52,5 @@ impl FaultPlan {
 
 /// The error an injected fault returns (EIO, what a failing disk reports).
 pub(crate) fn injected_error(what: &str) -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::Other,
-        format!("injected {what} failure (EIO)"),
-    )
+    std::io::Error::other(format!("injected {what} failure (EIO)"))
 }

@@ -299,7 +299,15 @@ mod tests {
         let payload = b"{\"type\":\"x\"}";
         let n = padded_record_bytes(7, payload.len());
         let mut out = vec![0xffu8; n];
-        encode_record(&mut out, RecordKind::Events, FLAG_COMMIT_START, 3, 99, &meta(), payload);
+        encode_record(
+            &mut out,
+            RecordKind::Events,
+            FLAG_COMMIT_START,
+            3,
+            99,
+            &meta(),
+            payload,
+        );
         let h = peek_record_header(&out).unwrap();
         assert_eq!(h.kind, RecordKind::Events);
         assert_eq!(h.flags, FLAG_COMMIT_START);
@@ -310,7 +318,10 @@ mod tests {
         let body = &out[RECORD_HEADER_BYTES..h.record_bytes()];
         assert_eq!(&body[..7], b"billing");
         assert_eq!(&body[7..], payload);
-        assert!(out[h.record_bytes()..].iter().all(|&b| b == 0), "padding is zeroed");
+        assert!(
+            out[h.record_bytes()..].iter().all(|&b| b == 0),
+            "padding is zeroed"
+        );
     }
 
     #[test]

@@ -128,7 +128,14 @@ impl Prealloc {
             if st.shutdown {
                 return;
             }
-            let next_lap = st.ready.keys().next_back().copied().unwrap_or(st.active_lap).max(st.active_lap) + 1;
+            let next_lap = st
+                .ready
+                .keys()
+                .next_back()
+                .copied()
+                .unwrap_or(st.active_lap)
+                .max(st.active_lap)
+                + 1;
             let need = st.ready.len() < self.spare_segments;
             if need {
                 let reuse = st.recyclable.pop_front();

@@ -84,7 +84,11 @@ impl JournalReader {
                 }
                 return Err(self.lost(format!("segment of lap {lap} is gone")));
             };
-            let limit = if lap == durable.lap { durable.end_offset } else { seg.used_end };
+            let limit = if lap == durable.lap {
+                durable.end_offset
+            } else {
+                seg.used_end
+            };
             if offset >= limit {
                 let Some(next) = segments.iter().find(|s| s.lap > lap) else {
                     return Err(self.lost(format!("no segment after lap {lap}")));
@@ -119,15 +123,28 @@ impl JournalReader {
         let block = crate::format::BLOCK_BYTES as u64;
         let seg = segments
             .iter()
-            .find(|s| s.seqs.is_some_and(|(first, last)| first <= self.next_seq && self.next_seq <= last))
-            .or_else(|| segments.iter().find(|s| s.seqs.is_none_or(|(first, _)| first > self.next_seq)))
+            .find(|s| {
+                s.seqs
+                    .is_some_and(|(first, last)| first <= self.next_seq && self.next_seq <= last)
+            })
+            .or_else(|| {
+                segments
+                    .iter()
+                    .find(|s| s.seqs.is_none_or(|(first, _)| first > self.next_seq))
+            })
             .ok_or_else(|| self.lost("no segment holds it".into()))?;
         Ok((seg.lap, block))
     }
 
-    fn read_commit(&mut self, seg: &SegmentInfo, offset: u64, limit: u64) -> Result<(Vec<Record>, u64)> {
+    fn read_commit(
+        &mut self,
+        seg: &SegmentInfo,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<Record>, u64)> {
         if self.file.as_ref().is_none_or(|(lap, _, _)| *lap != seg.lap) {
-            let f = File::open(&seg.path).map_err(|e| JournalError::io("open for read", &seg.path, e))?;
+            let f = File::open(&seg.path)
+                .map_err(|e| JournalError::io("open for read", &seg.path, e))?;
             self.file = Some((seg.lap, seg.path.clone(), f));
         }
         let Some((_, path, file)) = self.file.as_ref() else {
@@ -145,7 +162,8 @@ impl JournalReader {
                         let at = (span.offset - offset) as usize + RECORD_HEADER_BYTES;
                         let app_end = at + h.app_len as usize;
                         let payload_end = app_end + h.payload_len as usize;
-                        let record_end = span.offset + align_up(h.record_bytes(), RECORD_ALIGN_BYTES) as u64;
+                        let record_end =
+                            span.offset + align_up(h.record_bytes(), RECORD_ALIGN_BYTES) as u64;
                         records.push(Record {
                             seq: h.seq,
                             checkpoint: Checkpoint {
@@ -166,7 +184,10 @@ impl JournalReader {
                 Err(CommitError::NeedMore) => window *= 2,
                 Err(CommitError::Invalid(reason)) => {
                     return Err(JournalError::Failed {
-                        cause: format!("durable commit unreadable in {} at {offset}: {reason}", path.display()),
+                        cause: format!(
+                            "durable commit unreadable in {} at {offset}: {reason}",
+                            path.display()
+                        ),
                     })
                 }
             }

@@ -59,7 +59,10 @@ pub fn quarantine_tail(dir: &Path) -> Result<RepairOutcome> {
         .open(&path)
         .map_err(|e| JournalError::io("open for repair", &path, e))?;
     let tail = read_range(&file, &path, offset, size)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let saved = qdir.join(format!("{name}.{offset}.tail"));
     let mut out = fs::File::create(&saved).map_err(|e| JournalError::io("create", &saved, e))?;
     out.write_all(&tail)
@@ -71,9 +74,14 @@ pub fn quarantine_tail(dir: &Path) -> Result<RepairOutcome> {
         .map_err(|e| JournalError::io("zero damaged tail", &path, e))?;
     let mut moved = vec![saved];
     for later in &segments[idx + 1..] {
-        let name = later.path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        let name = later
+            .path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
         let to = qdir.join(name);
-        fs::rename(&later.path, &to).map_err(|e| JournalError::io("quarantine segment", &later.path, e))?;
+        fs::rename(&later.path, &to)
+            .map_err(|e| JournalError::io("quarantine segment", &later.path, e))?;
         moved.push(to);
     }
     fsync_dir(&qdir)?;

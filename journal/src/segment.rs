@@ -151,7 +151,11 @@ pub fn list_segments(dir: &Path) -> Result<Vec<SegmentFile>> {
         if pair[0].header.lap == pair[1].header.lap {
             return Err(JournalError::BadSegment {
                 path: pair[1].path.clone(),
-                reason: format!("claims lap {} which {} also has", pair[1].header.lap, pair[0].path.display()),
+                reason: format!(
+                    "claims lap {} which {} also has",
+                    pair[1].header.lap,
+                    pair[0].path.display()
+                ),
             });
         }
     }
@@ -165,7 +169,10 @@ pub fn remove_stale_temps(dir: &Path) -> Result<()> {
     for entry in entries {
         let entry = entry.map_err(|e| JournalError::io("list", dir, e))?;
         let path = entry.path();
-        if path.to_string_lossy().ends_with(&format!(".{SEGMENT_EXT}.tmp")) {
+        if path
+            .to_string_lossy()
+            .ends_with(&format!(".{SEGMENT_EXT}.tmp"))
+        {
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

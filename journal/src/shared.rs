@@ -91,7 +91,11 @@ impl Shared {
             .iter()
             .filter(|s| s.seqs.is_some_and(|(_, last)| last > cp.seq))
             .map(|s| {
-                let start = if s.lap == cp.lap { cp.end_offset } else { block };
+                let start = if s.lap == cp.lap {
+                    cp.end_offset
+                } else {
+                    block
+                };
                 s.used_end.saturating_sub(start)
             })
             .sum()

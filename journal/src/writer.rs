@@ -332,9 +332,21 @@ impl Journal {
         let Some(group) = st.open.as_mut() else {
             unreachable!("start_group created the open group");
         };
-        let flags = if group.records == 0 { FLAG_COMMIT_START } else { 0 };
+        let flags = if group.records == 0 {
+            FLAG_COMMIT_START
+        } else {
+            0
+        };
         let out = group.buf.extend(rec_bytes);
-        encode_record(out, RecordKind::Events, flags, group.lap, seq, meta, payload);
+        encode_record(
+            out,
+            RecordKind::Events,
+            flags,
+            group.lap,
+            seq,
+            meta,
+            payload,
+        );
         let position = Checkpoint {
             seq,
             lap: group.lap,
@@ -364,7 +376,10 @@ impl Journal {
 
     /// Sequence of the last durable record (0: none).
     pub fn durable_seq(&self) -> u64 {
-        self.inner.shared.durable_seq.load(std::sync::atomic::Ordering::Acquire)
+        self.inner
+            .shared
+            .durable_seq
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Bytes written but not yet covered by a checkpoint (for disk budgets).
@@ -589,7 +604,11 @@ async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<()
     if let Err(e) = result {
         // Never retry an fdatasync and assume success: the page cache may
         // have dropped the dirty pages. Fail, and let reopen read the disk.
-        let cause = format!("commit at {} offset {}: {e}", segment_name(inner, group.lap), group.offset);
+        let cause = format!(
+            "commit at {} offset {}: {e}",
+            segment_name(inner, group.lap),
+            group.offset
+        );
         tracing::error!(dir = %inner.dir.display(), %cause, "journal commit failed; journal is now failed");
         st.failed = Some(cause.clone());
         fail_from(&mut st, group, GroupFailure::Failed(cause));
@@ -615,7 +634,9 @@ async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<()
 }
 
 fn segment_name(inner: &Inner, lap: u64) -> String {
-    crate::segment::segment_path(&inner.dir, lap).display().to_string()
+    crate::segment::segment_path(&inner.dir, lap)
+        .display()
+        .to_string()
 }
 
 /// The open O_DIRECT file of `lap`, switching segments when the group is
@@ -677,9 +698,10 @@ impl Checkpointer {
             let mut st = self.shared.lock();
             st.checkpoint = cp;
             let active_lap = st.durable.lap.max(st.segments.last().map_or(0, |s| s.lap));
-            let (old, keep): (Vec<_>, Vec<_>) = st.segments.drain(..).partition(|s| {
-                s.lap < active_lap && s.seqs.is_none_or(|(_, last)| last <= cp.seq)
-            });
+            let (old, keep): (Vec<_>, Vec<_>) = st
+                .segments
+                .drain(..)
+                .partition(|s| s.lap < active_lap && s.seqs.is_none_or(|(_, last)| last <= cp.seq));
             st.segments = keep;
             old.into_iter().map(|s| s.path).collect::<Vec<_>>()
         };
@@ -695,4 +717,3 @@ impl Checkpointer {
         self.shared.lock().checkpoint
     }
 }
-

@@ -23,9 +23,14 @@ fn check_failed_group(fail: impl Fn(&FaultPlan), failed_group_may_survive: bool)
         append_group(&j, 0, 10).await;
         append_group(&j, 10, 20).await;
         fail(&plan);
-        let tickets: Vec<_> = (20..25).map(|i| j.append(&meta(i), &payload(i)).unwrap()).collect();
+        let tickets: Vec<_> = (20..25)
+            .map(|i| j.append(&meta(i), &payload(i)).unwrap())
+            .collect();
         for t in &tickets {
-            let err = t.durable().await.expect_err("the failed group must not be acked");
+            let err = t
+                .durable()
+                .await
+                .expect_err("the failed group must not be acked");
             assert!(matches!(err, JournalError::Failed { .. }), "{err}");
         }
         assert!(j.is_failed());
@@ -35,7 +40,10 @@ fn check_failed_group(fail: impl Fn(&FaultPlan), failed_group_may_survive: bool)
         let j = Journal::open(dir.path(), small_config()).await.unwrap();
         let records = read_all(&j, 0);
         let n = records.len() as u64;
-        assert!(n == 20 || (failed_group_may_survive && n == 25), "{n} records");
+        assert!(
+            n == 20 || (failed_group_may_survive && n == 25),
+            "{n} records"
+        );
         assert_records(&records, 0, n);
         append_group(&j, n, n + 5).await;
         assert_records(&read_all(&j, 0), 0, n + 5);
@@ -67,9 +75,15 @@ fn groups_queued_behind_a_failed_commit_fail_too() {
         append_group(&j, 0, 5).await;
         plan.fail_nth_write(1);
         // Enough bytes for several sealed groups behind the failing one.
-        let tickets: Vec<_> = (5..200).map(|i| j.append(&meta(i), &payload(i)).unwrap()).collect();
+        let tickets: Vec<_> = (5..200)
+            .map(|i| j.append(&meta(i), &payload(i)).unwrap())
+            .collect();
         for t in &tickets {
-            assert!(t.durable().await.is_err(), "seq {} acked after a failed commit", t.seq());
+            assert!(
+                t.durable().await.is_err(),
+                "seq {} acked after a failed commit",
+                t.seq()
+            );
         }
         drop(j);
         let j = Journal::open(dir.path(), small_config()).await.unwrap();

@@ -81,7 +81,10 @@ fn appends_made_during_a_commit_share_the_next_commit() {
         assert_eq!(j.durable_seq(), 200);
     });
     let writes = plan.writes_seen();
-    assert!(writes < 200, "200 appends from 20 tasks took {writes} commits: no grouping");
+    assert!(
+        writes < 200,
+        "200 appends from 20 tasks took {writes} commits: no grouping"
+    );
 }
 
 #[test]
@@ -92,7 +95,10 @@ fn records_roll_over_across_segments() {
         append_each(&j, 0, 600).await;
         assert_records(&read_all(&j, 0), 0, 600);
         j.close().await.unwrap();
-        assert!(segment_files(dir.path()).len() >= 3, "expected several segments");
+        assert!(
+            segment_files(dir.path()).len() >= 3,
+            "expected several segments"
+        );
         let j = Journal::open(dir.path(), small_config()).await.unwrap();
         assert_records(&read_all(&j, 0), 0, 600);
     });
@@ -110,7 +116,10 @@ fn segments_are_recycled_only_after_a_durable_checkpoint() {
         let records = read_all(&j, 0);
         let cp = records[299].checkpoint;
         j.checkpointer().advance(cp).unwrap();
-        assert_eq!(helios_journal::checkpoint::read_checkpoint(dir.path()).unwrap(), Some(cp));
+        assert_eq!(
+            helios_journal::checkpoint::read_checkpoint(dir.path()).unwrap(),
+            Some(cp)
+        );
         wait_until(|| !first.exists());
         assert!(j.unflushed_bytes() > 0);
         assert_records(&read_all(&j, cp.seq), 300, 600);
@@ -180,8 +189,13 @@ fn a_record_larger_than_the_limit_is_refused() {
     run(async {
         let j = Journal::open(dir.path(), cfg).await.unwrap();
         let err = j.append(&RecordMeta::default(), &[b'x'; 1000]).err();
-        assert!(matches!(err, Some(JournalError::RecordTooLarge { .. })), "{err:?}");
-        j.append_durable(&RecordMeta::default(), &[b'x'; 100]).await.unwrap();
+        assert!(
+            matches!(err, Some(JournalError::RecordTooLarge { .. })),
+            "{err:?}"
+        );
+        j.append_durable(&RecordMeta::default(), &[b'x'; 100])
+            .await
+            .unwrap();
     });
 }
 
@@ -194,7 +208,9 @@ fn a_record_as_large_as_a_segment_allows_is_stored() {
         let j = Journal::open(dir.path(), cfg).await.unwrap();
         append_each(&j, 0, 3).await;
         let big = vec![b'y'; max - 64];
-        j.append_durable(&RecordMeta::default(), &big).await.unwrap();
+        j.append_durable(&RecordMeta::default(), &big)
+            .await
+            .unwrap();
         let all = read_all(&j, 0);
         assert_eq!(all.len(), 4);
         assert_eq!(all[3].payload, big);
@@ -233,7 +249,9 @@ fn a_reader_keeps_going_when_segments_behind_it_are_recycled() {
         for round in 0..6u64 {
             append_each(&j, round * 200, (round + 1) * 200).await;
             let batch = reader.read_batch(10_000).unwrap();
-            checkpointer.advance(batch.last().unwrap().checkpoint).unwrap();
+            checkpointer
+                .advance(batch.last().unwrap().checkpoint)
+                .unwrap();
             seen.extend(batch);
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -255,7 +273,11 @@ fn a_tickets_position_matches_the_record_read_back() {
             }
         }
         j.append_durable(&meta(300), &payload(300)).await.unwrap();
-        let read: Vec<_> = read_all(&j, 0).into_iter().map(|r| r.checkpoint).take(300).collect();
+        let read: Vec<_> = read_all(&j, 0)
+            .into_iter()
+            .map(|r| r.checkpoint)
+            .take(300)
+            .collect();
         assert_eq!(read, positions);
     });
 }

@@ -57,11 +57,18 @@ fn recover_used_end(j: &Journal) -> u64 {
 fn fresh_copy(f: &Fixture, scratch: &Path) -> (PathBuf, PathBuf) {
     let _ = fs::remove_dir_all(scratch);
     copy_dir(&f.dir, scratch);
-    (scratch.to_path_buf(), scratch.join(f.segment.file_name().unwrap()))
+    (
+        scratch.to_path_buf(),
+        scratch.join(f.segment.file_name().unwrap()),
+    )
 }
 
 fn flip_byte(path: &Path, offset: u64) {
-    let file = OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let mut b = [0u8; 1];
     file.read_exact_at(&mut b, offset).unwrap();
     b[0] ^= 0x5A;
@@ -82,8 +89,15 @@ fn truncating_at_every_offset_of_the_final_commit_keeps_exactly_the_earlier_comm
                 continue;
             }
             let (dir, seg) = fresh_copy(&f, &scratch);
-            OpenOptions::new().write(true).open(&seg).unwrap().set_len(cut).unwrap();
-            let j = Journal::open(&dir, small_config()).await.unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+            OpenOptions::new()
+                .write(true)
+                .open(&seg)
+                .unwrap()
+                .set_len(cut)
+                .unwrap();
+            let j = Journal::open(&dir, small_config())
+                .await
+                .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
             assert_records(&read_all(&j, 0), 0, 20);
             // The journal goes on from the truncation point.
             append_group(&j, 20, 22).await;
@@ -100,7 +114,9 @@ fn corrupting_any_byte_of_the_final_commit_keeps_exactly_the_earlier_commits() {
         for at in f.final_commit.clone() {
             let (dir, seg) = fresh_copy(&f, &scratch);
             flip_byte(&seg, at);
-            let j = Journal::open(&dir, small_config()).await.unwrap_or_else(|e| panic!("flip at {at}: {e}"));
+            let j = Journal::open(&dir, small_config())
+                .await
+                .unwrap_or_else(|e| panic!("flip at {at}: {e}"));
             assert_records(&read_all(&j, 0), 0, 20);
             assert_eq!(j.recovery_report().last_seq, 20, "flip at {at}");
         }
@@ -156,7 +172,11 @@ fn corrupting_any_byte_of_an_earlier_commit_refuses_to_open_and_changes_nothing(
                 Err(other) => panic!("flip at {at}: wrong error {other}"),
                 Ok(_) => panic!("flip at {at}: opened a journal with damaged acked data"),
             }
-            assert_eq!(fs::read(&seg).unwrap(), before, "flip at {at}: file was modified");
+            assert_eq!(
+                fs::read(&seg).unwrap(),
+                before,
+                "flip at {at}: file was modified"
+            );
         }
     });
 }
@@ -167,10 +187,13 @@ fn the_corruption_error_names_file_and_offset() {
     let scratch = f._tmp.path().join("scratch");
     let (dir, seg) = fresh_copy(&f, &scratch);
     flip_byte(&seg, f.second_commit.start + 70);
-    let err = recover(&dir).err().expect("corruption detected");
+    let err = recover(&dir).expect_err("corruption detected");
     let text = err.to_string();
     assert!(text.contains(&seg.display().to_string()), "{text}");
-    assert!(text.contains(&format!("offset {}", f.second_commit.start)), "{text}");
+    assert!(
+        text.contains(&format!("offset {}", f.second_commit.start)),
+        "{text}"
+    );
     assert!(text.contains("repair"), "{text}");
 }
 
@@ -181,7 +204,12 @@ fn repair_quarantines_the_damaged_tail_and_the_journal_opens() {
     let (dir, seg) = fresh_copy(&f, &scratch);
     flip_byte(&seg, f.second_commit.start + 100);
     let outcome = quarantine_tail(&dir).unwrap();
-    let RepairOutcome::Quarantined { path, offset, moved } = outcome else {
+    let RepairOutcome::Quarantined {
+        path,
+        offset,
+        moved,
+    } = outcome
+    else {
         panic!("expected a quarantine, got {outcome:?}");
     };
     assert_eq!((path, offset), (seg.clone(), f.second_commit.start));
@@ -201,7 +229,7 @@ fn a_damaged_segment_header_is_a_clear_error() {
     let scratch = f._tmp.path().join("scratch");
     let (dir, seg) = fresh_copy(&f, &scratch);
     flip_byte(&seg, 3);
-    let err = recover(&dir).err().expect("bad header detected");
+    let err = recover(&dir).expect_err("bad header detected");
     assert!(matches!(err, JournalError::BadSegment { .. }), "{err}");
     assert!(err.to_string().contains(&seg.display().to_string()));
 }

@@ -33,13 +33,21 @@ impl Rng {
 fn every_acknowledged_record_survives_sigkill_exactly_once() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("journal");
-    let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
     eprintln!("crash test seed {seed}");
     let mut rng = Rng(seed);
     let mut acked: HashMap<u64, String> = HashMap::new();
     let mut total_acks = 0usize;
     for cycle in 0..KILL_CYCLES {
-        let lines = run_child_until_killed(&dir, cycle, MIN_RUN_MS + rng.next() % (MAX_RUN_MS - MIN_RUN_MS));
+        let lines = run_child_until_killed(
+            &dir,
+            cycle,
+            MIN_RUN_MS + rng.next() % (MAX_RUN_MS - MIN_RUN_MS),
+        );
         for line in &lines {
             let mut parts = line.splitn(3, ' ');
             match (parts.next(), parts.next(), parts.next()) {
@@ -48,7 +56,10 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
                     // A sequence is reused only if its earlier record was
                     // never acknowledged; an acked one must never be.
                     let previous = acked.insert(seq, payload.to_string());
-                    assert!(previous.is_none(), "seq {seq} acknowledged twice (cycle {cycle})");
+                    assert!(
+                        previous.is_none(),
+                        "seq {seq} acknowledged twice (cycle {cycle})"
+                    );
                     total_acks += 1;
                 }
                 (Some("cp"), Some(_), None) => {}
@@ -57,7 +68,10 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
         }
         verify(&dir, &acked, cycle);
     }
-    assert!(total_acks > 1000, "only {total_acks} acks over {KILL_CYCLES} cycles");
+    assert!(
+        total_acks > 1000,
+        "only {total_acks} acks over {KILL_CYCLES} cycles"
+    );
 }
 
 fn run_child_until_killed(dir: &Path, cycle: u64, run_ms: u64) -> Vec<String> {
@@ -84,7 +98,10 @@ fn run_child_until_killed(dir: &Path, cycle: u64, run_ms: u64) -> Vec<String> {
     while lines.lock().unwrap().is_empty() {
         assert!(start.elapsed() < FIRST_ACK_TIMEOUT, "cycle {cycle}: no ack");
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("cycle {cycle}: child exited by itself: {status}: {:?}", lines.lock().unwrap());
+            panic!(
+                "cycle {cycle}: child exited by itself: {status}: {:?}",
+                lines.lock().unwrap()
+            );
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -106,7 +123,9 @@ fn verify(dir: &Path, acked: &HashMap<u64, String>, cycle: u64) {
             segment_size_bytes: 256 * 1024,
             ..JournalConfig::default()
         };
-        let j = Journal::open(dir, cfg).await.unwrap_or_else(|e| panic!("cycle {cycle}: reopen failed: {e}"));
+        let j = Journal::open(dir, cfg)
+            .await
+            .unwrap_or_else(|e| panic!("cycle {cycle}: reopen failed: {e}"));
         let cp = j.checkpointer().current().seq;
         let mut reader = j.reader(cp);
         let mut on_disk: HashMap<u64, Vec<u8>> = HashMap::new();
@@ -120,7 +139,10 @@ fn verify(dir: &Path, acked: &HashMap<u64, String>, cycle: u64) {
             for r in batch {
                 assert_eq!(r.seq, expect_seq, "cycle {cycle}: sequence gap");
                 expect_seq += 1;
-                assert!(payloads.insert(r.payload.clone()), "cycle {cycle}: record stored twice");
+                assert!(
+                    payloads.insert(r.payload.clone()),
+                    "cycle {cycle}: record stored twice"
+                );
                 on_disk.insert(r.seq, r.payload);
             }
         }

@@ -37,11 +37,24 @@ fn check(dir: &Path) -> ExitCode {
     match recover(dir) {
         Ok(r) => {
             for s in &r.segments {
-                let seqs = s.seqs.map_or("empty".to_string(), |(a, b)| format!("seq {a}..={b}"));
-                println!("{}  lap {}  {}  used {} of {} bytes", s.path.display(), s.lap, seqs, s.used_end, s.size);
+                let seqs = s
+                    .seqs
+                    .map_or("empty".to_string(), |(a, b)| format!("seq {a}..={b}"));
+                println!(
+                    "{}  lap {}  {}  used {} of {} bytes",
+                    s.path.display(),
+                    s.lap,
+                    seqs,
+                    s.used_end,
+                    s.size
+                );
             }
             let cp = r.checkpoint.map_or(0, |c| c.seq);
-            println!("last seq {}  checkpoint seq {cp}  torn commits {}", r.last_seq(), r.torn_commits);
+            println!(
+                "last seq {}  checkpoint seq {cp}  torn commits {}",
+                r.last_seq(),
+                r.torn_commits
+            );
             ExitCode::SUCCESS
         }
         Err(e) => report(&e),
@@ -54,8 +67,15 @@ fn repair(dir: &Path) -> ExitCode {
             println!("journal is healthy; nothing to repair");
             ExitCode::SUCCESS
         }
-        Ok(RepairOutcome::Quarantined { path, offset, moved }) => {
-            println!("quarantined the tail of {} from offset {offset}:", path.display());
+        Ok(RepairOutcome::Quarantined {
+            path,
+            offset,
+            moved,
+        }) => {
+            println!(
+                "quarantined the tail of {} from offset {offset}:",
+                path.display()
+            );
             for m in moved {
                 println!("  {}", m.display());
             }

@@ -36,13 +36,19 @@ pub fn meta(i: u64) -> RecordMeta<'static> {
 }
 
 pub fn payload(i: u64) -> Vec<u8> {
-    format!("{{\"type\":\"t\",\"i\":{i},\"pad\":\"{}\"}}", "x".repeat((i % 97) as usize)).into_bytes()
+    format!(
+        "{{\"type\":\"t\",\"i\":{i},\"pad\":\"{}\"}}",
+        "x".repeat((i % 97) as usize)
+    )
+    .into_bytes()
 }
 
 /// Appends records `from..to` one commit each and waits for each.
 pub async fn append_each(j: &Journal, from: u64, to: u64) {
     for i in from..to {
-        j.append_durable(&meta(i), &payload(i)).await.expect("append");
+        j.append_durable(&meta(i), &payload(i))
+            .await
+            .expect("append");
     }
 }
 
@@ -79,7 +85,10 @@ pub fn assert_records(records: &[Record], from: u64, to: u64) {
         let i = r.seq - 1;
         let m = meta(i);
         assert_eq!(r.payload, payload(i), "payload of seq {}", r.seq);
-        assert_eq!((r.recv_ms, r.clock_offset_ms, r.event_count), (m.recv_ms, m.clock_offset_ms, m.event_count));
+        assert_eq!(
+            (r.recv_ms, r.clock_offset_ms, r.event_count),
+            (m.recv_ms, m.clock_offset_ms, m.event_count)
+        );
         assert_eq!(r.id_base, m.id_base);
         assert_eq!(r.app, m.app);
     }

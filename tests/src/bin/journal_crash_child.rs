@@ -46,7 +46,9 @@ fn main() {
         for task in 0..WRITER_TASKS {
             let j = Rc::clone(&journal);
             let cycle = cycle.clone();
-            tasks.push(monoio::spawn(async move { write_loop(&j, &cycle, task).await }));
+            tasks.push(monoio::spawn(
+                async move { write_loop(&j, &cycle, task).await },
+            ));
         }
         let j = Rc::clone(&journal);
         tasks.push(monoio::spawn(async move { checkpoint_loop(&j).await }));
@@ -71,7 +73,9 @@ async fn write_loop(j: &Journal, cycle: &str, task: u64) {
                 let _ = writeln!(out, "ack {seq} {payload}");
                 let _ = out.flush();
             }
-            Err(e) if e.is_transient() => monoio::time::sleep(std::time::Duration::from_millis(1)).await,
+            Err(e) if e.is_transient() => {
+                monoio::time::sleep(std::time::Duration::from_millis(1)).await
+            }
             Err(e) => {
                 println!("append-error {e}");
                 std::process::exit(4);
