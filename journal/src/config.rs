@@ -8,8 +8,9 @@ use crate::format::{BLOCK_BYTES, MARKER_BYTES, RECORD_HEADER_BYTES};
 
 /// Default size of a segment file.
 pub const DEFAULT_SEGMENT_SIZE_BYTES: u64 = 64 << 20;
-/// Default number of zero-filled segments kept ready ahead of need.
-pub const DEFAULT_SPARE_SEGMENTS: usize = 1;
+/// Default number of zero-filled segments kept ready ahead of need: two,
+/// so the second can wait for a recycled segment instead of zero-filling.
+pub const DEFAULT_SPARE_SEGMENTS: usize = 2;
 /// A group is sealed (committed on its own) once it holds this many bytes:
 /// past ~1 MiB a bigger write no longer raises throughput on our disks.
 pub const DEFAULT_GROUP_TARGET_BYTES: usize = 1 << 20;

@@ -16,6 +16,9 @@ use crate::segment::{create_segment, relap_segment};
 
 /// How long to wait before retrying after ENOSPC or another I/O error.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(200);
+/// How long a spare-but-not-urgent need waits for an old segment to
+/// recycle before zero-filling a new one.
+const WAIT_FOR_RECYCLABLE: Duration = Duration::from_millis(100);
 
 /// Why a segment is not available right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,8 @@ struct State {
     active_lap: u64,
     /// Why the last preparation failed, until one succeeds.
     unavailable: Option<Unavailable>,
+    /// Already waited once for a recyclable segment for the current need.
+    waited_for_recyclable: bool,
     /// The committer waiting for a segment.
     waker: Option<Waker>,
     shutdown: bool,
@@ -137,7 +142,20 @@ impl Prealloc {
                 .max(st.active_lap)
                 + 1;
             let need = st.ready.len() < self.spare_segments;
+            // Zero-filling a new segment costs a segment's worth of disk
+            // bandwidth, taken from commits. While a spare is still ready,
+            // give the checkpoint a moment to free an old segment instead.
+            if need && st.recyclable.is_empty() && !st.ready.is_empty() && !st.waited_for_recyclable {
+                st.waited_for_recyclable = true;
+                st = self
+                    .cv
+                    .wait_timeout(st, WAIT_FOR_RECYCLABLE)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+                continue;
+            }
             if need {
+                st.waited_for_recyclable = false;
                 let reuse = st.recyclable.pop_front();
                 drop(st);
                 let result = self.prepare(next_lap, reuse);

@@ -102,6 +102,7 @@ fn truncating_at_every_offset_of_the_final_commit_keeps_exactly_the_earlier_comm
             // The journal goes on from the truncation point.
             append_group(&j, 20, 22).await;
             assert_records(&read_all(&j, 0), 0, 22);
+            j.close().await.unwrap();
         }
     });
 }
@@ -119,6 +120,7 @@ fn corrupting_any_byte_of_the_final_commit_keeps_exactly_the_earlier_commits() {
                 .unwrap_or_else(|e| panic!("flip at {at}: {e}"));
             assert_records(&read_all(&j, 0), 0, 20);
             assert_eq!(j.recovery_report().last_seq, 20, "flip at {at}");
+            j.close().await.unwrap();
         }
     });
 }
