@@ -1,0 +1,369 @@
+//! Command-line flags and their validation into a [`Config`].
+//!
+//! Everything the run needs is checked here, before any thread starts: a bad
+//! flag is a precise error and exit code 2, never a failure halfway through a
+//! run.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Most connections one run may open (file descriptors, ring entries).
+pub const MAX_CONNECTIONS: usize = 65_536;
+/// Most runtime threads; the thread index is one byte of each minted `_id`.
+pub const MAX_THREADS: usize = 256;
+/// Deepest pipeline: requests written back-to-back in one write.
+pub const MAX_PIPELINE: usize = 4_096;
+/// Most events in one synthesized request.
+pub const MAX_EVENTS_PER_REQUEST: usize = 1_000_000;
+/// Largest synthesized event.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+/// Largest body (file or synthesized), before compression.
+pub const MAX_BODY_BYTES: usize = 256 << 20;
+/// Largest pipelined batch (depth × request size) kept pre-rendered.
+pub const MAX_BATCH_BYTES: usize = 512 << 20;
+/// Highest total open-loop rate (requests/s).
+pub const MAX_RATE: f64 = 1.0e8;
+/// Run length when neither `--duration` nor `--requests` is given.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "helios-loadgen",
+    version,
+    about = "HTTP POST load generator: closed or open loop (coordinated-omission corrected), \
+             pipelining, HdrHistogram latency, JSON results"
+)]
+pub struct Args {
+    /// Target, plain HTTP: http://host[:port][/path]
+    #[arg(long)]
+    pub url: String,
+    /// Concurrent connections, spread over the threads.
+    #[arg(short = 'c', long, default_value_t = 64)]
+    pub connections: usize,
+    /// Threads, each with its own io_uring runtime [default: all cores].
+    #[arg(short = 't', long)]
+    pub threads: Option<usize>,
+    /// Run length (e.g. 10s, 500ms, 2m) [default: 10s unless --requests].
+    #[arg(short = 'd', long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Total requests to send, spread exactly over the connections.
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// Requests written back-to-back per write on a connection.
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Events in each synthesized request [default: 1].
+    #[arg(long, conflicts_with = "body_file")]
+    pub events_per_request: Option<usize>,
+    /// Approximate size of each synthesized JSON event [default: 300].
+    #[arg(long, conflicts_with = "body_file")]
+    pub event_bytes: Option<usize>,
+    /// Send this file as the body (verbatim unless --ids-out adds `_id`s).
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+    /// Content-Type application/x-ndjson, one event per line.
+    #[arg(long)]
+    pub ndjson: bool,
+    /// Gzip the body (Content-Encoding: gzip).
+    #[arg(long)]
+    pub gzip: bool,
+    /// Extra request header 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Open loop at this total rate (requests/s), latency measured from each
+    /// request's intended send time; otherwise closed loop at full speed.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Per-request response timeout, and connect timeout.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub timeout: Duration,
+    /// Verification: mint a unique `_id` per event; append the ids of acked
+    /// events (2xx, not in `rejected`) to FILE, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub ids_out: Option<PathBuf>,
+    /// Print the results as one JSON object on stdout (table on stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress lines on stderr.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// Where the requests go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The `host[:port]` as given, for the Host header.
+    pub authority: String,
+    /// Path and query, always starting with `/`.
+    pub path: String,
+    /// Resolved once, before the run.
+    pub addr: SocketAddr,
+}
+
+/// What each request carries.
+#[derive(Debug, Clone)]
+pub enum BodySpec {
+    Synthesized {
+        events_per_request: usize,
+        event_bytes: usize,
+    },
+    File(PathBuf),
+}
+
+/// A validated run description.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub url: String,
+    pub target: Target,
+    pub connections: usize,
+    pub threads: usize,
+    /// `None` only when `requests` is set.
+    pub duration: Option<Duration>,
+    pub requests: Option<u64>,
+    pub pipeline: usize,
+    pub body: BodySpec,
+    pub ndjson: bool,
+    pub gzip: bool,
+    /// Validated `Name: value` lines, without CRLF.
+    pub headers: Vec<String>,
+    pub rate: Option<f64>,
+    pub timeout: Duration,
+    pub ids_out: Option<PathBuf>,
+    pub json: bool,
+    pub quiet: bool,
+}
+
+/// A bad flag: the message names the flag and what is wrong with it.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+impl Config {
+    pub fn from_args(args: Args) -> Result<Config, ConfigError> {
+        let target = parse_url(&args.url)?;
+        if args.connections == 0 || args.connections > MAX_CONNECTIONS {
+            return err(format!("--connections must be 1..={MAX_CONNECTIONS}"));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = args.threads.unwrap_or(cores);
+        if threads == 0 || threads > MAX_THREADS {
+            return err(format!("--threads must be 1..={MAX_THREADS}"));
+        }
+        // A thread without a connection would only cost a ring.
+        let threads = threads.min(args.connections);
+        if args.pipeline == 0 || args.pipeline > MAX_PIPELINE {
+            return err(format!("--pipeline must be 1..={MAX_PIPELINE}"));
+        }
+        if args.requests == Some(0) {
+            return err("--requests must be at least 1");
+        }
+        if args.duration == Some(Duration::ZERO) {
+            return err("--duration must be positive");
+        }
+        let duration = match (args.duration, args.requests) {
+            (None, None) => Some(DEFAULT_DURATION),
+            (d, _) => d,
+        };
+        if let Some(rate) = args.rate {
+            if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
+                return err(format!("--rate must be > 0 and <= {MAX_RATE}"));
+            }
+        }
+        if args.timeout.is_zero() {
+            return err("--timeout must be positive");
+        }
+        let body = match args.body_file {
+            Some(path) => BodySpec::File(path),
+            None => {
+                let events_per_request = args.events_per_request.unwrap_or(1);
+                let event_bytes = args.event_bytes.unwrap_or(300);
+                if events_per_request == 0 || events_per_request > MAX_EVENTS_PER_REQUEST {
+                    return err(format!(
+                        "--events-per-request must be 1..={MAX_EVENTS_PER_REQUEST}"
+                    ));
+                }
+                if event_bytes > MAX_EVENT_BYTES {
+                    return err(format!("--event-bytes must be <= {MAX_EVENT_BYTES}"));
+                }
+                if events_per_request.saturating_mul(event_bytes.max(64)) > MAX_BODY_BYTES {
+                    return err(format!(
+                        "synthesized body would exceed {MAX_BODY_BYTES} bytes"
+                    ));
+                }
+                BodySpec::Synthesized {
+                    events_per_request,
+                    event_bytes,
+                }
+            }
+        };
+        let headers = args
+            .headers
+            .iter()
+            .map(|h| validate_header(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Config {
+            url: args.url,
+            target,
+            connections: args.connections,
+            threads,
+            duration,
+            requests: args.requests,
+            pipeline: args.pipeline,
+            body,
+            ndjson: args.ndjson,
+            gzip: args.gzip,
+            headers,
+            rate: args.rate,
+            timeout: args.timeout,
+            ids_out: args.ids_out,
+            json: args.json,
+            quiet: args.quiet,
+        })
+    }
+}
+
+/// Headers the loadgen computes itself; a user value would contradict the
+/// body actually sent.
+const RESERVED_HEADERS: [&str; 3] = ["content-length", "transfer-encoding", "content-encoding"];
+
+fn validate_header(line: &str) -> Result<String, ConfigError> {
+    let Some((name, value)) = line.split_once(':') else {
+        return err(format!("--header {line:?}: expected 'Name: value'"));
+    };
+    let name = name.trim();
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token_char) {
+        return err(format!("--header {line:?}: invalid header name"));
+    }
+    if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+        return err(format!("--header {line:?}: value holds CR, LF or NUL"));
+    }
+    if RESERVED_HEADERS
+        .iter()
+        .any(|r| name.eq_ignore_ascii_case(r))
+    {
+        return err(format!("--header {line:?}: {name} is set by the loadgen"));
+    }
+    Ok(format!("{name}: {}", value.trim()))
+}
+
+/// `http://host[:port][/path]`, resolved once to the first address.
+pub fn parse_url(url: &str) -> Result<Target, ConfigError> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return err(format!("--url {url:?}: only plain http:// is supported"));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return err(format!("--url {url:?}: expected http://host[:port][/path]"));
+    }
+    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return err(format!("--url {url:?}: path holds spaces or control bytes"));
+    }
+    let with_port = if has_port(authority) {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let addr = with_port
+        .to_socket_addrs()
+        .map_err(|e| ConfigError(format!("--url {url:?}: cannot resolve: {e}")))?
+        .next()
+        .ok_or_else(|| ConfigError(format!("--url {url:?}: no address")))?;
+    Ok(Target {
+        authority: authority.to_string(),
+        path: path.to_string(),
+        addr,
+    })
+}
+
+fn has_port(authority: &str) -> bool {
+    match authority.rfind(':') {
+        // `[::1]` has colons but no port; `[::1]:80` has one after the `]`.
+        Some(i) => !authority[i..].contains(']'),
+        None => false,
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, `1.5s`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a duration like 10s, 500ms, 2m"))?;
+    let unit_s = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" => 1e-6,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    let seconds = value * unit_s;
+    if !seconds.is_finite() || !(0.0..=1.0e7).contains(&seconds) {
+        return Err(format!("{text:?}: out of range"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn urls_split_into_authority_and_path() {
+        let t = parse_url("http://127.0.0.1:8080/v1/events?x=1").unwrap();
+        assert_eq!(t.authority, "127.0.0.1:8080");
+        assert_eq!(t.path, "/v1/events?x=1");
+        assert_eq!(t.addr.port(), 8080);
+        let t = parse_url("http://127.0.0.1").unwrap();
+        assert_eq!((t.path.as_str(), t.addr.port()), ("/", 80));
+        let t = parse_url("http://[::1]:9000/x").unwrap();
+        assert_eq!(t.addr.port(), 9000);
+        assert!(parse_url("https://127.0.0.1/").is_err());
+        assert!(parse_url("http:///x").is_err());
+    }
+
+    #[test]
+    fn headers_are_validated() {
+        assert_eq!(
+            validate_header("Authorization:  Bearer k ").unwrap(),
+            "Authorization: Bearer k"
+        );
+        assert!(validate_header("NoColon").is_err());
+        assert!(validate_header("Bad Name: x").is_err());
+        assert!(validate_header("X: a\r\nInjected: 1").is_err());
+        assert!(validate_header("content-length: 5").is_err());
+    }
+}
