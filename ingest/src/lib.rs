@@ -1,6 +1,17 @@
-//! The Helios collector: thread-per-core HTTP ingest into per-core journals.
+//! The Helios collector: thread-per-core HTTP/1.1 ingest on monoio
+//! (io_uring) into durable per-core journals, and a flusher that moves
+//! journaled events into the store.
 //!
-//! Not built yet. This crate exists so the workspace has the layout of
-//! DESIGN.md §2; the server, decoding, validation and flushers land with the
-//! durable-ingest issue. It deliberately exports nothing, so nothing can
-//! depend on a collector that does not exist.
+//! The binary is `helios-collector` (`src/bin`); this library holds its
+//! parts so tests and benches can drive them.
+
+pub mod collector;
+pub mod config;
+pub mod deadletter;
+pub mod decode;
+pub mod events;
+pub mod flusher;
+pub mod http;
+pub mod response;
+pub mod server;
+pub mod shutdown;

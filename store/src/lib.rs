@@ -40,5 +40,5 @@ pub use sqlite::{
     SqlitePragmas, SqliteReader, SqliteSink, BUSY_TIMEOUT, INDEX_RECV, INDEX_TS_ID,
     INDEX_TYPE_TS_ID, SCHEMA_VERSION, SQLITE_MAX_BATCH_EVENTS,
 };
-pub use time::{format_rfc3339_utc_ms, RFC3339_MAX_MS, RFC3339_MIN_MS};
+pub use time::{format_rfc3339_utc_ms, parse_rfc3339_ms, RFC3339_MAX_MS, RFC3339_MIN_MS};
 pub use uri::{open_sink, StoreUri, SCHEME_SQLITE};

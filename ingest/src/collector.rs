@@ -1,0 +1,223 @@
+//! Starting and stopping a whole collector: recover every journal
+//! directory, open the store, start one thread per core and the flusher,
+//! and on shutdown drain in order (cores first, then the flusher).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use helios_journal::{Journal, JournalConfig};
+
+use crate::config::Config;
+use crate::deadletter::DeadLetters;
+use crate::events::{load_or_create_node_id, IdMinter};
+use crate::flusher::{self, Feed, FlusherControl};
+use crate::server::{self, Core};
+use crate::shutdown::Shutdown;
+
+/// Entries of each core's io_uring submission queue.
+const IO_URING_ENTRIES: u32 = 1024;
+
+/// Runs a collector until `shutdown` fires, then drains and returns.
+pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
+    let journal_root = cfg.journal_root();
+    std::fs::create_dir_all(&journal_root)
+        .with_context(|| format!("creating {}", journal_root.display()))?;
+    let sink = helios_store::open_sink(&cfg.store).with_context(|| "opening the store")?;
+    tracing::info!(store = %sink.describe(), "store open");
+    let journal_dirs = journal_dirs(&journal_root, cfg.cores)?;
+
+    let (started_tx, started_rx) = mpsc::channel::<anyhow::Result<Vec<Feed>>>();
+    let mut cores = Vec::new();
+    for core in 0..cfg.cores {
+        // Core k owns journal k and drains journals left by a run with more
+        // cores (those with index ≡ k mod cores), without writing to them.
+        let extra: Vec<PathBuf> = journal_dirs
+            .iter()
+            .filter(|(i, _)| *i >= cfg.cores && *i % cfg.cores == core)
+            .map(|(_, p)| p.clone())
+            .collect();
+        let own = journal_root.join(core.to_string());
+        let cfg = cfg.clone();
+        let shutdown = Arc::clone(&shutdown);
+        let started = started_tx.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("helios-core-{core}"))
+            .spawn(move || run_core(core, cfg, own, extra, shutdown, started))
+            .context("spawning a core thread")?;
+        cores.push(handle);
+    }
+    drop(started_tx);
+
+    let mut feeds = Vec::new();
+    let mut startup_error = None;
+    for _ in 0..cfg.cores {
+        match started_rx.recv() {
+            Ok(Ok(mut f)) => feeds.append(&mut f),
+            Ok(Err(e)) => startup_error = Some(e),
+            Err(_) => startup_error = Some(anyhow::anyhow!("a core thread died during startup")),
+        }
+    }
+    let control = FlusherControl::new();
+    let flusher = if startup_error.is_none() {
+        let dead = DeadLetters::new(&cfg.data_dir.join("dead-letter"));
+        let control = Arc::clone(&control);
+        let batch = cfg.flush_batch_events;
+        Some(
+            std::thread::Builder::new()
+                .name("helios-flusher".into())
+                .spawn(move || flusher::run(feeds, sink, dead, batch, control))
+                .context("spawning the flusher")?,
+        )
+    } else {
+        shutdown.trigger();
+        None
+    };
+    if startup_error.is_none() {
+        tracing::info!(listen = %cfg.listen, cores = cfg.cores, data_dir = %cfg.data_dir.display(), "helios-collector listening");
+    }
+    for c in cores {
+        if c.join().is_err() {
+            tracing::error!("a core thread panicked");
+        }
+    }
+    if let Some(e) = startup_error {
+        return Err(e);
+    }
+    control.drain_until(Instant::now() + Duration::from_millis(cfg.shutdown_deadline_ms));
+    if let Some(f) = flusher {
+        let stats = f
+            .join()
+            .map_err(|_| anyhow::anyhow!("flusher thread panicked"))?;
+        tracing::info!(?stats, "collector stopped");
+    }
+    Ok(())
+}
+
+/// Journal directories present (numeric names) plus one per core.
+fn journal_dirs(root: &Path, cores: usize) -> anyhow::Result<Vec<(usize, PathBuf)>> {
+    let mut found: BTreeSet<usize> = (0..cores).collect();
+    for entry in std::fs::read_dir(root).with_context(|| format!("listing {}", root.display()))? {
+        let entry = entry?;
+        if let Some(i) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            found.insert(i);
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|i| (i, root.join(i.to_string())))
+        .collect())
+}
+
+fn journal_config(cfg: &Config) -> JournalConfig {
+    JournalConfig {
+        segment_size_bytes: cfg.segment_size_bytes,
+        ..JournalConfig::default()
+    }
+}
+
+fn run_core(
+    core: usize,
+    cfg: Config,
+    own: PathBuf,
+    extra: Vec<PathBuf>,
+    shutdown: Arc<Shutdown>,
+    started: mpsc::Sender<anyhow::Result<Vec<Feed>>>,
+) {
+    let runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .with_entries(IO_URING_ENTRIES)
+        .enable_timer()
+        .build();
+    let mut runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = started.send(Err(anyhow::anyhow!(
+                "core {core}: cannot start an io_uring runtime: {e}"
+            )));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let opened = open_core(core, &cfg, &own, &extra).await;
+        let (core_state, extra_journals, feeds) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = started.send(Err(e));
+                return;
+            }
+        };
+        let listener = match server::bind(cfg.listen) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = started.send(Err(anyhow::anyhow!(
+                    "core {core}: cannot listen on {}: {e}",
+                    cfg.listen
+                )));
+                return;
+            }
+        };
+        let _ = started.send(Ok(feeds));
+        server::run(core_state, listener, shutdown).await;
+        for j in extra_journals {
+            let _ = j.close().await;
+        }
+    });
+}
+
+async fn open_core(
+    core: usize,
+    cfg: &Config,
+    own: &Path,
+    extra: &[PathBuf],
+) -> anyhow::Result<(Rc<Core>, Vec<Journal>, Vec<Feed>)> {
+    let mut feeds = Vec::new();
+    let journal = open_journal(cfg, own, &mut feeds).await?;
+    let node_id =
+        load_or_create_node_id(own).with_context(|| format!("node id in {}", own.display()))?;
+    let minter = IdMinter::new(node_id, random_u32());
+    let mut extra_journals = Vec::new();
+    for dir in extra {
+        extra_journals.push(open_journal(cfg, dir, &mut feeds).await?);
+    }
+    tracing::debug!(core, journals = feeds.len(), "core ready");
+    Ok((
+        Core::new(core, cfg.clone(), journal, minter),
+        extra_journals,
+        feeds,
+    ))
+}
+
+async fn open_journal(cfg: &Config, dir: &Path, feeds: &mut Vec<Feed>) -> anyhow::Result<Journal> {
+    let journal = Journal::open(dir, journal_config(cfg))
+        .await
+        .with_context(|| format!("opening journal {}", dir.display()))?;
+    let report = journal.recovery_report();
+    if report.torn_commits > 0 || report.last_seq > report.checkpoint_seq {
+        tracing::info!(journal = %dir.display(), torn = report.torn_commits, pending = report.last_seq - report.checkpoint_seq, "journal recovered");
+    }
+    let checkpointer = journal.checkpointer();
+    feeds.push(Feed {
+        name: dir.display().to_string(),
+        reader: journal.reader(checkpointer.current().seq),
+        checkpointer,
+    });
+    Ok(journal)
+}
+
+/// A random start for the minted-id counter, so ids minted in the same
+/// second by a restarted collector do not collide with earlier ones.
+fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    u32::from_le_bytes(b) ^ std::process::id().rotate_left(16)
+}

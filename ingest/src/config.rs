@@ -1,0 +1,333 @@
+//! Collector configuration: command-line flags, each also settable through
+//! a `HELIOS_*` environment variable and a TOML file (`--config`).
+//! Precedence: flag > environment > file > default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+
+/// Default listen address: loopback, so a fresh install exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./helios-data";
+/// Default wire body limit (DESIGN §3).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
+/// Default decoded body limit (DESIGN §3): a gzip bomb stops here.
+pub const DEFAULT_MAX_DECODED_BYTES: usize = 32 << 20;
+/// Default events per request.
+pub const DEFAULT_MAX_EVENTS_PER_REQUEST: usize = 10_000;
+/// Default request-head limit.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 << 10;
+/// Default header count limit.
+pub const DEFAULT_MAX_HEADERS: usize = 64;
+/// Default JSON nesting limit.
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
+/// Clock drift below this is not corrected (DESIGN §3).
+pub const DEFAULT_CLOCK_SKEW_THRESHOLD_MS: i64 = 1_000;
+/// Default journal segment size.
+pub const DEFAULT_SEGMENT_SIZE_BYTES: u64 = 64 << 20;
+/// How long shutdown waits for in-flight requests and the store.
+pub const DEFAULT_SHUTDOWN_DEADLINE_MS: u64 = 10_000;
+/// Events per store write.
+pub const DEFAULT_FLUSH_BATCH_EVENTS: usize = 4096;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `helios-collector`: accepts events over HTTP, makes them durable in
+/// per-core journals before acknowledging, and flushes them to the store.
+#[derive(Debug, Parser)]
+#[command(name = "helios-collector", version, about, long_about = None)]
+pub struct Cli {
+    /// TOML file with any of the settings below (keys as the flags, with
+    /// underscores: `data_dir = "/var/lib/helios"`).
+    #[arg(long, env = "HELIOS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7070].
+    #[arg(long, env = "HELIOS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for journals, the embedded store and dead letters
+    /// [default: ./helios-data].
+    #[arg(long, env = "HELIOS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Cores (threads, each with its own io_uring runtime, listener and
+    /// journal) [default: all available].
+    #[arg(long, env = "HELIOS_CORES")]
+    pub cores: Option<usize>,
+    /// Where events are stored: sqlite://PATH [default:
+    /// sqlite://<data-dir>/events.db].
+    #[arg(long, env = "HELIOS_STORE")]
+    pub store: Option<String>,
+    /// Log format [default: pretty].
+    #[arg(long, env = "HELIOS_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Largest request body on the wire, bytes [default: 8 MiB].
+    #[arg(long, env = "HELIOS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Largest body after gzip decoding, bytes [default: 32 MiB].
+    #[arg(long, env = "HELIOS_MAX_DECODED_BYTES")]
+    pub max_decoded_bytes: Option<usize>,
+    /// Most events in one request [default: 10000].
+    #[arg(long, env = "HELIOS_MAX_EVENTS_PER_REQUEST")]
+    pub max_events_per_request: Option<usize>,
+    /// Largest request head (request line + headers), bytes [default: 16 KiB].
+    #[arg(long, env = "HELIOS_MAX_HEADER_BYTES")]
+    pub max_header_bytes: Option<usize>,
+    /// Most headers in one request [default: 64, at most 128].
+    #[arg(long, env = "HELIOS_MAX_HEADERS")]
+    pub max_headers: Option<usize>,
+    /// Deepest JSON nesting in an event [default: 64].
+    #[arg(long, env = "HELIOS_MAX_JSON_DEPTH")]
+    pub max_json_depth: Option<usize>,
+    /// Clock drift (ms) between Helios-Sent-At and receive time above which
+    /// `ts` is corrected [default: 1000].
+    #[arg(long, env = "HELIOS_CLOCK_SKEW_THRESHOLD_MS")]
+    pub clock_skew_threshold_ms: Option<i64>,
+    /// Journal segment size, bytes, multiple of 4096 [default: 64 MiB].
+    #[arg(long, env = "HELIOS_SEGMENT_SIZE_BYTES")]
+    pub segment_size_bytes: Option<u64>,
+    /// How long SIGTERM/SIGINT waits for in-flight requests and for the
+    /// store to take what is journaled, ms [default: 10000].
+    #[arg(long, env = "HELIOS_SHUTDOWN_DEADLINE_MS")]
+    pub shutdown_deadline_ms: Option<u64>,
+    /// Events per store write [default: 4096].
+    #[arg(long, env = "HELIOS_FLUSH_BATCH_EVENTS")]
+    pub flush_batch_events: Option<usize>,
+}
+
+/// The same settings as read from a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    cores: Option<usize>,
+    store: Option<String>,
+    log_format: Option<LogFormat>,
+    max_body_bytes: Option<usize>,
+    max_decoded_bytes: Option<usize>,
+    max_events_per_request: Option<usize>,
+    max_header_bytes: Option<usize>,
+    max_headers: Option<usize>,
+    max_json_depth: Option<usize>,
+    clock_skew_threshold_ms: Option<i64>,
+    segment_size_bytes: Option<u64>,
+    shutdown_deadline_ms: Option<u64>,
+    flush_batch_events: Option<usize>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// See [`Cli::listen`].
+    pub listen: SocketAddr,
+    /// See [`Cli::data_dir`].
+    pub data_dir: PathBuf,
+    /// See [`Cli::cores`].
+    pub cores: usize,
+    /// See [`Cli::store`].
+    pub store: String,
+    /// See [`Cli::log_format`].
+    pub log_format: LogFormat,
+    /// See [`Cli::max_body_bytes`].
+    pub max_body_bytes: usize,
+    /// See [`Cli::max_decoded_bytes`].
+    pub max_decoded_bytes: usize,
+    /// See [`Cli::max_events_per_request`].
+    pub max_events_per_request: usize,
+    /// See [`Cli::max_header_bytes`].
+    pub max_header_bytes: usize,
+    /// See [`Cli::max_headers`].
+    pub max_headers: usize,
+    /// See [`Cli::max_json_depth`].
+    pub max_json_depth: usize,
+    /// See [`Cli::clock_skew_threshold_ms`].
+    pub clock_skew_threshold_ms: i64,
+    /// See [`Cli::segment_size_bytes`].
+    pub segment_size_bytes: u64,
+    /// See [`Cli::shutdown_deadline_ms`].
+    pub shutdown_deadline_ms: u64,
+    /// See [`Cli::flush_batch_events`].
+    pub flush_batch_events: usize,
+}
+
+/// Hard ceiling on `max_headers` (the parser's stack array).
+pub const MAX_HEADERS_CEILING: usize = 128;
+
+impl Config {
+    /// Resolves flags/environment over the optional file over defaults.
+    pub fn resolve(cli: Cli) -> anyhow::Result<Config> {
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = cli
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let store = cli
+            .store
+            .or(file.store)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("events.db").display()));
+        let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cfg = Config {
+            listen: match cli.listen.or(file.listen) {
+                Some(a) => a,
+                None => DEFAULT_LISTEN.parse()?,
+            },
+            cores: cli.cores.or(file.cores).unwrap_or(available),
+            store,
+            log_format: cli
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Pretty),
+            max_body_bytes: cli
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_decoded_bytes: cli
+                .max_decoded_bytes
+                .or(file.max_decoded_bytes)
+                .unwrap_or(DEFAULT_MAX_DECODED_BYTES),
+            max_events_per_request: cli
+                .max_events_per_request
+                .or(file.max_events_per_request)
+                .unwrap_or(DEFAULT_MAX_EVENTS_PER_REQUEST),
+            max_header_bytes: cli
+                .max_header_bytes
+                .or(file.max_header_bytes)
+                .unwrap_or(DEFAULT_MAX_HEADER_BYTES),
+            max_headers: cli
+                .max_headers
+                .or(file.max_headers)
+                .unwrap_or(DEFAULT_MAX_HEADERS),
+            max_json_depth: cli
+                .max_json_depth
+                .or(file.max_json_depth)
+                .unwrap_or(DEFAULT_MAX_JSON_DEPTH),
+            clock_skew_threshold_ms: cli
+                .clock_skew_threshold_ms
+                .or(file.clock_skew_threshold_ms)
+                .unwrap_or(DEFAULT_CLOCK_SKEW_THRESHOLD_MS),
+            segment_size_bytes: cli
+                .segment_size_bytes
+                .or(file.segment_size_bytes)
+                .unwrap_or(DEFAULT_SEGMENT_SIZE_BYTES),
+            shutdown_deadline_ms: cli
+                .shutdown_deadline_ms
+                .or(file.shutdown_deadline_ms)
+                .unwrap_or(DEFAULT_SHUTDOWN_DEADLINE_MS),
+            flush_batch_events: cli
+                .flush_batch_events
+                .or(file.flush_batch_events)
+                .unwrap_or(DEFAULT_FLUSH_BATCH_EVENTS),
+            data_dir,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.cores >= 1, "--cores must be at least 1");
+        anyhow::ensure!(
+            (1..=MAX_HEADERS_CEILING).contains(&self.max_headers),
+            "--max-headers must be 1..={MAX_HEADERS_CEILING}"
+        );
+        anyhow::ensure!(
+            self.max_body_bytes >= 1,
+            "--max-body-bytes must be positive"
+        );
+        anyhow::ensure!(
+            self.max_decoded_bytes >= self.max_body_bytes,
+            "--max-decoded-bytes must be at least --max-body-bytes"
+        );
+        anyhow::ensure!(
+            self.max_events_per_request >= 1,
+            "--max-events-per-request must be positive"
+        );
+        anyhow::ensure!(
+            self.flush_batch_events >= 1,
+            "--flush-batch-events must be positive"
+        );
+        anyhow::ensure!(
+            self.clock_skew_threshold_ms >= 0,
+            "--clock-skew-threshold-ms must not be negative"
+        );
+        Ok(())
+    }
+
+    /// `DATA/journal`.
+    pub fn journal_root(&self) -> PathBuf {
+        self.data_dir.join("journal")
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut all = vec!["helios-collector"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_loopback_and_sqlite_in_the_data_dir() {
+        let c = Config::resolve(cli(&["--data-dir", "/tmp/d"])).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.store, "sqlite:///tmp/d/events.db");
+        assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "cores = 3\nmax_body_bytes = 1000\nmax_decoded_bytes = 5000\n",
+        )
+        .unwrap();
+        let c =
+            Config::resolve(cli(&["--config", path.to_str().unwrap(), "--cores", "2"])).unwrap();
+        assert_eq!(c.cores, 2);
+        assert_eq!(c.max_body_bytes, 1000);
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "corez = 3\n").unwrap();
+        let err = Config::resolve(cli(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(err.to_string().contains("corez"), "{err}");
+    }
+
+    #[test]
+    fn inconsistent_limits_are_rejected() {
+        let err = Config::resolve(cli(&[
+            "--max-body-bytes",
+            "100",
+            "--max-decoded-bytes",
+            "10",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("max-decoded-bytes"));
+    }
+}

@@ -1,0 +1,227 @@
+//! The flusher: one thread, off the io_uring cores, that moves committed
+//! journal records into the store and then advances each journal's
+//! checkpoint (which lets the journal recycle its segments).
+//!
+//! It reads the journal files rather than receiving copies from the cores:
+//! the request path then does no extra copy or allocation, and catching up
+//! after a restart or a store outage is the same code as steady state.
+//! Store writes are idempotent by `_id`, so a crash between the store
+//! commit and the checkpoint only replays events the store will count as
+//! duplicates.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use helios_journal::{Checkpointer, JournalReader, Record};
+use helios_store::{EventDoc, Sink, SinkError};
+
+use crate::deadletter::DeadLetters;
+use crate::events;
+
+/// Records read from a journal per read call.
+const READ_BATCH_RECORDS: usize = 64;
+/// Sleep when every journal is caught up.
+const IDLE_SLEEP: Duration = Duration::from_millis(2);
+/// First and largest pause between retries of a failing store write.
+const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(50);
+const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// One journal the flusher drains.
+pub struct Feed {
+    /// For logs: the journal directory.
+    pub name: String,
+    /// Reads committed records after the checkpoint.
+    pub reader: JournalReader,
+    /// Persists progress.
+    pub checkpointer: Checkpointer,
+}
+
+/// How the main thread steers the flusher's shutdown.
+#[derive(Debug, Default)]
+pub struct FlusherControl {
+    /// Set once every core has closed its journals: what is durable now is
+    /// all there will be.
+    cores_done: AtomicBool,
+    /// Stop by then even if records remain (they are delivered on the next
+    /// start).
+    deadline: Mutex<Option<Instant>>,
+}
+
+impl FlusherControl {
+    /// A control with nothing requested.
+    pub fn new() -> Arc<FlusherControl> {
+        Arc::new(FlusherControl::default())
+    }
+
+    /// Asks the flusher to drain what is journaled and stop by `deadline`.
+    pub fn drain_until(&self, deadline: Instant) {
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) = Some(deadline);
+        self.cores_done.store(true, Ordering::SeqCst);
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Counters the flusher keeps (for logs now, metrics later).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FlushStats {
+    /// Events newly stored.
+    pub inserted: u64,
+    /// Events the store already had (replays).
+    pub duplicates: u64,
+    /// Events sent to dead letters.
+    pub dead_lettered: u64,
+    /// Store write retries.
+    pub retries: u64,
+}
+
+/// Runs until drained (after `drain_until`) or the deadline passes.
+pub fn run(
+    mut feeds: Vec<Feed>,
+    mut sink: Box<dyn Sink + Send>,
+    dead: DeadLetters,
+    batch_events: usize,
+    control: Arc<FlusherControl>,
+) -> FlushStats {
+    let batch_events = batch_events.min(sink.max_batch_events()).max(1);
+    let mut f = Flusher {
+        sink: sink.as_mut(),
+        dead,
+        batch_events,
+        docs: Vec::with_capacity(batch_events),
+        failures: Vec::new(),
+        stats: FlushStats::default(),
+        control: &control,
+    };
+    loop {
+        let mut progressed = false;
+        for feed in &mut feeds {
+            progressed |= f.flush_feed(feed);
+        }
+        if let Some(deadline) = control.deadline() {
+            if !progressed && control.cores_done.load(Ordering::SeqCst) {
+                tracing::info!(stats = ?f.stats, "flusher drained every journal");
+                return f.stats;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(stats = ?f.stats, "shutdown deadline passed with records still journaled; they will be stored on the next start");
+                return f.stats;
+            }
+        }
+        if !progressed {
+            std::thread::sleep(IDLE_SLEEP);
+        }
+    }
+}
+
+struct Flusher<'a> {
+    sink: &'a mut (dyn Sink + Send),
+    dead: DeadLetters,
+    batch_events: usize,
+    docs: Vec<EventDoc>,
+    failures: Vec<events::EventFailure>,
+    stats: FlushStats,
+    control: &'a FlusherControl,
+}
+
+impl Flusher<'_> {
+    /// Moves one batch from `feed` to the store. False when caught up.
+    fn flush_feed(&mut self, feed: &mut Feed) -> bool {
+        self.docs.clear();
+        let mut last: Option<Record> = None;
+        while self.docs.len() < self.batch_events {
+            let records = match feed.reader.read_batch(READ_BATCH_RECORDS) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(journal = %feed.name, error = %e, "cannot read journal");
+                    break;
+                }
+            };
+            if records.is_empty() {
+                break;
+            }
+            for r in records {
+                self.failures.clear();
+                // Validated before it was journaled, so a failure here means
+                // a bug or damage: keep the bytes rather than lose them.
+                if let Err(e) = events::record_to_docs(&r, &mut self.docs, &mut self.failures) {
+                    tracing::error!(journal = %feed.name, seq = r.seq, error = %e, "journal record does not decode; dead-lettered");
+                    self.dead.record_raw(
+                        &format!("record {} of {} does not decode: {e}", r.seq, feed.name),
+                        &r.payload,
+                    );
+                    self.stats.dead_lettered += r.event_count as u64;
+                }
+                for f in &self.failures {
+                    let raw = events::decode_payload(&r.payload)
+                        .ok()
+                        .and_then(|mut it| it.nth(f.index))
+                        .unwrap_or(&[]);
+                    tracing::error!(journal = %feed.name, seq = r.seq, index = f.index, error = %f.error, "journaled event does not decode; dead-lettered");
+                    self.dead.record_raw(
+                        &format!("event {} of record {}: {}", f.index, r.seq, f.error),
+                        raw,
+                    );
+                    self.stats.dead_lettered += 1;
+                }
+                last = Some(r);
+            }
+        }
+        let Some(last) = last else { return false };
+        if !self.store_docs() {
+            // Abandoned at the shutdown deadline: the checkpoint stays, so
+            // these records are replayed on the next start.
+            return false;
+        }
+        if let Err(e) = feed.checkpointer.advance(last.checkpoint) {
+            tracing::error!(journal = %feed.name, error = %e, "checkpoint write failed; events will be replayed (idempotently)");
+        }
+        true
+    }
+
+    /// Writes `docs` in sink-sized batches, retrying transient failures and
+    /// dead-lettering refused documents. False if it gave up at the deadline.
+    fn store_docs(&mut self) -> bool {
+        let mut docs = std::mem::take(&mut self.docs);
+        let mut start = 0;
+        let mut backoff = RETRY_BACKOFF_MIN;
+        while start < docs.len() {
+            let end = (start + self.batch_events).min(docs.len());
+            match self.sink.write_batch(&docs[start..end]) {
+                Ok(outcome) => {
+                    debug_assert_eq!(
+                        (outcome.inserted + outcome.duplicates) as usize,
+                        end - start
+                    );
+                    self.stats.inserted += outcome.inserted;
+                    self.stats.duplicates += outcome.duplicates;
+                    start = end;
+                    backoff = RETRY_BACKOFF_MIN;
+                }
+                Err(SinkError::DocRefused { index, reason, .. }) if start + index < end => {
+                    let doc = docs.remove(start + index);
+                    self.dead.record_doc(&reason, &doc.doc);
+                    self.stats.dead_lettered += 1;
+                }
+                Err(e) => {
+                    let past_deadline =
+                        self.control.deadline().is_some_and(|d| Instant::now() >= d);
+                    if past_deadline {
+                        self.docs = docs;
+                        return false;
+                    }
+                    tracing::warn!(store = %self.sink.describe(), error = %e, transient = e.is_transient(), "store write failed; retrying");
+                    self.stats.retries += 1;
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+                }
+            }
+        }
+        docs.clear();
+        self.docs = docs;
+        true
+    }
+}

@@ -1,0 +1,548 @@
+//! One collector core: a monoio (io_uring) runtime with its own
+//! SO_REUSEPORT listener and journal. Connections are served by tasks on
+//! this core only; nothing on the request path is shared with other cores.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use helios_journal::{Journal, JournalError, RecordMeta, Ticket};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::{ListenerOpts, TcpListener, TcpStream};
+
+use crate::config::Config;
+use crate::decode::{gunzip_limited, GunzipError};
+use crate::events::{self, IdMinter};
+use crate::http::{
+    self, ChunkProgress, ChunkedDecoder, Encoding, Framing, HttpError, HttpLimits, Method,
+    RequestHead, Route,
+};
+use crate::response::{error_body, error_name, json_string, write_response};
+use crate::shutdown::Shutdown;
+
+/// Initial read buffer of a connection; it grows up to the request limits.
+const READ_CHUNK_BYTES: usize = 16 << 10;
+/// Listen backlog per core.
+const LISTEN_BACKLOG: i32 = 4096;
+/// How often shutdown re-checks for in-flight requests.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
+
+/// Per-core state shared by this core's connection tasks (never across
+/// cores: `Rc`, `Cell`, `RefCell`).
+pub struct Core {
+    index: usize,
+    cfg: Config,
+    http_limits: HttpLimits,
+    journal: Journal,
+    minter: RefCell<IdMinter>,
+    scratch: RefCell<Scratch>,
+    shutting_down: Cell<bool>,
+    in_flight: Cell<usize>,
+}
+
+/// Buffers reused by every request on this core (requests are processed
+/// synchronously between awaits, so one set suffices).
+#[derive(Default)]
+struct Scratch {
+    decoded: Vec<u8>,
+    payload: Vec<u8>,
+    validation: events::Validation,
+}
+
+/// A response waiting to be written, in request order.
+struct Pending {
+    status: u16,
+    body: std::ops::Range<usize>,
+    keep_alive: bool,
+    http10: bool,
+    /// Present when the response may only go out once the record is durable.
+    ticket: Option<Ticket>,
+}
+
+impl Core {
+    /// Sets up the core around an opened journal.
+    pub fn new(index: usize, cfg: Config, journal: Journal, minter: IdMinter) -> Rc<Core> {
+        let http_limits = HttpLimits {
+            max_header_bytes: cfg.max_header_bytes,
+            max_headers: cfg.max_headers,
+            max_body_bytes: cfg.max_body_bytes,
+        };
+        Rc::new(Core {
+            index,
+            cfg,
+            http_limits,
+            journal,
+            minter: RefCell::new(minter),
+            scratch: RefCell::new(Scratch::default()),
+            shutting_down: Cell::new(false),
+            in_flight: Cell::new(0),
+        })
+    }
+
+    /// The core's journal.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+}
+
+/// Binds this core's SO_REUSEPORT listener.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let opts = ListenerOpts::new()
+        .reuse_port(true)
+        .reuse_addr(true)
+        .backlog(LISTEN_BACKLOG);
+    TcpListener::bind_with_config(addr, &opts)
+}
+
+/// Accepts and serves until shutdown, then drains in-flight requests (up to
+/// the deadline) and closes the journal (committing what is pending).
+pub async fn run(core: Rc<Core>, listener: TcpListener, shutdown: Arc<Shutdown>) {
+    loop {
+        monoio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    monoio::spawn(serve(Rc::clone(&core), stream));
+                }
+                Err(e) => {
+                    tracing::warn!(core = core.index, error = %e, "accept failed");
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            _ = shutdown.wait() => break,
+        }
+    }
+    drop(listener);
+    core.shutting_down.set(true);
+    let deadline = std::time::Instant::now() + Duration::from_millis(core.cfg.shutdown_deadline_ms);
+    while core.in_flight.get() > 0 && std::time::Instant::now() < deadline {
+        monoio::time::sleep(SHUTDOWN_POLL).await;
+    }
+    if let Err(e) = core.journal.close().await {
+        tracing::error!(core = core.index, error = %e, "journal close failed");
+    }
+}
+
+/// Serves one connection: reads, handles every complete request in the
+/// buffer (appending accepted events to the journal), awaits their commit
+/// once, writes the responses in order.
+async fn serve(core: Rc<Core>, mut stream: TcpStream) {
+    let mut conn = Conn {
+        inbuf: Vec::with_capacity(READ_CHUNK_BYTES),
+        out: Vec::with_capacity(1024),
+        responses: Responses::default(),
+        chunked: None,
+        sent_continue: false,
+    };
+    loop {
+        let consumed = conn.handle_buffered(&core);
+        conn.inbuf.drain(..consumed);
+        if !conn.responses.pending.is_empty() {
+            core.in_flight.set(core.in_flight.get() + 1);
+            conn.responses.finish(&core, &mut conn.out).await;
+            let out = std::mem::take(&mut conn.out);
+            let (result, mut out) = stream.write_all(out).await;
+            out.clear();
+            conn.out = out;
+            core.in_flight.set(core.in_flight.get() - 1);
+            if result.is_err() {
+                return;
+            }
+        }
+        if conn.responses.close || (core.shutting_down.get() && conn.inbuf.is_empty()) {
+            return;
+        }
+        if conn.wants_continue() {
+            let (result, _) = stream
+                .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
+                .await;
+            if result.is_err() {
+                return;
+            }
+            conn.sent_continue = true;
+        }
+        let len = conn.inbuf.len();
+        if conn.inbuf.capacity() - len < READ_CHUNK_BYTES / 2 {
+            conn.inbuf.reserve(READ_CHUNK_BYTES);
+        }
+        let cap = conn.inbuf.capacity();
+        let buf = std::mem::take(&mut conn.inbuf);
+        let (result, slice) = stream
+            .read(monoio::buf::IoBufMut::slice_mut(buf, len..cap))
+            .await;
+        conn.inbuf = slice.into_inner();
+        match result {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// A chunked body being received across reads. Its head stays at the start
+/// of the connection's buffer; consumed chunk framing is dropped as it goes.
+struct ChunkedInProgress {
+    head: RequestHead,
+    decoder: ChunkedDecoder,
+    body: Vec<u8>,
+}
+
+struct Conn {
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    responses: Responses,
+    chunked: Option<ChunkedInProgress>,
+    sent_continue: bool,
+}
+
+/// Responses queued for the requests handled since the last write.
+#[derive(Default)]
+struct Responses {
+    /// Bodies of `pending`, back to back.
+    bodies: Vec<u8>,
+    pending: Vec<Pending>,
+    /// Close the connection after writing them.
+    close: bool,
+}
+
+enum Step {
+    /// A request was handled; this many bytes consumed.
+    Handled(usize),
+    /// Not a complete request yet.
+    NeedMore,
+}
+
+impl Conn {
+    /// Handles every complete request at the start of `inbuf`; returns the
+    /// bytes consumed.
+    fn handle_buffered(&mut self, core: &Core) -> usize {
+        let mut consumed = 0;
+        while !self.responses.close {
+            if self.chunked.is_none() && consumed >= self.inbuf.len() {
+                break;
+            }
+            match self.step(core, consumed) {
+                Step::Handled(n) => {
+                    consumed += n;
+                    self.sent_continue = false;
+                }
+                Step::NeedMore => break,
+            }
+        }
+        consumed
+    }
+
+    fn wants_continue(&self) -> bool {
+        if self.sent_continue || !self.responses.pending.is_empty() {
+            return false;
+        }
+        if let Some(c) = &self.chunked {
+            return c.head.expect_continue;
+        }
+        let limits = HttpLimits {
+            max_header_bytes: usize::MAX,
+            max_headers: crate::config::MAX_HEADERS_CEILING,
+            max_body_bytes: usize::MAX,
+        };
+        matches!(http::parse_head(&self.inbuf, &limits), Ok(Some(h)) if h.expect_continue)
+    }
+
+    fn step(&mut self, core: &Core, start: usize) -> Step {
+        if let Some(c) = self.chunked.as_mut() {
+            debug_assert_eq!(start, 0, "a partial chunked request is always first");
+            let head_len = c.head.head_len;
+            return match c.decoder.feed(
+                &self.inbuf[head_len..],
+                &mut c.body,
+                core.cfg.max_body_bytes,
+            ) {
+                Ok(ChunkProgress::NeedMore(n)) => {
+                    self.inbuf.drain(head_len..head_len + n);
+                    Step::NeedMore
+                }
+                Ok(ChunkProgress::Done(n)) => {
+                    let Some(c) = self.chunked.take() else {
+                        unreachable!("matched Some above");
+                    };
+                    let sent_at = c.head.sent_at.clone().map(|r| &self.inbuf[r]);
+                    self.responses.respond_to(core, &c.head, &c.body, sent_at);
+                    Step::Handled(head_len + n)
+                }
+                Err(e) => {
+                    let http10 = c.head.version_minor == 0;
+                    self.chunked = None;
+                    self.responses.reject(&e, http10);
+                    Step::Handled(self.inbuf.len())
+                }
+            };
+        }
+        let buf = &self.inbuf[start..];
+        let head = match http::parse_head(buf, &core.http_limits) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Step::NeedMore,
+            Err(e) => {
+                self.responses.reject(&e, false);
+                return Step::Handled(buf.len());
+            }
+        };
+        let sent_at = head.sent_at.clone().map(|r| &buf[r]);
+        match head.framing {
+            Framing::None => {
+                self.responses.respond_to(core, &head, &[], sent_at);
+                Step::Handled(head.head_len)
+            }
+            Framing::Length(len) => {
+                let total = head.head_len + len;
+                if buf.len() < total {
+                    let missing = start + total - self.inbuf.len();
+                    self.inbuf.reserve(missing);
+                    return Step::NeedMore;
+                }
+                self.responses
+                    .respond_to(core, &head, &buf[head.head_len..total], sent_at);
+                Step::Handled(total)
+            }
+            Framing::Chunked => {
+                if start != 0 {
+                    // Answer the requests before it first, so the partial
+                    // chunked request sits at the start of the buffer.
+                    return Step::NeedMore;
+                }
+                self.chunked = Some(ChunkedInProgress {
+                    head,
+                    decoder: ChunkedDecoder::default(),
+                    body: Vec::new(),
+                });
+                self.step(core, 0)
+            }
+        }
+    }
+}
+
+impl Responses {
+    /// Queues an error response for a framing error and closes after it.
+    fn reject(&mut self, e: &HttpError, http10: bool) {
+        let start = self.bodies.len();
+        error_body(&mut self.bodies, error_name(e.status()), e.detail());
+        self.pending.push(Pending {
+            status: e.status(),
+            body: start..self.bodies.len(),
+            keep_alive: false,
+            http10,
+            ticket: None,
+        });
+        self.close = true;
+    }
+
+    fn respond_to(&mut self, core: &Core, head: &RequestHead, body: &[u8], sent_at: Option<&[u8]>) {
+        let keep_alive = head.keep_alive && !core.shutting_down.get();
+        let http10 = head.version_minor == 0;
+        let body_start = self.bodies.len();
+        let bodies = &mut self.bodies;
+        let (status, ticket) = match (head.route, head.method) {
+            (Route::Events, Method::Post) => ingest_events(core, head, body, sent_at, bodies),
+            (Route::Events, _) => {
+                error_body(bodies, error_name(405), "use POST");
+                (405, None)
+            }
+            (Route::Healthz, Method::Get | Method::Head) => {
+                bodies.extend_from_slice(b"{\"status\":\"ok\"}");
+                (200, None)
+            }
+            (Route::Readyz, Method::Get | Method::Head) => {
+                if core.journal.is_failed() {
+                    error_body(bodies, "unavailable", "journal failed; reopening");
+                    (503, None)
+                } else {
+                    bodies.extend_from_slice(b"{\"status\":\"ready\"}");
+                    (200, None)
+                }
+            }
+            (Route::Healthz | Route::Readyz, _) => {
+                error_body(bodies, error_name(405), "use GET");
+                (405, None)
+            }
+            (Route::NotFound, _) => {
+                error_body(bodies, error_name(404), "unknown path");
+                (404, None)
+            }
+        };
+        if !keep_alive {
+            self.close = true;
+        }
+        self.pending.push(Pending {
+            status,
+            body: body_start..self.bodies.len(),
+            keep_alive,
+            http10,
+            ticket,
+        });
+    }
+
+    /// Awaits the tickets of queued responses, then renders them in order
+    /// into `out`. Groups commit in order, so after the first wait the rest
+    /// are usually resolved already.
+    async fn finish(&mut self, core: &Core, out: &mut Vec<u8>) {
+        let mut failed_body = Vec::new();
+        for p in &self.pending {
+            let mut status = p.status;
+            let mut body = &self.bodies[p.body.clone()];
+            if let Some(t) = &p.ticket {
+                if let Err(e) = t.durable().await {
+                    tracing::warn!(core = core.index, error = %e, "commit failed; answering 503");
+                    failed_body.clear();
+                    error_body(&mut failed_body, "unavailable", &journal_detail(&e));
+                    status = 503;
+                    body = &failed_body;
+                }
+            }
+            write_response(out, status, body, p.keep_alive, p.http10);
+        }
+        self.pending.clear();
+        self.bodies.clear();
+    }
+}
+
+fn journal_detail(e: &JournalError) -> String {
+    match e {
+        JournalError::NoSpace { .. } => "no disk space for the journal; retry later".into(),
+        JournalError::Backpressure { .. } => "journal is full; retry later".into(),
+        JournalError::Failed { .. } => "journal write failed; retry later".into(),
+        other => format!("journal unavailable: {other}"),
+    }
+}
+
+/// Receive time in UTC milliseconds.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `POST /v1/events`: decode, validate, journal the accepted events.
+/// Returns the status and, for a journaled request, the ticket the
+/// response must wait for; the body goes into `bodies`.
+fn ingest_events(
+    core: &Core,
+    head: &RequestHead,
+    wire_body: &[u8],
+    sent_at: Option<&[u8]>,
+    bodies: &mut Vec<u8>,
+) -> (u16, Option<Ticket>) {
+    let mut scratch = core.scratch.borrow_mut();
+    let scratch = &mut *scratch;
+    let body: &[u8] = match head.encoding {
+        Encoding::Identity => wire_body,
+        Encoding::Gzip => {
+            match gunzip_limited(wire_body, core.cfg.max_decoded_bytes, &mut scratch.decoded) {
+                Ok(()) => &scratch.decoded,
+                Err(GunzipError::TooLarge) => {
+                    error_body(
+                        bodies,
+                        error_name(413),
+                        "decoded body exceeds max_decoded_bytes",
+                    );
+                    return (413, None);
+                }
+                Err(GunzipError::Corrupt) => {
+                    error_body(bodies, error_name(400), "body is not valid gzip");
+                    return (400, None);
+                }
+            }
+        }
+        Encoding::Unsupported => {
+            error_body(
+                bodies,
+                error_name(415),
+                "supported Content-Encoding: gzip, identity",
+            );
+            return (415, None);
+        }
+    };
+    let recv_ms = now_ms();
+    let clock_offset_ms =
+        events::clock_offset_ms(recv_ms, sent_at, core.cfg.clock_skew_threshold_ms);
+    let limits = events::ValidateLimits {
+        max_events_per_request: core.cfg.max_events_per_request,
+        max_json_depth: core.cfg.max_json_depth,
+    };
+    let format = if head.ndjson {
+        events::BodyFormat::Ndjson
+    } else {
+        events::BodyFormat::Json
+    };
+    let mode = events::ValidateMode { relay: head.relay };
+    let v = &mut scratch.validation;
+    match events::validate(body, format, &limits, mode, v) {
+        Ok(()) => {}
+        Err(events::BodyError::TooManyEvents { .. }) => {
+            error_body(
+                bodies,
+                error_name(413),
+                "more events than max_events_per_request",
+            );
+            return (413, None);
+        }
+        Err(e) => {
+            error_body(bodies, error_name(400), &e.to_string());
+            return (400, None);
+        }
+    }
+    let accepted = v.accepted().len();
+    let mut ticket = None;
+    if accepted > 0 {
+        let id_base = core.minter.borrow_mut().reserve(recv_ms, v.mint_count());
+        scratch.payload.clear();
+        let flags = if head.relay {
+            events::PAYLOAD_FLAG_RELAYED
+        } else {
+            0
+        };
+        if let Err(e) = events::encode_payload(flags, body, v.accepted(), &mut scratch.payload) {
+            // The ranges come from `validate` on this very body.
+            debug_assert!(false, "payload encoding failed: {e}");
+            error_body(bodies, "internal", "cannot frame the accepted events");
+            return (500, None);
+        }
+        let meta = RecordMeta {
+            recv_ms,
+            clock_offset_ms,
+            id_base,
+            event_count: accepted as u32,
+            app: "",
+        };
+        match core.journal.append(&meta, &scratch.payload) {
+            Ok(t) => ticket = Some(t),
+            Err(JournalError::RecordTooLarge { .. }) => {
+                error_body(
+                    bodies,
+                    error_name(413),
+                    "accepted events exceed the journal record limit",
+                );
+                return (413, None);
+            }
+            Err(e) => {
+                error_body(bodies, "unavailable", &journal_detail(&e));
+                return (503, None);
+            }
+        }
+    }
+    accepted_body(bodies, accepted, v.rejected());
+    (200, ticket)
+}
+
+/// `{"accepted": n, "rejected": [{"index": i, "error": "…"}]}`.
+fn accepted_body(out: &mut Vec<u8>, accepted: usize, rejected: &[events::Reject]) {
+    use std::io::Write;
+    let _ = write!(out, "{{\"accepted\":{accepted},\"rejected\":[");
+    for (i, r) in rejected.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = write!(out, "{{\"index\":{},\"error\":", r.index);
+        json_string(out, r.error.as_str());
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+}

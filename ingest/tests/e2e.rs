@@ -1,0 +1,337 @@
+//! The collector end to end: real process, real sockets, real SQLite.
+
+mod support;
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use support::*;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn a_single_event_is_acked_and_stored_with_the_design_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let before = now_ms();
+    let r = Conn::open(c.addr)
+        .post(
+            &[],
+            br#"{"type":"signup","plan":"pro","host":"web-1","n":12345678901234567890123}"#,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), serde_json::json!({"accepted": 1, "rejected": []}));
+    let store = wait_for_count(&c.db_path(), 1);
+    let id = store.ids().unwrap()[0];
+    let doc = store.get(id).unwrap().unwrap();
+    assert_eq!(doc.event_type, "signup");
+    assert_eq!(doc.host.as_deref(), Some("web-1"));
+    assert_eq!(doc.app, None);
+    assert!(doc.recv_ms >= before && doc.recv_ms <= now_ms());
+    assert_eq!(doc.ts_ms, doc.recv_ms, "no ts: the receive time");
+    assert!(
+        doc.doc.contains("12345678901234567890123"),
+        "big numbers kept verbatim: {}",
+        doc.doc
+    );
+    let v: serde_json::Value = serde_json::from_str(&doc.doc).unwrap();
+    assert_eq!(v["_id"], id.to_string());
+    assert_eq!(v["plan"], "pro");
+    assert_eq!(c.stop().code(), Some(0));
+}
+
+#[test]
+fn a_client_id_is_kept_and_a_resent_event_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let id = client_id(1);
+    let body = format!(r#"{{"_id":"{id}","type":"order"}}"#);
+    let mut conn = Conn::open(c.addr);
+    for _ in 0..3 {
+        assert_eq!(conn.post(&[], body.as_bytes()).unwrap().status, 200);
+    }
+    let marker = format!(r#"{{"_id":"{}","type":"marker"}}"#, client_id(2));
+    assert_eq!(conn.post(&[], marker.as_bytes()).unwrap().status, 200);
+    let store = wait_for_count(&c.db_path(), 2);
+    assert!(store.get(oid(&id)).unwrap().is_some());
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_and_all_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let mut conn = Conn::open(c.addr);
+    let mut wire = Vec::new();
+    for i in 0..16 {
+        let body = if i == 7 {
+            b"{bad json".to_vec()
+        } else {
+            format!(r#"{{"type":"p","i":{i}}}"#).into_bytes()
+        };
+        wire.extend_from_slice(&post_bytes(&[], &body));
+    }
+    conn.send_raw(&wire).unwrap();
+    for i in 0..16 {
+        let r = conn.read_response().unwrap();
+        let want = if i == 7 { 400 } else { 200 };
+        assert_eq!(r.status, want, "response {i}");
+    }
+    wait_for_count(&c.db_path(), 15);
+}
+
+#[test]
+fn a_batch_an_ndjson_body_and_a_gzip_body_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let mut conn = Conn::open(c.addr);
+    let batch: Vec<String> = (0..100)
+        .map(|i| format!(r#"{{"type":"b","i":{i}}}"#))
+        .collect();
+    let array = format!("[{}]", batch.join(","));
+    assert_eq!(
+        conn.post(&[], array.as_bytes()).unwrap().json()["accepted"],
+        100
+    );
+    let ndjson = format!(
+        "{}\n\n{}\n",
+        r#"{"type":"n","i":1}"#, r#"{"type":"n","i":2}"#
+    );
+    let r = conn
+        .post(
+            &[("Content-Type", "application/x-ndjson")],
+            ndjson.as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(r.json()["accepted"], 2);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"[{"type":"g","i":1},{"type":"g","i":2},{"type":"g","i":3}]"#)
+        .unwrap();
+    let r = conn
+        .post(&[("Content-Encoding", "gzip")], &gz.finish().unwrap())
+        .unwrap();
+    assert_eq!(r.json()["accepted"], 3);
+    wait_for_count(&c.db_path(), 105);
+}
+
+#[test]
+fn a_chunked_body_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let mut conn = Conn::open(c.addr);
+    let body = r#"[{"type":"c","i":1},{"type":"c","i":2}]"#;
+    let (a, b) = body.split_at(10);
+    let wire = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    // Split the request across writes to exercise partial chunk parsing.
+    for piece in wire.as_bytes().chunks(7) {
+        conn.send_raw(piece).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(conn.read_response().unwrap().json()["accepted"], 2);
+    wait_for_count(&c.db_path(), 2);
+}
+
+#[test]
+fn expect_100_continue_gets_an_interim_response_before_the_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let mut conn = Conn::open(c.addr);
+    let body = br#"{"type":"e"}"#;
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.send_raw(head.as_bytes()).unwrap();
+    assert_eq!(conn.read_response().unwrap().status, 100);
+    conn.send_raw(body).unwrap();
+    assert_eq!(conn.read_response().unwrap().status, 200);
+}
+
+#[test]
+fn an_http10_request_is_answered_and_the_connection_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let mut conn = Conn::open(c.addr);
+    let body = br#"{"type":"old"}"#;
+    let req = format!(
+        "POST /v1/events HTTP/1.0\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.send_raw(req.as_bytes()).unwrap();
+    conn.send_raw(body).unwrap();
+    let r = conn.read_response().unwrap();
+    assert_eq!(r.status, 200);
+    assert!(conn.is_closed());
+}
+
+#[test]
+fn a_mixed_batch_stores_the_good_events_and_lists_the_bad_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let body = br#"[{"type":"ok"},{"no_type":1},{"type":"ok","ts":"yesterday"},{"type":"ok","recv":5},{"type":"ok","_id":"xyz"},42,{"type":"ok2"}]"#;
+    let r = Conn::open(c.addr).post(&[], body).unwrap();
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["accepted"], 2);
+    let indices: Vec<u64> = v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices, vec![1, 2, 3, 4, 5]);
+    assert!(v["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| !x["error"].as_str().unwrap().is_empty()));
+    let store = wait_for_count(&c.db_path(), 2);
+    let mut types: Vec<String> = store
+        .ids()
+        .unwrap()
+        .into_iter()
+        .map(|id| store.get(id).unwrap().unwrap().event_type)
+        .collect();
+    types.sort();
+    assert_eq!(types, vec!["ok", "ok2"]);
+}
+
+#[test]
+fn a_skewed_client_clock_is_corrected_and_the_raw_ts_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let hour_ms = 3_600_000;
+    let sent_at = (now_ms() - hour_ms).to_string();
+    let id_skewed = client_id(10);
+    let id_fine = client_id(11);
+    let body = format!(r#"{{"_id":"{id_skewed}","type":"s","ts":"2026-01-01T00:00:00.000Z"}}"#);
+    let mut conn = Conn::open(c.addr);
+    assert_eq!(
+        conn.post(&[("Helios-Sent-At", &sent_at)], body.as_bytes())
+            .unwrap()
+            .status,
+        200
+    );
+    let body = format!(r#"{{"_id":"{id_fine}","type":"s","ts":1767225600000}}"#);
+    let sent_now = now_ms().to_string();
+    assert_eq!(
+        conn.post(&[("Helios-Sent-At", &sent_now)], body.as_bytes())
+            .unwrap()
+            .status,
+        200
+    );
+    let store = wait_for_count(&c.db_path(), 2);
+    let skewed = store.get(oid(&id_skewed)).unwrap().unwrap();
+    let ts_sent = 1_767_225_600_000i64;
+    let correction = skewed.ts_ms - ts_sent;
+    assert!(
+        (correction - hour_ms).abs() < 5_000,
+        "corrected by {correction} ms"
+    );
+    let v: serde_json::Value = serde_json::from_str(&skewed.doc).unwrap();
+    assert_eq!(v["ts_raw"], "2026-01-01T00:00:00.000Z");
+    let fine = store.get(oid(&id_fine)).unwrap().unwrap();
+    assert_eq!(fine.ts_ms, ts_sent, "within the threshold: not corrected");
+    let v: serde_json::Value = serde_json::from_str(&fine.doc).unwrap();
+    assert!(v.get("ts_raw").is_none());
+}
+
+#[test]
+fn bad_requests_get_the_documented_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let check = |wire: &[u8], want: u16| {
+        let mut conn = Conn::open(c.addr);
+        conn.send_raw(wire).unwrap();
+        let r = conn.read_response().unwrap();
+        assert_eq!(r.status, want, "{}", String::from_utf8_lossy(wire));
+        let v = r.json();
+        assert!(v["error"].is_string() && v["detail"].is_string(), "{v}");
+    };
+    check(&post_bytes(&[], b"{not json"), 400);
+    check(&post_bytes(&[], b"\"a string\""), 400);
+    check(b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", 404);
+    check(b"GET /v1/events HTTP/1.1\r\nHost: t\r\n\r\n", 405);
+    check(&post_bytes(&[("Content-Encoding", "br")], b"{}"), 415);
+    check(b"POST /v1/events HTTP/1.1\r\nHost: t\r\n\r\n", 411);
+    check(
+        b"POST /v1/events HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400,
+    );
+    // Nothing from any of them was stored, and the server still works.
+    let r = Conn::open(c.addr)
+        .post(&[], br#"{"type":"after"}"#)
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let store = wait_for_count(&c.db_path(), 1);
+    assert_eq!(store.count().unwrap(), 1);
+}
+
+#[test]
+fn healthz_answers_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let mut conn = Conn::open(c.addr);
+    conn.send_raw(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(conn.read_response().unwrap().status, 200);
+}
+
+#[test]
+fn sigterm_flushes_everything_acked_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let mut conn = Conn::open(c.addr);
+    for i in 0..50 {
+        let body = format!(r#"[{{"type":"t","i":{i}}},{{"type":"t","j":{i}}}]"#);
+        assert_eq!(conn.post(&[], body.as_bytes()).unwrap().status, 200);
+    }
+    let db = c.db_path();
+    assert_eq!(c.stop().code(), Some(0));
+    let store = helios_store::SqliteReader::open(&db).unwrap();
+    assert_eq!(
+        store.count().unwrap(),
+        100,
+        "all acked events stored before exit"
+    );
+}
+
+#[test]
+fn events_acked_before_a_sigkill_are_stored_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let port = c.addr.port();
+    let mut conn = Conn::open(c.addr);
+    for i in 0..200 {
+        let body = format!(r#"{{"type":"k","i":{i}}}"#);
+        assert_eq!(conn.post(&[], body.as_bytes()).unwrap().status, 200);
+    }
+    c.kill();
+    let c = Collector::start_on(dir.path(), port, &[]);
+    wait_for_count(&c.db_path(), 200);
+}
+
+#[test]
+fn journals_left_by_a_run_with_more_cores_are_drained() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &["--cores", "4"]);
+    let port = c.addr.port();
+    // Several connections so SO_REUSEPORT spreads them over the cores.
+    for i in 0..16 {
+        let mut conn = Conn::open(c.addr);
+        let body = format!(r#"{{"type":"m","i":{i}}}"#);
+        assert_eq!(conn.post(&[], body.as_bytes()).unwrap().status, 200);
+    }
+    c.kill();
+    let c = Collector::start_on(dir.path(), port, &["--cores", "1"]);
+    wait_for_count(&c.db_path(), 16);
+}

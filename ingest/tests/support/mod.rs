@@ -1,0 +1,278 @@
+//! Test support: run the real `helios-collector` binary on a free loopback
+//! port and talk HTTP/1.1 to it over plain sockets.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use helios_store::{ObjectId, SqliteReader};
+
+/// How long a collector may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the store may take to show what was acked.
+pub const STORE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running collector process.
+pub struct Collector {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Collector {
+    /// Starts the collector on `data_dir` with 2 cores and waits until it
+    /// accepts connections.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Collector {
+        Self::start_on(data_dir, free_port(), extra)
+    }
+
+    /// Like `start`, on a given port (to restart on the same address).
+    pub fn start_on(data_dir: &Path, port: u16, extra: &[&str]) -> Collector {
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_helios-collector"));
+        cmd.arg("--listen")
+            .arg(addr.to_string())
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--log-format", "json", "--segment-size-bytes", "4194304"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if !extra.contains(&"--cores") {
+            cmd.args(["--cores", "2"]);
+        }
+        let mut child = cmd.spawn().expect("spawn helios-collector");
+        let start = Instant::now();
+        loop {
+            if TcpStream::connect(addr).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("collector exited at start ({status}): {err}");
+            }
+            assert!(
+                start.elapsed() < START_TIMEOUT,
+                "collector did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Drain stderr so the child never blocks on a full pipe.
+        if let Some(mut e) = child.stderr.take() {
+            std::thread::spawn(move || {
+                let mut sink = Vec::new();
+                let _ = e.read_to_end(&mut sink);
+            });
+        }
+        Collector {
+            child: Some(child),
+            addr,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().expect("wait")
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// The SQLite file of the default store.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("events.db")
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A keep-alive client connection.
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn try_open(addr: SocketAddr) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Reads one response (Content-Length framed, as the collector sends).
+    pub fn read_response(&mut self) -> std::io::Result<Response> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut headers);
+            if let Ok(httparse::Status::Complete(head_len)) = resp.parse(&self.buf) {
+                let status = resp.code.unwrap_or(0);
+                let headers: Vec<(String, String)> = resp
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect();
+                let len: usize = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                if self.buf.len() >= head_len + len {
+                    let body = self.buf[head_len..head_len + len].to_vec();
+                    self.buf.drain(..head_len + len);
+                    return Ok(Response {
+                        status,
+                        headers,
+                        body,
+                    });
+                }
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed",
+                ));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// True once the server has closed the connection (EOF).
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.stream.read(&mut b), Ok(0))
+    }
+
+    /// POSTs `body` to /v1/events with extra header lines.
+    pub fn post(&mut self, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Response> {
+        self.send_raw(&post_bytes(headers, body))?;
+        self.read_response()
+    }
+}
+
+/// A complete POST /v1/events request.
+pub fn post_bytes(headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut req = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// A fresh ObjectId hex for client-supplied ids (unique per process run).
+pub fn client_id(n: u64) -> String {
+    let pid = std::process::id() as u64;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!("{:08x}{:08x}{:08x}", secs as u32, pid as u32, n as u32)
+}
+
+/// Waits until the store holds `n` events; returns the reader.
+pub fn wait_for_count(db: &Path, n: u64) -> SqliteReader {
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = SqliteReader::open(db) {
+            if let Ok(c) = r.count() {
+                if c >= n {
+                    assert_eq!(c, n, "more events stored than expected");
+                    return r;
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < STORE_TIMEOUT,
+            "store did not reach {n} events"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Parses a 24-hex id.
+pub fn oid(hex: &str) -> ObjectId {
+    hex.parse().expect("object id")
+}
