@@ -145,7 +145,8 @@ impl Prealloc {
             // Zero-filling a new segment costs a segment's worth of disk
             // bandwidth, taken from commits. While a spare is still ready,
             // give the checkpoint a moment to free an old segment instead.
-            if need && st.recyclable.is_empty() && !st.ready.is_empty() && !st.waited_for_recyclable {
+            if need && st.recyclable.is_empty() && !st.ready.is_empty() && !st.waited_for_recyclable
+            {
                 st.waited_for_recyclable = true;
                 st = self
                     .cv
