@@ -19,6 +19,19 @@ pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
 /// Default cap on one record (header, app and payload).
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 33 << 20;
 
+/// How a commit is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// Segments opened with `O_DIRECT | O_DSYNC`: the commit write itself
+    /// completes only once its data is durable (the kernel adds FUA or a
+    /// cache flush), exactly what write + fdatasync guarantees, in one
+    /// io_uring operation instead of two.
+    #[default]
+    Dsync,
+    /// `O_DIRECT` write, then a separate `fdatasync`.
+    Fdatasync,
+}
+
 /// How a journal lays out and bounds its files and memory.
 #[derive(Debug, Clone)]
 pub struct JournalConfig {
@@ -32,6 +45,8 @@ pub struct JournalConfig {
     pub max_pending_bytes: usize,
     /// Largest record accepted.
     pub max_record_bytes: usize,
+    /// How commits are made durable.
+    pub sync_mode: SyncMode,
     /// Test hook: fail chosen writes/fdatasyncs.
     pub fault_plan: Option<Arc<FaultPlan>>,
 }
@@ -44,6 +59,7 @@ impl Default for JournalConfig {
             group_target_bytes: DEFAULT_GROUP_TARGET_BYTES,
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            sync_mode: SyncMode::default(),
             fault_plan: None,
         }
     }

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 
 use crate::aligned::AlignedBuf;
 use crate::checkpoint::{write_checkpoint, Checkpoint};
-use crate::config::JournalConfig;
+use crate::config::{JournalConfig, SyncMode};
 use crate::error::{JournalError, Result};
 use crate::fault::injected_error;
 use crate::format::{
@@ -237,7 +237,7 @@ impl Journal {
             recyclable,
         )
         .map_err(|e| JournalError::io("start preallocator", &dir, e))?;
-        let file = open_direct(&active.path)?;
+        let file = open_direct(&active.path, cfg.sync_mode)?;
         let max_record_bytes = cfg.effective_max_record_bytes();
         let inner = Rc::new(Inner {
             dir: Rc::new(dir),
@@ -465,11 +465,15 @@ impl Drop for Inner {
     }
 }
 
-fn open_direct(path: &Path) -> Result<monoio::fs::File> {
+fn open_direct(path: &Path, sync_mode: SyncMode) -> Result<monoio::fs::File> {
+    let flags = match sync_mode {
+        SyncMode::Dsync => libc::O_DIRECT | libc::O_DSYNC,
+        SyncMode::Fdatasync => libc::O_DIRECT,
+    };
     let std_file = OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags(libc::O_DIRECT)
+        .custom_flags(flags)
         .open(path)
         .map_err(|e| JournalError::io("open O_DIRECT", path, e))?;
     monoio::fs::File::from_std(std_file).map_err(|e| JournalError::io("register", path, e))
@@ -596,6 +600,8 @@ async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<()
     };
     let result = match write_result {
         Ok(()) if fault.is_some_and(|f| f.on_sync()) => Err(injected_error("fdatasync")),
+        // O_DSYNC: the write completed only once durable.
+        Ok(()) if inner.cfg.sync_mode == SyncMode::Dsync => Ok(()),
         Ok(()) => file.sync_data().await,
         Err(e) => Err(e),
     };
@@ -658,7 +664,8 @@ async fn segment_file(
         .map_err(GroupFailure::Unavailable)?;
     // The preallocator has moved on past this lap: failing to open it now
     // is not something a retry of the same lap can fix.
-    let file = open_direct(&path).map_err(|e| GroupFailure::Failed(e.to_string()))?;
+    let file =
+        open_direct(&path, inner.cfg.sync_mode).map_err(|e| GroupFailure::Failed(e.to_string()))?;
     let file = Rc::new(file);
     {
         let mut shared = inner.shared.lock();

@@ -90,3 +90,25 @@ fn groups_queued_behind_a_failed_commit_fail_too() {
         assert_records(&read_all(&j, 0), 0, 5);
     });
 }
+
+#[test]
+fn with_separate_fdatasync_a_failed_sync_fails_its_group_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Arc::new(FaultPlan::new());
+    let cfg = JournalConfig {
+        sync_mode: helios_journal::SyncMode::Fdatasync,
+        ..config_with(&plan)
+    };
+    run(async {
+        let j = Journal::open(dir.path(), cfg).await.unwrap();
+        append_group(&j, 0, 10).await;
+        plan.fail_nth_sync(1);
+        let t = j.append(&meta(10), &payload(10)).unwrap();
+        assert!(matches!(t.durable().await, Err(JournalError::Failed { .. })));
+        drop(j);
+        let j = Journal::open(dir.path(), small_config()).await.unwrap();
+        let n = read_all(&j, 0).len() as u64;
+        assert!(n == 10 || n == 11, "{n}");
+        assert_records(&read_all(&j, 0), 0, n);
+    });
+}

@@ -281,3 +281,19 @@ fn a_tickets_position_matches_the_record_read_back() {
         assert_eq!(read, positions);
     });
 }
+
+#[test]
+fn the_fdatasync_mode_round_trips_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = JournalConfig {
+        sync_mode: helios_journal::SyncMode::Fdatasync,
+        ..small_config()
+    };
+    run(async {
+        let j = Journal::open(dir.path(), cfg.clone()).await.unwrap();
+        append_each(&j, 0, 400).await;
+        j.close().await.unwrap();
+        let j = Journal::open(dir.path(), cfg).await.unwrap();
+        assert_records(&read_all(&j, 0), 0, 400);
+    });
+}
