@@ -102,6 +102,10 @@ pub struct Cli {
     /// Events per store write [default: 4096].
     #[arg(long, env = "HELIOS_FLUSH_BATCH_EVENTS")]
     pub flush_batch_events: Option<usize>,
+    /// Accept unauthenticated events on a non-loopback address. Without it
+    /// (and until API keys exist) the collector only binds loopback.
+    #[arg(long, env = "HELIOS_ALLOW_ANONYMOUS")]
+    pub allow_anonymous: bool,
 }
 
 /// The same settings as read from a TOML file.
@@ -123,6 +127,7 @@ struct FileConfig {
     segment_size_bytes: Option<u64>,
     shutdown_deadline_ms: Option<u64>,
     flush_batch_events: Option<usize>,
+    allow_anonymous: Option<bool>,
 }
 
 /// The resolved configuration.
@@ -158,6 +163,8 @@ pub struct Config {
     pub shutdown_deadline_ms: u64,
     /// See [`Cli::flush_batch_events`].
     pub flush_batch_events: usize,
+    /// See [`Cli::allow_anonymous`].
+    pub allow_anonymous: bool,
 }
 
 /// Hard ceiling on `max_headers` (the parser's stack array).
@@ -230,6 +237,7 @@ impl Config {
                 .flush_batch_events
                 .or(file.flush_batch_events)
                 .unwrap_or(DEFAULT_FLUSH_BATCH_EVENTS),
+            allow_anonymous: cli.allow_anonymous || file.allow_anonymous.unwrap_or(false),
             data_dir,
         };
         cfg.validate()?;
@@ -238,6 +246,13 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.cores >= 1, "--cores must be at least 1");
+        // Secure by default (DESIGN §3): nothing unauthenticated is exposed
+        // beyond this machine unless asked for in so many words.
+        anyhow::ensure!(
+            self.listen.ip().is_loopback() || self.allow_anonymous,
+            "refusing to accept unauthenticated events on {}: pass --allow-anonymous to do so deliberately",
+            self.listen
+        );
         anyhow::ensure!(
             (1..=MAX_HEADERS_CEILING).contains(&self.max_headers),
             "--max-headers must be 1..={MAX_HEADERS_CEILING}"
@@ -317,6 +332,14 @@ mod tests {
         std::fs::write(&path, "corez = 3\n").unwrap();
         let err = Config::resolve(cli(&["--config", path.to_str().unwrap()])).unwrap_err();
         assert!(err.to_string().contains("corez"), "{err}");
+    }
+
+    #[test]
+    fn a_non_loopback_bind_needs_allow_anonymous() {
+        let err = Config::resolve(cli(&["--listen", "0.0.0.0:7070"])).unwrap_err();
+        assert!(err.to_string().contains("--allow-anonymous"), "{err}");
+        let c = Config::resolve(cli(&["--listen", "0.0.0.0:7070", "--allow-anonymous"])).unwrap();
+        assert!(c.allow_anonymous);
     }
 
     #[test]

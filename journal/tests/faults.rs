@@ -104,7 +104,10 @@ fn with_separate_fdatasync_a_failed_sync_fails_its_group_too() {
         append_group(&j, 0, 10).await;
         plan.fail_nth_sync(1);
         let t = j.append(&meta(10), &payload(10)).unwrap();
-        assert!(matches!(t.durable().await, Err(JournalError::Failed { .. })));
+        assert!(matches!(
+            t.durable().await,
+            Err(JournalError::Failed { .. })
+        ));
         drop(j);
         let j = Journal::open(dir.path(), small_config()).await.unwrap();
         let n = read_all(&j, 0).len() as u64;

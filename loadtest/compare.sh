@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Side-by-side HTTP benchmark: nginx answering 204 (the machine's HTTP
+# ceiling) and helios-collector (every ack fsynced), the same wrk loads from
+# ../shared/bench, alternated A B A B; then the sustained rate into SQLite.
+#
+#   loadtest/compare.sh [SECONDS_PER_RUN] [ROUNDS]
+#
+# Needs wrk and nginx (apt-get install -y wrk nginx). Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+ROUNDS=${2:-2}
+BENCH=${HELIOS_BENCH_INPUTS:-../shared/bench}
+NGINX_PORT=18204
+HELIOS_PORT=18205
+WRK_THREADS=${WRK_THREADS:-2}
+WRK_CONNS=${WRK_CONNS:-64}
+CORES=${HELIOS_CORES:-2}
+
+command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 2; }
+command -v nginx >/dev/null || { echo "nginx missing: apt-get install -y nginx" >&2; exit 2; }
+
+cargo build --release -q -p helios-ingest --bin helios-collector -p helios-store --example show
+BIN=target/release/helios-collector
+SHOW=target/release/examples/show
+
+WORK=$(mktemp -d /var/tmp/helios-compare.XXXXXX)
+cleanup() {
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  [ -n "${HPID:-}" ] && kill -TERM "$HPID" 2>/dev/null && wait "$HPID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+sed -e "s/PORT/$NGINX_PORT/" -e "s#PIDFILE#$WORK/nginx.pid#" "$BENCH/nginx204.conf.tmpl" \
+  | sed -e "s#http {#http {\n  client_body_temp_path $WORK/body; proxy_temp_path $WORK/proxy; fastcgi_temp_path $WORK/fcgi; uwsgi_temp_path $WORK/uwsgi; scgi_temp_path $WORK/scgi;#" \
+  > "$WORK/nginx.conf"
+nginx -c "$WORK/nginx.conf" -p "$WORK" -e /dev/null &
+sleep 0.5
+
+start_helios() {
+  rm -rf "$WORK/data"
+  "$BIN" --listen 127.0.0.1:$HELIOS_PORT --data-dir "$WORK/data" --cores "$CORES" --log-format json 2>"$WORK/helios.log" &
+  HPID=$!
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$HELIOS_PORT) 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "collector did not start" >&2; cat "$WORK/helios.log" >&2; exit 1
+}
+stop_helios() { kill -TERM "$HPID"; wait "$HPID" || true; HPID=; }
+
+# wrk LOAD PORT -> "req/s p50 p99" (latencies in ms)
+run_wrk() {
+  local body=$1 depth=$2 port=$3
+  (cd "$BENCH" && BODY_FILE=$body DEPTH=$depth wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${SECS}s" --latency -s post.lua \
+     "http://127.0.0.1:$port/v1/events") > "$WORK/wrk.out" 2>&1
+  local rps p50 p99 non2xx
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$WORK/wrk.out")
+  p50=$(awk '$1=="50%" {print $2}' "$WORK/wrk.out")
+  p99=$(awk '$1=="99%" {print $2}' "$WORK/wrk.out")
+  non2xx=$(awk '/Non-2xx/ {print $5}' "$WORK/wrk.out")
+  echo "$rps $p50 $p99 ${non2xx:-0}"
+}
+
+echo "machine: $(nproc) cores, $(uname -r); wrk -t$WRK_THREADS -c$WRK_CONNS -d${SECS}s; collector --cores $CORES"
+printf '%-10s %-6s %-10s %12s %14s %9s %9s %8s\n' load round server req/s events/s p50 p99 non2xx
+declare -A SUM
+for round in $(seq "$ROUNDS"); do
+  for load in single:event.json:1:1 pipelined16:event.json:16:1 batch100:batch100.json:1:100; do
+    IFS=: read -r name body depth events <<<"$load"
+    for server in nginx helios; do
+      if [ $server = nginx ]; then port=$NGINX_PORT; else start_helios; port=$HELIOS_PORT; fi
+      read -r rps p50 p99 non2xx < <(run_wrk "$body" "$depth" "$port")
+      [ $server = helios ] && stop_helios
+      eps=$(awk -v r="$rps" -v e="$events" 'BEGIN {printf "%.0f", r*e}')
+      printf '%-10s %-6s %-10s %12s %14s %9s %9s %8s\n' "$name" "$round" "$server" "$rps" "$eps" "$p50" "$p99" "$non2xx"
+      SUM[$name.$server]="${SUM[$name.$server]:-} $rps"
+    done
+  done
+done
+echo
+echo "medians and ratio helios/nginx (req/s):"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+for name in single pipelined16 batch100; do
+  n=$(echo "${SUM[$name.nginx]}" | median); h=$(echo "${SUM[$name.helios]}" | median)
+  awk -v name=$name -v n="$n" -v h="$h" 'BEGIN {printf "  %-12s nginx %10.0f  helios %10.0f  ratio %.2f\n", name, n, h, h/n}'
+done
+
+echo
+echo "sustained rate into SQLite: batch100 for ${SECS}s, then wait until the store holds every acked event"
+start_helios
+t0=$(date +%s.%N)
+read -r rps _ _ non2xx < <(run_wrk batch100.json 1 $HELIOS_PORT)
+t1=$(date +%s.%N)
+acked=$(awk -v r="$rps" -v s="$SECS" 'BEGIN {printf "%.0f", r*s*100}')
+total=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
+acked=$(( total * 100 ))
+while :; do
+  stored=$("$SHOW" "$WORK/data/events.db" --count 2>/dev/null || echo 0)
+  [ "$stored" -ge "$acked" ] && break
+  sleep 0.2
+done
+t2=$(date +%s.%N)
+awk -v a="$acked" -v t0="$t0" -v t1="$t1" -v t2="$t2" 'BEGIN {
+  printf "  acked %d events in %.1f s (ingest %.0f events/s); all stored after %.1f s: sustained %.0f events/s\n", a, t1-t0, a/(t1-t0), t2-t0, a/(t2-t0) }'
+stop_helios
