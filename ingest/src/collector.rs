@@ -70,7 +70,10 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         Some(
             std::thread::Builder::new()
                 .name("helios-flusher".into())
-                .spawn(move || flusher::run(feeds, sink, dead, batch, control))
+                .spawn(move || {
+                    flusher::lower_priority();
+                    flusher::run(feeds, sink, dead, batch, control)
+                })
                 .context("spawning the flusher")?,
         )
     } else {

@@ -27,6 +27,24 @@ const IDLE_SLEEP: Duration = Duration::from_millis(2);
 const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(50);
 const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
+/// Nice value of the flusher thread. Acks come first: when the cores and
+/// the flusher compete for CPU, the cores win and the journals absorb the
+/// difference (up to their budget); the flusher catches up when load drops.
+pub const FLUSHER_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to [`FLUSHER_NICE`]
+/// (Linux applies `setpriority` to a single thread given its tid).
+pub fn lower_priority() {
+    // SAFETY: plain syscalls on the calling thread.
+    let rc = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, FLUSHER_NICE)
+    };
+    if rc != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "cannot lower the flusher's priority");
+    }
+}
+
 /// One journal the flusher drains.
 pub struct Feed {
     /// For logs: the journal directory.

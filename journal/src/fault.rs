@@ -2,12 +2,13 @@
 //! fail, as a dying disk would. Compiled in always, so a running collector
 //! can be tested too; without a plan the check costs one `Option` test.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Which journal I/O calls to fail. Counters start at 1 for the first call
 /// made after the plan is installed; 0 disables that trigger.
 #[derive(Debug, Default)]
 pub struct FaultPlan {
+    segments_out_of_space: AtomicBool,
     fail_write_at: AtomicU64,
     fail_sync_at: AtomicU64,
     writes: AtomicU64,
@@ -30,6 +31,17 @@ impl FaultPlan {
     pub fn fail_nth_sync(&self, n: u64) {
         let base = self.syncs.load(Ordering::SeqCst);
         self.fail_sync_at.store(base + n, Ordering::SeqCst);
+    }
+
+    /// While set, preparing a new or recycled segment fails with ENOSPC, as
+    /// on a full disk.
+    pub fn set_segments_out_of_space(&self, full: bool) {
+        self.segments_out_of_space.store(full, Ordering::SeqCst);
+    }
+
+    /// Whether segment preparation must fail with ENOSPC now.
+    pub(crate) fn segments_out_of_space(&self) -> bool {
+        self.segments_out_of_space.load(Ordering::SeqCst)
     }
 
     /// Commit writes attempted since the plan was installed.

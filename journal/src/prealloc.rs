@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::fault::FaultPlan;
 use crate::segment::{create_segment, relap_segment};
 
 /// How long to wait before retrying after ENOSPC or another I/O error.
@@ -48,6 +49,7 @@ struct State {
 
 pub(crate) struct Prealloc {
     dir: PathBuf,
+    fault_plan: Option<Arc<FaultPlan>>,
     segment_size_bytes: u64,
     spare_segments: usize,
     state: Mutex<State>,
@@ -67,9 +69,11 @@ impl Prealloc {
         active_lap: u64,
         ready: BTreeMap<u64, PathBuf>,
         recyclable: VecDeque<PathBuf>,
+        fault_plan: Option<Arc<FaultPlan>>,
     ) -> io::Result<(Arc<Prealloc>, JoinHandle<()>)> {
         let p = Arc::new(Prealloc {
             dir,
+            fault_plan,
             segment_size_bytes,
             spare_segments,
             state: Mutex::new(State {
@@ -201,6 +205,17 @@ impl Prealloc {
     }
 
     fn prepare(&self, lap: u64, reuse: Option<PathBuf>) -> io::Result<PathBuf> {
+        if self
+            .fault_plan
+            .as_ref()
+            .is_some_and(|f| f.segments_out_of_space())
+        {
+            if let Some(old) = reuse {
+                // Keep it for when space "returns".
+                self.lock().recyclable.push_front(old);
+            }
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
         match reuse {
             Some(old) => relap_segment(&self.dir, &old, lap, self.segment_size_bytes),
             None => create_segment(&self.dir, lap, self.segment_size_bytes),

@@ -44,6 +44,9 @@ pub struct JournalReader {
     /// Segment lap and offset of the next commit to parse, once located.
     cursor: Option<(u64, u64)>,
     file: Option<(u64, PathBuf, File)>,
+    /// Bytes read ahead: (lap, start offset, bytes). Holds only durable
+    /// data (read below the durable mark), so it never goes stale.
+    window: Option<(u64, u64, Vec<u8>)>,
 }
 
 impl JournalReader {
@@ -53,6 +56,7 @@ impl JournalReader {
             next_seq: after_seq + 1,
             cursor: None,
             file: None,
+            window: None,
         }
     }
 
@@ -152,9 +156,46 @@ impl JournalReader {
         };
         let mut window = READ_WINDOW_BYTES as u64;
         loop {
-            let end = (offset + window).min(limit);
-            let bytes = read_range(file, path, offset, end)?;
-            match parse_commit(&bytes, offset, seg.lap, None, end == limit) {
+            // Parse from the read-ahead window when it covers `offset`;
+            // otherwise (or when the commit runs past it) read anew.
+            let cached = match &self.window {
+                Some((lap, start, bytes))
+                    if *lap == seg.lap
+                        && *start <= offset
+                        && offset < start + bytes.len() as u64 =>
+                {
+                    let from = (offset - start) as usize;
+                    let at_end = start + bytes.len() as u64 == limit;
+                    match parse_commit(&bytes[from..], offset, seg.lap, None, at_end) {
+                        Err(CommitError::NeedMore) => None,
+                        other => Some(other),
+                    }
+                }
+                _ => None,
+            };
+            let parsed = match cached {
+                Some(p) => p,
+                None => {
+                    let end = (offset + window).min(limit);
+                    let bytes = read_range(file, path, offset, end)?;
+                    self.window = Some((seg.lap, offset, bytes));
+                    let Some((_, _, bytes)) = self.window.as_ref() else {
+                        unreachable!("window set above");
+                    };
+                    let result = parse_commit(bytes, offset, seg.lap, None, end == limit);
+                    if matches!(result, Err(CommitError::NeedMore)) {
+                        window *= 2;
+                        continue;
+                    }
+                    result
+                }
+            };
+            let Some((_, start, bytes)) = self.window.as_ref() else {
+                unreachable!("parsed from the window");
+            };
+            let base = (offset - start) as usize;
+            let bytes = &bytes[base..];
+            match parsed {
                 Ok(commit) => {
                     let mut records = Vec::with_capacity(commit.records.len());
                     for span in &commit.records {
@@ -181,7 +222,7 @@ impl JournalReader {
                     }
                     return Ok((records, commit.end_offset));
                 }
-                Err(CommitError::NeedMore) => window *= 2,
+                Err(CommitError::NeedMore) => unreachable!("handled above"),
                 Err(CommitError::Invalid(reason)) => {
                     return Err(JournalError::Failed {
                         cause: format!(

@@ -235,6 +235,7 @@ impl Journal {
             active.lap,
             ready,
             recyclable,
+            cfg.fault_plan.clone(),
         )
         .map_err(|e| JournalError::io("start preallocator", &dir, e))?;
         let file = open_direct(&active.path, cfg.sync_mode)?;

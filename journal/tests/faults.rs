@@ -115,3 +115,53 @@ fn with_separate_fdatasync_a_failed_sync_fails_its_group_too() {
         assert_records(&read_all(&j, 0), 0, n);
     });
 }
+
+#[test]
+fn no_space_for_a_new_segment_is_reported_to_those_appends_and_clears_when_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Arc::new(FaultPlan::new());
+    let cfg = JournalConfig {
+        spare_segments: 1,
+        ..config_with(&plan)
+    };
+    run(async {
+        let j = Journal::open(dir.path(), cfg).await.unwrap();
+        plan.set_segments_out_of_space(true);
+        // Let the preallocator notice, then write past the spare segment.
+        let mut acked = 0u64;
+        let mut saw_no_space = false;
+        for i in 0..5000u64 {
+            match j.append_durable(&meta(acked), &payload(acked)).await {
+                Ok(_) => acked += 1,
+                Err(e @ JournalError::NoSpace { .. }) => {
+                    assert!(e.is_transient());
+                    saw_no_space = true;
+                    break;
+                }
+                Err(e) => panic!("append {i}: {e}"),
+            }
+        }
+        assert!(saw_no_space, "never ran out of segments");
+        assert!(!j.is_failed(), "no space is not a journal failure");
+        plan.set_segments_out_of_space(false);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match j.append_durable(&meta(acked), &payload(acked)).await {
+                Ok(_) => break,
+                Err(JournalError::NoSpace { .. }) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "space never came back"
+                    );
+                    monoio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        acked += 1;
+        assert_records(&read_all(&j, 0), 0, acked);
+        j.close().await.unwrap();
+        let j = Journal::open(dir.path(), small_config()).await.unwrap();
+        assert_records(&read_all(&j, 0), 0, acked);
+    });
+}
