@@ -21,8 +21,10 @@ use crate::events;
 
 /// Records read from a journal per read call.
 const READ_BATCH_RECORDS: usize = 64;
-/// Sleep when every journal is caught up.
-const IDLE_SLEEP: Duration = Duration::from_millis(2);
+/// Pause after a pass that found less than a full batch: lets records pile
+/// up into bigger store transactions (each costs fsyncs, on the disk the
+/// journals commit to) at the price of this much store latency.
+const LINGER: Duration = Duration::from_millis(25);
 /// First and largest pause between retries of a failing store write.
 const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(50);
 const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -116,8 +118,11 @@ pub fn run(
     };
     loop {
         let mut progressed = false;
+        let mut full_batch = false;
         for feed in &mut feeds {
-            progressed |= f.flush_feed(feed);
+            let moved = f.flush_feed(feed);
+            progressed |= moved > 0;
+            full_batch |= moved >= f.batch_events;
         }
         if let Some(deadline) = control.deadline() {
             if !progressed && control.cores_done.load(Ordering::SeqCst) {
@@ -129,8 +134,8 @@ pub fn run(
                 return f.stats;
             }
         }
-        if !progressed {
-            std::thread::sleep(IDLE_SLEEP);
+        if !full_batch && control.deadline().is_none() {
+            std::thread::sleep(LINGER);
         }
     }
 }
@@ -146,8 +151,9 @@ struct Flusher<'a> {
 }
 
 impl Flusher<'_> {
-    /// Moves one batch from `feed` to the store. False when caught up.
-    fn flush_feed(&mut self, feed: &mut Feed) -> bool {
+    /// Moves one batch from `feed` to the store; returns the events moved
+    /// (0 when caught up or when giving up at the deadline).
+    fn flush_feed(&mut self, feed: &mut Feed) -> usize {
         self.docs.clear();
         let mut last: Option<Record> = None;
         while self.docs.len() < self.batch_events {
@@ -188,16 +194,17 @@ impl Flusher<'_> {
                 last = Some(r);
             }
         }
-        let Some(last) = last else { return false };
+        let Some(last) = last else { return 0 };
+        let moved = self.docs.len().max(1);
         if !self.store_docs() {
             // Abandoned at the shutdown deadline: the checkpoint stays, so
             // these records are replayed on the next start.
-            return false;
+            return 0;
         }
         if let Err(e) = feed.checkpointer.advance(last.checkpoint) {
             tracing::error!(journal = %feed.name, error = %e, "checkpoint write failed; events will be replayed (idempotently)");
         }
-        true
+        moved
     }
 
     /// Writes `docs` in sink-sized batches, retrying transient failures and

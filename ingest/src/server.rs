@@ -123,6 +123,15 @@ pub async fn run(core: Rc<Core>, listener: TcpListener, shutdown: Arc<Shutdown>)
     if let Err(e) = core.journal.close().await {
         tracing::error!(core = core.index, error = %e, "journal close failed");
     }
+    let stats = core.journal.stats();
+    tracing::info!(
+        core = core.index,
+        commits = stats.commits,
+        records = stats.records,
+        bytes = stats.bytes,
+        records_per_commit = stats.records as f64 / stats.commits.max(1) as f64,
+        "core stopped"
+    );
 }
 
 /// Serves one connection: reads, handles every complete request in the

@@ -38,4 +38,5 @@ pub use format::RecordMeta;
 pub use reader::{JournalReader, Record};
 pub use recovery::{recover, Recovered, SegmentState};
 pub use segment::segment_path;
+pub use shared::JournalStats;
 pub use writer::{Checkpointer, Journal, RecoveryReport, Ticket};

@@ -47,6 +47,20 @@ pub(crate) struct Shared {
     pub state: Mutex<SharedState>,
     pub durable_seq: AtomicU64,
     pub checkpoint_seq: AtomicU64,
+    pub commits: AtomicU64,
+    pub committed_records: AtomicU64,
+    pub committed_bytes: AtomicU64,
+}
+
+/// Counters of one journal since it was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Group commits made durable.
+    pub commits: u64,
+    /// Records in them.
+    pub records: u64,
+    /// Bytes written by them (whole blocks).
+    pub bytes: u64,
 }
 
 impl Shared {
@@ -57,6 +71,9 @@ impl Shared {
             state: Mutex::new(state),
             durable_seq,
             checkpoint_seq,
+            commits: AtomicU64::new(0),
+            committed_records: AtomicU64::new(0),
+            committed_bytes: AtomicU64::new(0),
         }
     }
 
@@ -80,6 +97,22 @@ impl Shared {
         }
         drop(st);
         self.durable_seq.store(mark.seq, Ordering::Release);
+    }
+
+    /// Counts one durable commit.
+    pub fn count_commit(&self, records: u64, bytes: u64) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.committed_records.fetch_add(records, Ordering::Relaxed);
+        self.committed_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> JournalStats {
+        JournalStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            records: self.committed_records.load(Ordering::Relaxed),
+            bytes: self.committed_bytes.load(Ordering::Relaxed),
+        }
     }
 
     /// Bytes committed but not yet covered by the checkpoint.
