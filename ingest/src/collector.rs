@@ -24,6 +24,9 @@ const IO_URING_ENTRIES: u32 = 1024;
 
 /// Runs a collector until `shutdown` fires, then drains and returns.
 pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let _lock = lock_data_dir(&cfg.data_dir)?;
     let journal_root = cfg.journal_root();
     std::fs::create_dir_all(&journal_root)
         .with_context(|| format!("creating {}", journal_root.display()))?;
@@ -99,6 +102,36 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         tracing::info!(?stats, "collector stopped");
     }
     Ok(())
+}
+
+/// Name of the lock file in the data directory.
+pub const DATA_DIR_LOCK_FILE: &str = "lock";
+
+/// Takes an exclusive `flock` on `DATA/lock` for the life of the returned
+/// file. Two collectors on one data directory would write the same journals;
+/// and SO_REUSEPORT would let the second one bind the same port silently.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::io::AsRawFd;
+    let path = dir.join(DATA_DIR_LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: flock on a file descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            anyhow::bail!(
+                "data directory {} is in use by another helios-collector",
+                dir.display()
+            );
+        }
+        return Err(err).with_context(|| format!("locking {}", path.display()));
+    }
+    Ok(file)
 }
 
 /// Journal directories present (numeric names) plus one per core.

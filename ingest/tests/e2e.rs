@@ -335,3 +335,23 @@ fn journals_left_by_a_run_with_more_cores_are_drained() {
     let c = Collector::start_on(dir.path(), port, &["--cores", "1"]);
     wait_for_count(&c.db_path(), 16);
 }
+
+#[test]
+fn a_second_collector_on_the_same_data_dir_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Collector::start(dir.path(), &[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_helios-collector"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another helios-collector"), "{err}");
+}
