@@ -32,6 +32,8 @@ pub const DEFAULT_SEGMENT_SIZE_BYTES: u64 = 64 << 20;
 pub const DEFAULT_SHUTDOWN_DEADLINE_MS: u64 = 10_000;
 /// Events per store write.
 pub const DEFAULT_FLUSH_BATCH_EVENTS: usize = 4096;
+/// Default disk budget for journaled events the store does not have yet.
+pub const DEFAULT_JOURNAL_BUDGET_BYTES: u64 = 8 << 30;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -102,6 +104,11 @@ pub struct Cli {
     /// Events per store write [default: 4096].
     #[arg(long, env = "HELIOS_FLUSH_BATCH_EVENTS")]
     pub flush_batch_events: Option<usize>,
+    /// Bytes of journaled events not yet in the store (all cores together)
+    /// past which requests get 503 + Retry-After until the store catches up
+    /// [default: 8 GiB].
+    #[arg(long, env = "HELIOS_JOURNAL_BUDGET_BYTES")]
+    pub journal_budget_bytes: Option<u64>,
     /// Accept unauthenticated events on a non-loopback address. Without it
     /// (and until API keys exist) the collector only binds loopback.
     #[arg(long, env = "HELIOS_ALLOW_ANONYMOUS")]
@@ -127,6 +134,7 @@ struct FileConfig {
     segment_size_bytes: Option<u64>,
     shutdown_deadline_ms: Option<u64>,
     flush_batch_events: Option<usize>,
+    journal_budget_bytes: Option<u64>,
     allow_anonymous: Option<bool>,
 }
 
@@ -163,6 +171,8 @@ pub struct Config {
     pub shutdown_deadline_ms: u64,
     /// See [`Cli::flush_batch_events`].
     pub flush_batch_events: usize,
+    /// See [`Cli::journal_budget_bytes`].
+    pub journal_budget_bytes: u64,
     /// See [`Cli::allow_anonymous`].
     pub allow_anonymous: bool,
 }
@@ -237,6 +247,10 @@ impl Config {
                 .flush_batch_events
                 .or(file.flush_batch_events)
                 .unwrap_or(DEFAULT_FLUSH_BATCH_EVENTS),
+            journal_budget_bytes: cli
+                .journal_budget_bytes
+                .or(file.journal_budget_bytes)
+                .unwrap_or(DEFAULT_JOURNAL_BUDGET_BYTES),
             allow_anonymous: cli.allow_anonymous || file.allow_anonymous.unwrap_or(false),
             data_dir,
         };
@@ -278,6 +292,11 @@ impl Config {
             "--clock-skew-threshold-ms must not be negative"
         );
         Ok(())
+    }
+
+    /// The budget of one core's journal (the total split evenly).
+    pub fn journal_budget_per_core(&self) -> u64 {
+        (self.journal_budget_bytes / self.cores as u64).max(1)
     }
 
     /// `DATA/journal`.

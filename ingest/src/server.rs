@@ -363,6 +363,13 @@ impl Responses {
                 if core.journal.is_failed() {
                     error_body(bodies, "unavailable", "journal failed; reopening");
                     (503, None)
+                } else if core.journal.unflushed_bytes() >= core.cfg.journal_budget_per_core() {
+                    error_body(
+                        bodies,
+                        "unavailable",
+                        "journal budget reached: the store is behind",
+                    );
+                    (503, None)
                 } else {
                     bodies.extend_from_slice(b"{\"status\":\"ready\"}");
                     (200, None)
@@ -500,6 +507,16 @@ fn ingest_events(
     }
     let accepted = v.accepted().len();
     let mut ticket = None;
+    if accepted > 0 && core.journal.unflushed_bytes() >= core.cfg.journal_budget_per_core() {
+        // The store is behind by a whole budget: refuse rather than grow
+        // the journals without bound (DESIGN §5 backpressure).
+        error_body(
+            bodies,
+            "unavailable",
+            "journal budget reached: the store is behind; retry later",
+        );
+        return (503, None);
+    }
     if accepted > 0 {
         let id_base = core.minter.borrow_mut().reserve(recv_ms, v.mint_count());
         scratch.payload.clear();

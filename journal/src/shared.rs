@@ -50,6 +50,7 @@ pub(crate) struct Shared {
     pub commits: AtomicU64,
     pub committed_records: AtomicU64,
     pub committed_bytes: AtomicU64,
+    pub unflushed: AtomicU64,
 }
 
 /// Counters of one journal since it was opened.
@@ -74,6 +75,7 @@ impl Shared {
             commits: AtomicU64::new(0),
             committed_records: AtomicU64::new(0),
             committed_bytes: AtomicU64::new(0),
+            unflushed: AtomicU64::new(0),
         }
     }
 
@@ -95,6 +97,7 @@ impl Shared {
             });
             seg.used_end = mark.end_offset;
         }
+        self.refresh_unflushed(&st);
         drop(st);
         self.durable_seq.store(mark.seq, Ordering::Release);
     }
@@ -115,12 +118,19 @@ impl Shared {
         }
     }
 
-    /// Bytes committed but not yet covered by the checkpoint.
+    /// Bytes committed but not yet covered by the checkpoint, as of the
+    /// last commit or checkpoint (an atomic read: cheap per request).
     pub fn unflushed_bytes(&self) -> u64 {
-        let st = self.lock();
+        self.unflushed.load(Ordering::Acquire)
+    }
+
+    /// Recomputes [`Shared::unflushed_bytes`]; call with the lock held
+    /// after changing segments, the durable mark or the checkpoint.
+    pub fn refresh_unflushed(&self, st: &SharedState) {
         let cp = st.checkpoint;
         let block = BLOCK_BYTES as u64;
-        st.segments
+        let bytes = st
+            .segments
             .iter()
             .filter(|s| s.seqs.is_some_and(|(_, last)| last > cp.seq))
             .map(|s| {
@@ -131,6 +141,7 @@ impl Shared {
                 };
                 s.used_end.saturating_sub(start)
             })
-            .sum()
+            .sum();
+        self.unflushed.store(bytes, Ordering::Release);
     }
 }

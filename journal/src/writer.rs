@@ -228,6 +228,7 @@ impl Journal {
             durable,
             checkpoint: cp,
         }));
+        shared.refresh_unflushed(&shared.lock());
         let (prealloc, thread) = Prealloc::start(
             dir.clone(),
             cfg.segment_size_bytes,
@@ -723,6 +724,7 @@ impl Checkpointer {
                 .drain(..)
                 .partition(|s| s.lap < active_lap && s.seqs.is_none_or(|(_, last)| last <= cp.seq));
             st.segments = keep;
+            self.shared.refresh_unflushed(&st);
             old.into_iter().map(|s| s.path).collect::<Vec<_>>()
         };
         self.shared
