@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use helios_journal::{Journal, JournalConfig};
+use helios_journal::{FaultPlan, Journal, JournalConfig};
 
 use crate::config::Config;
 use crate::deadletter::DeadLetters;
 use crate::events::{load_or_create_node_id, IdMinter};
 use crate::flusher::{self, Feed, FlusherControl};
-use crate::server::{self, Core};
+use crate::server::{self, Core, JournalReopen};
 use crate::shutdown::Shutdown;
 
 /// Entries of each core's io_uring submission queue.
@@ -35,6 +35,8 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
     let journal_dirs = journal_dirs(&journal_root, cfg.cores)?;
 
     let (started_tx, started_rx) = mpsc::channel::<anyhow::Result<Vec<Feed>>>();
+    // Journals reopened after a failure reach the flusher through this.
+    let (reopened_tx, reopened_rx) = mpsc::channel::<Feed>();
     let mut cores = Vec::new();
     for core in 0..cfg.cores {
         // Core k owns journal k and drains journals left by a run with more
@@ -48,13 +50,15 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         let cfg = cfg.clone();
         let shutdown = Arc::clone(&shutdown);
         let started = started_tx.clone();
+        let reopened = reopened_tx.clone();
         let handle = std::thread::Builder::new()
             .name(format!("helios-core-{core}"))
-            .spawn(move || run_core(core, cfg, own, extra, shutdown, started))
+            .spawn(move || run_core(core, cfg, own, extra, shutdown, started, reopened))
             .context("spawning a core thread")?;
         cores.push(handle);
     }
     drop(started_tx);
+    drop(reopened_tx);
 
     let mut feeds = Vec::new();
     let mut startup_error = None;
@@ -75,7 +79,7 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
                 .name("helios-flusher".into())
                 .spawn(move || {
                     flusher::lower_priority();
-                    flusher::run(feeds, sink, dead, batch, control)
+                    flusher::run(feeds, reopened_rx, sink, dead, batch, control)
                 })
                 .context("spawning the flusher")?,
         )
@@ -153,9 +157,30 @@ fn journal_dirs(root: &Path, cores: usize) -> anyhow::Result<Vec<(usize, PathBuf
         .collect())
 }
 
-fn journal_config(cfg: &Config) -> JournalConfig {
+/// Test hook: `HELIOS_FAULT_INJECT_WRITE=N` makes the Nth commit write of
+/// core 0's journal fail (as a dying disk would), to test failure handling
+/// in a running collector. Never set it in production.
+pub const FAULT_INJECT_WRITE_ENV: &str = "HELIOS_FAULT_INJECT_WRITE";
+
+fn journal_config(cfg: &Config, core: usize) -> JournalConfig {
+    let fault_plan = match std::env::var(FAULT_INJECT_WRITE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(n) if core == 0 => {
+            tracing::warn!(
+                nth_write = n,
+                "fault injection enabled on core 0's journal (test hook)"
+            );
+            let plan = Arc::new(FaultPlan::new());
+            plan.fail_nth_write(n);
+            Some(plan)
+        }
+        _ => None,
+    };
     JournalConfig {
         segment_size_bytes: cfg.segment_size_bytes,
+        fault_plan,
         ..JournalConfig::default()
     }
 }
@@ -167,6 +192,7 @@ fn run_core(
     extra: Vec<PathBuf>,
     shutdown: Arc<Shutdown>,
     started: mpsc::Sender<anyhow::Result<Vec<Feed>>>,
+    reopened: mpsc::Sender<Feed>,
 ) {
     let runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
         .with_entries(IO_URING_ENTRIES)
@@ -182,7 +208,7 @@ fn run_core(
         }
     };
     runtime.block_on(async move {
-        let opened = open_core(core, &cfg, &own, &extra).await;
+        let opened = open_core(core, &cfg, &own, &extra, reopened).await;
         let (core_state, extra_journals, feeds) = match opened {
             Ok(x) => x,
             Err(e) => {
@@ -213,26 +239,42 @@ async fn open_core(
     cfg: &Config,
     own: &Path,
     extra: &[PathBuf],
+    reopened: mpsc::Sender<Feed>,
 ) -> anyhow::Result<(Rc<Core>, Vec<Journal>, Vec<Feed>)> {
     let mut feeds = Vec::new();
-    let journal = open_journal(cfg, own, &mut feeds).await?;
+    let journal_cfg = journal_config(cfg, core);
+    let journal = open_journal(own, journal_cfg.clone(), &mut feeds).await?;
     let node_id =
         load_or_create_node_id(own).with_context(|| format!("node id in {}", own.display()))?;
     let minter = IdMinter::new(node_id, random_u32());
     let mut extra_journals = Vec::new();
     for dir in extra {
-        extra_journals.push(open_journal(cfg, dir, &mut feeds).await?);
+        extra_journals.push(open_journal(dir, journal_config(cfg, usize::MAX), &mut feeds).await?);
     }
     tracing::debug!(core, journals = feeds.len(), "core ready");
     Ok((
-        Core::new(core, cfg.clone(), journal, minter),
+        Core::new(
+            core,
+            cfg.clone(),
+            journal,
+            JournalReopen {
+                dir: own.to_path_buf(),
+                cfg: journal_cfg,
+                feeds: reopened,
+            },
+            minter,
+        ),
         extra_journals,
         feeds,
     ))
 }
 
-async fn open_journal(cfg: &Config, dir: &Path, feeds: &mut Vec<Feed>) -> anyhow::Result<Journal> {
-    let journal = Journal::open(dir, journal_config(cfg))
+async fn open_journal(
+    dir: &Path,
+    journal_cfg: JournalConfig,
+    feeds: &mut Vec<Feed>,
+) -> anyhow::Result<Journal> {
+    let journal = Journal::open(dir, journal_cfg)
         .await
         .with_context(|| format!("opening journal {}", dir.display()))?;
     let report = journal.recovery_report();

@@ -101,6 +101,7 @@ pub struct FlushStats {
 /// Runs until drained (after `drain_until`) or the deadline passes.
 pub fn run(
     mut feeds: Vec<Feed>,
+    reopened: std::sync::mpsc::Receiver<Feed>,
     mut sink: Box<dyn Sink + Send>,
     dead: DeadLetters,
     batch_events: usize,
@@ -117,6 +118,15 @@ pub fn run(
         control: &control,
     };
     loop {
+        // A core reopened a failed journal: read it through the new handle
+        // (from its checkpoint; anything read twice is a duplicate the store
+        // ignores).
+        while let Ok(feed) = reopened.try_recv() {
+            match feeds.iter_mut().find(|f| f.name == feed.name) {
+                Some(old) => *old = feed,
+                None => feeds.push(feed),
+            }
+        }
         let mut progressed = false;
         let mut full_batch = false;
         for feed in &mut feeds {

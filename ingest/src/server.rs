@@ -4,17 +4,19 @@
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use helios_journal::{Journal, JournalError, RecordMeta, Ticket};
+use helios_journal::{Journal, JournalConfig, JournalError, RecordMeta, Ticket};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 
 use crate::config::Config;
 use crate::decode::{gunzip_limited, GunzipError};
 use crate::events::{self, IdMinter};
+use crate::flusher::Feed;
 use crate::http::{
     self, ChunkProgress, ChunkedDecoder, Encoding, Framing, HttpError, HttpLimits, Method,
     RequestHead, Route,
@@ -35,7 +37,8 @@ pub struct Core {
     index: usize,
     cfg: Config,
     http_limits: HttpLimits,
-    journal: Journal,
+    journal: RefCell<Rc<Journal>>,
+    reopen: JournalReopen,
     minter: RefCell<IdMinter>,
     scratch: RefCell<Scratch>,
     shutting_down: Cell<bool>,
@@ -63,7 +66,13 @@ struct Pending {
 
 impl Core {
     /// Sets up the core around an opened journal.
-    pub fn new(index: usize, cfg: Config, journal: Journal, minter: IdMinter) -> Rc<Core> {
+    pub fn new(
+        index: usize,
+        cfg: Config,
+        journal: Journal,
+        reopen: JournalReopen,
+        minter: IdMinter,
+    ) -> Rc<Core> {
         let http_limits = HttpLimits {
             max_header_bytes: cfg.max_header_bytes,
             max_headers: cfg.max_headers,
@@ -73,7 +82,8 @@ impl Core {
             index,
             cfg,
             http_limits,
-            journal,
+            journal: RefCell::new(Rc::new(journal)),
+            reopen,
             minter: RefCell::new(minter),
             scratch: RefCell::new(Scratch::default()),
             shutting_down: Cell::new(false),
@@ -81,9 +91,80 @@ impl Core {
         })
     }
 
-    /// The core's journal.
-    pub fn journal(&self) -> &Journal {
-        &self.journal
+    /// The core's current journal (replaced when it is reopened after a
+    /// failure).
+    pub fn journal(&self) -> Rc<Journal> {
+        Rc::clone(&self.journal.borrow())
+    }
+}
+
+/// What a core needs to reopen its journal after a write failure.
+pub struct JournalReopen {
+    /// The journal directory.
+    pub dir: PathBuf,
+    /// Its configuration.
+    pub cfg: JournalConfig,
+    /// Hands the reopened journal's reader and checkpointer to the flusher.
+    pub feeds: std::sync::mpsc::Sender<Feed>,
+}
+
+/// First and longest pause between attempts to reopen a failed journal.
+const REOPEN_BACKOFF_MIN: Duration = Duration::from_millis(50);
+const REOPEN_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How often a core checks its journal's health.
+const JOURNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Watches the core's journal; after a failed write or fdatasync it closes
+/// it and reopens it from disk (recovery) with backoff, meanwhile requests
+/// get 503 from the failed journal's appends. Acked data is untouched: a
+/// failed group was never acknowledged.
+pub async fn supervise_journal(core: Rc<Core>, shutdown: Arc<Shutdown>) {
+    let mut backoff = REOPEN_BACKOFF_MIN;
+    while !shutdown.is_set() {
+        monoio::time::sleep(JOURNAL_CHECK_INTERVAL).await;
+        let current = core.journal();
+        if !current.is_failed() {
+            continue;
+        }
+        tracing::error!(core = core.index, "journal failed; reopening it from disk");
+        let _ = current.close().await;
+        drop(current);
+        loop {
+            match Journal::open(&core.reopen.dir, core.reopen.cfg.clone()).await {
+                Ok(journal) => {
+                    let report = journal.recovery_report();
+                    let checkpointer = journal.checkpointer();
+                    let feed = Feed {
+                        name: core.reopen.dir.display().to_string(),
+                        reader: journal.reader(checkpointer.current().seq),
+                        checkpointer,
+                    };
+                    *core.journal.borrow_mut() = Rc::new(journal);
+                    if core.reopen.feeds.send(feed).is_err() {
+                        tracing::error!(
+                            core = core.index,
+                            "flusher gone; reopened journal will drain on the next start"
+                        );
+                    }
+                    tracing::info!(
+                        core = core.index,
+                        last_seq = report.last_seq,
+                        torn = report.torn_commits,
+                        "journal reopened"
+                    );
+                    backoff = REOPEN_BACKOFF_MIN;
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(core = core.index, error = %e, retry_in_ms = backoff.as_millis() as u64, "journal reopen failed");
+                    monoio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(REOPEN_BACKOFF_MAX);
+                    if shutdown.is_set() {
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -99,6 +180,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Accepts and serves until shutdown, then drains in-flight requests (up to
 /// the deadline) and closes the journal (committing what is pending).
 pub async fn run(core: Rc<Core>, listener: TcpListener, shutdown: Arc<Shutdown>) {
+    monoio::spawn(supervise_journal(Rc::clone(&core), Arc::clone(&shutdown)));
     loop {
         monoio::select! {
             accepted = listener.accept() => match accepted {
@@ -120,10 +202,11 @@ pub async fn run(core: Rc<Core>, listener: TcpListener, shutdown: Arc<Shutdown>)
     while core.in_flight.get() > 0 && std::time::Instant::now() < deadline {
         monoio::time::sleep(SHUTDOWN_POLL).await;
     }
-    if let Err(e) = core.journal.close().await {
+    let journal = core.journal();
+    if let Err(e) = journal.close().await {
         tracing::error!(core = core.index, error = %e, "journal close failed");
     }
-    let stats = core.journal.stats();
+    let stats = journal.stats();
     tracing::info!(
         core = core.index,
         commits = stats.commits,
@@ -360,10 +443,10 @@ impl Responses {
                 (200, None)
             }
             (Route::Readyz, Method::Get | Method::Head) => {
-                if core.journal.is_failed() {
+                if core.journal().is_failed() {
                     error_body(bodies, "unavailable", "journal failed; reopening");
                     (503, None)
-                } else if core.journal.unflushed_bytes() >= core.cfg.journal_budget_per_core() {
+                } else if core.journal().unflushed_bytes() >= core.cfg.journal_budget_per_core() {
                     error_body(
                         bodies,
                         "unavailable",
@@ -507,7 +590,7 @@ fn ingest_events(
     }
     let accepted = v.accepted().len();
     let mut ticket = None;
-    if accepted > 0 && core.journal.unflushed_bytes() >= core.cfg.journal_budget_per_core() {
+    if accepted > 0 && core.journal().unflushed_bytes() >= core.cfg.journal_budget_per_core() {
         // The store is behind by a whole budget: refuse rather than grow
         // the journals without bound (DESIGN §5 backpressure).
         error_body(
@@ -538,7 +621,7 @@ fn ingest_events(
             event_count: accepted as u32,
             app: "",
         };
-        match core.journal.append(&meta, &scratch.payload) {
+        match core.journal().append(&meta, &scratch.payload) {
             Ok(t) => ticket = Some(t),
             Err(JournalError::RecordTooLarge { .. }) => {
                 error_body(

@@ -22,7 +22,7 @@ pub struct Collector {
     pub data_dir: PathBuf,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -39,6 +39,16 @@ impl Collector {
 
     /// Like `start`, on a given port (to restart on the same address).
     pub fn start_on(data_dir: &Path, port: u16, extra: &[&str]) -> Collector {
+        Self::start_with_env(data_dir, port, extra, &[])
+    }
+
+    /// Like `start_on`, with extra environment variables (test hooks).
+    pub fn start_with_env(
+        data_dir: &Path,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Collector {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_helios-collector"));
         cmd.arg("--listen")
@@ -49,6 +59,7 @@ impl Collector {
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        cmd.envs(env.iter().copied());
         if !extra.contains(&"--cores") {
             cmd.args(["--cores", "2"]);
         }
