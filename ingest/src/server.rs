@@ -246,6 +246,11 @@ async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         if conn.responses.close || (core.shutting_down.get() && conn.inbuf.is_empty()) {
             return;
         }
+        if consumed > 0 && !conn.inbuf.is_empty() {
+            // A request may be complete already but had to wait its turn
+            // (a chunked one is decoded only from the start of the buffer).
+            continue;
+        }
         if conn.wants_continue() {
             let (result, _) = stream
                 .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])

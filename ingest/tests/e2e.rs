@@ -355,3 +355,19 @@ fn a_second_collector_on_the_same_data_dir_refuses_to_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use by another helios-collector"), "{err}");
 }
+
+#[test]
+fn a_chunked_request_pipelined_behind_another_is_answered_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let mut conn = Conn::open(c.addr);
+    let mut wire = post_bytes(&[], br#"{"type":"first"}"#);
+    let body = r#"{"type":"second"}"#;
+    wire.extend_from_slice(
+        format!("POST /v1/events HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n", body.len()).as_bytes(),
+    );
+    conn.send_raw(&wire).unwrap();
+    assert_eq!(conn.read_response().unwrap().status, 200);
+    assert_eq!(conn.read_response().unwrap().status, 200);
+    wait_for_count(&c.db_path(), 2);
+}
