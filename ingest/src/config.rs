@@ -32,6 +32,16 @@ pub const DEFAULT_SEGMENT_SIZE_BYTES: u64 = 64 << 20;
 pub const DEFAULT_SHUTDOWN_DEADLINE_MS: u64 = 10_000;
 /// Events per store write.
 pub const DEFAULT_FLUSH_BATCH_EVENTS: usize = 4096;
+/// Default for `--header-timeout-ms`.
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// Default for `--body-timeout-ms`.
+pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 30_000;
+/// Default for `--idle-timeout-ms`.
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
+/// Default for `--max-connections-per-core`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_CORE: usize = 10_000;
+/// Default for `--max-pipelined-requests`.
+pub const DEFAULT_MAX_PIPELINED_REQUESTS: usize = 128;
 /// Default disk budget for journaled events the store does not have yet.
 pub const DEFAULT_JOURNAL_BUDGET_BYTES: u64 = 8 << 30;
 
@@ -109,6 +119,21 @@ pub struct Cli {
     /// [default: 8 GiB].
     #[arg(long, env = "HELIOS_JOURNAL_BUDGET_BYTES")]
     pub journal_budget_bytes: Option<u64>,
+    /// Time a client has to send a whole request head, ms: a slow sender gets 408 (slowloris) [default: 10000].
+    #[arg(long, env = "HELIOS_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Time a client has to send a whole body after its head, ms; then 408 [default: 30000].
+    #[arg(long, env = "HELIOS_BODY_TIMEOUT_MS")]
+    pub body_timeout_ms: Option<u64>,
+    /// Keep-alive connections idle this long are closed, ms [default: 60000].
+    #[arg(long, env = "HELIOS_IDLE_TIMEOUT_MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// Open connections per core; past it new ones get 503 and are closed [default: 10000].
+    #[arg(long, env = "HELIOS_MAX_CONNECTIONS_PER_CORE")]
+    pub max_connections_per_core: Option<usize>,
+    /// Requests handled from one connection's buffer before their responses are written [default: 128].
+    #[arg(long, env = "HELIOS_MAX_PIPELINED_REQUESTS")]
+    pub max_pipelined_requests: Option<usize>,
     /// Accept unauthenticated events on a non-loopback address. Without it
     /// (and until API keys exist) the collector only binds loopback.
     #[arg(long, env = "HELIOS_ALLOW_ANONYMOUS")]
@@ -135,6 +160,11 @@ struct FileConfig {
     shutdown_deadline_ms: Option<u64>,
     flush_batch_events: Option<usize>,
     journal_budget_bytes: Option<u64>,
+    header_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    max_connections_per_core: Option<usize>,
+    max_pipelined_requests: Option<usize>,
     allow_anonymous: Option<bool>,
 }
 
@@ -173,6 +203,16 @@ pub struct Config {
     pub flush_batch_events: usize,
     /// See [`Cli::journal_budget_bytes`].
     pub journal_budget_bytes: u64,
+    /// See [`Cli::header_timeout_ms`].
+    pub header_timeout_ms: u64,
+    /// See [`Cli::body_timeout_ms`].
+    pub body_timeout_ms: u64,
+    /// See [`Cli::idle_timeout_ms`].
+    pub idle_timeout_ms: u64,
+    /// See [`Cli::max_connections_per_core`].
+    pub max_connections_per_core: usize,
+    /// See [`Cli::max_pipelined_requests`].
+    pub max_pipelined_requests: usize,
     /// See [`Cli::allow_anonymous`].
     pub allow_anonymous: bool,
 }
@@ -251,6 +291,26 @@ impl Config {
                 .journal_budget_bytes
                 .or(file.journal_budget_bytes)
                 .unwrap_or(DEFAULT_JOURNAL_BUDGET_BYTES),
+            header_timeout_ms: cli
+                .header_timeout_ms
+                .or(file.header_timeout_ms)
+                .unwrap_or(DEFAULT_HEADER_TIMEOUT_MS),
+            body_timeout_ms: cli
+                .body_timeout_ms
+                .or(file.body_timeout_ms)
+                .unwrap_or(DEFAULT_BODY_TIMEOUT_MS),
+            idle_timeout_ms: cli
+                .idle_timeout_ms
+                .or(file.idle_timeout_ms)
+                .unwrap_or(DEFAULT_IDLE_TIMEOUT_MS),
+            max_connections_per_core: cli
+                .max_connections_per_core
+                .or(file.max_connections_per_core)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_CORE),
+            max_pipelined_requests: cli
+                .max_pipelined_requests
+                .or(file.max_pipelined_requests)
+                .unwrap_or(DEFAULT_MAX_PIPELINED_REQUESTS),
             allow_anonymous: cli.allow_anonymous || file.allow_anonymous.unwrap_or(false),
             data_dir,
         };

@@ -43,6 +43,7 @@ pub struct Core {
     scratch: RefCell<Scratch>,
     shutting_down: Cell<bool>,
     in_flight: Cell<usize>,
+    connections: Cell<usize>,
 }
 
 /// Buffers reused by every request on this core (requests are processed
@@ -88,6 +89,7 @@ impl Core {
             scratch: RefCell::new(Scratch::default()),
             shutting_down: Cell::new(false),
             in_flight: Cell::new(0),
+            connections: Cell::new(0),
         })
     }
 
@@ -186,7 +188,11 @@ pub async fn run(core: Rc<Core>, listener: TcpListener, shutdown: Arc<Shutdown>)
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
-                    monoio::spawn(serve(Rc::clone(&core), stream));
+                    if core.connections.get() >= core.cfg.max_connections_per_core {
+                        monoio::spawn(refuse(stream));
+                    } else {
+                        monoio::spawn(serve(Rc::clone(&core), stream));
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(core = core.index, error = %e, "accept failed");
@@ -220,13 +226,58 @@ pub async fn run(core: Rc<Core>, listener: TcpListener, shutdown: Arc<Shutdown>)
 /// Serves one connection: reads, handles every complete request in the
 /// buffer (appending accepted events to the journal), awaits their commit
 /// once, writes the responses in order.
+/// Answers a connection over the per-core limit with 503 and closes it.
+async fn refuse(mut stream: TcpStream) {
+    let mut body = Vec::new();
+    error_body(
+        &mut body,
+        "unavailable",
+        "too many connections; retry later",
+    );
+    let mut out = Vec::new();
+    write_response(&mut out, 503, &body, false, false);
+    let _ = stream.write_all(out).await;
+}
+
+/// Counts a connection for the per-core limit while it lives.
+struct ConnectionSlot(Rc<Core>);
+
+impl ConnectionSlot {
+    fn take(core: &Rc<Core>) -> ConnectionSlot {
+        core.connections.set(core.connections.get() + 1);
+        ConnectionSlot(Rc::clone(core))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.set(self.0.connections.get() - 1);
+    }
+}
+
+/// What a connection is waiting for, which decides its read deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    /// Between requests: `--idle-timeout-ms`, then a silent close.
+    Idle,
+    /// Inside a request head: `--header-timeout-ms` from its first byte.
+    Head,
+    /// Inside a body: `--body-timeout-ms` from the first byte of the request.
+    Body,
+}
+
+/// Serves one connection: reads, handles every complete request in the
+/// buffer (appending accepted events to the journal), awaits their commit
+/// once, writes the responses in order.
 async fn serve(core: Rc<Core>, mut stream: TcpStream) {
+    let _slot = ConnectionSlot::take(&core);
     let mut conn = Conn {
         inbuf: Vec::with_capacity(READ_CHUNK_BYTES),
         out: Vec::with_capacity(1024),
         responses: Responses::default(),
         chunked: None,
         sent_continue: false,
+        request_started: None,
     };
     loop {
         let consumed = conn.handle_buffered(&core);
@@ -248,7 +299,8 @@ async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         }
         if consumed > 0 && !conn.inbuf.is_empty() {
             // A request may be complete already but had to wait its turn
-            // (a chunked one is decoded only from the start of the buffer).
+            // (a chunked one is decoded only from the start of the buffer,
+            // and at most --max-pipelined-requests are handled per batch).
             continue;
         }
         if conn.wants_continue() {
@@ -260,15 +312,31 @@ async fn serve(core: Rc<Core>, mut stream: TcpStream) {
             }
             conn.sent_continue = true;
         }
+        let waiting = conn.waiting(consumed > 0);
+        let limit_ms = match waiting {
+            Waiting::Idle => core.cfg.idle_timeout_ms,
+            Waiting::Head => core.cfg.header_timeout_ms,
+            Waiting::Body => core.cfg.body_timeout_ms,
+        };
+        let started = conn.request_started.unwrap_or_else(std::time::Instant::now);
+        let remaining = Duration::from_millis(limit_ms).saturating_sub(started.elapsed());
         let len = conn.inbuf.len();
         if conn.inbuf.capacity() - len < READ_CHUNK_BYTES / 2 {
             conn.inbuf.reserve(READ_CHUNK_BYTES);
         }
         let cap = conn.inbuf.capacity();
         let buf = std::mem::take(&mut conn.inbuf);
-        let (result, slice) = stream
-            .read(monoio::buf::IoBufMut::slice_mut(buf, len..cap))
-            .await;
+        let read = stream.read(monoio::buf::IoBufMut::slice_mut(buf, len..cap));
+        let Ok((result, slice)) = monoio::time::timeout(remaining, read).await else {
+            if waiting != Waiting::Idle {
+                let mut body = Vec::new();
+                error_body(&mut body, error_name(408), "request not received in time");
+                let mut out = Vec::new();
+                write_response(&mut out, 408, &body, false, false);
+                let _ = stream.write_all(out).await;
+            }
+            return;
+        };
         conn.inbuf = slice.into_inner();
         match result {
             Ok(0) | Err(_) => return,
@@ -291,6 +359,8 @@ struct Conn {
     responses: Responses,
     chunked: Option<ChunkedInProgress>,
     sent_continue: bool,
+    /// When the first byte of the request now being received arrived.
+    request_started: Option<std::time::Instant>,
 }
 
 /// Responses queued for the requests handled since the last write.
@@ -315,19 +385,45 @@ impl Conn {
     /// bytes consumed.
     fn handle_buffered(&mut self, core: &Core) -> usize {
         let mut consumed = 0;
-        while !self.responses.close {
+        let mut handled = 0;
+        while !self.responses.close && handled < core.cfg.max_pipelined_requests {
             if self.chunked.is_none() && consumed >= self.inbuf.len() {
                 break;
             }
             match self.step(core, consumed) {
                 Step::Handled(n) => {
                     consumed += n;
+                    handled += 1;
                     self.sent_continue = false;
                 }
                 Step::NeedMore => break,
             }
         }
         consumed
+    }
+
+    /// What the next read waits for; `progressed` says a request was just
+    /// handled (a partial one after it starts its clock now).
+    fn waiting(&mut self, progressed: bool) -> Waiting {
+        if self.inbuf.is_empty() && self.chunked.is_none() {
+            self.request_started = None;
+            return Waiting::Idle;
+        }
+        if progressed || self.request_started.is_none() {
+            self.request_started = Some(std::time::Instant::now());
+        }
+        if self.chunked.is_some() {
+            return Waiting::Body;
+        }
+        let limits = HttpLimits {
+            max_header_bytes: usize::MAX,
+            max_headers: crate::config::MAX_HEADERS_CEILING,
+            max_body_bytes: usize::MAX,
+        };
+        match http::parse_head(&self.inbuf, &limits) {
+            Ok(Some(_)) => Waiting::Body,
+            _ => Waiting::Head,
+        }
     }
 
     fn wants_continue(&self) -> bool {
