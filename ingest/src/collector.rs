@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::deadletter::DeadLetters;
 use crate::events::{load_or_create_node_id, IdMinter};
 use crate::flusher::{self, Feed, FlusherControl};
+use crate::metrics::Metrics;
 use crate::server::{self, Core, JournalReopen};
 use crate::shutdown::Shutdown;
 
@@ -33,6 +34,7 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
     let sink = helios_store::open_sink(&cfg.store).with_context(|| "opening the store")?;
     tracing::info!(store = %sink.describe(), "store open");
     let journal_dirs = journal_dirs(&journal_root, cfg.cores)?;
+    let metrics = Metrics::new(cfg.cores);
 
     let (started_tx, started_rx) = mpsc::channel::<anyhow::Result<Vec<Feed>>>();
     // Journals reopened after a failure reach the flusher through this.
@@ -51,9 +53,10 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         let shutdown = Arc::clone(&shutdown);
         let started = started_tx.clone();
         let reopened = reopened_tx.clone();
+        let metrics = Arc::clone(&metrics);
         let handle = std::thread::Builder::new()
             .name(format!("helios-core-{core}"))
-            .spawn(move || run_core(core, cfg, own, extra, shutdown, started, reopened))
+            .spawn(move || run_core(core, cfg, own, extra, shutdown, started, reopened, metrics))
             .context("spawning a core thread")?;
         cores.push(handle);
     }
@@ -74,12 +77,21 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         let dead = DeadLetters::new(&cfg.data_dir.join("dead-letter"));
         let control = Arc::clone(&control);
         let batch = cfg.flush_batch_events;
+        let flusher_metrics = Arc::clone(&metrics.flusher);
         Some(
             std::thread::Builder::new()
                 .name("helios-flusher".into())
                 .spawn(move || {
                     flusher::lower_priority();
-                    flusher::run(feeds, reopened_rx, sink, dead, batch, control)
+                    flusher::run(
+                        feeds,
+                        reopened_rx,
+                        sink,
+                        dead,
+                        batch,
+                        control,
+                        flusher_metrics,
+                    )
                 })
                 .context("spawning the flusher")?,
         )
@@ -193,6 +205,7 @@ fn run_core(
     shutdown: Arc<Shutdown>,
     started: mpsc::Sender<anyhow::Result<Vec<Feed>>>,
     reopened: mpsc::Sender<Feed>,
+    metrics: Arc<Metrics>,
 ) {
     let runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
         .with_entries(IO_URING_ENTRIES)
@@ -208,7 +221,7 @@ fn run_core(
         }
     };
     runtime.block_on(async move {
-        let opened = open_core(core, &cfg, &own, &extra, reopened).await;
+        let opened = open_core(core, &cfg, &own, &extra, reopened, metrics).await;
         let (core_state, extra_journals, feeds) = match opened {
             Ok(x) => x,
             Err(e) => {
@@ -240,16 +253,18 @@ async fn open_core(
     own: &Path,
     extra: &[PathBuf],
     reopened: mpsc::Sender<Feed>,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<(Rc<Core>, Vec<Journal>, Vec<Feed>)> {
     let mut feeds = Vec::new();
     let journal_cfg = journal_config(cfg, core);
-    let journal = open_journal(own, journal_cfg.clone(), &mut feeds).await?;
+    let journal = open_journal(own, journal_cfg.clone(), &mut feeds, &metrics).await?;
     let node_id =
         load_or_create_node_id(own).with_context(|| format!("node id in {}", own.display()))?;
     let minter = IdMinter::new(node_id, random_u32());
     let mut extra_journals = Vec::new();
     for dir in extra {
-        extra_journals.push(open_journal(dir, journal_config(cfg, usize::MAX), &mut feeds).await?);
+        extra_journals
+            .push(open_journal(dir, journal_config(cfg, usize::MAX), &mut feeds, &metrics).await?);
     }
     tracing::debug!(core, journals = feeds.len(), "core ready");
     Ok((
@@ -263,6 +278,7 @@ async fn open_core(
                 feeds: reopened,
             },
             minter,
+            metrics,
         ),
         extra_journals,
         feeds,
@@ -273,6 +289,7 @@ async fn open_journal(
     dir: &Path,
     journal_cfg: JournalConfig,
     feeds: &mut Vec<Feed>,
+    metrics: &Metrics,
 ) -> anyhow::Result<Journal> {
     let journal = Journal::open(dir, journal_cfg)
         .await
@@ -282,6 +299,7 @@ async fn open_journal(
         tracing::info!(journal = %dir.display(), torn = report.torn_commits, pending = report.last_seq - report.checkpoint_seq, "journal recovered");
     }
     let checkpointer = journal.checkpointer();
+    metrics.set_journal(&dir.display().to_string(), journal.monitor());
     feeds.push(Feed {
         name: dir.display().to_string(),
         reader: journal.reader(checkpointer.current().seq),

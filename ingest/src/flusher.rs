@@ -18,6 +18,7 @@ use helios_store::{EventDoc, Sink, SinkError};
 
 use crate::deadletter::DeadLetters;
 use crate::events;
+use crate::metrics::FlusherMetrics;
 
 /// Records read from a journal per read call.
 const READ_BATCH_RECORDS: usize = 64;
@@ -106,6 +107,7 @@ pub fn run(
     dead: DeadLetters,
     batch_events: usize,
     control: Arc<FlusherControl>,
+    metrics: Arc<FlusherMetrics>,
 ) -> FlushStats {
     let batch_events = batch_events.min(sink.max_batch_events()).max(1);
     let mut f = Flusher {
@@ -116,6 +118,7 @@ pub fn run(
         failures: Vec::new(),
         stats: FlushStats::default(),
         control: &control,
+        metrics: &metrics,
     };
     loop {
         // A core reopened a failed journal: read it through the new handle
@@ -158,6 +161,7 @@ struct Flusher<'a> {
     failures: Vec<events::EventFailure>,
     stats: FlushStats,
     control: &'a FlusherControl,
+    metrics: &'a FlusherMetrics,
 }
 
 impl Flusher<'_> {
@@ -188,6 +192,9 @@ impl Flusher<'_> {
                         &r.payload,
                     );
                     self.stats.dead_lettered += r.event_count as u64;
+                    self.metrics
+                        .dead_lettered
+                        .fetch_add(r.event_count as u64, Ordering::Relaxed);
                 }
                 for f in &self.failures {
                     let raw = events::decode_payload(&r.payload)
@@ -200,6 +207,7 @@ impl Flusher<'_> {
                         raw,
                     );
                     self.stats.dead_lettered += 1;
+                    self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 }
                 last = Some(r);
             }
@@ -233,6 +241,12 @@ impl Flusher<'_> {
                     );
                     self.stats.inserted += outcome.inserted;
                     self.stats.duplicates += outcome.duplicates;
+                    self.metrics
+                        .inserted
+                        .fetch_add(outcome.inserted, Ordering::Relaxed);
+                    self.metrics
+                        .duplicates
+                        .fetch_add(outcome.duplicates, Ordering::Relaxed);
                     start = end;
                     backoff = RETRY_BACKOFF_MIN;
                 }
@@ -240,6 +254,7 @@ impl Flusher<'_> {
                     let doc = docs.remove(start + index);
                     self.dead.record_doc(&reason, &doc.doc);
                     self.stats.dead_lettered += 1;
+                    self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => {
                     let past_deadline =
@@ -250,6 +265,7 @@ impl Flusher<'_> {
                     }
                     tracing::warn!(store = %self.sink.describe(), error = %e, transient = e.is_transient(), "store write failed; retrying");
                     self.stats.retries += 1;
+                    self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
                 }

@@ -38,6 +38,8 @@ pub enum Route {
     Healthz,
     /// `/readyz`.
     Readyz,
+    /// `/metrics`.
+    Metrics,
     /// Anything else.
     NotFound,
 }
@@ -177,6 +179,7 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
         "/v1/events" => Route::Events,
         "/healthz" => Route::Healthz,
         "/readyz" => Route::Readyz,
+        "/metrics" => Route::Metrics,
         _ => Route::NotFound,
     };
     let mut content_length: Option<usize> = None;

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod events;
 pub mod flusher;
 pub mod http;
+pub mod metrics;
 pub mod response;
 pub mod server;
 pub mod shutdown;

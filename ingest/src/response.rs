@@ -27,12 +27,29 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
+/// Content type of JSON bodies.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// Content type of the Prometheus text exposition.
+pub const CONTENT_TYPE_PROMETHEUS: &str = "text/plain; version=0.0.4";
+
 /// Appends a complete response with a JSON body.
 pub fn write_response(out: &mut Vec<u8>, status: u16, body: &[u8], keep_alive: bool, http10: bool) {
+    write_response_typed(out, status, CONTENT_TYPE_JSON, body, keep_alive, http10);
+}
+
+/// Appends a complete response with a body of the given content type.
+pub fn write_response_typed(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    keep_alive: bool,
+    http10: bool,
+) {
     // Writing into a Vec cannot fail.
     let _ = write!(
         out,
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
         reason(status),
         body.len()
     );

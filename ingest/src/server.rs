@@ -21,7 +21,11 @@ use crate::http::{
     self, ChunkProgress, ChunkedDecoder, Encoding, Framing, HttpError, HttpLimits, Method,
     RequestHead, Route,
 };
-use crate::response::{error_body, error_name, json_string, write_response};
+use crate::metrics::{CoreMetrics, Metrics};
+use crate::response::{
+    error_body, error_name, json_string, write_response, write_response_typed, CONTENT_TYPE_JSON,
+    CONTENT_TYPE_PROMETHEUS,
+};
 use crate::shutdown::Shutdown;
 
 /// Initial read buffer of a connection; it grows up to the request limits.
@@ -39,6 +43,8 @@ pub struct Core {
     http_limits: HttpLimits,
     journal: RefCell<Rc<Journal>>,
     reopen: JournalReopen,
+    metrics: Arc<CoreMetrics>,
+    registry: Arc<Metrics>,
     minter: RefCell<IdMinter>,
     scratch: RefCell<Scratch>,
     shutting_down: Cell<bool>,
@@ -63,6 +69,10 @@ struct Pending {
     http10: bool,
     /// Present when the response may only go out once the record is durable.
     ticket: Option<Ticket>,
+    /// Events accepted and rejected (counted once the response is final).
+    events: (u64, u64),
+    /// The body is the Prometheus text format, not JSON.
+    prometheus: bool,
 }
 
 impl Core {
@@ -73,6 +83,7 @@ impl Core {
         journal: Journal,
         reopen: JournalReopen,
         minter: IdMinter,
+        registry: Arc<Metrics>,
     ) -> Rc<Core> {
         let http_limits = HttpLimits {
             max_header_bytes: cfg.max_header_bytes,
@@ -85,6 +96,8 @@ impl Core {
             http_limits,
             journal: RefCell::new(Rc::new(journal)),
             reopen,
+            metrics: registry.core(index),
+            registry,
             minter: RefCell::new(minter),
             scratch: RefCell::new(Scratch::default()),
             shutting_down: Cell::new(false),
@@ -141,6 +154,7 @@ pub async fn supervise_journal(core: Rc<Core>, shutdown: Arc<Shutdown>) {
                         reader: journal.reader(checkpointer.current().seq),
                         checkpointer,
                     };
+                    core.registry.set_journal(&feed.name, journal.monitor());
                     *core.journal.borrow_mut() = Rc::new(journal);
                     if core.reopen.feeds.send(feed).is_err() {
                         tracing::error!(
@@ -524,6 +538,8 @@ impl Responses {
             keep_alive: false,
             http10,
             ticket: None,
+            events: (0, 0),
+            prometheus: false,
         });
         self.close = true;
     }
@@ -533,8 +549,24 @@ impl Responses {
         let http10 = head.version_minor == 0;
         let body_start = self.bodies.len();
         let bodies = &mut self.bodies;
+        let mut events = (0, 0);
+        let mut prometheus = false;
         let (status, ticket) = match (head.route, head.method) {
-            (Route::Events, Method::Post) => ingest_events(core, head, body, sent_at, bodies),
+            (Route::Events, Method::Post) => {
+                core.metrics.body_bytes(body.len() as u64);
+                let (status, ticket, counts) = ingest_events(core, head, body, sent_at, bodies);
+                events = counts;
+                (status, ticket)
+            }
+            (Route::Metrics, Method::Get) => {
+                bodies.extend_from_slice(core.registry.render().as_bytes());
+                prometheus = true;
+                (200, None)
+            }
+            (Route::Metrics, _) => {
+                error_body(bodies, error_name(405), "use GET");
+                (405, None)
+            }
             (Route::Events, _) => {
                 error_body(bodies, error_name(405), "use POST");
                 (405, None)
@@ -577,6 +609,8 @@ impl Responses {
             keep_alive,
             http10,
             ticket,
+            events,
+            prometheus,
         });
     }
 
@@ -597,7 +631,16 @@ impl Responses {
                     body = &failed_body;
                 }
             }
-            write_response(out, status, body, p.keep_alive, p.http10);
+            core.metrics.response(status);
+            if status == 200 {
+                core.metrics.events(p.events.0, p.events.1);
+            }
+            let content_type = if p.prometheus {
+                CONTENT_TYPE_PROMETHEUS
+            } else {
+                CONTENT_TYPE_JSON
+            };
+            write_response_typed(out, status, content_type, body, p.keep_alive, p.http10);
         }
         self.pending.clear();
         self.bodies.clear();
@@ -629,7 +672,7 @@ fn ingest_events(
     wire_body: &[u8],
     sent_at: Option<&[u8]>,
     bodies: &mut Vec<u8>,
-) -> (u16, Option<Ticket>) {
+) -> (u16, Option<Ticket>, (u64, u64)) {
     let mut scratch = core.scratch.borrow_mut();
     let scratch = &mut *scratch;
     let body: &[u8] = match head.encoding {
@@ -643,11 +686,11 @@ fn ingest_events(
                         error_name(413),
                         "decoded body exceeds max_decoded_bytes",
                     );
-                    return (413, None);
+                    return (413, None, (0, 0));
                 }
                 Err(GunzipError::Corrupt) => {
                     error_body(bodies, error_name(400), "body is not valid gzip");
-                    return (400, None);
+                    return (400, None, (0, 0));
                 }
             }
         }
@@ -657,7 +700,7 @@ fn ingest_events(
                 error_name(415),
                 "supported Content-Encoding: gzip, identity",
             );
-            return (415, None);
+            return (415, None, (0, 0));
         }
     };
     let recv_ms = now_ms();
@@ -682,11 +725,11 @@ fn ingest_events(
                 error_name(413),
                 "more events than max_events_per_request",
             );
-            return (413, None);
+            return (413, None, (0, 0));
         }
         Err(e) => {
             error_body(bodies, error_name(400), &e.to_string());
-            return (400, None);
+            return (400, None, (0, 0));
         }
     }
     let accepted = v.accepted().len();
@@ -699,7 +742,7 @@ fn ingest_events(
             "unavailable",
             "journal budget reached: the store is behind; retry later",
         );
-        return (503, None);
+        return (503, None, (0, 0));
     }
     if accepted > 0 {
         let id_base = core.minter.borrow_mut().reserve(recv_ms, v.mint_count());
@@ -713,7 +756,7 @@ fn ingest_events(
             // The ranges come from `validate` on this very body.
             debug_assert!(false, "payload encoding failed: {e}");
             error_body(bodies, "internal", "cannot frame the accepted events");
-            return (500, None);
+            return (500, None, (0, 0));
         }
         let meta = RecordMeta {
             recv_ms,
@@ -730,16 +773,16 @@ fn ingest_events(
                     error_name(413),
                     "accepted events exceed the journal record limit",
                 );
-                return (413, None);
+                return (413, None, (0, 0));
             }
             Err(e) => {
                 error_body(bodies, "unavailable", &journal_detail(&e));
-                return (503, None);
+                return (503, None, (0, 0));
             }
         }
     }
     accepted_body(bodies, accepted, v.rejected());
-    (200, ticket)
+    (200, ticket, (accepted as u64, v.rejected().len() as u64))
 }
 
 /// `{"accepted": n, "rejected": [{"index": i, "error": "…"}]}`.

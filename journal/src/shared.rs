@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use crate::checkpoint::Checkpoint;
 use crate::format::BLOCK_BYTES;
+use crate::histogram::Log2Histogram;
 
 /// A segment as readers and accounting see it.
 #[derive(Debug, Clone)]
@@ -51,6 +52,10 @@ pub(crate) struct Shared {
     pub committed_records: AtomicU64,
     pub committed_bytes: AtomicU64,
     pub unflushed: AtomicU64,
+    /// Bytes per commit (whole blocks), from 4 KiB up.
+    pub commit_bytes: Log2Histogram,
+    /// Microseconds from a commit's write submission to its durability.
+    pub commit_latency_us: Log2Histogram,
 }
 
 /// Counters of one journal since it was opened.
@@ -76,6 +81,8 @@ impl Shared {
             committed_records: AtomicU64::new(0),
             committed_bytes: AtomicU64::new(0),
             unflushed: AtomicU64::new(0),
+            commit_bytes: Log2Histogram::new(12),
+            commit_latency_us: Log2Histogram::new(4),
         }
     }
 
@@ -103,7 +110,9 @@ impl Shared {
     }
 
     /// Counts one durable commit.
-    pub fn count_commit(&self, records: u64, bytes: u64) {
+    pub fn count_commit(&self, records: u64, bytes: u64, latency_us: u64) {
+        self.commit_bytes.observe(bytes);
+        self.commit_latency_us.observe(latency_us);
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.committed_records.fetch_add(records, Ordering::Relaxed);
         self.committed_bytes.fetch_add(bytes, Ordering::Relaxed);

@@ -24,6 +24,7 @@ use crate::format::{
     align_up, encode_record, padded_record_bytes, RecordKind, RecordMeta, BLOCK_BYTES,
     FLAG_COMMIT_START, MARKER_BYTES, MAX_APP_BYTES,
 };
+use crate::histogram::HistogramSnapshot;
 use crate::prealloc::{Prealloc, Unavailable};
 use crate::reader::JournalReader;
 use crate::recovery::{recover, Recovered};
@@ -389,6 +390,13 @@ impl Journal {
         self.inner.shared.stats()
     }
 
+    /// A `Send + Sync` view of this journal's counters for metrics.
+    pub fn monitor(&self) -> JournalMonitor {
+        JournalMonitor {
+            shared: Arc::clone(&self.inner.shared),
+        }
+    }
+
     /// Bytes written but not yet covered by a checkpoint (for disk budgets).
     pub fn unflushed_bytes(&self) -> u64 {
         self.inner.shared.unflushed_bytes()
@@ -600,6 +608,7 @@ async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<()
     };
     let fault = inner.cfg.fault_plan.as_deref();
     let buf = std::mem::replace(&mut group.buf, AlignedBuf::zeroed(0));
+    let submitted = std::time::Instant::now();
     let (write_result, mut buf) = if fault.is_some_and(|f| f.on_write()) {
         (Err(injected_error("write")), buf)
     } else {
@@ -636,9 +645,11 @@ async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<()
         },
         group.first_seq,
     );
-    inner
-        .shared
-        .count_commit(group.records as u64, buf.len() as u64);
+    inner.shared.count_commit(
+        group.records as u64,
+        buf.len() as u64,
+        submitted.elapsed().as_micros() as u64,
+    );
     st.pending_bytes -= group.record_bytes;
     buf.clear();
     if st.free_bufs.len() < MAX_FREE_BUFFERS && buf.capacity() <= inner.cfg.group_target_bytes * 2 {
@@ -690,6 +701,47 @@ async fn segment_file(
     st.active_lap = lap;
     st.active_file = Some(Rc::clone(&file));
     Ok(file)
+}
+
+/// Read-only figures of one journal, from any thread.
+#[derive(Clone)]
+pub struct JournalMonitor {
+    shared: Arc<Shared>,
+}
+
+impl JournalMonitor {
+    /// Commit counters.
+    pub fn stats(&self) -> JournalStats {
+        self.shared.stats()
+    }
+
+    /// Bytes committed but not yet checkpointed.
+    pub fn unflushed_bytes(&self) -> u64 {
+        self.shared.unflushed_bytes()
+    }
+
+    /// Records durable but not yet checkpointed (the flusher's lag).
+    pub fn unflushed_records(&self) -> u64 {
+        let durable = self
+            .shared
+            .durable_seq
+            .load(std::sync::atomic::Ordering::Acquire);
+        let checkpoint = self
+            .shared
+            .checkpoint_seq
+            .load(std::sync::atomic::Ordering::Acquire);
+        durable.saturating_sub(checkpoint)
+    }
+
+    /// Bytes per commit.
+    pub fn commit_bytes(&self) -> HistogramSnapshot {
+        self.shared.commit_bytes.snapshot()
+    }
+
+    /// Microseconds per commit (write to durable).
+    pub fn commit_latency_us(&self) -> HistogramSnapshot {
+        self.shared.commit_latency_us.snapshot()
+    }
 }
 
 /// Persists checkpoints for one journal from any thread.

@@ -1,0 +1,261 @@
+//! Prometheus metrics (`GET /metrics`, text format 0.0.4). Each core owns
+//! its counters (atomics written only by that core, so no contention); the
+//! journals and the flusher expose theirs; a scrape on any core reads them
+//! all. Nothing here holds secrets (no keys, no URIs).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use helios_journal::histogram::HistogramSnapshot;
+use helios_journal::JournalMonitor;
+
+/// Statuses counted one by one; anything else is counted as `other`.
+pub const TRACKED_STATUSES: [u16; 13] = [
+    200, 400, 401, 403, 404, 405, 408, 411, 413, 415, 431, 500, 503,
+];
+
+/// Counters of one core.
+#[derive(Debug, Default)]
+pub struct CoreMetrics {
+    responses: [AtomicU64; TRACKED_STATUSES.len() + 1],
+    events_accepted: AtomicU64,
+    events_rejected: AtomicU64,
+    body_bytes: AtomicU64,
+}
+
+impl CoreMetrics {
+    /// Counts one response.
+    pub fn response(&self, status: u16) {
+        let i = TRACKED_STATUSES
+            .iter()
+            .position(|&s| s == status)
+            .unwrap_or(TRACKED_STATUSES.len());
+        self.responses[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the events of an acknowledged request.
+    pub fn events(&self, accepted: u64, rejected: u64) {
+        self.events_accepted.fetch_add(accepted, Ordering::Relaxed);
+        self.events_rejected.fetch_add(rejected, Ordering::Relaxed);
+    }
+
+    /// Counts request body bytes received (on the wire).
+    pub fn body_bytes(&self, n: u64) {
+        self.body_bytes.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Counters of the flusher.
+#[derive(Debug, Default)]
+pub struct FlusherMetrics {
+    /// Events newly stored.
+    pub inserted: AtomicU64,
+    /// Events the store already had (replays).
+    pub duplicates: AtomicU64,
+    /// Events sent to dead letters.
+    pub dead_lettered: AtomicU64,
+    /// Failed store writes (each retried).
+    pub store_errors: AtomicU64,
+}
+
+/// Everything `/metrics` shows.
+#[derive(Default)]
+pub struct Metrics {
+    cores: Vec<Arc<CoreMetrics>>,
+    journals: Mutex<Vec<(String, JournalMonitor)>>,
+    /// The flusher's counters.
+    pub flusher: Arc<FlusherMetrics>,
+}
+
+impl Metrics {
+    /// Metrics for `cores` cores.
+    pub fn new(cores: usize) -> Arc<Metrics> {
+        Arc::new(Metrics {
+            cores: (0..cores)
+                .map(|_| Arc::new(CoreMetrics::default()))
+                .collect(),
+            journals: Mutex::new(Vec::new()),
+            flusher: Arc::new(FlusherMetrics::default()),
+        })
+    }
+
+    /// Core `i`'s counters.
+    pub fn core(&self, i: usize) -> Arc<CoreMetrics> {
+        Arc::clone(&self.cores[i])
+    }
+
+    /// Registers (or, after a reopen, replaces) the journal named `name`.
+    pub fn set_journal(&self, name: &str, monitor: JournalMonitor) {
+        let mut journals = self.journals.lock().unwrap_or_else(|p| p.into_inner());
+        match journals.iter_mut().find(|(n, _)| n == name) {
+            Some(entry) => entry.1 = monitor,
+            None => journals.push((name.to_string(), monitor)),
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(8192);
+        header(
+            &mut out,
+            "helios_requests_total",
+            "counter",
+            "HTTP responses sent, by status.",
+        );
+        for (i, status) in TRACKED_STATUSES
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["other".to_string()])
+            .enumerate()
+        {
+            let n: u64 = self
+                .cores
+                .iter()
+                .map(|c| c.responses[i].load(Ordering::Relaxed))
+                .sum();
+            let _ = writeln!(out, "helios_requests_total{{status=\"{status}\"}} {n}");
+        }
+        let sum = |f: fn(&CoreMetrics) -> &AtomicU64| -> u64 {
+            self.cores
+                .iter()
+                .map(|c| f(c).load(Ordering::Relaxed))
+                .sum()
+        };
+        counter(
+            &mut out,
+            "helios_events_accepted_total",
+            "Events acknowledged (durable in a journal).",
+            sum(|c| &c.events_accepted),
+        );
+        counter(
+            &mut out,
+            "helios_events_rejected_total",
+            "Events rejected one by one (listed in a 200 response).",
+            sum(|c| &c.events_rejected),
+        );
+        counter(
+            &mut out,
+            "helios_request_body_bytes_total",
+            "Request body bytes received on the wire.",
+            sum(|c| &c.body_bytes),
+        );
+        let f = &self.flusher;
+        counter(
+            &mut out,
+            "helios_store_inserted_total",
+            "Events newly written to the store.",
+            f.inserted.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "helios_store_duplicates_total",
+            "Events the store already had (replays, resends).",
+            f.duplicates.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "helios_store_errors_total",
+            "Failed store writes (retried).",
+            f.store_errors.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "helios_dead_letters_total",
+            "Events written to dead letters.",
+            f.dead_lettered.load(Ordering::Relaxed),
+        );
+        let journals = self
+            .journals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        header(
+            &mut out,
+            "helios_journal_pending_bytes",
+            "gauge",
+            "Journaled bytes not yet in the store, per journal.",
+        );
+        for (name, m) in &journals {
+            let _ = writeln!(
+                out,
+                "helios_journal_pending_bytes{{journal=\"{}\"}} {}",
+                label(name),
+                m.unflushed_bytes()
+            );
+        }
+        header(
+            &mut out,
+            "helios_flusher_lag_records",
+            "gauge",
+            "Journal records durable but not yet in the store, per journal.",
+        );
+        for (name, m) in &journals {
+            let _ = writeln!(
+                out,
+                "helios_flusher_lag_records{{journal=\"{}\"}} {}",
+                label(name),
+                m.unflushed_records()
+            );
+        }
+        header(
+            &mut out,
+            "helios_journal_commit_bytes",
+            "histogram",
+            "Bytes per group commit.",
+        );
+        for (name, m) in &journals {
+            histogram(
+                &mut out,
+                "helios_journal_commit_bytes",
+                name,
+                &m.commit_bytes(),
+            );
+        }
+        header(
+            &mut out,
+            "helios_journal_commit_latency_us",
+            "histogram",
+            "Microseconds from commit write to durable (O_DSYNC write or write + fdatasync).",
+        );
+        for (name, m) in &journals {
+            histogram(
+                &mut out,
+                "helios_journal_commit_latency_us",
+                name,
+                &m.commit_latency_us(),
+            );
+        }
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    header(out, name, "counter", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn histogram(out: &mut String, name: &str, journal: &str, h: &HistogramSnapshot) {
+    let j = label(journal);
+    for (bound, count) in h.bounds.iter().zip(&h.cumulative) {
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{journal=\"{j}\",le=\"{bound}\"}} {count}"
+        );
+    }
+    let total = h.cumulative.last().copied().unwrap_or(0);
+    let _ = writeln!(out, "{name}_bucket{{journal=\"{j}\",le=\"+Inf\"}} {total}");
+    let _ = writeln!(out, "{name}_sum{{journal=\"{j}\"}} {}", h.sum);
+    let _ = writeln!(out, "{name}_count{{journal=\"{j}\"}} {total}");
+}
+
+/// Escapes a label value (backslash, quote, newline).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
