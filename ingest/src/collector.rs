@@ -56,7 +56,18 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         let metrics = Arc::clone(&metrics);
         let handle = std::thread::Builder::new()
             .name(format!("helios-core-{core}"))
-            .spawn(move || run_core(core, cfg, own, extra, shutdown, started, reopened, metrics))
+            .spawn(move || {
+                run_core(CoreStart {
+                    core,
+                    cfg,
+                    own,
+                    extra,
+                    shutdown,
+                    started,
+                    reopened,
+                    metrics,
+                })
+            })
             .context("spawning a core thread")?;
         cores.push(handle);
     }
@@ -197,7 +208,8 @@ fn journal_config(cfg: &Config, core: usize) -> JournalConfig {
     }
 }
 
-fn run_core(
+/// What one core thread starts from.
+struct CoreStart {
     core: usize,
     cfg: Config,
     own: PathBuf,
@@ -206,7 +218,19 @@ fn run_core(
     started: mpsc::Sender<anyhow::Result<Vec<Feed>>>,
     reopened: mpsc::Sender<Feed>,
     metrics: Arc<Metrics>,
-) {
+}
+
+fn run_core(start: CoreStart) {
+    let CoreStart {
+        core,
+        cfg,
+        own,
+        extra,
+        shutdown,
+        started,
+        reopened,
+        metrics,
+    } = start;
     let runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
         .with_entries(IO_URING_ENTRIES)
         .enable_timer()
