@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use helios_journal::{FaultPlan, Journal, JournalConfig};
 
+use crate::auth::ApiKeys;
 use crate::config::Config;
 use crate::deadletter::DeadLetters;
 use crate::events::{load_or_create_node_id, IdMinter};
@@ -35,6 +36,10 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
     tracing::info!(store = %sink.describe(), "store open");
     let journal_dirs = journal_dirs(&journal_root, cfg.cores)?;
     let metrics = Metrics::new(cfg.cores);
+    let api_keys = match &cfg.api_keys {
+        Some(path) => Some(Arc::new(ApiKeys::load(path).map_err(anyhow::Error::msg)?)),
+        None => None,
+    };
 
     let (started_tx, started_rx) = mpsc::channel::<anyhow::Result<Vec<Feed>>>();
     // Journals reopened after a failure reach the flusher through this.
@@ -54,6 +59,7 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         let started = started_tx.clone();
         let reopened = reopened_tx.clone();
         let metrics = Arc::clone(&metrics);
+        let api_keys = api_keys.clone();
         let handle = std::thread::Builder::new()
             .name(format!("helios-core-{core}"))
             .spawn(move || {
@@ -66,6 +72,7 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
                     started,
                     reopened,
                     metrics,
+                    api_keys,
                 })
             })
             .context("spawning a core thread")?;
@@ -218,6 +225,7 @@ struct CoreStart {
     started: mpsc::Sender<anyhow::Result<Vec<Feed>>>,
     reopened: mpsc::Sender<Feed>,
     metrics: Arc<Metrics>,
+    api_keys: Option<Arc<ApiKeys>>,
 }
 
 fn run_core(start: CoreStart) {
@@ -230,6 +238,7 @@ fn run_core(start: CoreStart) {
         started,
         reopened,
         metrics,
+        api_keys,
     } = start;
     let runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
         .with_entries(IO_URING_ENTRIES)
@@ -245,7 +254,7 @@ fn run_core(start: CoreStart) {
         }
     };
     runtime.block_on(async move {
-        let opened = open_core(core, &cfg, &own, &extra, reopened, metrics).await;
+        let opened = open_core(core, &cfg, &own, &extra, (reopened, metrics, api_keys)).await;
         let (core_state, extra_journals, feeds) = match opened {
             Ok(x) => x,
             Err(e) => {
@@ -276,8 +285,7 @@ async fn open_core(
     cfg: &Config,
     own: &Path,
     extra: &[PathBuf],
-    reopened: mpsc::Sender<Feed>,
-    metrics: Arc<Metrics>,
+    (reopened, metrics, api_keys): (mpsc::Sender<Feed>, Arc<Metrics>, Option<Arc<ApiKeys>>),
 ) -> anyhow::Result<(Rc<Core>, Vec<Journal>, Vec<Feed>)> {
     let mut feeds = Vec::new();
     let journal_cfg = journal_config(cfg, core);
@@ -303,6 +311,7 @@ async fn open_core(
             },
             minter,
             metrics,
+            api_keys,
         ),
         extra_journals,
         feeds,

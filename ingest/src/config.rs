@@ -134,8 +134,13 @@ pub struct Cli {
     /// Requests handled from one connection's buffer before their responses are written [default: 128].
     #[arg(long, env = "HELIOS_MAX_PIPELINED_REQUESTS")]
     pub max_pipelined_requests: Option<usize>,
+    /// API key file: `KEY APP ROLE` per line (role `ingest` or `relay`;
+    /// a key may be given as `sha256:<hex>`). With it every request to
+    /// /v1/events needs `Authorization: Bearer KEY`.
+    #[arg(long, env = "HELIOS_API_KEYS")]
+    pub api_keys: Option<PathBuf>,
     /// Accept unauthenticated events on a non-loopback address. Without it
-    /// (and until API keys exist) the collector only binds loopback.
+    /// a non-loopback --listen needs --api-keys.
     #[arg(long, env = "HELIOS_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
 }
@@ -160,6 +165,7 @@ struct FileConfig {
     shutdown_deadline_ms: Option<u64>,
     flush_batch_events: Option<usize>,
     journal_budget_bytes: Option<u64>,
+    api_keys: Option<PathBuf>,
     header_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
@@ -213,6 +219,8 @@ pub struct Config {
     pub max_connections_per_core: usize,
     /// See [`Cli::max_pipelined_requests`].
     pub max_pipelined_requests: usize,
+    /// See [`Cli::api_keys`].
+    pub api_keys: Option<PathBuf>,
     /// See [`Cli::allow_anonymous`].
     pub allow_anonymous: bool,
 }
@@ -311,6 +319,7 @@ impl Config {
                 .max_pipelined_requests
                 .or(file.max_pipelined_requests)
                 .unwrap_or(DEFAULT_MAX_PIPELINED_REQUESTS),
+            api_keys: cli.api_keys.or(file.api_keys),
             allow_anonymous: cli.allow_anonymous || file.allow_anonymous.unwrap_or(false),
             data_dir,
         };
@@ -323,8 +332,8 @@ impl Config {
         // Secure by default (DESIGN §3): nothing unauthenticated is exposed
         // beyond this machine unless asked for in so many words.
         anyhow::ensure!(
-            self.listen.ip().is_loopback() || self.allow_anonymous,
-            "refusing to accept unauthenticated events on {}: pass --allow-anonymous to do so deliberately",
+            self.listen.ip().is_loopback() || self.api_keys.is_some() || self.allow_anonymous,
+            "refusing to accept unauthenticated events on {}: give --api-keys, or --allow-anonymous to do so deliberately",
             self.listen
         );
         anyhow::ensure!(
@@ -419,6 +428,14 @@ mod tests {
         assert!(err.to_string().contains("--allow-anonymous"), "{err}");
         let c = Config::resolve(cli(&["--listen", "0.0.0.0:7070", "--allow-anonymous"])).unwrap();
         assert!(c.allow_anonymous);
+        let c = Config::resolve(cli(&[
+            "--listen",
+            "0.0.0.0:7070",
+            "--api-keys",
+            "/etc/helios/keys",
+        ]))
+        .unwrap();
+        assert!(c.api_keys.is_some());
     }
 
     #[test]

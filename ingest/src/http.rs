@@ -13,6 +13,7 @@ const H_CONTENT_ENCODING: &str = "content-encoding";
 const H_CONTENT_TYPE: &str = "content-type";
 const H_SENT_AT: &str = "helios-sent-at";
 const H_RELAY: &str = "helios-relay";
+const H_AUTHORIZATION: &str = "authorization";
 /// Most hex digits a chunk size may have (16 TiB is plenty).
 const MAX_CHUNK_SIZE_DIGITS: usize = 11;
 /// Longest chunk-size line (size, extensions) we accept.
@@ -102,6 +103,8 @@ pub struct RequestHead {
     pub sent_at: Option<Range<usize>>,
     /// `Helios-Relay: 1` was sent.
     pub relay: bool,
+    /// Value of `Authorization`, if any.
+    pub authorization: Option<Range<usize>>,
     /// Length of the head in bytes.
     pub head_len: usize,
 }
@@ -190,6 +193,7 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
     let mut ndjson = false;
     let mut sent_at = None;
     let mut relay = false;
+    let mut authorization = None;
     let base = buf.as_ptr() as usize;
     for h in req.headers.iter() {
         let name = h.name;
@@ -238,6 +242,9 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
             sent_at = Some(start..start + value.len());
         } else if name.eq_ignore_ascii_case(H_RELAY) {
             relay = value == b"1";
+        } else if name.eq_ignore_ascii_case(H_AUTHORIZATION) {
+            let start = value.as_ptr() as usize - base;
+            authorization = Some(start..start + value.len());
         }
     }
     if chunked && content_length.is_some() {
@@ -274,6 +281,7 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
         ndjson,
         sent_at,
         relay,
+        authorization,
         head_len,
     }))
 }

@@ -5,6 +5,7 @@
 //! The binary is `helios-collector` (`src/bin`); this library holds its
 //! parts so tests and benches can drive them.
 
+pub mod auth;
 pub mod collector;
 pub mod config;
 pub mod deadletter;

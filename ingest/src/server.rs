@@ -13,6 +13,7 @@ use helios_journal::{Journal, JournalConfig, JournalError, RecordMeta, Ticket};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 
+use crate::auth::{ApiKeys, AuthError, Role};
 use crate::config::Config;
 use crate::decode::{gunzip_limited, GunzipError};
 use crate::events::{self, IdMinter};
@@ -45,6 +46,7 @@ pub struct Core {
     reopen: JournalReopen,
     metrics: Arc<CoreMetrics>,
     registry: Arc<Metrics>,
+    api_keys: Option<Arc<ApiKeys>>,
     minter: RefCell<IdMinter>,
     scratch: RefCell<Scratch>,
     shutting_down: Cell<bool>,
@@ -84,6 +86,7 @@ impl Core {
         reopen: JournalReopen,
         minter: IdMinter,
         registry: Arc<Metrics>,
+        api_keys: Option<Arc<ApiKeys>>,
     ) -> Rc<Core> {
         let http_limits = HttpLimits {
             max_header_bytes: cfg.max_header_bytes,
@@ -98,6 +101,7 @@ impl Core {
             reopen,
             metrics: registry.core(index),
             registry,
+            api_keys,
             minter: RefCell::new(minter),
             scratch: RefCell::new(Scratch::default()),
             shutting_down: Cell::new(false),
@@ -472,8 +476,8 @@ impl Conn {
                     let Some(c) = self.chunked.take() else {
                         unreachable!("matched Some above");
                     };
-                    let sent_at = c.head.sent_at.clone().map(|r| &self.inbuf[r]);
-                    self.responses.respond_to(core, &c.head, &c.body, sent_at);
+                    let values = HeadValues::of(&c.head, &self.inbuf);
+                    self.responses.respond_to(core, &c.head, &c.body, values);
                     Step::Handled(head_len + n)
                 }
                 Err(e) => {
@@ -493,10 +497,10 @@ impl Conn {
                 return Step::Handled(buf.len());
             }
         };
-        let sent_at = head.sent_at.clone().map(|r| &buf[r]);
+        let values = HeadValues::of(&head, buf);
         match head.framing {
             Framing::None => {
-                self.responses.respond_to(core, &head, &[], sent_at);
+                self.responses.respond_to(core, &head, &[], values);
                 Step::Handled(head.head_len)
             }
             Framing::Length(len) => {
@@ -507,7 +511,7 @@ impl Conn {
                     return Step::NeedMore;
                 }
                 self.responses
-                    .respond_to(core, &head, &buf[head.head_len..total], sent_at);
+                    .respond_to(core, &head, &buf[head.head_len..total], values);
                 Step::Handled(total)
             }
             Framing::Chunked => {
@@ -523,6 +527,23 @@ impl Conn {
                 });
                 self.step(core, 0)
             }
+        }
+    }
+}
+
+/// Header values a handler reads, borrowed from the request's buffer.
+#[derive(Clone, Copy, Default)]
+struct HeadValues<'a> {
+    sent_at: Option<&'a [u8]>,
+    authorization: Option<&'a [u8]>,
+}
+
+impl<'a> HeadValues<'a> {
+    /// Resolves `head`'s ranges in `buf` (the buffer it was parsed from).
+    fn of(head: &RequestHead, buf: &'a [u8]) -> HeadValues<'a> {
+        HeadValues {
+            sent_at: head.sent_at.clone().and_then(|r| buf.get(r)),
+            authorization: head.authorization.clone().and_then(|r| buf.get(r)),
         }
     }
 }
@@ -544,7 +565,7 @@ impl Responses {
         self.close = true;
     }
 
-    fn respond_to(&mut self, core: &Core, head: &RequestHead, body: &[u8], sent_at: Option<&[u8]>) {
+    fn respond_to(&mut self, core: &Core, head: &RequestHead, body: &[u8], values: HeadValues<'_>) {
         let keep_alive = head.keep_alive && !core.shutting_down.get();
         let http10 = head.version_minor == 0;
         let body_start = self.bodies.len();
@@ -554,7 +575,7 @@ impl Responses {
         let (status, ticket) = match (head.route, head.method) {
             (Route::Events, Method::Post) => {
                 core.metrics.body_bytes(body.len() as u64);
-                let (status, ticket, counts) = ingest_events(core, head, body, sent_at, bodies);
+                let (status, ticket, counts) = ingest_events(core, head, body, values, bodies);
                 events = counts;
                 (status, ticket)
             }
@@ -670,9 +691,38 @@ fn ingest_events(
     core: &Core,
     head: &RequestHead,
     wire_body: &[u8],
-    sent_at: Option<&[u8]>,
+    values: HeadValues<'_>,
     bodies: &mut Vec<u8>,
 ) -> (u16, Option<Ticket>, (u64, u64)) {
+    // Auth first: nothing about an unauthorized body is worth decoding.
+    let (relay, app) = match &core.api_keys {
+        None => (head.relay, ""),
+        Some(keys) => match keys.authenticate(values.authorization) {
+            Ok(p) if p.role == Role::Relay => (true, ""),
+            Ok(_) if head.relay => {
+                error_body(
+                    bodies,
+                    error_name(403),
+                    "this key may not send relayed events",
+                );
+                return (403, None, (0, 0));
+            }
+            Ok(p) => (false, p.app.as_str()),
+            Err(AuthError::Missing) => {
+                error_body(
+                    bodies,
+                    error_name(401),
+                    "missing API key: send Authorization: Bearer KEY",
+                );
+                return (401, None, (0, 0));
+            }
+            Err(AuthError::Unknown) => {
+                error_body(bodies, error_name(401), "unknown API key");
+                return (401, None, (0, 0));
+            }
+        },
+    };
+    let sent_at = values.sent_at;
     let mut scratch = core.scratch.borrow_mut();
     let scratch = &mut *scratch;
     let body: &[u8] = match head.encoding {
@@ -715,7 +765,7 @@ fn ingest_events(
     } else {
         events::BodyFormat::Json
     };
-    let mode = events::ValidateMode { relay: head.relay };
+    let mode = events::ValidateMode { relay };
     let v = &mut scratch.validation;
     match events::validate(body, format, &limits, mode, v) {
         Ok(()) => {}
@@ -747,7 +797,7 @@ fn ingest_events(
     if accepted > 0 {
         let id_base = core.minter.borrow_mut().reserve(recv_ms, v.mint_count());
         scratch.payload.clear();
-        let flags = if head.relay {
+        let flags = if relay {
             events::PAYLOAD_FLAG_RELAYED
         } else {
             0
@@ -763,7 +813,7 @@ fn ingest_events(
             clock_offset_ms,
             id_base,
             event_count: accepted as u32,
-            app: "",
+            app,
         };
         match core.journal().append(&meta, &scratch.payload) {
             Ok(t) => ticket = Some(t),
