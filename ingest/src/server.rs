@@ -36,6 +36,37 @@ const LISTEN_BACKLOG: i32 = 4096;
 /// How often shutdown re-checks for in-flight requests.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
 
+/// Most buffers a core keeps for reuse; beyond that they are freed.
+const BUFFER_POOL_MAX: usize = 256;
+
+/// Read and write buffers recycled between this core's connections, so an
+/// idle connection holds none and a busy one allocates none.
+#[derive(Default)]
+struct BufferPool {
+    free: RefCell<Vec<Vec<u8>>>,
+}
+
+impl BufferPool {
+    fn take(&self) -> Vec<u8> {
+        self.free
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK_BYTES))
+    }
+
+    fn put(&self, mut buf: Vec<u8>) {
+        // Keep only ordinary buffers: one grown for a big body is freed.
+        if buf.capacity() == 0 || buf.capacity() > 4 * READ_CHUNK_BYTES {
+            return;
+        }
+        let mut free = self.free.borrow_mut();
+        if free.len() < BUFFER_POOL_MAX {
+            buf.clear();
+            free.push(buf);
+        }
+    }
+}
+
 /// Per-core state shared by this core's connection tasks (never across
 /// cores: `Rc`, `Cell`, `RefCell`).
 pub struct Core {
@@ -52,6 +83,7 @@ pub struct Core {
     shutting_down: Cell<bool>,
     in_flight: Cell<usize>,
     connections: Cell<usize>,
+    buffers: BufferPool,
 }
 
 /// Buffers reused by every request on this core (requests are processed
@@ -107,6 +139,7 @@ impl Core {
             shutting_down: Cell::new(false),
             in_flight: Cell::new(0),
             connections: Cell::new(0),
+            buffers: BufferPool::default(),
         })
     }
 
@@ -290,8 +323,8 @@ enum Waiting {
 async fn serve(core: Rc<Core>, mut stream: TcpStream) {
     let _slot = ConnectionSlot::take(&core);
     let mut conn = Conn {
-        inbuf: Vec::with_capacity(READ_CHUNK_BYTES),
-        out: Vec::with_capacity(1024),
+        inbuf: Vec::new(),
+        out: Vec::new(),
         responses: Responses::default(),
         chunked: None,
         sent_continue: false,
@@ -338,6 +371,19 @@ async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         };
         let started = conn.request_started.unwrap_or_else(std::time::Instant::now);
         let remaining = Duration::from_millis(limit_ms).saturating_sub(started.elapsed());
+        if waiting == Waiting::Idle {
+            // An idle connection holds no buffer (10,000 idle keep-alive
+            // connections must stay small): hand them back to the core's
+            // pool and wait for readability before taking one again.
+            core.buffers.put(std::mem::take(&mut conn.inbuf));
+            core.buffers.put(std::mem::take(&mut conn.out));
+            match monoio::time::timeout(remaining, stream.readable(false)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return,
+            }
+            conn.inbuf = core.buffers.take();
+            conn.out = core.buffers.take();
+        }
         let len = conn.inbuf.len();
         if conn.inbuf.capacity() - len < READ_CHUNK_BYTES / 2 {
             conn.inbuf.reserve(READ_CHUNK_BYTES);

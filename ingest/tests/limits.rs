@@ -70,6 +70,8 @@ fn connections_past_the_per_core_limit_get_503() {
         dir.path(),
         &["--cores", "1", "--max-connections-per-core", "2"],
     );
+    // Let the start-up probe's connection close and free its slot.
+    std::thread::sleep(Duration::from_millis(200));
     let mut a = Conn::open(c.addr);
     let mut b = Conn::open(c.addr);
     assert_eq!(a.post(&[], br#"{"type":"a"}"#).unwrap().status, 200);
