@@ -23,11 +23,19 @@ const MAX_DECODED: usize = 1 << 20;
 const INFLATE_SLACK: usize = 64 << 10;
 
 fn corpus(kind: &str) -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(kind);
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(kind);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(!files.is_empty(), "empty corpus {}", dir.display());
-    files.into_iter().map(|p| std::fs::read(p).unwrap()).collect()
+    files
+        .into_iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
 }
 
 fn http_target(data: &[u8]) {
@@ -41,7 +49,9 @@ fn http_target(data: &[u8]) {
         let split = rest.len() / 2;
         let mut d = ChunkedDecoder::default();
         let mut out = Vec::new();
-        if let Ok(ChunkProgress::NeedMore(used)) = d.feed(&rest[..split], &mut out, LIMITS.max_body_bytes) {
+        if let Ok(ChunkProgress::NeedMore(used)) =
+            d.feed(&rest[..split], &mut out, LIMITS.max_body_bytes)
+        {
             assert!(used <= split);
             let _ = d.feed(&rest[used..], &mut out, LIMITS.max_body_bytes);
         }
@@ -61,7 +71,10 @@ fn events_target(data: &[u8]) {
         for relay in [false, true] {
             let limits = ValidateLimits::default();
             if validate(data, format, &limits, ValidateMode { relay }, &mut v).is_ok() {
-                assert!(v.accepted().iter().all(|r| r.start < r.end && r.end <= data.len()));
+                assert!(v
+                    .accepted()
+                    .iter()
+                    .all(|r| r.start < r.end && r.end <= data.len()));
                 assert!(v.accepted().len() + v.rejected().len() <= limits.max_events_per_request);
             }
         }
@@ -72,7 +85,11 @@ fn events_target(data: &[u8]) {
 fn mutate(seed: &[u8], edits: &[(usize, u8, u8)]) -> Vec<u8> {
     let mut out = seed.to_vec();
     for &(at, kind, byte) in edits {
-        let at = if out.is_empty() { 0 } else { at % (out.len() + 1) };
+        let at = if out.is_empty() {
+            0
+        } else {
+            at % (out.len() + 1)
+        };
         match kind % 3 {
             0 if at < out.len() => out[at] ^= byte | 1,
             1 => out.insert(at, byte),
