@@ -96,6 +96,10 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         let control = Arc::clone(&control);
         let batch = cfg.flush_batch_events;
         let flusher_metrics = Arc::clone(&metrics.flusher);
+        let retention = cfg.retention_days.map(|days| flusher::Retention {
+            keep_ms: (days * 86_400_000.0) as i64,
+            every: Duration::from_millis(cfg.retention_check_ms),
+        });
         Some(
             std::thread::Builder::new()
                 .name("helios-flusher".into())
@@ -103,12 +107,15 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
                     flusher::lower_priority();
                     flusher::run(
                         feeds,
-                        reopened_rx,
                         sink,
-                        dead,
-                        batch,
-                        control,
-                        flusher_metrics,
+                        flusher::Setup {
+                            reopened: reopened_rx,
+                            dead,
+                            batch_events: batch,
+                            control,
+                            metrics: flusher_metrics,
+                            retention,
+                        },
                     )
                 })
                 .context("spawning the flusher")?,

@@ -42,6 +42,8 @@ pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_MAX_CONNECTIONS_PER_CORE: usize = 10_000;
 /// Default for `--max-pipelined-requests`.
 pub const DEFAULT_MAX_PIPELINED_REQUESTS: usize = 128;
+/// Default for `--retention-check-ms`.
+pub const DEFAULT_RETENTION_CHECK_MS: u64 = 60_000;
 /// Default disk budget for journaled events the store does not have yet.
 pub const DEFAULT_JOURNAL_BUDGET_BYTES: u64 = 8 << 30;
 
@@ -134,6 +136,13 @@ pub struct Cli {
     /// Requests handled from one connection's buffer before their responses are written [default: 128].
     #[arg(long, env = "HELIOS_MAX_PIPELINED_REQUESTS")]
     pub max_pipelined_requests: Option<usize>,
+    /// Delete stored events received more than this many days ago
+    /// (checked every --retention-check-ms) [default: keep forever].
+    #[arg(long, env = "HELIOS_RETENTION_DAYS")]
+    pub retention_days: Option<f64>,
+    /// How often retention runs, ms [default: 60000].
+    #[arg(long, env = "HELIOS_RETENTION_CHECK_MS")]
+    pub retention_check_ms: Option<u64>,
     /// API key file: `KEY APP ROLE` per line (role `ingest` or `relay`;
     /// a key may be given as `sha256:<hex>`). With it every request to
     /// /v1/events needs `Authorization: Bearer KEY`.
@@ -165,6 +174,8 @@ struct FileConfig {
     shutdown_deadline_ms: Option<u64>,
     flush_batch_events: Option<usize>,
     journal_budget_bytes: Option<u64>,
+    retention_days: Option<f64>,
+    retention_check_ms: Option<u64>,
     api_keys: Option<PathBuf>,
     header_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
@@ -219,6 +230,10 @@ pub struct Config {
     pub max_connections_per_core: usize,
     /// See [`Cli::max_pipelined_requests`].
     pub max_pipelined_requests: usize,
+    /// See [`Cli::retention_days`].
+    pub retention_days: Option<f64>,
+    /// See [`Cli::retention_check_ms`].
+    pub retention_check_ms: u64,
     /// See [`Cli::api_keys`].
     pub api_keys: Option<PathBuf>,
     /// See [`Cli::allow_anonymous`].
@@ -319,6 +334,11 @@ impl Config {
                 .max_pipelined_requests
                 .or(file.max_pipelined_requests)
                 .unwrap_or(DEFAULT_MAX_PIPELINED_REQUESTS),
+            retention_days: cli.retention_days.or(file.retention_days),
+            retention_check_ms: cli
+                .retention_check_ms
+                .or(file.retention_check_ms)
+                .unwrap_or(DEFAULT_RETENTION_CHECK_MS),
             api_keys: cli.api_keys.or(file.api_keys),
             allow_anonymous: cli.allow_anonymous || file.allow_anonymous.unwrap_or(false),
             data_dir,

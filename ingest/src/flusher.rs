@@ -48,6 +48,18 @@ pub fn lower_priority() {
     }
 }
 
+/// Rows deleted per retention transaction (short transactions keep
+/// readers and the ingest path from waiting on one big delete).
+const RETENTION_ROWS_PER_TXN: usize = 10_000;
+
+/// Deletes events older than a cutoff now and then (`--retention-days`).
+pub struct Retention {
+    /// Keep events received within this many milliseconds.
+    pub keep_ms: i64,
+    /// How often to run.
+    pub every: Duration,
+}
+
 /// One journal the flusher drains.
 pub struct Feed {
     /// For logs: the journal directory.
@@ -99,16 +111,33 @@ pub struct FlushStats {
     pub retries: u64,
 }
 
+/// What the flusher runs with, besides its journals and its store.
+pub struct Setup {
+    /// Journals reopened after a failure, replacing the feed of that name.
+    pub reopened: std::sync::mpsc::Receiver<Feed>,
+    /// Where refused events go.
+    pub dead: DeadLetters,
+    /// Events per store write.
+    pub batch_events: usize,
+    /// Shutdown steering.
+    pub control: Arc<FlusherControl>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<FlusherMetrics>,
+    /// Optional retention.
+    pub retention: Option<Retention>,
+}
+
 /// Runs until drained (after `drain_until`) or the deadline passes.
-pub fn run(
-    mut feeds: Vec<Feed>,
-    reopened: std::sync::mpsc::Receiver<Feed>,
-    mut sink: Box<dyn Sink + Send>,
-    dead: DeadLetters,
-    batch_events: usize,
-    control: Arc<FlusherControl>,
-    metrics: Arc<FlusherMetrics>,
-) -> FlushStats {
+pub fn run(mut feeds: Vec<Feed>, mut sink: Box<dyn Sink + Send>, setup: Setup) -> FlushStats {
+    let Setup {
+        reopened,
+        dead,
+        batch_events,
+        control,
+        metrics,
+        retention,
+    } = setup;
+    let mut next_retention = Instant::now();
     let batch_events = batch_events.min(sink.max_batch_events()).max(1);
     let mut f = Flusher {
         sink: sink.as_mut(),
@@ -128,6 +157,12 @@ pub fn run(
             match feeds.iter_mut().find(|f| f.name == feed.name) {
                 Some(old) => *old = feed,
                 None => feeds.push(feed),
+            }
+        }
+        if let Some(r) = &retention {
+            if Instant::now() >= next_retention {
+                next_retention = Instant::now() + r.every;
+                apply_retention(f.sink, r.keep_ms, &f.metrics.retention_deleted);
             }
         }
         let mut progressed = false;
@@ -150,6 +185,24 @@ pub fn run(
         if !full_batch && control.deadline().is_none() {
             std::thread::sleep(LINGER);
         }
+    }
+}
+
+fn apply_retention(
+    sink: &mut (dyn Sink + Send),
+    keep_ms: i64,
+    deleted: &std::sync::atomic::AtomicU64,
+) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    match sink.delete_older_than(now_ms.saturating_sub(keep_ms), RETENTION_ROWS_PER_TXN) {
+        Ok(outcome) if outcome.rows_deleted > 0 => {
+            deleted.fetch_add(outcome.rows_deleted, Ordering::Relaxed);
+            tracing::info!(rows = outcome.rows_deleted, "retention deleted old events");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "retention failed; will retry"),
     }
 }
 

@@ -57,6 +57,8 @@ pub struct FlusherMetrics {
     pub dead_lettered: AtomicU64,
     /// Failed store writes (each retried).
     pub store_errors: AtomicU64,
+    /// Events deleted by retention.
+    pub retention_deleted: AtomicU64,
 }
 
 /// Everything `/metrics` shows.
