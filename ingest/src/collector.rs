@@ -15,6 +15,9 @@ use helios_journal::{FaultPlan, Journal, JournalConfig};
 use crate::auth::ApiKeys;
 use crate::config::Config;
 use crate::deadletter::DeadLetters;
+
+/// Dead letters live in `DATA/dead-letter/`.
+pub const DEAD_LETTER_DIR: &str = "dead-letter";
 use crate::events::{load_or_create_node_id, IdMinter};
 use crate::flusher::{self, Feed, FlusherControl};
 use crate::metrics::Metrics;
@@ -92,7 +95,10 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
     }
     let control = FlusherControl::new();
     let flusher = if startup_error.is_none() {
-        let dead = DeadLetters::new(&cfg.data_dir.join("dead-letter"));
+        let dead = DeadLetters::new(
+            &cfg.data_dir.join(DEAD_LETTER_DIR),
+            cfg.dead_letter_max_bytes,
+        );
         let control = Arc::clone(&control);
         let batch = cfg.flush_batch_events;
         let flusher_metrics = Arc::clone(&metrics.flusher);
@@ -151,7 +157,7 @@ pub const DATA_DIR_LOCK_FILE: &str = "lock";
 /// Takes an exclusive `flock` on `DATA/lock` for the life of the returned
 /// file. Two collectors on one data directory would write the same journals;
 /// and SO_REUSEPORT would let the second one bind the same port silently.
-fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+pub fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     use std::os::unix::io::AsRawFd;
     let path = dir.join(DATA_DIR_LOCK_FILE);
     let file = std::fs::OpenOptions::new()

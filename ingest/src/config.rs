@@ -62,6 +62,9 @@ pub enum LogFormat {
 #[derive(Debug, Parser)]
 #[command(name = "helios-collector", version, about, long_about = None)]
 pub struct Cli {
+    /// Run a maintenance command instead of the collector.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// TOML file with any of the settings below (keys as the flags, with
     /// underscores: `data_dir = "/var/lib/helios"`).
     #[arg(long, env = "HELIOS_CONFIG")]
@@ -143,6 +146,11 @@ pub struct Cli {
     /// How often retention runs, ms [default: 60000].
     #[arg(long, env = "HELIOS_RETENTION_CHECK_MS")]
     pub retention_check_ms: Option<u64>,
+    /// Bound on the dead-letter file, bytes [default: 1 GiB]. When full,
+    /// events the store refuses are held (ingest backs up to 503) rather
+    /// than dropped.
+    #[arg(long, env = "HELIOS_DEAD_LETTER_MAX_BYTES")]
+    pub dead_letter_max_bytes: Option<u64>,
     /// API key file: `KEY APP ROLE` per line (role `ingest` or `relay`;
     /// a key may be given as `sha256:<hex>`). With it every request to
     /// /v1/events needs `Authorization: Bearer KEY`.
@@ -152,6 +160,27 @@ pub struct Cli {
     /// a non-loopback --listen needs --api-keys.
     #[arg(long, env = "HELIOS_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
+}
+
+/// Maintenance commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Inspect or re-submit the events the store refused.
+    DeadLetter {
+        /// What to do.
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
+}
+
+/// `dead-letter` actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum DeadLetterAction {
+    /// Print each dead letter: reason, `_id`, `type`.
+    List,
+    /// Write each dead letter to the store again; those stored leave the
+    /// file. Refuses to run while a collector uses the data directory.
+    Replay,
 }
 
 /// The same settings as read from a TOML file.
@@ -176,6 +205,7 @@ struct FileConfig {
     journal_budget_bytes: Option<u64>,
     retention_days: Option<f64>,
     retention_check_ms: Option<u64>,
+    dead_letter_max_bytes: Option<u64>,
     api_keys: Option<PathBuf>,
     header_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
@@ -234,6 +264,8 @@ pub struct Config {
     pub retention_days: Option<f64>,
     /// See [`Cli::retention_check_ms`].
     pub retention_check_ms: u64,
+    /// See [`Cli::dead_letter_max_bytes`].
+    pub dead_letter_max_bytes: u64,
     /// See [`Cli::api_keys`].
     pub api_keys: Option<PathBuf>,
     /// See [`Cli::allow_anonymous`].
@@ -245,7 +277,8 @@ pub const MAX_HEADERS_CEILING: usize = 128;
 
 impl Config {
     /// Resolves flags/environment over the optional file over defaults.
-    pub fn resolve(cli: Cli) -> anyhow::Result<Config> {
+    pub fn resolve(mut cli: Cli) -> anyhow::Result<Config> {
+        cli.command = None;
         let file = match &cli.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
@@ -339,6 +372,10 @@ impl Config {
                 .retention_check_ms
                 .or(file.retention_check_ms)
                 .unwrap_or(DEFAULT_RETENTION_CHECK_MS),
+            dead_letter_max_bytes: cli
+                .dead_letter_max_bytes
+                .or(file.dead_letter_max_bytes)
+                .unwrap_or(crate::deadletter::DEFAULT_DEAD_LETTER_MAX_BYTES),
             api_keys: cli.api_keys.or(file.api_keys),
             allow_anonymous: cli.allow_anonymous || file.allow_anonymous.unwrap_or(false),
             data_dir,

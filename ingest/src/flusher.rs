@@ -240,10 +240,11 @@ impl Flusher<'_> {
                 // a bug or damage: keep the bytes rather than lose them.
                 if let Err(e) = events::record_to_docs(&r, &mut self.docs, &mut self.failures) {
                     tracing::error!(journal = %feed.name, seq = r.seq, error = %e, "journal record does not decode; dead-lettered");
-                    self.dead.record_raw(
-                        &format!("record {} of {} does not decode: {e}", r.seq, feed.name),
-                        &r.payload,
-                    );
+                    let reason = format!("record {} of {} does not decode: {e}", r.seq, feed.name);
+                    if self.dead.record_raw(&reason, &r.payload).is_err() {
+                        // Dead letters full: the log keeps the bytes.
+                        tracing::error!(%reason, raw = %String::from_utf8_lossy(&r.payload), "dead-letter file full; record logged instead");
+                    }
                     self.stats.dead_lettered += r.event_count as u64;
                     self.metrics
                         .dead_lettered
@@ -255,10 +256,10 @@ impl Flusher<'_> {
                         .and_then(|mut it| it.nth(f.index))
                         .unwrap_or(&[]);
                     tracing::error!(journal = %feed.name, seq = r.seq, index = f.index, error = %f.error, "journaled event does not decode; dead-lettered");
-                    self.dead.record_raw(
-                        &format!("event {} of record {}: {}", f.index, r.seq, f.error),
-                        raw,
-                    );
+                    let reason = format!("event {} of record {}: {}", f.index, r.seq, f.error);
+                    if self.dead.record_raw(&reason, raw).is_err() {
+                        tracing::error!(%reason, raw = %String::from_utf8_lossy(raw), "dead-letter file full; event logged instead");
+                    }
                     self.stats.dead_lettered += 1;
                     self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 }
@@ -304,10 +305,25 @@ impl Flusher<'_> {
                     backoff = RETRY_BACKOFF_MIN;
                 }
                 Err(SinkError::DocRefused { index, reason, .. }) if start + index < end => {
-                    let doc = docs.remove(start + index);
-                    self.dead.record_doc(&reason, &doc.doc);
-                    self.stats.dead_lettered += 1;
-                    self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    if self
+                        .dead
+                        .record_doc(&reason, &docs[start + index].doc)
+                        .is_ok()
+                    {
+                        docs.remove(start + index);
+                        self.stats.dead_lettered += 1;
+                        self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    // The dead-letter file is full: the refused event can go
+                    // nowhere, so hold everything (the journals grow to their
+                    // budget and ingest answers 503) until space is made.
+                    tracing::error!(path = %self.dead.path().display(), "dead-letter file full; holding the store's refused event");
+                    if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
+                        self.docs = docs;
+                        return false;
+                    }
+                    std::thread::sleep(RETRY_BACKOFF_MAX);
                 }
                 Err(e) => {
                     let past_deadline =

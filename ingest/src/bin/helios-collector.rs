@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use helios_ingest::config::{Cli, Config, LogFormat};
+use helios_ingest::config::{Cli, Command, Config, DeadLetterAction, LogFormat};
+use helios_ingest::deadletter;
 use helios_ingest::shutdown::{block_termination_signals, spawn_signal_thread, Shutdown};
 
 fn main() -> ExitCode {
@@ -13,7 +14,9 @@ fn main() -> ExitCode {
         eprintln!("helios-collector: cannot block signals: {e}");
         return ExitCode::FAILURE;
     }
-    let cfg = match Config::resolve(Cli::parse()) {
+    let cli = Cli::parse();
+    let command = cli.command;
+    let cfg = match Config::resolve(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("helios-collector: {e:#}");
@@ -21,6 +24,15 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cfg.log_format);
+    if let Some(Command::DeadLetter { action }) = command {
+        return match dead_letter(&cfg, action) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("helios-collector: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let shutdown = Shutdown::new();
     if let Err(e) = spawn_signal_thread(shutdown.clone()) {
         tracing::error!(error = %e, "cannot start the signal thread");
@@ -33,6 +45,44 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn dead_letter(cfg: &Config, action: DeadLetterAction) -> anyhow::Result<()> {
+    let path = cfg
+        .data_dir
+        .join(helios_ingest::collector::DEAD_LETTER_DIR)
+        .join(deadletter::DEAD_LETTER_FILE);
+    match action {
+        DeadLetterAction::List => {
+            let letters = deadletter::read_all(&path)?;
+            for l in &letters {
+                let id = l
+                    .event
+                    .as_ref()
+                    .and_then(|e| e["_id"].as_str())
+                    .unwrap_or("-");
+                let kind = l
+                    .event
+                    .as_ref()
+                    .and_then(|e| e["type"].as_str())
+                    .unwrap_or("-");
+                println!("{id}\t{kind}\t{}", l.reason);
+            }
+            println!("{} dead letters in {}", letters.len(), path.display());
+        }
+        DeadLetterAction::Replay => {
+            let _lock = helios_ingest::collector::lock_data_dir(&cfg.data_dir)?;
+            let mut sink = helios_store::open_sink(&cfg.store)?;
+            let outcome = deadletter::replay(&path, sink.as_mut())?;
+            println!(
+                "{} stored, {} kept in {}",
+                outcome.stored,
+                outcome.kept,
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
