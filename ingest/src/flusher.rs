@@ -295,6 +295,7 @@ impl Flusher<'_> {
                     );
                     self.stats.inserted += outcome.inserted;
                     self.stats.duplicates += outcome.duplicates;
+                    self.metrics.store_failing.store(false, Ordering::Relaxed);
                     self.metrics
                         .inserted
                         .fetch_add(outcome.inserted, Ordering::Relaxed);
@@ -335,6 +336,7 @@ impl Flusher<'_> {
                     tracing::warn!(store = %self.sink.describe(), error = %e, transient = e.is_transient(), "store write failed; retrying");
                     self.stats.retries += 1;
                     self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.store_failing.store(true, Ordering::Relaxed);
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
                 }

@@ -59,6 +59,9 @@ pub struct FlusherMetrics {
     pub store_errors: AtomicU64,
     /// Events deleted by retention.
     pub retention_deleted: AtomicU64,
+    /// The last store write failed (cleared by the next success): `/readyz`
+    /// reports the store unreachable meanwhile.
+    pub store_failing: std::sync::atomic::AtomicBool,
 }
 
 /// Everything `/metrics` shows.

@@ -653,6 +653,14 @@ impl Responses {
                         "journal budget reached: the store is behind",
                     );
                     (503, None)
+                } else if core
+                    .registry
+                    .flusher
+                    .store_failing
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    error_body(bodies, "unavailable", "the store is not accepting writes");
+                    (503, None)
                 } else {
                     bodies.extend_from_slice(b"{\"status\":\"ready\"}");
                     (200, None)

@@ -59,7 +59,8 @@ fn a_stalled_store_fills_the_budget_then_503s_and_drains_exactly_once_when_back(
         }
     }
     assert!(!refused.is_empty(), "the budget was never reached");
-    // Readiness reports it too, and other connections get the same answer.
+    // Readiness reports it too (budget, and the store failing), and other
+    // connections get the same answer.
     let mut probe = Conn::open(c.addr);
     probe
         .send_raw(b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n")

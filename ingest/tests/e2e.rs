@@ -371,3 +371,29 @@ fn a_chunked_request_pipelined_behind_another_is_answered_too() {
     assert_eq!(conn.read_response().unwrap().status, 200);
     wait_for_count(&c.db_path(), 2);
 }
+
+#[test]
+fn responses_to_earlier_pipelined_requests_go_out_before_a_rejection_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let mut conn = Conn::open(c.addr);
+    let mut wire = post_bytes(&[], br#"{"type":"one"}"#);
+    wire.extend_from_slice(&post_bytes(&[], br#"{"type":"two"}"#));
+    wire.extend_from_slice(
+        b"POST /v1/events HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    );
+    wire.extend_from_slice(&post_bytes(&[], br#"{"type":"never"}"#));
+    conn.send_raw(&wire).unwrap();
+    assert_eq!(conn.read_response().unwrap().status, 200);
+    assert_eq!(conn.read_response().unwrap().status, 200);
+    let r = conn.read_response().unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("Connection"), Some("close"));
+    assert!(conn.is_closed());
+    let store = wait_for_count(&c.db_path(), 2);
+    assert_eq!(
+        store.count().unwrap(),
+        2,
+        "nothing after the rejection was read"
+    );
+}
