@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -140,20 +139,6 @@ fn a_full_disk_gets_503_and_acks_resume_exactly_once_when_space_returns() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let store = wait_for_count(&c.db_path(), acked.len() as u64);
-    let stored: HashSet<String> = store
-        .ids()
-        .unwrap()
-        .into_iter()
-        .map(|i| i.to_string())
-        .collect();
-    assert!(
-        acked.iter().all(|id| stored.contains(id)),
-        "an acked event was lost"
-    );
-    assert!(
-        refused.iter().all(|id| !stored.contains(id)),
-        "a refused event was stored"
-    );
+    assert_exactly_acked(&c.db_path(), &acked, &refused);
     assert_eq!(c.stop().code(), Some(0));
 }

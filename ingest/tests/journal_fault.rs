@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::collections::HashSet;
-
 use support::*;
 
 #[test]
@@ -47,20 +45,6 @@ fn a_failed_journal_write_gets_503_then_the_journal_reopens_and_nothing_acked_is
         .expect("the injected failure answered 503");
     assert_eq!(first_503, 19, "the 20th commit failed");
     assert_eq!(statuses.last(), Some(&200), "acks resumed after the reopen");
-    let store = wait_for_count(&c.db_path(), acked.len() as u64);
-    let stored: HashSet<String> = store
-        .ids()
-        .unwrap()
-        .into_iter()
-        .map(|i| i.to_string())
-        .collect();
-    assert!(
-        acked.iter().all(|id| stored.contains(id)),
-        "an acked event was lost"
-    );
-    assert!(
-        refused.iter().all(|id| !stored.contains(id)),
-        "a refused event was stored"
-    );
+    assert_exactly_acked(&c.db_path(), &acked, &refused);
     assert_eq!(c.stop().code(), Some(0));
 }

@@ -287,3 +287,23 @@ pub fn wait_for_count(db: &Path, n: u64) -> SqliteReader {
 pub fn oid(hex: &str) -> ObjectId {
     hex.parse().expect("object id")
 }
+
+/// Waits until the store holds exactly the acked events (by client id) and
+/// none of the refused ones: acked means durable, refused means not stored.
+pub fn assert_exactly_acked(db: &Path, acked: &[String], refused: &[String]) {
+    let store = wait_for_count(db, acked.len() as u64);
+    let stored: std::collections::HashSet<String> = store
+        .ids()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect();
+    assert!(
+        acked.iter().all(|id| stored.contains(id)),
+        "an acked event was lost"
+    );
+    assert!(
+        refused.iter().all(|id| !stored.contains(id)),
+        "a refused event was stored"
+    );
+}
