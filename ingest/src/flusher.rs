@@ -1,6 +1,9 @@
-//! The flusher: one thread, off the io_uring cores, that moves committed
-//! journal records into the store and then advances each journal's
-//! checkpoint (which lets the journal recycle its segments).
+//! The flusher, off the io_uring cores: moves committed journal records
+//! into the store, then advances each journal's checkpoint (which lets the
+//! journal recycle its segments). Two threads in a pipeline: this one reads
+//! the journals and builds documents; a writer thread it starts owns the
+//! store, writes each batch and then checkpoints it — so building the next
+//! batch overlaps the store's transaction.
 //!
 //! It reads the journal files rather than receiving copies from the cores:
 //! the request path then does no extra copy or allocation, and catching up
@@ -13,7 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use helios_journal::{Checkpointer, JournalReader, Record};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+use helios_journal::{Checkpoint, Checkpointer, JournalReader};
 use helios_store::{EventDoc, Sink, SinkError};
 
 use crate::deadletter::DeadLetters;
@@ -29,6 +33,10 @@ const LINGER: Duration = Duration::from_millis(25);
 /// First and largest pause between retries of a failing store write.
 const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(50);
 const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Built batches waiting for the writer: one in the store, one ready.
+const PIPELINE_DEPTH: usize = 2;
+/// How often a blocked hand-over re-checks the shutdown deadline.
+const HANDOVER_POLL: Duration = Duration::from_millis(100);
 
 /// Nice value of the flusher thread. Acks come first: when the cores and
 /// the flusher compete for CPU, the cores win and the journals absorb the
@@ -127,8 +135,16 @@ pub struct Setup {
     pub retention: Option<Retention>,
 }
 
+/// A batch of documents from one journal, and where to checkpoint after.
+struct Batch {
+    docs: Vec<EventDoc>,
+    checkpoint: Checkpoint,
+    checkpointer: Checkpointer,
+    journal: String,
+}
+
 /// Runs until drained (after `drain_until`) or the deadline passes.
-pub fn run(mut feeds: Vec<Feed>, mut sink: Box<dyn Sink + Send>, setup: Setup) -> FlushStats {
+pub fn run(mut feeds: Vec<Feed>, sink: Box<dyn Sink + Send>, setup: Setup) -> FlushStats {
     let Setup {
         reopened,
         dead,
@@ -137,16 +153,34 @@ pub fn run(mut feeds: Vec<Feed>, mut sink: Box<dyn Sink + Send>, setup: Setup) -
         metrics,
         retention,
     } = setup;
-    let mut next_retention = Instant::now();
     let batch_events = batch_events.min(sink.max_batch_events()).max(1);
-    let mut f = Flusher {
-        sink: sink.as_mut(),
-        dead,
+    let dead = Arc::new(Mutex::new(dead));
+    let (tx, rx) = bounded::<Batch>(PIPELINE_DEPTH);
+    let writer = {
+        let (dead, control, metrics) = (
+            Arc::clone(&dead),
+            Arc::clone(&control),
+            Arc::clone(&metrics),
+        );
+        std::thread::Builder::new()
+            .name("helios-store-writer".into())
+            .spawn(move || {
+                lower_priority();
+                write_loop(rx, sink, &dead, batch_events, &control, &metrics, retention)
+            })
+    };
+    let writer = match writer {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the store writer thread");
+            return FlushStats::default();
+        }
+    };
+    let mut reader = Reader {
+        dead: &dead,
         batch_events,
-        docs: Vec::with_capacity(batch_events),
         failures: Vec::new(),
-        stats: FlushStats::default(),
-        control: &control,
+        dead_lettered: 0,
         metrics: &metrics,
     };
     loop {
@@ -159,31 +193,108 @@ pub fn run(mut feeds: Vec<Feed>, mut sink: Box<dyn Sink + Send>, setup: Setup) -
                 None => feeds.push(feed),
             }
         }
+        let mut progressed = false;
+        let mut full_batch = false;
+        let mut gave_up = false;
+        for feed in &mut feeds {
+            let Some(batch) = reader.next_batch(feed) else {
+                continue;
+            };
+            progressed = true;
+            full_batch |= batch.docs.len() >= batch_events;
+            if !hand_over(&tx, batch, &control) {
+                gave_up = true;
+                break;
+            }
+        }
+        if let Some(deadline) = control.deadline() {
+            let drained = !progressed && control.cores_done.load(Ordering::SeqCst);
+            if drained || gave_up || Instant::now() >= deadline {
+                break;
+            }
+        } else if !full_batch {
+            std::thread::sleep(LINGER);
+        }
+    }
+    drop(tx);
+    let mut stats = writer.join().unwrap_or_else(|_| {
+        tracing::error!("store writer thread panicked");
+        FlushStats::default()
+    });
+    stats.dead_lettered += reader.dead_lettered;
+    if control.deadline().is_some_and(|d| Instant::now() >= d) {
+        tracing::warn!(
+            ?stats,
+            "shutdown deadline passed; what is still journaled is stored on the next start"
+        );
+    } else {
+        tracing::info!(?stats, "flusher drained every journal");
+    }
+    stats
+}
+
+/// Sends a batch to the writer, waiting while it is busy; false if the
+/// shutdown deadline passed first (the batch's records stay journaled).
+fn hand_over(tx: &Sender<Batch>, mut batch: Batch, control: &FlusherControl) -> bool {
+    loop {
+        match tx.send_timeout(batch, HANDOVER_POLL) {
+            Ok(()) => return true,
+            Err(SendTimeoutError::Timeout(b)) => {
+                if control.deadline().is_some_and(|d| Instant::now() >= d) {
+                    return false;
+                }
+                batch = b;
+            }
+            Err(SendTimeoutError::Disconnected(_)) => return false,
+        }
+    }
+}
+
+/// The writer thread: stores each batch (retrying, dead-lettering refused
+/// documents), then checkpoints its journal; runs retention when due.
+fn write_loop(
+    rx: Receiver<Batch>,
+    mut sink: Box<dyn Sink + Send>,
+    dead: &Mutex<DeadLetters>,
+    batch_events: usize,
+    control: &FlusherControl,
+    metrics: &FlusherMetrics,
+    retention: Option<Retention>,
+) -> FlushStats {
+    let mut w = Writer {
+        sink: sink.as_mut(),
+        dead,
+        batch_events,
+        stats: FlushStats::default(),
+        control,
+        metrics,
+    };
+    let mut next_retention = Instant::now();
+    loop {
         if let Some(r) = &retention {
             if Instant::now() >= next_retention {
                 next_retention = Instant::now() + r.every;
-                apply_retention(f.sink, r.keep_ms, &f.metrics.retention_deleted);
+                apply_retention(w.sink, r.keep_ms, &metrics.retention_deleted);
             }
         }
-        let mut progressed = false;
-        let mut full_batch = false;
-        for feed in &mut feeds {
-            let moved = f.flush_feed(feed);
-            progressed |= moved > 0;
-            full_batch |= moved >= f.batch_events;
+        let wait = retention.as_ref().map_or(HANDOVER_POLL, |_| {
+            next_retention
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        });
+        let batch = match rx.recv_timeout(wait) {
+            Ok(b) => b,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return w.stats,
+        };
+        let mut docs = batch.docs;
+        if !w.store_docs(&mut docs) {
+            // Abandoned at the shutdown deadline: the checkpoint stays, so
+            // these records are replayed on the next start.
+            return w.stats;
         }
-        if let Some(deadline) = control.deadline() {
-            if !progressed && control.cores_done.load(Ordering::SeqCst) {
-                tracing::info!(stats = ?f.stats, "flusher drained every journal");
-                return f.stats;
-            }
-            if Instant::now() >= deadline {
-                tracing::warn!(stats = ?f.stats, "shutdown deadline passed with records still journaled; they will be stored on the next start");
-                return f.stats;
-            }
-        }
-        if !full_batch && control.deadline().is_none() {
-            std::thread::sleep(LINGER);
+        if let Err(e) = batch.checkpointer.advance(batch.checkpoint) {
+            tracing::error!(journal = %batch.journal, error = %e, "checkpoint write failed; events will be replayed (idempotently)");
         }
     }
 }
@@ -206,24 +317,21 @@ fn apply_retention(
     }
 }
 
-struct Flusher<'a> {
-    sink: &'a mut (dyn Sink + Send),
-    dead: DeadLetters,
+/// The reading half: journal records → documents.
+struct Reader<'a> {
+    dead: &'a Mutex<DeadLetters>,
     batch_events: usize,
-    docs: Vec<EventDoc>,
     failures: Vec<events::EventFailure>,
-    stats: FlushStats,
-    control: &'a FlusherControl,
+    dead_lettered: u64,
     metrics: &'a FlusherMetrics,
 }
 
-impl Flusher<'_> {
-    /// Moves one batch from `feed` to the store; returns the events moved
-    /// (0 when caught up or when giving up at the deadline).
-    fn flush_feed(&mut self, feed: &mut Feed) -> usize {
-        self.docs.clear();
-        let mut last: Option<Record> = None;
-        while self.docs.len() < self.batch_events {
+impl Reader<'_> {
+    /// The next batch of documents from `feed` (None when caught up).
+    fn next_batch(&mut self, feed: &mut Feed) -> Option<Batch> {
+        let mut docs = Vec::with_capacity(self.batch_events);
+        let mut last: Option<Checkpoint> = None;
+        while docs.len() < self.batch_events {
             let records = match feed.reader.read_batch(READ_BATCH_RECORDS) {
                 Ok(r) => r,
                 Err(e) => {
@@ -238,51 +346,62 @@ impl Flusher<'_> {
                 self.failures.clear();
                 // Validated before it was journaled, so a failure here means
                 // a bug or damage: keep the bytes rather than lose them.
-                if let Err(e) = events::record_to_docs(&r, &mut self.docs, &mut self.failures) {
-                    tracing::error!(journal = %feed.name, seq = r.seq, error = %e, "journal record does not decode; dead-lettered");
+                if let Err(e) = events::record_to_docs(&r, &mut docs, &mut self.failures) {
                     let reason = format!("record {} of {} does not decode: {e}", r.seq, feed.name);
-                    if self.dead.record_raw(&reason, &r.payload).is_err() {
-                        // Dead letters full: the log keeps the bytes.
-                        tracing::error!(%reason, raw = %String::from_utf8_lossy(&r.payload), "dead-letter file full; record logged instead");
-                    }
-                    self.stats.dead_lettered += r.event_count as u64;
-                    self.metrics
-                        .dead_lettered
-                        .fetch_add(r.event_count as u64, Ordering::Relaxed);
+                    self.dead_letter(&reason, &r.payload, r.event_count as u64);
                 }
-                for f in &self.failures {
+                for f in std::mem::take(&mut self.failures) {
                     let raw = events::decode_payload(&r.payload)
                         .ok()
                         .and_then(|mut it| it.nth(f.index))
                         .unwrap_or(&[]);
-                    tracing::error!(journal = %feed.name, seq = r.seq, index = f.index, error = %f.error, "journaled event does not decode; dead-lettered");
                     let reason = format!("event {} of record {}: {}", f.index, r.seq, f.error);
-                    if self.dead.record_raw(&reason, raw).is_err() {
-                        tracing::error!(%reason, raw = %String::from_utf8_lossy(raw), "dead-letter file full; event logged instead");
-                    }
-                    self.stats.dead_lettered += 1;
-                    self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    self.dead_letter(&reason, raw, 1);
                 }
-                last = Some(r);
+                last = Some(r.checkpoint);
             }
         }
-        let Some(last) = last else { return 0 };
-        let moved = self.docs.len().max(1);
-        if !self.store_docs() {
-            // Abandoned at the shutdown deadline: the checkpoint stays, so
-            // these records are replayed on the next start.
-            return 0;
-        }
-        if let Err(e) = feed.checkpointer.advance(last.checkpoint) {
-            tracing::error!(journal = %feed.name, error = %e, "checkpoint write failed; events will be replayed (idempotently)");
-        }
-        moved
+        let checkpoint = last?;
+        Some(Batch {
+            docs,
+            checkpoint,
+            checkpointer: feed.checkpointer.clone(),
+            journal: feed.name.clone(),
+        })
     }
 
+    fn dead_letter(&mut self, reason: &str, raw: &[u8], events: u64) {
+        tracing::error!(%reason, "journaled event does not decode; dead-lettered");
+        let written = self
+            .dead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record_raw(reason, raw);
+        if written.is_err() {
+            // Dead letters full: the log keeps the bytes.
+            tracing::error!(%reason, raw = %String::from_utf8_lossy(raw), "dead-letter file full; event logged instead");
+        }
+        self.dead_lettered += events;
+        self.metrics
+            .dead_lettered
+            .fetch_add(events, Ordering::Relaxed);
+    }
+}
+
+/// The writing half: documents → store.
+struct Writer<'a> {
+    sink: &'a mut (dyn Sink + Send),
+    dead: &'a Mutex<DeadLetters>,
+    batch_events: usize,
+    stats: FlushStats,
+    control: &'a FlusherControl,
+    metrics: &'a FlusherMetrics,
+}
+
+impl Writer<'_> {
     /// Writes `docs` in sink-sized batches, retrying transient failures and
     /// dead-lettering refused documents. False if it gave up at the deadline.
-    fn store_docs(&mut self) -> bool {
-        let mut docs = std::mem::take(&mut self.docs);
+    fn store_docs(&mut self, docs: &mut Vec<EventDoc>) -> bool {
         let mut start = 0;
         let mut backoff = RETRY_BACKOFF_MIN;
         while start < docs.len() {
@@ -306,11 +425,12 @@ impl Flusher<'_> {
                     backoff = RETRY_BACKOFF_MIN;
                 }
                 Err(SinkError::DocRefused { index, reason, .. }) if start + index < end => {
-                    if self
+                    let written = self
                         .dead
-                        .record_doc(&reason, &docs[start + index].doc)
-                        .is_ok()
-                    {
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .record_doc(&reason, &docs[start + index].doc);
+                    if written.is_ok() {
                         docs.remove(start + index);
                         self.stats.dead_lettered += 1;
                         self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
@@ -319,18 +439,14 @@ impl Flusher<'_> {
                     // The dead-letter file is full: the refused event can go
                     // nowhere, so hold everything (the journals grow to their
                     // budget and ingest answers 503) until space is made.
-                    tracing::error!(path = %self.dead.path().display(), "dead-letter file full; holding the store's refused event");
-                    if self.control.deadline().is_some_and(|d| Instant::now() >= d) {
-                        self.docs = docs;
+                    tracing::error!("dead-letter file full; holding the store's refused event");
+                    if self.past_deadline() {
                         return false;
                     }
                     std::thread::sleep(RETRY_BACKOFF_MAX);
                 }
                 Err(e) => {
-                    let past_deadline =
-                        self.control.deadline().is_some_and(|d| Instant::now() >= d);
-                    if past_deadline {
-                        self.docs = docs;
+                    if self.past_deadline() {
                         return false;
                     }
                     tracing::warn!(store = %self.sink.describe(), error = %e, transient = e.is_transient(), "store write failed; retrying");
@@ -342,8 +458,10 @@ impl Flusher<'_> {
                 }
             }
         }
-        docs.clear();
-        self.docs = docs;
         true
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.control.deadline().is_some_and(|d| Instant::now() >= d)
     }
 }
