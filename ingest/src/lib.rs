@@ -5,6 +5,8 @@
 //! The binary is `helios-collector` (`src/bin`); this library holds its
 //! parts so tests and benches can drive them.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod collector;
 pub mod config;

@@ -14,6 +14,8 @@
 //! The byte-level format is in `journal/FORMAT.md`. This crate knows nothing
 //! of HTTP, JSON or stores.
 
+#![warn(missing_docs)]
+
 mod aligned;
 pub mod checkpoint;
 mod commit;
