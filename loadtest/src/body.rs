@@ -13,7 +13,9 @@ use serde_json::Value;
 use crate::config::MAX_BODY_BYTES;
 use crate::object_id::ID_HEX_LEN;
 
+/// Content-Type of a JSON body (one object or an array).
 pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// Content-Type of an NDJSON body (`--ndjson`): one event per line.
 pub const CONTENT_TYPE_NDJSON: &str = "application/x-ndjson";
 
 /// The `type` of every synthesized event.
@@ -25,15 +27,20 @@ const ID_PLACEHOLDER: [u8; ID_HEX_LEN] = [b'0'; ID_HEX_LEN];
 /// One request body and where its `_id` slots are.
 #[derive(Debug, Clone)]
 pub struct Payload {
+    /// The uncompressed body; id slots hold zero placeholders until a
+    /// [`Renderer`](crate::request::Renderer) patches ids in.
     pub body: Vec<u8>,
     /// Byte offsets of each event's 24-byte id slot, in event order; empty
     /// when ids are not minted.
     pub id_offsets: Vec<usize>,
     /// Events in the body (for events/s and the ack accounting).
     pub events: usize,
+    /// Content-Type header value: [`CONTENT_TYPE_JSON`] or [`CONTENT_TYPE_NDJSON`].
     pub content_type: &'static str,
 }
 
+/// Why a body file cannot be used (too large, not JSON objects, no events,
+/// or `_id` already present with `--ids-out`).
 #[derive(Debug)]
 pub struct BodyError(String);
 

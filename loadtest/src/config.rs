@@ -29,6 +29,7 @@ pub const MAX_RATE: f64 = 1.0e8;
 /// Run length when neither `--duration` nor `--requests` is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
+/// Raw command-line flags; [`Config::from_args`] validates them.
 #[derive(Parser, Debug)]
 #[command(
     name = "helios-loadgen",
@@ -106,33 +107,54 @@ pub struct Target {
 /// What each request carries.
 #[derive(Debug, Clone)]
 pub enum BodySpec {
+    /// Generated events (`--events-per-request`, `--event-bytes`).
     Synthesized {
+        /// Events per request: 1 is a single JSON object, more an array or NDJSON lines.
         events_per_request: usize,
+        /// Target size of each event, in bytes (padded up to it; never below the
+        /// fixed fields).
         event_bytes: usize,
     },
+    /// The contents of `--body-file`, read once before the run.
     File(PathBuf),
 }
 
 /// A validated run description.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The `--url` as given, for the report.
     pub url: String,
+    /// `url` parsed, with its address resolved.
     pub target: Target,
+    /// Total concurrent connections, 1..=[`MAX_CONNECTIONS`].
     pub connections: usize,
+    /// Runtime threads, 1..=[`MAX_THREADS`] and never more than `connections`.
     pub threads: usize,
     /// `None` only when `requests` is set.
     pub duration: Option<Duration>,
+    /// Total requests over all connections; `None` runs for `duration`.
     pub requests: Option<u64>,
+    /// Requests written back-to-back per write, 1..=[`MAX_PIPELINE`].
     pub pipeline: usize,
+    /// Synthesized events or a body file.
     pub body: BodySpec,
+    /// Send the body as NDJSON (one event per line).
     pub ndjson: bool,
+    /// Gzip each body (`Content-Encoding: gzip`).
     pub gzip: bool,
     /// Validated `Name: value` lines, without CRLF.
     pub headers: Vec<String>,
+    /// Total open-loop rate in requests per second; `None` is closed loop at
+    /// full speed.
     pub rate: Option<f64>,
+    /// Connect timeout, and the time a written batch has for all its responses.
     pub timeout: Duration,
+    /// File to append acked events' ids to; also makes every event carry a
+    /// unique `_id`.
     pub ids_out: Option<PathBuf>,
+    /// Print the report as JSON on stdout (the table goes to stderr).
     pub json: bool,
+    /// Suppress the once-a-second progress lines on stderr.
     pub quiet: bool,
 }
 
@@ -153,6 +175,9 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
 }
 
 impl Config {
+    /// Validates `args` and resolves the target address. The duration defaults
+    /// to [`DEFAULT_DURATION`] when neither `--duration` nor `--requests` is
+    /// given; the thread count defaults to the available cores.
     pub fn from_args(args: Args) -> Result<Config, ConfigError> {
         let target = parse_url(&args.url)?;
         if args.connections == 0 || args.connections > MAX_CONNECTIONS {

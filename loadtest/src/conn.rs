@@ -47,26 +47,40 @@ pub const MAX_CONNECT_FAILURES_WITHOUT_DEADLINE: u32 = 8;
 /// State shared by the connections of one thread (never across threads,
 /// except the progress counter, which only this thread writes).
 pub struct ThreadCtx {
+    /// The run's validated configuration.
     pub config: Arc<Config>,
+    /// The request template, shared by all threads.
     pub template: Arc<RequestTemplate>,
     /// `pipeline` copies of the fixed request, when ids are not minted.
     pub fixed: Option<Rc<Vec<u8>>>,
+    /// Size of one fixed request, in bytes; 0 when ids are minted (requests are
+    /// then rendered per batch).
     pub request_bytes: usize,
+    /// When the run ends (`--duration`); `None` for a `--requests`-only run.
     pub deadline: Option<Instant>,
+    /// This thread's counters and latency histogram.
     pub stats: RefCell<ThreadStats>,
+    /// Responses received so far on this thread, for the main thread's progress
+    /// lines.
     pub progress: Arc<AtomicU64>,
+    /// Mints the `_id`s of this thread's requests (one minter per thread keeps
+    /// them unique without atomics).
     pub minter: RefCell<IdMinter>,
+    /// This thread's buffer in front of the `--ids-out` file, when given.
     pub ids: Option<RefCell<IdSink>>,
 }
 
 /// Open-loop timetable of one connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Schedule {
+    /// Intended send time of request 0.
     pub first: Instant,
+    /// Time between consecutive requests on this connection (connections / rate).
     pub interval: Duration,
 }
 
 impl Schedule {
+    /// Intended send time of request `k`: `first + k × interval`.
     pub fn at(&self, k: u64) -> Instant {
         self.first + Duration::from_secs_f64(self.interval.as_secs_f64() * k as f64)
     }
@@ -84,6 +98,7 @@ impl Schedule {
 pub struct ConnPlan {
     /// Requests this connection sends (`--requests` split exactly).
     pub quota: Option<u64>,
+    /// Open-loop timetable; `None` in closed loop.
     pub schedule: Option<Schedule>,
 }
 
@@ -92,6 +107,9 @@ enum Connected {
     Stop,
 }
 
+/// Runs one connection until its quota is sent and answered, the deadline
+/// passes, or (with no deadline) connecting fails
+/// [`MAX_CONNECT_FAILURES_WITHOUT_DEADLINE`] times in a row.
 pub async fn run(ctx: Rc<ThreadCtx>, plan: ConnPlan) {
     let renderer = ctx
         .template

@@ -20,6 +20,7 @@ pub const FLUSH_BYTES: usize = 64 * 1024;
 pub struct IdFile(Arc<Mutex<File>>);
 
 impl IdFile {
+    /// Opens `path` for appending, creating it if needed.
     pub fn open(path: &Path) -> io::Result<IdFile> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(IdFile(Arc::new(Mutex::new(file))))
@@ -35,6 +36,7 @@ pub struct IdSink {
 }
 
 impl IdSink {
+    /// An empty buffer in front of `file`.
     pub fn new(file: IdFile) -> IdSink {
         IdSink {
             file,
@@ -44,6 +46,8 @@ impl IdSink {
         }
     }
 
+    /// Buffers `id` as one line, appending the buffer to the file once it
+    /// reaches [`FLUSH_BYTES`].
     pub fn push(&mut self, id: &IdHex) {
         self.buf.extend_from_slice(id);
         self.buf.push(b'\n');

@@ -15,6 +15,8 @@
 //! loop), `stats` (per-thread counters), `ids_out` (the ids file), `runner`
 //! (threads, progress, merge), `report` (table and JSON).
 
+#![warn(missing_docs)]
+
 pub mod body;
 pub mod config;
 pub mod conn;

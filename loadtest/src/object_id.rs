@@ -22,6 +22,9 @@ pub struct IdMinter {
 }
 
 impl IdMinter {
+    /// A minter for thread `thread_index` of the run started at `run_secs`
+    /// (unix seconds); only the low 24 bits of `run_nonce` are used. The counter
+    /// starts at 0.
     pub fn new(run_secs: u32, run_nonce: u32, thread_index: u8) -> IdMinter {
         let mut prefix = [0u8; 8];
         prefix[..4].copy_from_slice(&run_secs.to_be_bytes());

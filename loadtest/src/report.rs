@@ -8,55 +8,76 @@ use serde::Serialize;
 
 use crate::stats::{Errors, ThreadStats};
 
+/// The merged results of a run; serialized as is for `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The target URL as given.
     pub url: String,
     /// `closed` (full speed) or `open` (`--rate`).
     pub mode: &'static str,
     /// Total requests/s asked for in open loop.
     pub rate_target: Option<f64>,
+    /// Runtime threads used.
     pub threads: usize,
+    /// Concurrent connections.
     pub connections: usize,
+    /// Requests per write (pipeline depth).
     pub pipeline: usize,
+    /// Events in each request body.
     pub events_per_request: usize,
     /// Size of one request on the wire (head + body as sent).
     pub request_bytes: usize,
     /// Wall time from start until every connection finished.
     pub elapsed_s: f64,
+    /// Requests written, including those whose write failed.
     pub requests_sent: u64,
     /// Final responses received (any status).
     pub responses: u64,
+    /// Responses per second of `elapsed_s`.
     pub requests_per_s: f64,
     /// Events in 2xx responses (minus listed rejects with `--ids-out`).
     pub events_acked: u64,
+    /// Acked events per second of `elapsed_s`.
     pub events_per_s: f64,
+    /// Request bytes sent by completed writes.
     pub bytes_sent: u64,
     /// Megabytes (10^6) per second written.
     pub mb_per_s_sent: f64,
     /// Responses by exact status code.
     pub status: BTreeMap<u16, u64>,
+    /// Responses by status class.
     pub status_classes: StatusClasses,
+    /// Failures by kind.
     pub errors: Errors,
     /// Connections opened (initial ones included).
     pub connects: u64,
+    /// Latency percentiles, in microseconds.
     pub latency_us: Latency,
+    /// The loadgen's own CPU use.
     pub cpu: Cpu,
     /// Ids appended to `--ids-out`.
     pub ids_written: Option<u64>,
 }
 
+/// Response counts by status class (JSON keys `1xx`..`5xx`, `other`).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct StatusClasses {
+    /// 1xx responses; interim ones are not counted, so normally 0.
     #[serde(rename = "1xx")]
     pub c1xx: u64,
+    /// 2xx (success) responses.
     #[serde(rename = "2xx")]
     pub c2xx: u64,
+    /// 3xx (redirection) responses.
     #[serde(rename = "3xx")]
     pub c3xx: u64,
+    /// 4xx (client error) responses.
     #[serde(rename = "4xx")]
     pub c4xx: u64,
+    /// 5xx (server error) responses.
     #[serde(rename = "5xx")]
     pub c5xx: u64,
+    /// Responses with a status code outside 100..=599.
     pub other: u64,
 }
 
@@ -64,18 +85,26 @@ pub struct StatusClasses {
 /// (open loop) to the end of the response.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Latency {
+    /// Median, in µs.
     pub p50: u64,
+    /// 90th percentile, in µs.
     pub p90: u64,
+    /// 99th percentile, in µs.
     pub p99: u64,
+    /// 99.9th percentile, in µs.
     pub p999: u64,
+    /// Highest recorded latency, in µs (saturates at one hour).
     pub max: u64,
+    /// Arithmetic mean, in µs.
     pub mean: f64,
 }
 
 /// The loadgen's own CPU use over the run (getrusage, whole process).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Cpu {
+    /// User-mode CPU time, in seconds.
     pub user_s: f64,
+    /// Kernel-mode CPU time, in seconds.
     pub sys_s: f64,
     /// (user + sys) / wall × 100: 200 means two cores busy.
     pub percent_of_one_core: f64,
@@ -83,16 +112,26 @@ pub struct Cpu {
 
 /// What the run was, for the report header.
 pub struct RunShape {
+    /// The target URL as given.
     pub url: String,
+    /// Open-loop rate in requests per second; `None` in closed loop.
     pub rate: Option<f64>,
+    /// Runtime threads used.
     pub threads: usize,
+    /// Concurrent connections.
     pub connections: usize,
+    /// Requests per write (pipeline depth).
     pub pipeline: usize,
+    /// Events in each request body.
     pub events_per_request: usize,
+    /// Size of one request on the wire, in bytes.
     pub request_bytes: usize,
 }
 
 impl Report {
+    /// Derives the report from the merged `stats`: per-second rates over
+    /// `elapsed` (wall time), status classes, and latency percentiles (all 0
+    /// when nothing was answered). `ids_written` is `Some` only with `--ids-out`.
     pub fn new(
         shape: RunShape,
         stats: &ThreadStats,
@@ -162,6 +201,7 @@ impl Report {
         }
     }
 
+    /// The report as one line of JSON (the `--json` output).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a report always serializes")
     }

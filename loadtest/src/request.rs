@@ -27,6 +27,9 @@ pub struct RequestTemplate {
 }
 
 impl RequestTemplate {
+    /// Builds the request head for `target`: the POST line, `Host` and
+    /// `Content-Type` unless `headers` sets them, `Content-Encoding: gzip` with
+    /// `gzip`, then `headers`.
     pub fn new(target: &Target, payload: Payload, gzip: bool, headers: &[String]) -> Self {
         let mut head = Vec::with_capacity(256);
         head.extend_from_slice(b"POST ");
@@ -60,10 +63,13 @@ impl RequestTemplate {
         }
     }
 
+    /// Events in each request body.
     pub fn events(&self) -> usize {
         self.payload.events
     }
 
+    /// Whether the body has `_id` slots, so requests must be rendered per batch
+    /// by a [`Renderer`] rather than with [`RequestTemplate::render_fixed`].
     pub fn mints_ids(&self) -> bool {
         !self.payload.id_offsets.is_empty()
     }
@@ -110,6 +116,7 @@ pub struct Renderer {
 }
 
 impl Renderer {
+    /// A renderer over `template`; panics unless the template mints ids.
     pub fn new(template: Arc<RequestTemplate>) -> Self {
         assert!(template.mints_ids());
         Renderer {
@@ -160,6 +167,7 @@ pub struct GzipEncoder {
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 impl GzipEncoder {
+    /// An encoder at the default compression level.
     pub fn new() -> Self {
         GzipEncoder {
             deflate: Compress::new(Compression::default(), false),

@@ -16,16 +16,29 @@ pub const MAX_RESPONSE_HEADERS: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Body {
     /// Plain bytes `start..end`.
-    Plain { start: usize, end: usize },
+    Plain {
+        /// Offset of the first body byte, from the start of the response.
+        start: usize,
+        /// Offset just past the last body byte.
+        end: usize,
+    },
     /// Chunked encoding `start..end` (chunk framing included; see [`dechunk`]).
-    Chunked { start: usize, end: usize },
+    Chunked {
+        /// Offset of the first chunk-size line, from the start of the response.
+        start: usize,
+        /// Offset just past the last chunk and trailer section.
+        end: usize,
+    },
 }
 
+/// One complete response at the start of the parsed buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Response {
+    /// The status code.
     pub status: u16,
     /// Bytes of the buffer this response occupies.
     pub len: usize,
+    /// Where the body lies, as offsets from the start of the response.
     pub body: Body,
     /// The server will close the connection after this response.
     pub close: bool,
@@ -33,23 +46,31 @@ pub struct Response {
     pub interim: bool,
 }
 
+/// What [`parse_response`] found at the start of the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parsed {
     /// More bytes needed.
     Partial,
+    /// A whole response; it may be interim (see [`Response::interim`]).
     Complete(Response),
     /// Neither Content-Length nor chunked: the body ends when the server
     /// closes the connection.
     UntilClose {
+        /// The status code.
         status: u16,
+        /// Length of the status line and headers, in bytes; the body starts there.
         head_len: usize,
     },
 }
 
+/// Why bytes are not a valid HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResponseError {
+    /// A malformed status line or header block (httparse's message).
     Head(String),
+    /// A Content-Length that is not a decimal number, or two that differ.
     ContentLength,
+    /// Malformed chunked framing.
     Chunk,
 }
 

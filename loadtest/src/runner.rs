@@ -26,6 +26,7 @@ pub const PROGRESS_PERIOD: Duration = Duration::from_secs(1);
 /// How often the main thread checks for finished workers.
 const POLL_PERIOD: Duration = Duration::from_millis(10);
 
+/// Why a run produced no report.
 #[derive(Debug)]
 pub enum RunError {
     /// The inputs cannot make a run (exit 2, like a bad flag).
@@ -58,6 +59,10 @@ struct ThreadOutput {
     ids_written: u64,
 }
 
+/// Runs the load `config` describes and returns the merged report: builds
+/// the body and request template, opens `--ids-out`, starts one io_uring
+/// runtime thread per `config.threads`, prints progress unless quiet, then
+/// joins the threads and merges their stats.
 pub fn run(config: Config) -> Result<Report, RunError> {
     let with_ids = config.ids_out.is_some();
     let payload = match &config.body {

@@ -41,25 +41,35 @@ impl Errors {
     }
 }
 
+/// One thread's counters and latency histogram; [`ThreadStats::merge`]
+/// combines them after the run.
 #[derive(Debug, Clone)]
 pub struct ThreadStats {
     /// Requests written (or attempted on a failed write).
     pub requests_sent: u64,
     /// Final responses received.
     pub responses: u64,
+    /// Request bytes sent by completed writes.
     pub bytes_sent: u64,
     /// Events in 2xx responses, minus listed rejects when they are parsed.
     pub events_acked: u64,
     /// Count per exact status code (index = code).
     pub status: Vec<u64>,
+    /// Failures by kind.
     pub errors: Errors,
     /// Connections opened (the first ones included).
     pub connects: u64,
+    /// Ids written to `--ids-out`. Summed by [`ThreadStats::merge`], but the
+    /// connection loop does not update it: the runner counts ids from each
+    /// thread's [`IdSink::finish`](crate::ids_out::IdSink::finish) instead.
     pub ids_written: u64,
+    /// Response latency in µs, 1 to [`LATENCY_MAX_US`] at [`LATENCY_SIGFIG`]
+    /// significant digits.
     pub latency_us: Histogram<u64>,
 }
 
 impl ThreadStats {
+    /// Zeroed counters and an empty histogram.
     pub fn new() -> ThreadStats {
         ThreadStats {
             requests_sent: 0,
@@ -75,6 +85,9 @@ impl ThreadStats {
         }
     }
 
+    /// Counts one final response: `status` (a code of 600 or above is counted
+    /// under 0) and `latency_us` (µs, raised to at least 1; values above
+    /// [`LATENCY_MAX_US`] saturate).
     pub fn record_response(&mut self, status: u16, latency_us: u64) {
         self.responses += 1;
         let index = usize::from(status);
@@ -82,6 +95,7 @@ impl ThreadStats {
         self.latency_us.saturating_record(latency_us.max(1));
     }
 
+    /// Adds `o`'s counters and histogram into `self`.
     pub fn merge(&mut self, o: &ThreadStats) {
         self.requests_sent += o.requests_sent;
         self.responses += o.responses;
