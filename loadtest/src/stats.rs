@@ -59,10 +59,6 @@ pub struct ThreadStats {
     pub errors: Errors,
     /// Connections opened (the first ones included).
     pub connects: u64,
-    /// Ids written to `--ids-out`. Summed by [`ThreadStats::merge`], but the
-    /// connection loop does not update it: the runner counts ids from each
-    /// thread's [`IdSink::finish`](crate::ids_out::IdSink::finish) instead.
-    pub ids_written: u64,
     /// Response latency in µs, 1 to [`LATENCY_MAX_US`] at [`LATENCY_SIGFIG`]
     /// significant digits.
     pub latency_us: Histogram<u64>,
@@ -79,7 +75,6 @@ impl ThreadStats {
             status: vec![0; STATUS_CODES],
             errors: Errors::default(),
             connects: 0,
-            ids_written: 0,
             latency_us: Histogram::new_with_bounds(1, LATENCY_MAX_US, LATENCY_SIGFIG)
                 .expect("constant histogram bounds are valid"),
         }
@@ -106,7 +101,6 @@ impl ThreadStats {
         }
         self.errors.add(&o.errors);
         self.connects += o.connects;
-        self.ids_written += o.ids_written;
         self.latency_us
             .add(&o.latency_us)
             .expect("histograms with the same bounds always add");
