@@ -80,8 +80,8 @@ pub struct Cli {
     /// journal) [default: all available].
     #[arg(long, env = "HELIOS_CORES")]
     pub cores: Option<usize>,
-    /// Where events are stored: sqlite://PATH [default:
-    /// sqlite://<data-dir>/events.db].
+    /// Where events are stored: sqlite://PATH, or http://HOST:PORT to relay
+    /// them to an upstream collector [default: sqlite://<data-dir>/events.db].
     #[arg(long, env = "HELIOS_STORE")]
     pub store: Option<String>,
     /// Log format [default: pretty].
@@ -151,6 +151,10 @@ pub struct Cli {
     /// than dropped.
     #[arg(long, env = "HELIOS_DEAD_LETTER_MAX_BYTES")]
     pub dead_letter_max_bytes: Option<u64>,
+    /// With `--store http://upstream`: the relay-role key sent to the
+    /// upstream collector (never logged).
+    #[arg(long, env = "HELIOS_UPSTREAM_API_KEY", hide_env_values = true)]
+    pub upstream_api_key: Option<String>,
     /// API key file: `KEY APP ROLE` per line (role `ingest` or `relay`;
     /// a key may be given as `sha256:<hex>`). With it every request to
     /// /v1/events needs `Authorization: Bearer KEY`.
@@ -206,6 +210,7 @@ struct FileConfig {
     retention_days: Option<f64>,
     retention_check_ms: Option<u64>,
     dead_letter_max_bytes: Option<u64>,
+    upstream_api_key: Option<String>,
     api_keys: Option<PathBuf>,
     header_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
@@ -266,6 +271,8 @@ pub struct Config {
     pub retention_check_ms: u64,
     /// See [`Cli::dead_letter_max_bytes`].
     pub dead_letter_max_bytes: u64,
+    /// See [`Cli::upstream_api_key`].
+    pub upstream_api_key: Option<String>,
     /// See [`Cli::api_keys`].
     pub api_keys: Option<PathBuf>,
     /// See [`Cli::allow_anonymous`].
@@ -376,6 +383,7 @@ impl Config {
                 .dead_letter_max_bytes
                 .or(file.dead_letter_max_bytes)
                 .unwrap_or(crate::deadletter::DEFAULT_DEAD_LETTER_MAX_BYTES),
+            upstream_api_key: cli.upstream_api_key.or(file.upstream_api_key),
             api_keys: cli.api_keys.or(file.api_keys),
             allow_anonymous: cli.allow_anonymous || file.allow_anonymous.unwrap_or(false),
             data_dir,

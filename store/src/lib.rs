@@ -20,6 +20,7 @@
 mod doc;
 mod error;
 mod object_id;
+mod relay;
 mod sink;
 mod sqlite;
 #[cfg(any(test, feature = "testing"))]
@@ -35,10 +36,11 @@ pub use error::StoreError;
 pub use object_id::{
     ObjectId, ObjectIdError, COUNTER_MAX, NODE_ID_BYTES, OBJECT_ID_BYTES, OBJECT_ID_HEX_CHARS,
 };
+pub use relay::{RelaySink, RELAY_MAX_BATCH_EVENTS};
 pub use sink::{BoxError, RetentionOutcome, Sink, SinkError, WriteOutcome};
 pub use sqlite::{
     SqlitePragmas, SqliteReader, SqliteSink, BUSY_TIMEOUT, INDEX_RECV, INDEX_TS_ID,
     INDEX_TYPE_TS_ID, SCHEMA_VERSION, SQLITE_MAX_BATCH_EVENTS,
 };
 pub use time::{format_rfc3339_utc_ms, parse_rfc3339_ms, RFC3339_MAX_MS, RFC3339_MIN_MS};
-pub use uri::{open_sink, StoreUri, SCHEME_SQLITE};
+pub use uri::{open_sink, open_sink_with, StoreUri, SCHEME_HTTP, SCHEME_SQLITE};

@@ -4,13 +4,16 @@
 use std::path::PathBuf;
 
 use crate::error::StoreError;
+use crate::relay::RelaySink;
 use crate::sink::Sink;
 use crate::sqlite::SqliteSink;
 
 /// Scheme of the embedded store.
 pub const SCHEME_SQLITE: &str = "sqlite";
 /// Schemes DESIGN §5 plans but this build cannot open yet.
-const SCHEMES_NOT_YET: [&str; 4] = ["mongodb", "mongodb+srv", "http", "https"];
+const SCHEMES_NOT_YET: [&str; 3] = ["mongodb", "mongodb+srv", "https"];
+/// Scheme of an upstream collector (relay mode).
+pub const SCHEME_HTTP: &str = "http";
 /// SQLite's name for a private in-memory database: never durable.
 const SQLITE_MEMORY: &str = ":memory:";
 
@@ -22,6 +25,8 @@ pub enum StoreUri {
     /// expansion, no query parameters: everything after `sqlite://` is the
     /// path.
     Sqlite(PathBuf),
+    /// `http://host[:port][/prefix]`: an upstream collector (relay mode).
+    Http(String),
 }
 
 impl StoreUri {
@@ -31,6 +36,7 @@ impl StoreUri {
         let (scheme, rest) = split_scheme(uri)?;
         match scheme.as_str() {
             SCHEME_SQLITE => parse_sqlite_path(rest).map(StoreUri::Sqlite),
+            SCHEME_HTTP => Ok(StoreUri::Http(format!("http://{rest}"))),
             known if SCHEMES_NOT_YET.contains(&known) => {
                 Err(StoreError::NotSupportedYet { scheme })
             }
@@ -41,8 +47,18 @@ impl StoreUri {
 
 /// Opens the sink a store URI names, ready for a flusher thread.
 pub fn open_sink(uri: &str) -> Result<Box<dyn Sink + Send>, StoreError> {
+    open_sink_with(uri, None)
+}
+
+/// [`open_sink`], with the API key a relay sends its upstream (ignored by
+/// other stores).
+pub fn open_sink_with(
+    uri: &str,
+    upstream_api_key: Option<String>,
+) -> Result<Box<dyn Sink + Send>, StoreError> {
     match StoreUri::parse(uri)? {
         StoreUri::Sqlite(path) => Ok(Box::new(SqliteSink::open(path)?)),
+        StoreUri::Http(url) => Ok(Box::new(RelaySink::open(&url, upstream_api_key)?)),
     }
 }
 

@@ -49,7 +49,6 @@ fn planned_schemes_say_not_supported_yet() {
     for (uri, scheme) in [
         ("mongodb://localhost/helios", "mongodb"),
         ("mongodb+srv://cluster.example/helios", "mongodb+srv"),
-        ("http://upstream:8080", "http"),
         ("https://upstream", "https"),
     ] {
         let error = open_sink(uri).err().expect("not supported yet");
@@ -78,4 +77,14 @@ fn text_without_a_scheme_is_an_invalid_uri() {
     let error = open_sink("data/events.db").err().expect("no scheme");
     assert!(matches!(error, StoreError::InvalidUri { .. }), "{error}");
     assert!(error.to_string().contains("sqlite://"), "{error}");
+}
+
+#[test]
+fn an_http_uri_opens_a_relay_sink_without_credentials_in_its_description() {
+    let sink = open_sink("http://upstream.example:8080/base").unwrap();
+    assert_eq!(sink.describe(), "http://upstream.example:8080/base");
+    assert!(
+        open_sink("http://key@upstream:8080").is_err(),
+        "credentials belong in --upstream-api-key"
+    );
 }

@@ -104,6 +104,14 @@ impl Collector {
         child.wait().expect("wait")
     }
 
+    /// SIGKILL and reap, keeping the value (to replace it in a struct).
+    pub fn kill_in_place(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// SIGKILL, then reap.
     pub fn kill(mut self) {
         let mut child = self.child.take().expect("running");

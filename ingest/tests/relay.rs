@@ -1,0 +1,158 @@
+//! Relay chain with real processes: load → relay collector (journals, acks)
+//! → central collector (SQLite). The relay forwards `_id`, `ts`, `recv`,
+//! `app` unchanged with a relay-role key; SIGKILLs of either side lose and
+//! duplicate nothing.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::*;
+
+const KEYS: &str = "k-relay edge relay\nk-app billing ingest\n";
+
+struct Chain {
+    _dir: tempfile::TempDir,
+    central: Collector,
+    relay: Collector,
+    keys: String,
+}
+
+impl Chain {
+    fn start() -> Chain {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::write(&keys, KEYS).unwrap();
+        let keys = keys.to_str().unwrap().to_string();
+        let central = Collector::start(&dir.path().join("central"), &["--api-keys", &keys]);
+        let relay = Self::start_relay(dir.path(), central.addr.port(), free_port());
+        Chain {
+            _dir: dir,
+            central,
+            relay,
+            keys,
+        }
+    }
+
+    fn start_relay(dir: &std::path::Path, central_port: u16, port: u16) -> Collector {
+        let upstream = format!("http://127.0.0.1:{central_port}");
+        Collector::start_on(
+            &dir.join("relay"),
+            port,
+            &["--store", &upstream, "--upstream-api-key", "k-relay"],
+        )
+    }
+}
+
+#[test]
+fn a_relay_forwards_events_with_their_ids_times_and_app() {
+    let chain = Chain::start();
+    let id = client_id(1);
+    let body = format!(
+        r#"{{"_id":"{id}","type":"relayed","app":"shop","ts":"2026-11-30T12:00:00.000Z"}}"#
+    );
+    let r = Conn::open(chain.relay.addr)
+        .post(&[], body.as_bytes())
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let store = wait_for_count(&chain.central.db_path(), 1);
+    let doc = store.get(oid(&id)).unwrap().unwrap();
+    assert_eq!(doc.event_type, "relayed");
+    assert_eq!(
+        doc.app.as_deref(),
+        Some("shop"),
+        "the relay's events keep their app"
+    );
+    let v: serde_json::Value = serde_json::from_str(&doc.doc).unwrap();
+    assert_eq!(v["ts"], "2026-11-30T12:00:00.000Z");
+    assert!(v["recv"].is_string());
+    let _ = &chain.keys;
+}
+
+#[test]
+fn sigkills_of_the_relay_and_of_the_central_collector_lose_and_duplicate_nothing() {
+    let mut chain = Chain::start();
+    let dir = chain._dir.path().to_path_buf();
+    let (relay_port, central_port) = (chain.relay.addr.port(), chain.central.addr.port());
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let next = Arc::new(AtomicU64::new(0));
+    for cycle in 0..6 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers: Vec<_> = (0..2u64)
+            .map(|w| {
+                let (stop, next, acked) = (stop.clone(), next.clone(), acked.clone());
+                let addr = chain.relay.addr;
+                std::thread::spawn(move || {
+                    let mut conn: Option<Conn> = None;
+                    while !stop.load(Ordering::SeqCst) {
+                        let c = match conn.as_mut() {
+                            Some(c) => c,
+                            None => match Conn::try_open(addr) {
+                                Ok(c) => conn.insert(c),
+                                Err(_) => {
+                                    std::thread::sleep(Duration::from_millis(5));
+                                    continue;
+                                }
+                            },
+                        };
+                        let n = if w == 0 { 1 } else { 10 };
+                        let ids: Vec<String> = (0..n)
+                            .map(|_| client_id(next.fetch_add(1, Ordering::SeqCst)))
+                            .collect();
+                        let events: Vec<String> = ids
+                            .iter()
+                            .map(|id| format!(r#"{{"_id":"{id}","type":"chain"}}"#))
+                            .collect();
+                        match c.post(&[], format!("[{}]", events.join(",")).as_bytes()) {
+                            Ok(r) if r.status == 200 => acked.lock().unwrap().extend(ids),
+                            Ok(_) | Err(_) => conn = None,
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(400));
+        if cycle % 2 == 0 {
+            chain.relay.kill_in_place();
+            chain.relay = Chain::start_relay(&dir, central_port, relay_port);
+        } else {
+            chain.central.kill_in_place();
+            chain.central = Collector::start_on(
+                &dir.join("central"),
+                central_port,
+                &["--api-keys", &chain.keys],
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::SeqCst);
+        for w in workers {
+            w.join().unwrap();
+        }
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 500, "only {} acked", acked.len());
+    // Everything the relay acked reaches the central store exactly once
+    // (events the relay journaled but could not ack may arrive too).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let store = helios_store::SqliteReader::open(chain.central.db_path()).unwrap();
+        let stored: std::collections::HashSet<String> = store
+            .ids()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.to_string())
+            .collect();
+        let missing = acked.iter().filter(|id| !stored.contains(*id)).count();
+        if missing == 0 {
+            assert_eq!(store.count().unwrap() as usize, stored.len());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{missing} relay-acked events never reached the central store"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

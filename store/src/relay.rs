@@ -1,0 +1,253 @@
+//! The relay sink (`--store http://upstream:port`): a collector on an app
+//! host journals events and acks its clients as usual; its flusher forwards
+//! each batch to the upstream collector's `/v1/events` as gzipped NDJSON,
+//! marked as relayed (`Helios-Relay: 1`, and the relay-role key when one is
+//! given), over one keep-alive connection. The stored documents already
+//! carry `_id`, `ts`, `ts_raw`, `recv` and `app`, which the upstream keeps;
+//! its answer is the only thing that lets the checkpoint move, and a resend
+//! after a lost answer is deduplicated upstream by `_id`.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::doc::EventDoc;
+use crate::error::StoreError;
+use crate::sink::{RetentionOutcome, Sink, SinkError, WriteOutcome};
+
+/// Events per forwarded request (well under the upstream's default
+/// `--max-events-per-request`).
+pub const RELAY_MAX_BATCH_EVENTS: usize = 1000;
+/// Connect, read and write timeout towards the upstream.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest upstream response accepted.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// Forwards batches to an upstream collector.
+pub struct RelaySink {
+    host_port: String,
+    path: String,
+    api_key: Option<String>,
+    conn: Option<TcpStream>,
+    body: Vec<u8>,
+}
+
+impl RelaySink {
+    /// A sink for `http://host[:port][/prefix]`; `api_key` is sent as
+    /// `Authorization: Bearer` (a relay-role key on the upstream).
+    pub fn open(url: &str, api_key: Option<String>) -> Result<RelaySink, StoreError> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| StoreError::InvalidUri {
+                reason: "a relay store must be http://host[:port][/prefix]".into(),
+            })?;
+        let (host_port, prefix) = match rest.split_once('/') {
+            Some((h, p)) => (h, format!("/{}", p.trim_end_matches('/'))),
+            None => (rest, String::new()),
+        };
+        if host_port.is_empty() || host_port.contains('@') {
+            return Err(StoreError::InvalidUri {
+                reason: "relay store needs a host (and no credentials in the URI)".into(),
+            });
+        }
+        let host_port = if host_port.contains(':') {
+            host_port.to_string()
+        } else {
+            format!("{host_port}:80")
+        };
+        let path = if prefix == "/" {
+            "/v1/events".to_string()
+        } else {
+            format!("{prefix}/v1/events")
+        };
+        Ok(RelaySink {
+            host_port,
+            path,
+            api_key,
+            conn: None,
+            body: Vec::new(),
+        })
+    }
+
+    fn connect(&mut self) -> std::io::Result<&mut TcpStream> {
+        if self.conn.is_none() {
+            let addr = self
+                .host_port
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| std::io::Error::other("upstream address does not resolve"))?;
+            let s = TcpStream::connect_timeout(&addr, UPSTREAM_TIMEOUT)?;
+            s.set_read_timeout(Some(UPSTREAM_TIMEOUT))?;
+            s.set_write_timeout(Some(UPSTREAM_TIMEOUT))?;
+            s.set_nodelay(true)?;
+            self.conn = Some(s);
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("not connected"))
+    }
+
+    /// Sends the request and reads the response (status, body).
+    fn exchange(&mut self, request: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        let conn = self.connect()?;
+        conn.write_all(request)?;
+        let mut buf = Vec::with_capacity(4096);
+        let mut chunk = [0u8; 16 << 10];
+        loop {
+            let n = conn.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "upstream closed",
+                ));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.len() > MAX_RESPONSE_BYTES {
+                return Err(std::io::Error::other("upstream response too large"));
+            }
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut headers);
+            let head_len = match resp.parse(&buf) {
+                Ok(httparse::Status::Complete(n)) => n,
+                Ok(httparse::Status::Partial) => continue,
+                Err(e) => return Err(std::io::Error::other(format!("bad upstream response: {e}"))),
+            };
+            let status = resp.code.unwrap_or(0);
+            let mut close = false;
+            let mut len = 0usize;
+            for h in resp.headers.iter() {
+                if h.name.eq_ignore_ascii_case("content-length") {
+                    len = std::str::from_utf8(h.value)
+                        .ok()
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                } else if h.name.eq_ignore_ascii_case("connection")
+                    && h.value.eq_ignore_ascii_case(b"close")
+                {
+                    close = true;
+                }
+            }
+            if buf.len() < head_len + len {
+                continue;
+            }
+            let body = buf[head_len..head_len + len].to_vec();
+            if close {
+                self.conn = None;
+            }
+            return Ok((status, body));
+        }
+    }
+}
+
+impl Sink for RelaySink {
+    fn write_batch(&mut self, batch: &[EventDoc]) -> Result<WriteOutcome, SinkError> {
+        if batch.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        self.body.clear();
+        {
+            let mut gz = flate2::write::GzEncoder::new(&mut self.body, flate2::Compression::fast());
+            for doc in batch {
+                let _ = gz.write_all(doc.doc.as_bytes());
+                let _ = gz.write_all(b"\n");
+            }
+            if let Err(e) = gz.finish() {
+                return Err(SinkError::transient(
+                    "compressing a relay batch",
+                    e.to_string(),
+                ));
+            }
+        }
+        let mut request = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-ndjson\r\nContent-Encoding: gzip\r\nHelios-Relay: 1\r\nContent-Length: {}\r\n",
+            self.path,
+            self.host_port,
+            self.body.len()
+        );
+        if let Some(key) = &self.api_key {
+            request.push_str(&format!("Authorization: Bearer {key}\r\n"));
+        }
+        request.push_str("\r\n");
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        let (status, body) = match self.exchange(&bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                self.conn = None;
+                return Err(SinkError::transient(
+                    "forwarding to the upstream collector",
+                    e.to_string(),
+                ));
+            }
+        };
+        match status {
+            200 => {}
+            408 | 429 | 500..=599 => {
+                return Err(SinkError::transient(
+                    "forwarding to the upstream collector",
+                    format!("upstream answered {status}"),
+                ));
+            }
+            _ => {
+                self.conn = None;
+                return Err(SinkError::permanent(
+                    "forwarding to the upstream collector",
+                    format!(
+                        "upstream answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    ),
+                ));
+            }
+        }
+        let answer: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| SinkError::transient("reading the upstream's answer", e.to_string()))?;
+        if let Some(first) = answer["rejected"].as_array().and_then(|r| r.first()) {
+            // The upstream stored the others; after this one is
+            // dead-lettered they are resent and counted there as duplicates.
+            let index = first["index"].as_u64().unwrap_or(0) as usize;
+            let reason = first["error"]
+                .as_str()
+                .unwrap_or("rejected upstream")
+                .to_string();
+            let id = batch.get(index).map(|d| d.id);
+            if let Some(id) = id {
+                return Err(SinkError::DocRefused {
+                    index,
+                    id,
+                    reason: format!("upstream rejected it: {reason}"),
+                });
+            }
+        }
+        Ok(WriteOutcome {
+            inserted: batch.len() as u64,
+            duplicates: 0,
+        })
+    }
+
+    fn max_batch_events(&self) -> usize {
+        RELAY_MAX_BATCH_EVENTS
+    }
+
+    fn delete_older_than(
+        &mut self,
+        _recv_cutoff_ms: i64,
+        _max_rows_per_txn: usize,
+    ) -> Result<RetentionOutcome, SinkError> {
+        // A relay keeps nothing: retention belongs to the upstream's store.
+        Ok(RetentionOutcome::default())
+    }
+
+    fn ping(&mut self) -> Result<(), SinkError> {
+        self.connect().map(|_| ()).map_err(|e| {
+            SinkError::transient("connecting to the upstream collector", e.to_string())
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "http://{}{}",
+            self.host_port,
+            self.path.trim_end_matches("/v1/events")
+        )
+    }
+}
