@@ -8,8 +8,8 @@
 //! Each journal iteration is one record sized so its commit (record, marker,
 //! padding) is exactly the commit size; two appenders keep commits back to
 //! back as a loaded collector core does, and a thread plays the flusher,
-//! checkpointing every 25 ms (the collector flusher's pace) so segments are
-//! recycled as in steady state. Files live
+//! checkpointing every 32 commits so segments are recycled as in steady
+//! state. Files live
 //! under `HELIOS_BENCH_DIR` (default: the system temp dir) — put it on the
 //! disk you want to measure.
 
@@ -30,9 +30,6 @@ const SEGMENT_BYTES: u64 = 64 << 20;
 /// recycled segment).
 const RAW_FILE_BYTES: u64 = 256 << 20;
 const CHECKPOINT_EVERY_COMMITS: u64 = 32;
-/// The collector's flusher checkpoints at most once per store batch, and
-/// lingers 25 ms between small ones; the bench's flusher does the same.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(25);
 /// Concurrent appenders (each waits for its own commit before the next).
 const APPENDERS: u64 = 2;
 
