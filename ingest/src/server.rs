@@ -479,15 +479,22 @@ impl Conn {
         if self.chunked.is_some() {
             return Waiting::Body;
         }
+        if self.buffered_head().is_some() {
+            Waiting::Body
+        } else {
+            Waiting::Head
+        }
+    }
+
+    /// The head of the partial request at the start of the buffer, once
+    /// complete (limits were enforced when it was first parsed).
+    fn buffered_head(&self) -> Option<RequestHead> {
         let limits = HttpLimits {
             max_header_bytes: usize::MAX,
             max_headers: crate::config::MAX_HEADERS_CEILING,
             max_body_bytes: usize::MAX,
         };
-        match http::parse_head(&self.inbuf, &limits) {
-            Ok(Some(_)) => Waiting::Body,
-            _ => Waiting::Head,
-        }
+        http::parse_head(&self.inbuf, &limits).ok().flatten()
     }
 
     fn wants_continue(&self) -> bool {
@@ -497,12 +504,7 @@ impl Conn {
         if let Some(c) = &self.chunked {
             return c.head.expect_continue;
         }
-        let limits = HttpLimits {
-            max_header_bytes: usize::MAX,
-            max_headers: crate::config::MAX_HEADERS_CEILING,
-            max_body_bytes: usize::MAX,
-        };
-        matches!(http::parse_head(&self.inbuf, &limits), Ok(Some(h)) if h.expect_continue)
+        self.buffered_head().is_some_and(|h| h.expect_continue)
     }
 
     fn step(&mut self, core: &Core, start: usize) -> Step {

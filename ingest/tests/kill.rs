@@ -6,8 +6,8 @@
 mod support;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::*;
@@ -29,56 +29,6 @@ impl Rng {
     }
 }
 
-/// One load connection: sends single events (even workers) or batches (odd
-/// workers) with client ids until told to stop; records the ids of events
-/// in requests answered 200. Reconnects after errors.
-fn load_worker(
-    worker: u64,
-    addr: std::net::SocketAddr,
-    stop: Arc<AtomicBool>,
-    next: Arc<AtomicU64>,
-    acked: Arc<Mutex<Vec<String>>>,
-) {
-    let mut conn: Option<Conn> = None;
-    while !stop.load(Ordering::SeqCst) {
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match Conn::try_open(addr) {
-                Ok(c) => conn.insert(c),
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-            },
-        };
-        let n = if worker % 2 == 0 { 1 } else { BATCH_EVENTS };
-        let ids: Vec<String> = (0..n)
-            .map(|_| client_id(next.fetch_add(1, Ordering::SeqCst)))
-            .collect();
-        let events: Vec<String> = ids
-            .iter()
-            .map(|id| format!(r#"{{"_id":"{id}","type":"load","w":{worker}}}"#))
-            .collect();
-        let body = if n == 1 {
-            events[0].clone()
-        } else {
-            format!("[{}]", events.join(","))
-        };
-        match c.post(&[], body.as_bytes()) {
-            Ok(r) if r.status == 200 => {
-                assert_eq!(r.json()["accepted"], n, "every event is valid");
-                acked.lock().unwrap().extend(ids);
-            }
-            Ok(r) => panic!(
-                "unexpected status {} {}",
-                r.status,
-                String::from_utf8_lossy(&r.body)
-            ),
-            Err(_) => conn = None,
-        }
-    }
-}
-
 #[test]
 fn every_acked_event_is_stored_exactly_once_across_sigkills() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,16 +39,17 @@ fn every_acked_event_is_stored_exactly_once_across_sigkills() {
         | 1;
     eprintln!("kill test seed {seed}");
     let mut rng = Rng(seed);
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let next = Arc::new(AtomicU64::new(0));
+    let log = LoadLog::default();
     let mut collector = Collector::start(dir.path(), &[]);
     let addr = collector.addr;
     for cycle in 0..KILL_CYCLES {
         let stop = Arc::new(AtomicBool::new(false));
         let workers: Vec<_> = (0..LOAD_CONNECTIONS)
             .map(|w| {
-                let (stop, next, acked) = (stop.clone(), next.clone(), acked.clone());
-                std::thread::spawn(move || load_worker(w, addr, stop, next, acked))
+                let (stop, log) = (stop.clone(), log.clone());
+                // Even workers send single events, odd ones batches.
+                let n = if w % 2 == 0 { 1 } else { BATCH_EVENTS };
+                std::thread::spawn(move || load_worker(addr, n, stop, log))
             })
             .collect();
         std::thread::sleep(Duration::from_millis(
@@ -107,15 +58,19 @@ fn every_acked_event_is_stored_exactly_once_across_sigkills() {
         collector.kill();
         stop.store(true, Ordering::SeqCst);
         for w in workers {
-            w.join().expect("load worker");
+            let other = w.join().expect("load worker");
+            assert!(
+                other.is_empty(),
+                "a collector answered other than 200: {other:?}"
+            );
         }
         eprintln!(
             "cycle {cycle}: {} events acked so far",
-            acked.lock().unwrap().len()
+            log.acked.lock().unwrap().len()
         );
         collector = Collector::start_on(dir.path(), addr.port(), &[]);
     }
-    let acked = acked.lock().unwrap().clone();
+    let acked = log.acked.lock().unwrap().clone();
     assert!(acked.len() > 1000, "only {} events acked", acked.len());
     let unique: HashSet<&String> = acked.iter().collect();
     assert_eq!(unique.len(), acked.len(), "an id was acked twice");
@@ -138,7 +93,7 @@ fn every_acked_event_is_stored_exactly_once_across_sigkills() {
                 stored.len(),
                 "an event stored twice"
             );
-            assert!(stored.len() <= next.load(Ordering::SeqCst) as usize);
+            assert!(stored.len() <= log.next.load(Ordering::SeqCst) as usize);
             break;
         }
         assert!(

@@ -5,8 +5,8 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use support::*;
@@ -76,41 +76,14 @@ fn sigkills_of_the_relay_and_of_the_central_collector_lose_and_duplicate_nothing
     let mut chain = Chain::start();
     let dir = chain._dir.path().to_path_buf();
     let (relay_port, central_port) = (chain.relay.addr.port(), chain.central.addr.port());
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let next = Arc::new(AtomicU64::new(0));
+    let log = LoadLog::default();
     for cycle in 0..6 {
         let stop = Arc::new(AtomicBool::new(false));
-        let workers: Vec<_> = (0..2u64)
-            .map(|w| {
-                let (stop, next, acked) = (stop.clone(), next.clone(), acked.clone());
-                let addr = chain.relay.addr;
-                std::thread::spawn(move || {
-                    let mut conn: Option<Conn> = None;
-                    while !stop.load(Ordering::SeqCst) {
-                        let c = match conn.as_mut() {
-                            Some(c) => c,
-                            None => match Conn::try_open(addr) {
-                                Ok(c) => conn.insert(c),
-                                Err(_) => {
-                                    std::thread::sleep(Duration::from_millis(5));
-                                    continue;
-                                }
-                            },
-                        };
-                        let n = if w == 0 { 1 } else { 10 };
-                        let ids: Vec<String> = (0..n)
-                            .map(|_| client_id(next.fetch_add(1, Ordering::SeqCst)))
-                            .collect();
-                        let events: Vec<String> = ids
-                            .iter()
-                            .map(|id| format!(r#"{{"_id":"{id}","type":"chain"}}"#))
-                            .collect();
-                        match c.post(&[], format!("[{}]", events.join(",")).as_bytes()) {
-                            Ok(r) if r.status == 200 => acked.lock().unwrap().extend(ids),
-                            Ok(_) | Err(_) => conn = None,
-                        }
-                    }
-                })
+        let workers: Vec<_> = [1u64, 10]
+            .into_iter()
+            .map(|n| {
+                let (stop, log, addr) = (stop.clone(), log.clone(), chain.relay.addr);
+                std::thread::spawn(move || load_worker(addr, n, stop, log))
             })
             .collect();
         std::thread::sleep(Duration::from_millis(400));
@@ -131,7 +104,7 @@ fn sigkills_of_the_relay_and_of_the_central_collector_lose_and_duplicate_nothing
             w.join().unwrap();
         }
     }
-    let acked = acked.lock().unwrap().clone();
+    let acked = log.acked.lock().unwrap().clone();
     assert!(acked.len() > 500, "only {} acked", acked.len());
     // Everything the relay acked reaches the central store exactly once
     // (events the relay journaled but could not ack may arrive too).

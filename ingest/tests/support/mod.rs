@@ -315,3 +315,66 @@ pub fn assert_exactly_acked(db: &Path, acked: &[String], refused: &[String]) {
         "a refused event was stored"
     );
 }
+
+/// Shared state of load workers: the next client-id counter and the ids
+/// of events in requests answered 200.
+#[derive(Clone, Default)]
+pub struct LoadLog {
+    pub next: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub acked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// One load connection for the kill tests: POSTs `events_per_request`
+/// events with client ids (an object when 1, else an array) until `stop`,
+/// reconnecting after errors (the server may be SIGKILLed at any time).
+/// Records acked ids in `log`; returns the statuses other than 200 seen.
+pub fn load_worker(
+    addr: SocketAddr,
+    events_per_request: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    log: LoadLog,
+) -> Vec<u16> {
+    use std::sync::atomic::Ordering;
+    let mut conn: Option<Conn> = None;
+    let mut other_statuses = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match Conn::try_open(addr) {
+                Ok(c) => conn.insert(c),
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+            },
+        };
+        let ids: Vec<String> = (0..events_per_request)
+            .map(|_| client_id(log.next.fetch_add(1, Ordering::SeqCst)))
+            .collect();
+        let events: Vec<String> = ids
+            .iter()
+            .map(|id| format!(r#"{{"_id":"{id}","type":"load"}}"#))
+            .collect();
+        let body = if events.len() == 1 {
+            events[0].clone()
+        } else {
+            format!("[{}]", events.join(","))
+        };
+        match c.post(&[], body.as_bytes()) {
+            Ok(r) if r.status == 200 => {
+                assert_eq!(
+                    r.json()["accepted"],
+                    events_per_request,
+                    "every event is valid"
+                );
+                log.acked.lock().unwrap().extend(ids);
+            }
+            Ok(r) => {
+                other_statuses.push(r.status);
+                conn = None;
+            }
+            Err(_) => conn = None,
+        }
+    }
+    other_statuses
+}
