@@ -71,7 +71,8 @@ fn http(c: &mut Criterion) {
     g.finish();
 }
 
-fn encoding(c: &mut Criterion) {
+/// The reference batch and its validation.
+fn validated_batch() -> (Vec<u8>, Validation) {
     let batch = read("batch100.json");
     let mut v = Validation::new();
     validate(
@@ -82,6 +83,11 @@ fn encoding(c: &mut Criterion) {
         &mut v,
     )
     .unwrap();
+    (batch, v)
+}
+
+fn encoding(c: &mut Criterion) {
+    let (batch, v) = validated_batch();
     let mut minter = IdMinter::new([1, 2, 3, 4, 5], 7);
     let mut g = c.benchmark_group("record");
     g.throughput(Throughput::Elements(1));
@@ -142,16 +148,7 @@ fn encoding(c: &mut Criterion) {
 }
 
 fn sqlite(c: &mut Criterion) {
-    let batch = read("batch100.json");
-    let mut v = Validation::new();
-    validate(
-        &batch,
-        BodyFormat::Json,
-        &ValidateLimits::default(),
-        ValidateMode { relay: false },
-        &mut v,
-    )
-    .unwrap();
+    let (batch, v) = validated_batch();
     let mut payload = Vec::new();
     encode_payload(0, &batch, v.accepted(), &mut payload).unwrap();
     let mut minter = IdMinter::new([9, 9, 9, 9, 9], 0);
