@@ -20,6 +20,7 @@
 mod doc;
 mod error;
 mod object_id;
+pub mod query;
 mod relay;
 mod sink;
 mod sqlite;
