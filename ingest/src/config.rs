@@ -57,6 +57,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--mongodb-layout` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MongoLayoutArg {
+    /// A regular collection.
+    Standard,
+    /// A time-series collection.
+    Timeseries,
+}
+
 /// `helios-collector`: accepts events over HTTP, makes them durable in
 /// per-core journals before acknowledging, and flushes them to the store.
 #[derive(Debug, Parser)]
@@ -80,10 +90,23 @@ pub struct Cli {
     /// journal) [default: all available].
     #[arg(long, env = "HELIOS_CORES")]
     pub cores: Option<usize>,
-    /// Where events are stored: sqlite://PATH, or http://HOST:PORT to relay
-    /// them to an upstream collector [default: sqlite://<data-dir>/events.db].
-    #[arg(long, env = "HELIOS_STORE")]
+    /// Where events are stored: sqlite://PATH, a MongoDB connection string
+    /// (mongodb://… or mongodb+srv://…; write concern from its `w` and
+    /// `journal` options, default majority + journaled), or http://HOST:PORT
+    /// to relay them to an upstream collector
+    /// [default: sqlite://<data-dir>/events.db].
+    #[arg(long, env = "HELIOS_STORE", hide_env_values = true)]
     pub store: Option<String>,
+    /// MongoDB database [default: helios].
+    #[arg(long, env = "HELIOS_MONGODB_DATABASE")]
+    pub mongodb_database: Option<String>,
+    /// MongoDB collection [default: events].
+    #[arg(long, env = "HELIOS_MONGODB_COLLECTION")]
+    pub mongodb_collection: Option<String>,
+    /// MongoDB collection layout: `standard` (one document per event, unique
+    /// `_id`) or `timeseries` (timeField ts, metaField type) [default: standard].
+    #[arg(long, env = "HELIOS_MONGODB_LAYOUT")]
+    pub mongodb_layout: Option<MongoLayoutArg>,
     /// Log format [default: pretty].
     #[arg(long, env = "HELIOS_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -195,6 +218,9 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     cores: Option<usize>,
     store: Option<String>,
+    mongodb_database: Option<String>,
+    mongodb_collection: Option<String>,
+    mongodb_layout: Option<MongoLayoutArg>,
     log_format: Option<LogFormat>,
     max_body_bytes: Option<usize>,
     max_decoded_bytes: Option<usize>,
@@ -229,8 +255,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// See [`Cli::cores`].
     pub cores: usize,
-    /// See [`Cli::store`].
+    /// See [`Cli::store`]. May hold credentials: never log it.
     pub store: String,
+    /// MongoDB database, collection and layout (see [`Cli::mongodb_database`]).
+    pub mongodb: helios_store::mongo::MongoOptions,
     /// See [`Cli::log_format`].
     pub log_format: LogFormat,
     /// See [`Cli::max_body_bytes`].
@@ -374,6 +402,25 @@ impl Config {
                 .max_pipelined_requests
                 .or(file.max_pipelined_requests)
                 .unwrap_or(DEFAULT_MAX_PIPELINED_REQUESTS),
+            mongodb: helios_store::mongo::MongoOptions {
+                database: cli
+                    .mongodb_database
+                    .or(file.mongodb_database)
+                    .unwrap_or_else(|| helios_store::mongo::DEFAULT_DATABASE.to_owned()),
+                collection: cli
+                    .mongodb_collection
+                    .or(file.mongodb_collection)
+                    .unwrap_or_else(|| helios_store::mongo::DEFAULT_COLLECTION.to_owned()),
+                layout: match cli.mongodb_layout.or(file.mongodb_layout) {
+                    Some(MongoLayoutArg::Timeseries) => {
+                        helios_store::mongo::MongoLayout::TimeSeries
+                    }
+                    Some(MongoLayoutArg::Standard) | None => {
+                        helios_store::mongo::MongoLayout::Standard
+                    }
+                },
+                retention_days: cli.retention_days.or(file.retention_days),
+            },
             retention_days: cli.retention_days.or(file.retention_days),
             retention_check_ms: cli
                 .retention_check_ms
@@ -390,6 +437,14 @@ impl Config {
         };
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// The store options the flusher's sink is opened with.
+    pub fn sink_options(&self) -> helios_store::SinkOptions {
+        helios_store::SinkOptions {
+            upstream_api_key: self.upstream_api_key.clone(),
+            mongo: self.mongodb.clone(),
+        }
     }
 
     fn validate(&self) -> anyhow::Result<()> {

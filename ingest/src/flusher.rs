@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use helios_journal::{Checkpoint, Checkpointer, JournalReader};
-use helios_store::{EventDoc, Sink, SinkError};
+use helios_store::{EventDoc, Sink, SinkError, WriteOutcome};
 
 use crate::deadletter::DeadLetters;
 use crate::events;
@@ -408,20 +408,48 @@ impl Writer<'_> {
             let end = (start + self.batch_events).min(docs.len());
             match self.sink.write_batch(&docs[start..end]) {
                 Ok(outcome) => {
-                    debug_assert_eq!(
-                        (outcome.inserted + outcome.duplicates) as usize,
-                        end - start
-                    );
-                    self.stats.inserted += outcome.inserted;
-                    self.stats.duplicates += outcome.duplicates;
-                    self.metrics.store_failing.store(false, Ordering::Relaxed);
-                    self.metrics
-                        .inserted
-                        .fetch_add(outcome.inserted, Ordering::Relaxed);
-                    self.metrics
-                        .duplicates
-                        .fetch_add(outcome.duplicates, Ordering::Relaxed);
+                    debug_assert_eq!(outcome.total() as usize, end - start);
+                    self.count_stored(outcome);
                     start = end;
+                    backoff = RETRY_BACKOFF_MIN;
+                }
+                Err(SinkError::Refused { stored, refused }) => {
+                    debug_assert_eq!(stored.total() as usize + refused.len(), end - start);
+                    // Highest index first, so earlier positions stay valid
+                    // as refused events leave `docs`.
+                    let mut held = false;
+                    for r in refused.iter().rev() {
+                        let at = start + r.index;
+                        if at >= end {
+                            continue;
+                        }
+                        let written = self
+                            .dead
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .record_doc(&r.reason, &docs[at].doc);
+                        if written.is_err() {
+                            held = true;
+                            break;
+                        }
+                        docs.remove(at);
+                        self.stats.dead_lettered += 1;
+                        self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if held {
+                        // Dead letters full: retry what is left of the batch
+                        // later (its stored events come back as duplicates).
+                        tracing::error!(
+                            "dead-letter file full; holding the store's refused events"
+                        );
+                        if self.past_deadline() {
+                            return false;
+                        }
+                        std::thread::sleep(RETRY_BACKOFF_MAX);
+                        continue;
+                    }
+                    self.count_stored(stored);
+                    start = end - refused.len();
                     backoff = RETRY_BACKOFF_MIN;
                 }
                 Err(SinkError::DocRefused { index, reason, .. }) if start + index < end => {
@@ -453,7 +481,7 @@ impl Writer<'_> {
                     self.stats.retries += 1;
                     self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
                     self.metrics.store_failing.store(true, Ordering::Relaxed);
-                    std::thread::sleep(backoff);
+                    std::thread::sleep(jittered(backoff));
                     backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
                 }
             }
@@ -461,7 +489,33 @@ impl Writer<'_> {
         true
     }
 
+    fn count_stored(&mut self, outcome: WriteOutcome) {
+        self.stats.inserted += outcome.inserted;
+        self.stats.duplicates += outcome.duplicates;
+        self.metrics.store_failing.store(false, Ordering::Relaxed);
+        self.metrics
+            .inserted
+            .fetch_add(outcome.inserted, Ordering::Relaxed);
+        self.metrics
+            .duplicates
+            .fetch_add(outcome.duplicates, Ordering::Relaxed);
+    }
+
     fn past_deadline(&self) -> bool {
         self.control.deadline().is_some_and(|d| Instant::now() >= d)
     }
+}
+
+/// A retry delay between half and all of `backoff`, so that many collectors
+/// that lost the same store do not come back in lockstep.
+fn jittered(backoff: Duration) -> Duration {
+    // Sub-second clock noise is random enough to spread retries; no RNG
+    // dependency for it.
+    let noise = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let half = backoff / 2;
+    let spread_ns = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX).max(1);
+    half + Duration::from_nanos(u64::from(noise).wrapping_mul(0x9E37_79B9_7F4A_7C15) % spread_ns)
 }

@@ -8,6 +8,7 @@
 //!   idempotent by `_id`, with errors classified for retry.
 //! - [`open_sink`], [`StoreUri`]: URI → sink.
 //! - [`SqliteSink`], [`SqliteReader`]: the embedded SQLite store.
+//! - [`mongo::MongoSink`]: MongoDB (the production store).
 //! - `testing` (feature `testing`): `MemorySink` with scripted faults, for
 //!   the flushers' tests.
 //!
@@ -19,6 +20,7 @@
 
 mod doc;
 mod error;
+pub mod mongo;
 mod object_id;
 pub mod query;
 mod relay;
@@ -38,10 +40,12 @@ pub use object_id::{
     ObjectId, ObjectIdError, COUNTER_MAX, NODE_ID_BYTES, OBJECT_ID_BYTES, OBJECT_ID_HEX_CHARS,
 };
 pub use relay::{RelaySink, RELAY_MAX_BATCH_EVENTS};
-pub use sink::{BoxError, RetentionOutcome, Sink, SinkError, WriteOutcome};
+pub use sink::{BoxError, RefusedEvent, RetentionOutcome, Sink, SinkError, WriteOutcome};
 pub use sqlite::{
     SqlitePragmas, SqliteReader, SqliteSink, BUSY_TIMEOUT, INDEX_RECV, INDEX_TS_ID,
     INDEX_TYPE_TS_ID, SCHEMA_VERSION, SQLITE_MAX_BATCH_EVENTS,
 };
 pub use time::{format_rfc3339_utc_ms, parse_rfc3339_ms, RFC3339_MAX_MS, RFC3339_MIN_MS};
-pub use uri::{open_sink, open_sink_with, StoreUri, SCHEME_HTTP, SCHEME_SQLITE};
+pub use uri::{
+    open_sink, open_sink_with, SinkOptions, StoreUri, SCHEMES_MONGODB, SCHEME_HTTP, SCHEME_SQLITE,
+};

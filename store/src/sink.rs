@@ -48,6 +48,17 @@ pub struct RetentionOutcome {
     pub transactions: u64,
 }
 
+/// One event a store refused for good, with the store's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedEvent {
+    /// Position in the batch.
+    pub index: usize,
+    /// Its id.
+    pub id: ObjectId,
+    /// The store's reason, fit for a dead-letter record.
+    pub reason: String,
+}
+
 /// Why a batch (or a maintenance call) failed. Whatever the variant, the
 /// sink has stored **nothing** of a failed batch that it will not also
 /// report as a duplicate on retry, so retrying the same batch is always
@@ -78,6 +89,18 @@ pub enum SinkError {
         id: ObjectId,
         /// The store's reason, fit for a dead-letter record.
         reason: String,
+    },
+    /// The store kept every event of the batch except `refused` (a store
+    /// that writes unordered, such as MongoDB, cannot take the good events
+    /// back). `stored` counts the rest, which are durably stored: the
+    /// flusher dead-letters each refused event and advances. Retrying the
+    /// whole batch is still safe (the stored ones come back as duplicates).
+    #[error("store refused {} event(s) of the batch; the other {} are stored", refused.len(), stored.total())]
+    Refused {
+        /// How the events that were not refused were stored.
+        stored: WriteOutcome,
+        /// The refused events, in batch order.
+        refused: Vec<RefusedEvent>,
     },
     /// Retrying will not help without an operator: a corrupt or read-only
     /// database, a schema mismatch, a misuse such as an oversized batch. The

@@ -1,17 +1,20 @@
-//! Store URIs (`sqlite://PATH`, later `mongodb://…` and `http(s)://…`) and
+//! Store URIs (`sqlite://PATH`, `mongodb://…`, `http://…`) and
 //! [`open_sink`], the one entry point ingest uses to get a [`Sink`].
 
 use std::path::PathBuf;
 
 use crate::error::StoreError;
+use crate::mongo::{MongoOptions, MongoSink};
 use crate::relay::RelaySink;
 use crate::sink::Sink;
 use crate::sqlite::SqliteSink;
 
 /// Scheme of the embedded store.
 pub const SCHEME_SQLITE: &str = "sqlite";
+/// Schemes of MongoDB connection strings.
+pub const SCHEMES_MONGODB: [&str; 2] = ["mongodb", "mongodb+srv"];
 /// Schemes DESIGN §5 plans but this build cannot open yet.
-const SCHEMES_NOT_YET: [&str; 3] = ["mongodb", "mongodb+srv", "https"];
+const SCHEMES_NOT_YET: [&str; 1] = ["https"];
 /// Scheme of an upstream collector (relay mode).
 pub const SCHEME_HTTP: &str = "http";
 /// SQLite's name for a private in-memory database: never durable.
@@ -27,6 +30,9 @@ pub enum StoreUri {
     Sqlite(PathBuf),
     /// `http://host[:port][/prefix]`: an upstream collector (relay mode).
     Http(String),
+    /// `mongodb://…` or `mongodb+srv://…`: any MongoDB connection string,
+    /// kept whole for the driver (it may hold credentials: never log it).
+    MongoDb(String),
 }
 
 impl StoreUri {
@@ -37,6 +43,9 @@ impl StoreUri {
         match scheme.as_str() {
             SCHEME_SQLITE => parse_sqlite_path(rest).map(StoreUri::Sqlite),
             SCHEME_HTTP => Ok(StoreUri::Http(format!("http://{rest}"))),
+            mongo if SCHEMES_MONGODB.contains(&mongo) => {
+                Ok(StoreUri::MongoDb(format!("{mongo}://{rest}")))
+            }
             known if SCHEMES_NOT_YET.contains(&known) => {
                 Err(StoreError::NotSupportedYet { scheme })
             }
@@ -45,20 +54,34 @@ impl StoreUri {
     }
 }
 
-/// Opens the sink a store URI names, ready for a flusher thread.
-pub fn open_sink(uri: &str) -> Result<Box<dyn Sink + Send>, StoreError> {
-    open_sink_with(uri, None)
+/// Per-backend settings that are not part of a store URI.
+#[derive(Debug, Clone, Default)]
+pub struct SinkOptions {
+    /// The API key a relay sends its upstream (relay mode only).
+    pub upstream_api_key: Option<String>,
+    /// Database, collection, layout and retention (MongoDB only).
+    pub mongo: MongoOptions,
 }
 
-/// [`open_sink`], with the API key a relay sends its upstream (ignored by
-/// other stores).
+/// Opens the sink a store URI names with default options, ready for a
+/// flusher thread.
+pub fn open_sink(uri: &str) -> Result<Box<dyn Sink + Send>, StoreError> {
+    open_sink_with(uri, &SinkOptions::default())
+}
+
+/// [`open_sink`] with per-backend options (each backend ignores the
+/// others').
 pub fn open_sink_with(
     uri: &str,
-    upstream_api_key: Option<String>,
+    options: &SinkOptions,
 ) -> Result<Box<dyn Sink + Send>, StoreError> {
     match StoreUri::parse(uri)? {
         StoreUri::Sqlite(path) => Ok(Box::new(SqliteSink::open(path)?)),
-        StoreUri::Http(url) => Ok(Box::new(RelaySink::open(&url, upstream_api_key)?)),
+        StoreUri::Http(url) => Ok(Box::new(RelaySink::open(
+            &url,
+            options.upstream_api_key.clone(),
+        )?)),
+        StoreUri::MongoDb(uri) => Ok(Box::new(MongoSink::open(&uri, options.mongo.clone())?)),
     }
 }
 

@@ -46,11 +46,7 @@ fn unknown_schemes_are_rejected_by_name() {
 
 #[test]
 fn planned_schemes_say_not_supported_yet() {
-    for (uri, scheme) in [
-        ("mongodb://localhost/helios", "mongodb"),
-        ("mongodb+srv://cluster.example/helios", "mongodb+srv"),
-        ("https://upstream", "https"),
-    ] {
+    for (uri, scheme) in [("https://upstream", "https")] {
         let error = open_sink(uri).err().expect("not supported yet");
         assert!(
             matches!(&error, StoreError::NotSupportedYet { scheme: s } if s == scheme),
@@ -63,7 +59,8 @@ fn planned_schemes_say_not_supported_yet() {
 #[test]
 fn errors_never_echo_credentials_from_the_uri() {
     for uri in [
-        "mongodb://admin:s3cret@db.example/helios",
+        "mongodb://admin:s3cret@db.example:notaport/helios",
+        "mongodb://admin:s3cret@db.example/helios?w=0",
         "ftp://admin:s3cret@host/x",
         "admin:s3cret@host",
     ] {
@@ -87,4 +84,22 @@ fn an_http_uri_opens_a_relay_sink_without_credentials_in_its_description() {
         open_sink("http://key@upstream:8080").is_err(),
         "credentials belong in --upstream-api-key"
     );
+}
+
+#[test]
+fn a_mongodb_uri_opens_without_contacting_the_server() {
+    // Nothing listens there: opening must not block or fail (a collector
+    // starts and journals while MongoDB is down).
+    let sink = open_sink("mongodb://admin:s3cret@127.0.0.1:9/?directConnection=true").unwrap();
+    let described = sink.describe();
+    assert_eq!(described, "mongodb://127.0.0.1:9/helios.events");
+}
+
+#[test]
+fn an_unacknowledged_write_concern_is_refused() {
+    let message = open_sink("mongodb://127.0.0.1:9/?w=0")
+        .err()
+        .expect("w=0 cannot confirm durability")
+        .to_string();
+    assert!(message.contains("w=0"), "{message}");
 }
