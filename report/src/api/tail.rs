@@ -1,0 +1,154 @@
+//! `GET /api/tail`: a live tail as Server-Sent Events, following insertion
+//! order (DESIGN §6: an event flushed late still shows up, because the
+//! position is the store's insertion order, not `ts`).
+//!
+//! Each connection polls the query layer every [`TAIL_POLL_INTERVAL`]
+//! (on the blocking pool, like every query). The SSE `id` of the last
+//! event of each poll is the tail position, so a browser that reconnects
+//! sends it back as `Last-Event-ID` and resumes without a gap (an event may
+//! repeat; the UI drops rows it already shows).
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
+use helios_store::query::{TailCursor, TailRequest};
+use tokio::sync::{watch, OwnedSemaphorePermit};
+
+use super::AppState;
+use crate::backend::Backend;
+use crate::error::ApiError;
+use crate::params::{self, Params};
+
+/// Live-tail connections at once; more get 503.
+pub const MAX_TAIL_CLIENTS: usize = 32;
+/// How often a tail asks the store for new events.
+pub const TAIL_POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Most events one poll forwards (the next poll continues).
+const TAIL_POLL_EVENTS: usize = 500;
+/// SSE comment sent on a quiet connection so proxies keep it open.
+const TAIL_KEEPALIVE: Duration = Duration::from_secs(15);
+/// Longest tail position accepted from a client.
+const MAX_TAIL_CURSOR_BYTES: usize = 128;
+
+/// `GET /api/tail?types&q&filter&after` (or the `Last-Event-ID` header).
+pub async fn tail(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<Params>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| params::text(&params, "after"))
+        .map(tail_cursor)
+        .transpose()?;
+    let request = TailRequest {
+        types: params::types(&params)?,
+        filter: params::filter(&params)?,
+        after,
+        limit: TAIL_POLL_EVENTS,
+    };
+    let permit = Arc::clone(&state.tail_clients)
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::Busy(format!(
+                "at most {MAX_TAIL_CLIENTS} live tails at once; try again shortly"
+            ))
+        })?;
+    // The first poll runs before answering, so a store that cannot tail or
+    // is not there yet gets a proper status instead of an empty stream.
+    let mut tail = Tail {
+        backend: Arc::clone(&state.backend),
+        request: Some(request),
+        pending: VecDeque::new(),
+        shutdown: state.shutdown.clone(),
+        _permit: permit,
+    };
+    tail.poll().await?;
+    let events = stream::unfold(tail, |mut tail| async move {
+        tail.next_event().await.map(|event| (Ok(event), tail))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(TAIL_KEEPALIVE)))
+}
+
+/// A tail position from a client: short and plain, because it is echoed
+/// back as an SSE `id` line.
+fn tail_cursor(text: &str) -> Result<TailCursor, ApiError> {
+    if !is_plain_cursor(text) {
+        return Err(ApiError::BadRequest(
+            "the tail position is not one this server handed out".to_owned(),
+        ));
+    }
+    Ok(TailCursor(text.to_owned()))
+}
+
+/// Whether a position can travel as an SSE `id` line (axum panics on line
+/// breaks there) and in a query string without surprises.
+fn is_plain_cursor(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_TAIL_CURSOR_BYTES
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+}
+
+/// One connection's tail.
+struct Tail {
+    backend: Arc<Backend>,
+    /// `None` only while a poll runs (it travels to the blocking pool).
+    request: Option<TailRequest>,
+    pending: VecDeque<Event>,
+    shutdown: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Tail {
+    /// The next event to send; `None` ends the stream (shutdown or a store
+    /// error: the browser reconnects from its last id).
+    async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if *self.shutdown.borrow() {
+                return None;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(TAIL_POLL_INTERVAL) => {}
+                _ = self.shutdown.changed() => return None,
+            }
+            if let Err(error) = self.poll().await {
+                tracing::warn!(%error, "live tail stopped");
+                return None;
+            }
+        }
+    }
+
+    /// Asks the store for what came after the current position.
+    async fn poll(&mut self) -> Result<(), ApiError> {
+        let Some(request) = self.request.take() else {
+            return Ok(());
+        };
+        let (page, mut request) = self
+            .backend
+            .run(move |b| b.tail(&request).map(|page| (page, request)))
+            .await?;
+        let last = page.events.len().saturating_sub(1);
+        for (i, hit) in page.events.iter().enumerate() {
+            let mut event = Event::default().event("event").data(hit.doc.to_string());
+            if i == last && is_plain_cursor(&page.next.0) {
+                event = event.id(page.next.0.clone());
+            }
+            self.pending.push_back(event);
+        }
+        request.after = Some(page.next);
+        self.request = Some(request);
+        Ok(())
+    }
+}

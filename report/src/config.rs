@@ -1,0 +1,163 @@
+//! Command line and the checked configuration of the report server.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+/// Where the report server listens unless told otherwise: loopback only
+/// (DESIGN §6, §10).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7071";
+/// The embedded store the collector writes by default.
+pub const DEFAULT_STORE: &str = "sqlite://./helios-data/events.db";
+
+/// `helios-report`: ad-hoc queries and a web UI over the stored events.
+#[derive(Debug, Parser)]
+#[command(name = "helios-report", version, about, long_about = None)]
+pub struct Cli {
+    /// Address to listen on. A non-loopback address needs `--token` or
+    /// `--allow-anonymous`.
+    #[arg(long, env = "HELIOS_REPORT_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// The store to read: sqlite://PATH or mongodb://… (the collector's
+    /// store URIs).
+    #[arg(long, env = "HELIOS_REPORT_STORE", default_value = DEFAULT_STORE)]
+    pub store: String,
+    /// Require `Authorization: Bearer TOKEN` on every API request (prefer
+    /// the environment variable: arguments show in `ps`).
+    #[arg(long, env = "HELIOS_REPORT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Serve a non-loopback address without a token (deliberately open).
+    #[arg(long, env = "HELIOS_REPORT_ALLOW_ANONYMOUS")]
+    pub allow_anonymous: bool,
+}
+
+/// The report server's settings, checked.
+#[derive(Clone)]
+pub struct ReportConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Store URI (may hold credentials: never log it).
+    pub store: String,
+    /// Bearer token every API request must carry, if any.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ReportConfig {
+    // By hand: the token and the store URI (which may carry a password)
+    // must never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportConfig")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A non-loopback bind with neither a token nor `--allow-anonymous`.
+    #[error(
+        "refusing to listen on {listen} without authentication: it is not a loopback \
+         address, so anyone who can reach it could read every event. Give --token \
+         (or HELIOS_REPORT_TOKEN), or pass --allow-anonymous to serve it openly on purpose"
+    )]
+    OpenNonLoopbackBind {
+        /// The address asked for.
+        listen: SocketAddr,
+    },
+    /// `--token ""`: would make every request "authenticated".
+    #[error("--token must not be empty")]
+    EmptyToken,
+    /// The token has characters that cannot travel in a header or cookie.
+    #[error(
+        "--token may hold only printable ASCII without spaces, quotes, commas, \\ or ';' \
+         (it travels in a header and a cookie)"
+    )]
+    TokenCharacters,
+}
+
+impl ReportConfig {
+    /// Checks the command line: secure-by-default binds (DESIGN §10).
+    pub fn resolve(cli: Cli) -> Result<Self, ConfigError> {
+        if cli.token.as_deref() == Some("") {
+            return Err(ConfigError::EmptyToken);
+        }
+        if cli
+            .token
+            .as_deref()
+            .is_some_and(|t| !t.bytes().all(is_token_byte))
+        {
+            return Err(ConfigError::TokenCharacters);
+        }
+        if !cli.listen.ip().is_loopback() && cli.token.is_none() && !cli.allow_anonymous {
+            return Err(ConfigError::OpenNonLoopbackBind { listen: cli.listen });
+        }
+        Ok(Self {
+            listen: cli.listen,
+            store: cli.store,
+            token: cli.token,
+        })
+    }
+}
+
+/// RFC 6265 cookie-octet (which also fits an `Authorization` header).
+fn is_token_byte(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("helios-report").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn loopback_needs_no_token() {
+        assert!(ReportConfig::resolve(cli(&["--listen", "127.0.0.1:1"])).is_ok());
+        assert!(ReportConfig::resolve(cli(&["--listen", "[::1]:1"])).is_ok());
+    }
+
+    #[test]
+    fn non_loopback_without_token_or_anonymous_is_refused() {
+        let err = ReportConfig::resolve(cli(&["--listen", "0.0.0.0:7071"])).unwrap_err();
+        assert!(matches!(err, ConfigError::OpenNonLoopbackBind { .. }));
+        assert!(err.to_string().contains("--token"), "{err}");
+    }
+
+    #[test]
+    fn non_loopback_with_token_or_anonymous_is_accepted() {
+        assert!(ReportConfig::resolve(cli(&["--listen", "0.0.0.0:1", "--token", "s"])).is_ok());
+        assert!(
+            ReportConfig::resolve(cli(&["--listen", "0.0.0.0:1", "--allow-anonymous"])).is_ok()
+        );
+    }
+
+    #[test]
+    fn an_empty_token_is_refused() {
+        let err = ReportConfig::resolve(cli(&["--token", ""])).unwrap_err();
+        assert_eq!(err, ConfigError::EmptyToken);
+    }
+
+    #[test]
+    fn a_token_that_cannot_be_a_cookie_is_refused() {
+        for bad in ["a b", "a;b", "a\"b", "a,b", "é"] {
+            let err = ReportConfig::resolve(cli(&["--token", bad])).unwrap_err();
+            assert_eq!(err, ConfigError::TokenCharacters, "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_the_token_and_store() {
+        let cfg =
+            ReportConfig::resolve(cli(&["--token", "hunter2", "--store", "mongodb://u:pw@h"]))
+                .unwrap();
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pw@"),
+            "{shown}"
+        );
+    }
+}
