@@ -67,6 +67,7 @@ mod export;
 mod ir;
 mod mongo;
 mod mongo_filter;
+mod project;
 mod sqlite;
 mod text;
 

@@ -1,24 +1,472 @@
-//! The SQLite query back end (placeholder; being written).
+//! [`SqliteQueries`]: the query back end over an SQLite store (DESIGN §5,
+//! §6). Every request is one or two statements on a pooled read-only
+//! connection, each its own short read transaction, so no request pins the
+//! WAL for longer than a statement.
 
+mod compile;
+mod conn;
+mod histogram;
+
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Connection};
+use serde_json::Value;
+
 use crate::error::StoreError;
+use crate::object_id::ObjectId;
 
-/// Most idle read-only connections kept for reuse.
-pub const SQLITE_QUERY_POOL_MAX_IDLE: usize = 4;
+use super::api::{
+    DistinctRequest, FieldName, GroupBy, GroupByRequest, GroupCount, GroupKey, Histogram,
+    HistogramRequest, Hit, Page, QueryBackend, TailCursor, TailPage, TailRequest, TypeCount,
+    MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_SUGGEST_SCAN_EVENTS, MAX_TAIL_LIMIT, MAX_TOP_N,
+};
+use super::error::QueryError;
+use super::ir::{FieldPath, Query, Selection, SortOrder, TimeRange, MAX_PATH_SEGMENTS};
+use super::project::project;
+use compile::Sql;
+use conn::Pool;
 
-/// The SQLite query back end: read-only connections to one store file.
-#[derive(Debug)]
+pub use conn::SQLITE_QUERY_POOL_MAX_IDLE;
+
+/// Most rows past the tail cursor one tail poll examines: with a filter
+/// that matches little, a poll still returns quickly and moves the cursor.
+pub const MAX_TAIL_SCAN_ROWS: i64 = 10_000;
+/// Most distinct field names [`QueryBackend::field_names`] reports.
+pub const MAX_FIELD_NAMES: usize = 1_000;
+
+/// The SQLite query back end: a small pool of read-only connections to one
+/// store file. Cheap to share (`Arc`), safe to call from many threads.
 pub struct SqliteQueries {
     path: PathBuf,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for SqliteQueries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteQueries")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqliteQueries {
-    /// Opens the store at `path` read-only (it must exist and have this
-    /// build's schema).
+    /// Opens the store at `path` read-only. It must exist and have this
+    /// build's schema; one connection is opened now to check that.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Ok(Self {
-            path: path.as_ref().to_owned(),
+        let path = path.as_ref().to_owned();
+        let pool = Pool::open(&path)?;
+        Ok(Self { path, pool })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read_error(&self, context: &str, source: rusqlite::Error) -> QueryError {
+        QueryError::store(format!("{context} in {}", self.path.display()), source)
+    }
+
+    /// Runs `sql` and maps each row with `map`.
+    fn rows<T>(
+        &self,
+        context: &str,
+        sql: &Sql,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, QueryError> {
+        self.pool
+            .with(|conn: &Connection| {
+                let mut statement = conn.prepare_cached(&sql.text)?;
+                let rows = statement.query_map(params_from_iter(sql.params.iter()), map)?;
+                rows.collect::<rusqlite::Result<Vec<T>>>()
+            })
+            .map_err(|error| match error {
+                conn::PoolError::Open(error) => QueryError::store(context.to_owned(), error),
+                conn::PoolError::Sql(error) => self.read_error(context, error),
+            })
+    }
+
+    fn count(&self, select: &Selection) -> Result<u64, QueryError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT count(*) FROM events WHERE ");
+        compile::selection(&mut sql, select)?;
+        let counts = self.rows("counting events", &sql, |row| row.get::<_, i64>(0))?;
+        Ok(counts.first().map_or(0, |n| to_count(*n)))
+    }
+
+    fn hit(&self, id: &[u8], ts_ms: i64, doc: &str) -> Result<Hit, QueryError> {
+        let id = ObjectId::from_slice(id).map_err(|error| QueryError::Corrupt {
+            context: format!("event in {}", self.path.display()),
+            reason: format!("_id: {error}"),
+        })?;
+        let doc = serde_json::from_str(doc).map_err(|error| QueryError::Corrupt {
+            context: format!("event {id} in {}", self.path.display()),
+            reason: format!("doc is not JSON: {error}"),
+        })?;
+        Ok(Hit { id, ts_ms, doc })
+    }
+
+    /// Rows of `(_id, ts, doc)` → hits, projected.
+    fn hits(
+        &self,
+        rows: Vec<(Vec<u8>, i64, String)>,
+        projection: Option<&[FieldPath]>,
+    ) -> Result<Vec<Hit>, QueryError> {
+        rows.into_iter()
+            .map(|(id, ts_ms, doc)| {
+                let mut hit = self.hit(&id, ts_ms, &doc)?;
+                if let Some(paths) = projection {
+                    hit.doc = project(&hit.doc, paths);
+                }
+                Ok(hit)
+            })
+            .collect()
+    }
+
+    /// Top `limit` values of the group key of `path` among `select`, most
+    /// frequent first; `scan` bounds the number of (most recent) events read.
+    fn top_values(
+        &self,
+        select: &Selection,
+        path: &FieldPath,
+        limit: usize,
+        scan: Option<usize>,
+        prefix: Option<&str>,
+    ) -> Result<Vec<GroupCount>, QueryError> {
+        let mut sql = Sql::default();
+        let json_path = sql.bind(SqlValue::Text(compile::json_path(path)?))?;
+        sql.push(&format!(
+            "SELECT k, count(*) AS n FROM (SELECT doc -> {json_path} AS k, \
+             doc ->> {json_path} AS raw, json_type(doc, {json_path}) AS t FROM events WHERE "
+        ));
+        compile::selection(&mut sql, select)?;
+        if let Some(scan) = scan {
+            let scan = sql.bind(SqlValue::Integer(to_sql_int(scan)))?;
+            sql.push(&format!(" ORDER BY ts DESC, _id DESC LIMIT {scan}"));
+        }
+        sql.push(")");
+        if let Some(prefix) = prefix {
+            let start = sql.bind(SqlValue::Text(prefix.to_owned()))?;
+            sql.push(&format!(
+                " WHERE t = 'text' AND substr(raw, 1, length({start})) = {start}"
+            ));
+        }
+        let limit = sql.bind(SqlValue::Integer(to_sql_int(limit)))?;
+        sql.push(&format!(" GROUP BY k ORDER BY n DESC, k LIMIT {limit}"));
+        let rows = self.rows("grouping events", &sql, |row| {
+            Ok((row.get::<_, Option<String>>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        rows.into_iter()
+            .map(|(key, n)| {
+                Ok(GroupCount {
+                    key: self.group_key(key.as_deref())?,
+                    count: to_count(n),
+                })
+            })
+            .collect()
+    }
+
+    fn group_key(&self, json: Option<&str>) -> Result<GroupKey, QueryError> {
+        match json {
+            None => Ok(GroupKey::Missing),
+            Some(text) => serde_json::from_str(text)
+                .map(GroupKey::Value)
+                .map_err(|error| QueryError::Corrupt {
+                    context: format!("group key in {}", self.path.display()),
+                    reason: format!("not JSON: {error}"),
+                }),
+        }
+    }
+
+    fn head_seq(&self) -> Result<i64, QueryError> {
+        let sql = Sql {
+            text: "SELECT coalesce(max(seq), 0) FROM events".to_owned(),
+            params: Vec::new(),
+        };
+        let heads = self.rows("reading the last seq", &sql, |row| row.get::<_, i64>(0))?;
+        Ok(heads.first().copied().unwrap_or(0))
+    }
+}
+
+impl QueryBackend for SqliteQueries {
+    fn query(&self, query: &Query) -> Result<Page, QueryError> {
+        let limit = query.effective_limit();
+        if limit == 0 {
+            return Ok(Page {
+                events: Vec::new(),
+                next: None,
+            });
+        }
+        let mut sql = Sql::default();
+        sql.push("SELECT _id, ts, doc FROM events WHERE ");
+        compile::selection(&mut sql, &query.select)?;
+        let (compare, direction) = match query.sort {
+            SortOrder::Desc => ("<", "DESC"),
+            SortOrder::Asc => (">", "ASC"),
+        };
+        if let Some(after) = &query.after {
+            let ts = sql.bind(SqlValue::Integer(after.ts_ms))?;
+            let id = sql.bind(SqlValue::Blob(after.id.as_bytes().to_vec()))?;
+            sql.push(&format!(" AND (ts, _id) {compare} ({ts}, {id})"));
+        }
+        // One row more than the page tells whether a next page exists.
+        let fetch = sql.bind(SqlValue::Integer(to_sql_int(limit + 1)))?;
+        sql.push(&format!(
+            " ORDER BY ts {direction}, _id {direction} LIMIT {fetch}"
+        ));
+        let mut rows = self.rows("querying events", &sql, |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let events = self.hits(rows, query.projection.as_deref())?;
+        let next = if more {
+            events.last().map(Hit::cursor)
+        } else {
+            None
+        };
+        Ok(Page { events, next })
+    }
+
+    fn histogram(&self, request: &HistogramRequest) -> Result<Histogram, QueryError> {
+        let plan = histogram::Plan::new(request)?;
+        let series = match &request.split_by {
+            Some(split) => {
+                check_top_n(split.top_n)?;
+                self.top_values(&request.select, &split.path, split.top_n, None, None)?
+                    .into_iter()
+                    .map(|group| group.key)
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let mut sql = Sql::default();
+        let width = sql.bind(SqlValue::Integer(request.bucket_ms))?;
+        let bucket = format!("ts - (((ts % {width}) + {width}) % {width})");
+        match &request.split_by {
+            None => sql.push(&format!(
+                "SELECT {bucket} AS b, NULL, count(*) FROM events WHERE "
+            )),
+            Some(split) => {
+                let json_path = sql.bind(SqlValue::Text(compile::json_path(&split.path)?))?;
+                sql.push(&format!(
+                    "SELECT {bucket} AS b, doc -> {json_path} AS k, count(*) FROM events WHERE "
+                ));
+            }
+        }
+        compile::selection(&mut sql, &request.select)?;
+        sql.push(" GROUP BY 1, 2");
+        let rows = self.rows("computing a histogram", &sql, |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut counted = Vec::with_capacity(rows.len());
+        for (start_ms, key, n) in rows {
+            let key = if request.split_by.is_some() {
+                Some(self.group_key(key.as_deref())?)
+            } else {
+                None
+            };
+            counted.push((start_ms, key, to_count(n)));
+        }
+        Ok(plan.assemble(series, counted))
+    }
+
+    fn group_by(&self, request: &GroupByRequest) -> Result<GroupBy, QueryError> {
+        check_top_n(request.top_n)?;
+        let groups = self.top_values(&request.select, &request.path, request.top_n, None, None)?;
+        let total = self.count(&request.select)?;
+        let in_groups: u64 = groups.iter().map(|group| group.count).sum();
+        Ok(GroupBy {
+            groups,
+            other_count: total.saturating_sub(in_groups),
+            total,
         })
     }
+
+    fn distinct(&self, request: &DistinctRequest) -> Result<Vec<GroupCount>, QueryError> {
+        let limit = request.limit.min(MAX_DISTINCT_LIMIT);
+        let groups = self.top_values(
+            &request.select,
+            &request.path,
+            limit,
+            Some(MAX_SUGGEST_SCAN_EVENTS),
+            request.prefix.as_deref(),
+        )?;
+        // A missing field is not a value to suggest.
+        Ok(groups
+            .into_iter()
+            .filter(|group| group.key != GroupKey::Missing)
+            .collect())
+    }
+
+    fn field_names(&self, range: TimeRange, sample: usize) -> Result<Vec<FieldName>, QueryError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT doc FROM events WHERE ");
+        compile::selection(&mut sql, &Selection::range(range))?;
+        let sample = sql.bind(SqlValue::Integer(to_sql_int(
+            sample.min(MAX_FIELD_SAMPLE_DOCS),
+        )))?;
+        sql.push(&format!(" ORDER BY ts DESC, _id DESC LIMIT {sample}"));
+        let docs = self.rows("sampling documents", &sql, |row| row.get::<_, String>(0))?;
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        for text in docs {
+            // A document that is not JSON is skipped here: suggestions are
+            // best effort, and `query` reports such rows as corrupt.
+            let Ok(doc) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            let mut seen = HashSet::new();
+            collect_names(&doc, "", 1, &mut seen);
+            for name in seen {
+                if counts.len() < MAX_FIELD_NAMES || counts.contains_key(&name) {
+                    *counts.entry(name).or_default() += 1;
+                }
+            }
+        }
+        let mut names: Vec<FieldName> = counts
+            .into_iter()
+            .map(|(path, count)| FieldName { path, count })
+            .collect();
+        names.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
+        Ok(names)
+    }
+
+    fn types(&self, range: TimeRange) -> Result<Vec<TypeCount>, QueryError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT type, count(*) AS n FROM events WHERE ");
+        compile::selection(&mut sql, &Selection::range(range))?;
+        sql.push(" GROUP BY type ORDER BY n DESC, type");
+        let rows = self.rows("counting types", &sql, |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(event_type, n)| TypeCount {
+                event_type,
+                count: to_count(n),
+            })
+            .collect())
+    }
+
+    fn get(&self, id: ObjectId) -> Result<Option<Hit>, QueryError> {
+        let sql = Sql {
+            text: "SELECT _id, ts, doc FROM events WHERE _id = ?1".to_owned(),
+            params: vec![SqlValue::Blob(id.as_bytes().to_vec())],
+        };
+        let rows = self.rows("reading one event", &sql, |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+        Ok(self.hits(rows, None)?.into_iter().next())
+    }
+
+    fn tail(&self, request: &TailRequest) -> Result<TailPage, QueryError> {
+        let head = self.head_seq()?;
+        let Some(after) = &request.after else {
+            return Ok(TailPage {
+                events: Vec::new(),
+                next: TailCursor(head.to_string()),
+            });
+        };
+        let after: i64 = after.0.parse().map_err(|_| {
+            QueryError::Invalid(format!(
+                "tail cursor `{}` is not a sequence number",
+                after.0
+            ))
+        })?;
+        let scan_end = head.min(after.saturating_add(MAX_TAIL_SCAN_ROWS));
+        let limit = request.limit.min(MAX_TAIL_LIMIT);
+        let mut sql = Sql::default();
+        let from = sql.bind(SqlValue::Integer(after))?;
+        let to = sql.bind(SqlValue::Integer(scan_end))?;
+        sql.push(&format!(
+            "SELECT seq, _id, ts, doc FROM events WHERE seq > {from} AND seq <= {to} AND "
+        ));
+        let select = Selection {
+            range: TimeRange::ALL,
+            types: request.types.clone(),
+            filter: request.filter.clone(),
+        };
+        compile::selection(&mut sql, &select)?;
+        let fetch = sql.bind(SqlValue::Integer(to_sql_int(limit)))?;
+        sql.push(&format!(" ORDER BY seq LIMIT {fetch}"));
+        let rows = self.rows("tailing events", &sql, |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                (row.get(1)?, row.get(2)?, row.get(3)?),
+            ))
+        })?;
+        // A full page stops at its last event; a short one has seen every
+        // row up to the end of the scan.
+        let next = if rows.len() == limit && limit > 0 {
+            rows.last().map_or(scan_end, |(seq, _)| *seq)
+        } else if limit == 0 {
+            after
+        } else {
+            scan_end.max(after)
+        };
+        let events = self.hits(rows.into_iter().map(|(_, row)| row).collect(), None)?;
+        Ok(TailPage {
+            events,
+            next: TailCursor(next.to_string()),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+}
+
+/// Every dotted path in `value` (arrays transparent, as in filters),
+/// `depth` levels deep at most.
+fn collect_names(value: &Value, prefix: &str, depth: usize, seen: &mut HashSet<String>) {
+    if depth > MAX_PATH_SEGMENTS {
+        return;
+    }
+    match value {
+        Value::Object(members) => {
+            for (name, child) in members {
+                let path = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                collect_names(child, &path, depth + 1, seen);
+                seen.insert(path);
+            }
+        }
+        Value::Array(elements) => {
+            for element in elements {
+                if element.is_object() {
+                    collect_names(element, prefix, depth, seen);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_top_n(top_n: usize) -> Result<(), QueryError> {
+    if top_n == 0 || top_n > MAX_TOP_N {
+        return Err(QueryError::Invalid(format!(
+            "top_n must be 1..={MAX_TOP_N}, got {top_n}"
+        )));
+    }
+    Ok(())
+}
+
+/// A count SQLite returned (never negative) as `u64`.
+fn to_count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// A bounded size as an SQL integer (every size here is capped far below
+/// `i64::MAX`).
+fn to_sql_int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

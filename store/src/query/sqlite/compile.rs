@@ -1,0 +1,431 @@
+//! IR → SQL over the `events` table (DESIGN §5). Values are always bound
+//! parameters, never spliced into the text; only fixed SQL and parameter
+//! numbers are written here.
+//!
+//! Every compiled condition evaluates to 0 or 1, never NULL, so `NOT`
+//! behaves as the IR's negation under SQL's three-valued logic.
+//!
+//! A field's *nodes* (module docs of `query`) come from one of three
+//! sources:
+//! - a column for the envelope (`ts`, `recv`, `_id`, `type`, `app`), typed
+//!   with pseudo JSON types `'date'` and `'oid'` no JSON value has;
+//! - `json_type`/`json_extract` at `$."name"` for a one-segment path (no
+//!   array can sit before the last segment, so there is one node at most);
+//! - a chain of `json_each` joins for longer paths, which traverses an
+//!   array before each later segment the way the evaluator does.
+
+use rusqlite::types::Value as SqlValue;
+
+use super::super::error::QueryError;
+use super::super::ir::{
+    CompareOp, FieldPath, Filter, Literal, Selection, PATH_APP, PATH_ID, PATH_RECV, PATH_TS,
+    PATH_TYPE,
+};
+
+/// Most event types one selection may list.
+pub const MAX_SELECTION_TYPES: usize = 256;
+/// Most bound parameters one statement may get (SQLite's own default limit
+/// is 32766); a bound on the size of a compiled filter.
+pub const MAX_SQL_PARAMS: usize = 8_192;
+
+/// SQL text with its bound parameters, built left to right.
+#[derive(Debug, Default)]
+pub(crate) struct Sql {
+    pub(crate) text: String,
+    pub(crate) params: Vec<SqlValue>,
+}
+
+impl Sql {
+    /// Binds `value` and returns its placeholder (`?N`).
+    pub(crate) fn bind(&mut self, value: SqlValue) -> Result<String, QueryError> {
+        if self.params.len() >= MAX_SQL_PARAMS {
+            return Err(QueryError::Invalid(format!(
+                "the filter is too large (more than {MAX_SQL_PARAMS} values)"
+            )));
+        }
+        self.params.push(value);
+        Ok(format!("?{}", self.params.len()))
+    }
+
+    pub(crate) fn push(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+}
+
+/// Appends the WHERE condition of a selection (range, types, filter).
+pub(crate) fn selection(sql: &mut Sql, select: &Selection) -> Result<(), QueryError> {
+    if select.types.len() > MAX_SELECTION_TYPES {
+        return Err(QueryError::Invalid(format!(
+            "{} types selected, the limit is {MAX_SELECTION_TYPES}",
+            select.types.len()
+        )));
+    }
+    let from = sql.bind(SqlValue::Integer(select.range.from_ms))?;
+    let to = sql.bind(SqlValue::Integer(select.range.to_ms))?;
+    sql.push(&format!("ts >= {from} AND ts < {to}"));
+    if !select.types.is_empty() {
+        let mut placeholders = Vec::with_capacity(select.types.len());
+        for event_type in &select.types {
+            placeholders.push(sql.bind(SqlValue::Text(event_type.clone()))?);
+        }
+        sql.push(&format!(" AND type IN ({})", placeholders.join(", ")));
+    }
+    if let Some(filter) = &select.filter {
+        sql.push(" AND ");
+        let condition = compile_filter(sql, filter)?;
+        sql.push(&condition);
+    }
+    Ok(())
+}
+
+/// Compiles `filter` to a condition (binding its values into `sql`) and
+/// returns the condition's text; the caller places it.
+pub(crate) fn compile_filter(sql: &mut Sql, filter: &Filter) -> Result<String, QueryError> {
+    match filter {
+        Filter::And(children) => combine(sql, children, " AND ", "1"),
+        Filter::Or(children) => combine(sql, children, " OR ", "0"),
+        Filter::Not(child) => Ok(format!("NOT {}", compile_filter(sql, child)?)),
+        Filter::Exists { path, exists } => {
+            let source = NodeSource::of(path);
+            let present = source.exists(sql)?;
+            Ok(if *exists {
+                present
+            } else {
+                format!("NOT {present}")
+            })
+        }
+        Filter::Compare { path, op, value } => compare(sql, path, *op, value),
+        Filter::In { path, values } => in_list(sql, path, values),
+        Filter::Nin { path, values } => Ok(format!("NOT {}", in_list(sql, path, values)?)),
+        Filter::Contains { path, text } => {
+            let needle = sql.bind(SqlValue::Text(text.clone()))?;
+            any_candidate(sql, path, &|t, v| {
+                format!("{t} = 'text' AND instr({v}, {needle}) > 0")
+            })
+        }
+        Filter::Prefix { path, prefix } => {
+            let start = sql.bind(SqlValue::Text(prefix.clone()))?;
+            any_candidate(sql, path, &|t, v| {
+                format!("{t} = 'text' AND substr({v}, 1, length({start})) = {start}")
+            })
+        }
+        Filter::Regex { path, pattern } => {
+            let regex = sql.bind(SqlValue::Text(pattern.source().to_owned()))?;
+            any_candidate(sql, path, &|t, v| {
+                format!("{t} = 'text' AND regexp({regex}, {v})")
+            })
+        }
+    }
+}
+
+fn combine(
+    sql: &mut Sql,
+    children: &[Filter],
+    operator: &str,
+    empty: &str,
+) -> Result<String, QueryError> {
+    if children.is_empty() {
+        return Ok(empty.to_owned());
+    }
+    let mut parts = Vec::with_capacity(children.len());
+    for child in children {
+        parts.push(compile_filter(sql, child)?);
+    }
+    Ok(format!("({})", parts.join(operator)))
+}
+
+fn in_list(sql: &mut Sql, path: &FieldPath, values: &[Literal]) -> Result<String, QueryError> {
+    let mut parts = Vec::with_capacity(values.len());
+    for value in values {
+        parts.push(compare(sql, path, CompareOp::Eq, value)?);
+    }
+    Ok(if parts.is_empty() {
+        "0".to_owned()
+    } else {
+        format!("({})", parts.join(" OR "))
+    })
+}
+
+fn compare(
+    sql: &mut Sql,
+    path: &FieldPath,
+    op: CompareOp,
+    literal: &Literal,
+) -> Result<String, QueryError> {
+    if let Literal::Null = literal {
+        // Null is alone in its bracket, and `== null` also matches a missing
+        // field (module docs, "Null and missing").
+        let is_null = match op {
+            CompareOp::Lt | CompareOp::Gt => return Ok("0".to_owned()),
+            CompareOp::Eq | CompareOp::Ne | CompareOp::Lte | CompareOp::Gte => {
+                let source = NodeSource::of(path);
+                let present = source.exists(sql)?;
+                let null = any_candidate(sql, path, &|t, _| format!("{t} = 'null'"))?;
+                format!("(NOT {present} OR {null})")
+            }
+        };
+        return Ok(if op == CompareOp::Ne {
+            format!("NOT {is_null}")
+        } else {
+            is_null
+        });
+    }
+    if op == CompareOp::Ne {
+        return Ok(format!(
+            "NOT {}",
+            compare(sql, path, CompareOp::Eq, literal)?
+        ));
+    }
+    let condition = typed_condition(sql, op, literal)?;
+    match condition {
+        None => Ok("0".to_owned()),
+        Some(condition) => any_candidate(sql, path, &|t, v| condition.render(t, v)),
+    }
+}
+
+/// A condition on one candidate's (type, value), waiting for the SQL
+/// expressions of that candidate.
+enum TypedCondition {
+    /// `type IN (types)`: booleans, compared by their type name.
+    TypeIn(Vec<&'static str>),
+    /// `type IN (types) AND value op ?N`.
+    Ordered {
+        types: &'static [&'static str],
+        operator: &'static str,
+        placeholder: String,
+    },
+}
+
+impl TypedCondition {
+    fn render(&self, t: &str, v: &str) -> String {
+        match self {
+            TypedCondition::TypeIn(types) => format!("{t} IN ({})", quoted_list(types)),
+            TypedCondition::Ordered {
+                types,
+                operator,
+                placeholder,
+            } => format!(
+                "{t} IN ({}) AND {v} {operator} {placeholder}",
+                quoted_list(types)
+            ),
+        }
+    }
+}
+
+fn quoted_list(types: &[&str]) -> String {
+    types
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The per-candidate condition of `op literal` (not null, not `Ne`), or
+/// `None` when nothing can match.
+fn typed_condition(
+    sql: &mut Sql,
+    op: CompareOp,
+    literal: &Literal,
+) -> Result<Option<TypedCondition>, QueryError> {
+    let operator = match op {
+        CompareOp::Eq => "=",
+        CompareOp::Lt => "<",
+        CompareOp::Lte => "<=",
+        CompareOp::Gt => ">",
+        CompareOp::Gte => ">=",
+        CompareOp::Ne => "<>",
+    };
+    let (types, bound): (&'static [&'static str], SqlValue) = match literal {
+        Literal::Null => return Ok(None),
+        Literal::Bool(b) => {
+            let types: Vec<&'static str> = [false, true]
+                .into_iter()
+                .filter(|candidate| bool_holds(op, *candidate, *b))
+                .map(|candidate| if candidate { "true" } else { "false" })
+                .collect();
+            return Ok((!types.is_empty()).then_some(TypedCondition::TypeIn(types)));
+        }
+        Literal::Int(i) => (&["integer", "real"], SqlValue::Integer(*i)),
+        Literal::Float(f) => (&["integer", "real"], SqlValue::Real(*f)),
+        Literal::String(s) => (&["text"], SqlValue::Text(s.clone())),
+        Literal::Date(ms) => (&["date"], SqlValue::Integer(*ms)),
+        Literal::Id(id) => (&["oid"], SqlValue::Blob(id.as_bytes().to_vec())),
+    };
+    let placeholder = sql.bind(bound)?;
+    Ok(Some(TypedCondition::Ordered {
+        types,
+        operator,
+        placeholder,
+    }))
+}
+
+fn bool_holds(op: CompareOp, candidate: bool, literal: bool) -> bool {
+    match op {
+        CompareOp::Eq => candidate == literal,
+        CompareOp::Ne => candidate != literal,
+        CompareOp::Lt => !candidate & literal,
+        CompareOp::Lte => candidate <= literal,
+        CompareOp::Gt => candidate & !literal,
+        CompareOp::Gte => candidate >= literal,
+    }
+}
+
+/// `1` when some candidate of `path` satisfies `condition(type, value)`.
+fn any_candidate(
+    sql: &mut Sql,
+    path: &FieldPath,
+    condition: &dyn Fn(&str, &str) -> String,
+) -> Result<String, QueryError> {
+    NodeSource::of(path).any_candidate(sql, condition)
+}
+
+/// Where the nodes of a path come from (see the file docs).
+enum NodeSource<'a> {
+    Column {
+        type_sql: &'static str,
+        value_sql: &'static str,
+    },
+    TopLevel(&'a str),
+    Chain(&'a [String]),
+}
+
+impl<'a> NodeSource<'a> {
+    fn of(path: &'a FieldPath) -> Self {
+        if let Some(column) = envelope_column(path) {
+            return column;
+        }
+        match path.segments() {
+            [single] if member_path_ok(single) => NodeSource::TopLevel(single),
+            segments => NodeSource::Chain(segments),
+        }
+    }
+
+    /// `1` when the path has a node.
+    fn exists(&self, sql: &mut Sql) -> Result<String, QueryError> {
+        Ok(match self {
+            NodeSource::Column { type_sql, .. } => format!("({type_sql} IS NOT NULL)"),
+            NodeSource::TopLevel(name) => {
+                let json_path = sql.bind(SqlValue::Text(member_path(name)))?;
+                format!("(json_type(doc, {json_path}) IS NOT NULL)")
+            }
+            NodeSource::Chain(segments) => {
+                let (from, last) = chain(sql, segments)?;
+                format!("EXISTS (SELECT 1 FROM {from} WHERE {last})")
+            }
+        })
+    }
+
+    fn any_candidate(
+        &self,
+        sql: &mut Sql,
+        condition: &dyn Fn(&str, &str) -> String,
+    ) -> Result<String, QueryError> {
+        Ok(match self {
+            NodeSource::Column {
+                type_sql,
+                value_sql,
+            } => format!("coalesce(({}), 0)", condition(type_sql, value_sql)),
+            NodeSource::TopLevel(name) => {
+                let p = sql.bind(SqlValue::Text(member_path(name)))?;
+                // A one-segment path has one node at most; if it is an array,
+                // its elements are candidates too.
+                format!(
+                    "coalesce((CASE json_type(doc, {p}) WHEN 'array' THEN EXISTS \
+                     (SELECT 1 FROM json_each(doc, {p}) AS c WHERE {element}) \
+                     ELSE ({node}) END), 0)",
+                    element = condition("c.type", "c.atom"),
+                    node = condition(
+                        &format!("json_type(doc, {p})"),
+                        &format!("json_extract(doc, {p})")
+                    ),
+                )
+            }
+            NodeSource::Chain(segments) => {
+                let (from, last) = chain(sql, segments)?;
+                let n = segments.len();
+                format!(
+                    "EXISTS (SELECT 1 FROM {from} WHERE {last} AND (coalesce(({node}), 0) \
+                     OR (m{n}.type = 'array' AND EXISTS (SELECT 1 FROM json_each(m{n}.value) \
+                     AS c WHERE {element}))))",
+                    node = condition(&format!("m{n}.type"), &format!("m{n}.atom")),
+                    element = condition("c.type", "c.atom"),
+                )
+            }
+        })
+    }
+}
+
+/// The envelope columns, typed as the IR types them.
+fn envelope_column(path: &FieldPath) -> Option<NodeSource<'static>> {
+    let (type_sql, value_sql) = if path.is(PATH_TS) {
+        ("'date'", "ts")
+    } else if path.is(PATH_RECV) {
+        ("'date'", "recv")
+    } else if path.is(PATH_ID) {
+        ("'oid'", "_id")
+    } else if path.is(PATH_TYPE) {
+        ("'text'", "type")
+    } else if path.is(PATH_APP) {
+        // `app` is the envelope's string or absent; NULL column = missing.
+        ("(CASE WHEN app IS NULL THEN NULL ELSE 'text' END)", "app")
+    } else {
+        return None;
+    };
+    Some(NodeSource::Column {
+        type_sql,
+        value_sql,
+    })
+}
+
+/// The SQLite JSON path of one object member: `$."name"`. A name with a
+/// `"` cannot be written in a SQLite JSON path, so such members are
+/// matched through [`chain`] (by `key`) instead; see `member_path_ok`.
+fn member_path(name: &str) -> String {
+    format!("$.\"{name}\"")
+}
+
+/// Whether [`member_path`] can address `name`.
+pub(crate) fn member_path_ok(name: &str) -> bool {
+    !name.contains('"') && !name.contains('\\')
+}
+
+/// The FROM clause and key conditions walking `segments` with `json_each`
+/// (rows `m1..mN` are the nodes of each level; `e1..` the traversed
+/// elements), ending at node `mN`.
+fn chain(sql: &mut Sql, segments: &[String]) -> Result<(String, String), QueryError> {
+    let mut from = String::from("json_each(doc) AS m1");
+    let mut conditions = Vec::with_capacity(segments.len() * 2);
+    for (i, segment) in segments.iter().enumerate() {
+        let level = i + 1;
+        let key = sql.bind(SqlValue::Text(segment.clone()))?;
+        conditions.push(format!("m{level}.key = {key}"));
+        if level < segments.len() {
+            // An object continues as itself, an array as its elements; the
+            // next level reads members of those that are objects.
+            from.push_str(&format!(
+                ", json_each(CASE m{level}.type WHEN 'array' THEN m{level}.value \
+                 WHEN 'object' THEN '[' || m{level}.value || ']' ELSE '[]' END) AS e{level}, \
+                 json_each(CASE e{level}.type WHEN 'object' THEN e{level}.value ELSE '{{}}' END) \
+                 AS m{next}",
+                next = level + 1
+            ));
+            conditions.push(format!("e{level}.type = 'object'"));
+        }
+    }
+    Ok((from, conditions.join(" AND ")))
+}
+
+/// The SQLite JSON path of a whole field path, for the group-by key
+/// (`doc -> path`), or an error for names a SQLite path cannot express.
+pub(crate) fn json_path(path: &FieldPath) -> Result<String, QueryError> {
+    let mut text = String::from("$");
+    for segment in path.segments() {
+        if !member_path_ok(segment) {
+            return Err(QueryError::Invalid(format!(
+                "cannot group by `{path}`: field names with `\"` or `\\` are not supported here"
+            )));
+        }
+        text.push_str(&format!(".\"{segment}\""));
+    }
+    Ok(text)
+}
