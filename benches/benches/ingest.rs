@@ -1,7 +1,9 @@
 //! Hot paths of the collector besides validation, on the reference load:
 //! HTTP request-head parsing (one request, and a buffer of 16 pipelined
 //! ones), id minting, record encoding (payload framing + journal record
-//! with CRC32C), record → documents at flush time, and SQLite batch inserts.
+//! with CRC32C), record → documents at flush time, SQLite batch inserts, and
+//! the MongoDB sink's JSON → BSON conversion (against a `serde_json::Value`
+//! parse of the same documents as the yardstick).
 //!
 //! `cargo bench -p helios-benches --bench ingest` (inputs from
 //! `HELIOS_BENCH_INPUTS`, default `../shared/bench`)
@@ -18,6 +20,7 @@ use helios_journal::format::{
     encode_record, padded_record_bytes, RecordKind, RecordMeta, FLAG_COMMIT_START,
 };
 use helios_journal::{Checkpoint, Record};
+use helios_store::mongo::event_to_bson;
 use helios_store::{EventDoc, ObjectId, Sink, SqliteSink};
 
 const SHARED_BENCH_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/bench");
@@ -196,5 +199,49 @@ fn sqlite(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, http, encoding, sqlite);
+/// The reference batch as the flusher holds it: 100 documents.
+fn reference_docs() -> Vec<EventDoc> {
+    let (batch, v) = validated_batch();
+    let mut payload = Vec::new();
+    encode_payload(0, &batch, v.accepted(), &mut payload).unwrap();
+    let mut minter = IdMinter::new([9, 9, 9, 9, 9], 0);
+    let record = Record {
+        seq: 1,
+        checkpoint: Checkpoint::default(),
+        recv_ms: 1_764_000_000_000,
+        clock_offset_ms: 0,
+        id_base: minter.reserve(1_764_000_000_000, 100),
+        event_count: 100,
+        app: String::new(),
+        payload,
+    };
+    let mut docs = Vec::new();
+    record_to_docs(&record, &mut docs, &mut Vec::new()).unwrap();
+    docs
+}
+
+fn bson(c: &mut Criterion) {
+    let docs = reference_docs();
+    let bytes: usize = docs.iter().map(|d| d.doc.len()).sum();
+    let mut g = c.benchmark_group("bson");
+    g.throughput(Throughput::Elements(docs.len() as u64));
+    g.bench_function("json_to_bson_batch100", |b| {
+        b.iter(|| {
+            docs.iter()
+                .map(|d| event_to_bson(d).unwrap().as_bytes().len())
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("serde_json_value_parse_batch100", |b| {
+        b.iter(|| {
+            docs.iter()
+                .map(|d| serde_json::from_str::<serde_json::Value>(&d.doc).unwrap())
+                .count()
+        })
+    });
+    g.finish();
+    eprintln!("bson: {} documents, {bytes} JSON bytes", docs.len());
+}
+
+criterion_group!(benches, http, encoding, sqlite, bson);
 criterion_main!(benches);

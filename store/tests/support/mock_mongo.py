@@ -42,6 +42,7 @@ HANDSHAKE = {"hello", "ismaster", "buildinfo", "ping", "endsessions", "getlaster
 lock = threading.Lock()
 state = {
     "stored": {},  # hex id -> count (more than 1 only in time-series mode)
+    "docs": {},  # hex id -> the last document stored with it
     "fail_next": [],
     "fail_all": None,
     "refuse": {},
@@ -90,6 +91,7 @@ def handle_insert(request, out):
                                      "errmsg": "E11000 duplicate key error dup key: { _id: ObjectId('%s') }" % key})
             else:
                 state["stored"][key] = state["stored"].get(key, 0) + 1
+                state["docs"][key] = d
                 inserted.append(key)
         reply = {"ok": 1, "n": len(inserted)}
         if write_errors:
@@ -103,10 +105,16 @@ def handle_insert(request, out):
 
 
 def handle_find(request, out):
+    """Answers `{}`, `{_id: X}` and `{_id: {$in: [...]}, ...}` (other
+    conditions ignored) from the stored documents, in one batch."""
     doc = request.doc
-    wanted = doc.get("filter", {}).get("_id", {}).get("$in", [])
+    wanted = doc.get("filter", {}).get("_id")
     with lock:
-        found = [{"_id": i} for i in wanted if str(i) in state["stored"]]
+        if wanted is None:
+            found = list(state["docs"].values())
+        else:
+            keys = wanted.get("$in", []) if isinstance(wanted, dict) else [wanted]
+            found = [state["docs"][str(k)] for k in keys if str(k) in state["docs"]]
     log(out, "find", doc, "ok")
     ns = "%s.%s" % (doc.get("$db"), doc.get("find"))
     return request.replies({"cursor": {"id": Int64(0), "ns": ns, "firstBatch": found}, "ok": 1})
