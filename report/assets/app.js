@@ -220,7 +220,8 @@
     const p = new URLSearchParams({ from: String(win.from), to: String(win.to) });
     const body = await api('/api/types', p);
     if (stale(mine)) return;
-    fillCounts($('types'), (body.types || []).map((t) => ({ value: t.type, count: t.count })), 'type', 'No events in this range');
+    const rows = (body.types || []).map((t) => ({ label: t.type, value: t.type, clickable: true, count: t.count }));
+    fillCounts($('types'), rows, 'type', 'No events in this range');
   }
 
   async function loadGroups(mine) {
@@ -234,7 +235,11 @@
     p.set('top', String(GROUP_TOP));
     const body = await api('/api/groups', p);
     if (stale(mine)) return;
-    fillCounts(list, body.groups || [], state.group, 'No values');
+    const rows = (body.groups || []).map((g) => ({
+      label: g.label, value: g.value, clickable: g.key && g.key.kind === 'value', count: g.count,
+    }));
+    if (body.other_count > 0) rows.push({ label: '(other)', value: null, clickable: false, count: body.other_count });
+    fillCounts(list, rows, state.group, 'No values');
   }
 
   async function loadFields(mine) {
@@ -264,9 +269,13 @@
       const meter = el('span', 'meter');
       meter.style.transform = 'scaleX(' + (row.count / max).toFixed(4) + ')';
       meter.style.width = '100%';
-      li.append(meter, el('span', 'label', displayValue(row.value)), el('span', 'count', row.count.toLocaleString()));
-      li.title = field + ' = ' + displayValue(row.value);
-      li.addEventListener('click', () => addFilter(field, row.value));
+      li.append(meter, el('span', 'label', row.label), el('span', 'count', row.count.toLocaleString()));
+      if (row.clickable) {
+        li.title = 'Filter on ' + field + ' = ' + row.label;
+        li.addEventListener('click', () => addFilter(field, row.value));
+      } else {
+        li.classList.add('inert');
+      }
       list.appendChild(li);
     }
   }
@@ -291,7 +300,7 @@
     const height = Math.max(box.clientHeight, 100);
     const pad = { l: 40, r: 8, t: 6, b: 18 };
     const buckets = h.buckets || [];
-    const series = h.series || ['count'];
+    const series = (h.series || [{ label: 'count' }]).map((s) => s.label);
     const totals = buckets.map((b) => b.counts.reduce((a, c) => a + c, 0));
     const max = Math.max(1, ...totals);
     const total = totals.reduce((a, c) => a + c, 0);
@@ -338,7 +347,7 @@
     if (series.length > 1) {
       series.forEach((name, si) => {
         const item = el('span', 'legend-item');
-        item.append(el('span', 'swatch s' + (si % 8)), document.createTextNode(displayValue(name)));
+        item.append(el('span', 'swatch s' + (si % 8)), document.createTextNode(name));
         legend.appendChild(item);
       });
     }
@@ -549,6 +558,8 @@
       let doc;
       try { doc = JSON.parse(msg.data); } catch (_) { return; }
       const tbody = $('results').tBodies[0];
+      // A reconnect resumes from the last acknowledged id and may repeat a few.
+      if (tbody.querySelector('tr.event-row[data-id="' + CSS.escape(String(doc._id)) + '"]')) return;
       tbody.insertBefore(eventRow(doc, true), tbody.firstChild);
       const rows = tbody.querySelectorAll('tr.event-row');
       for (let i = MAX_TAIL_ROWS; i < rows.length; i++) {

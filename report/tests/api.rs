@@ -1,0 +1,387 @@
+//! The report server's JSON API over a real SQLite store filled through a
+//! real collector (see `support`).
+
+mod support;
+
+use std::collections::HashSet;
+
+use serde_json::{json, Value};
+use support::http::{self, SseStream};
+use support::{corpus, corpus_range, enc, shared, Stack};
+
+fn ids(events: &Value) -> Vec<String> {
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn ts_of(event: &Value) -> String {
+    event["ts"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn types_are_listed_with_counts_most_frequent_first() {
+    let body = shared().get_json(&format!("/api/types?{}", corpus_range()));
+    assert_eq!(
+        body["types"],
+        json!([
+            {"type": "signup", "count": 24},
+            {"type": "login", "count": 10},
+            {"type": "purchase", "count": 6},
+        ])
+    );
+    assert_eq!(body["total"], json!(40));
+}
+
+#[test]
+fn pages_are_newest_first_and_cursors_walk_every_event_once() {
+    let stack = shared();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut target = format!("/api/events?{}&limit=15", corpus_range());
+        if let Some(c) = &cursor {
+            target.push_str(&format!("&cursor={}", enc(c)));
+        }
+        let body = stack.get_json(&target);
+        seen.extend(body["events"].as_array().unwrap().iter().cloned());
+        pages += 1;
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 40);
+    let unique: HashSet<String> = ids(&Value::Array(seen.clone())).into_iter().collect();
+    assert_eq!(unique.len(), 40);
+    let times: Vec<String> = seen.iter().map(ts_of).collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "newest first");
+}
+
+#[test]
+fn ascending_sort_returns_the_oldest_first() {
+    let body = shared().get_json(&format!("/api/events?{}&sort=asc&limit=3", corpus_range()));
+    let times: Vec<String> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(ts_of)
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted);
+    assert_eq!(body["events"][0]["type"], json!("signup"));
+}
+
+#[test]
+fn a_text_filter_selects_the_matching_events() {
+    let q = enc("type:signup plan:pro latency_ms>250 NOT country:US");
+    let body = shared().get_json(&format!("/api/events?{}&q={q}", corpus_range()));
+    let expected = corpus()
+        .into_iter()
+        .filter(|e| {
+            e["type"] == "signup"
+                && e["plan"] == "pro"
+                && e["latency_ms"].as_i64().unwrap() > 250
+                && e["country"] != "US"
+        })
+        .count();
+    let events = body["events"].as_array().unwrap();
+    assert!(expected > 0);
+    assert_eq!(events.len(), expected);
+    for event in events {
+        assert_eq!(event["plan"], json!("pro"));
+        assert_ne!(event["country"], json!("US"));
+    }
+}
+
+#[test]
+fn a_raw_mongodb_filter_selects_the_matching_events() {
+    let filter = enc(r#"{"latency_ms": {"$gte": 500}, "user.tier": "gold"}"#);
+    let body = shared().get_json(&format!("/api/events?{}&filter={filter}", corpus_range()));
+    let events = body["events"].as_array().unwrap();
+    let expected = corpus()
+        .into_iter()
+        .filter(|e| {
+            e["latency_ms"].as_i64().is_some_and(|l| l >= 500) && e["user"]["tier"] == "gold"
+        })
+        .count();
+    assert_eq!(events.len(), expected);
+}
+
+#[test]
+fn the_types_parameter_restricts_the_types() {
+    let body = shared().get_json(&format!(
+        "/api/events?{}&types=login,purchase",
+        corpus_range()
+    ));
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 16);
+    assert!(events.iter().all(|e| e["type"] != "signup"));
+}
+
+#[test]
+fn a_bad_text_filter_is_a_400_with_the_position_of_the_problem() {
+    let q = "plan:pro (country:US";
+    let response = shared().get(&format!("/api/events?q={}", enc(q)));
+    assert_eq!(response.status, 400, "{}", response.text());
+    let body = response.json();
+    assert_eq!(body["error"], json!("bad filter"));
+    let position = body["position"].as_u64().expect("a position") as usize;
+    assert!(position <= q.chars().count(), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("q: "),
+        "{body}"
+    );
+}
+
+#[test]
+fn malformed_filter_json_is_a_400_with_the_position_of_the_problem() {
+    let response = shared().get(&format!("/api/events?filter={}", enc(r#"{"plan": }"#)));
+    assert_eq!(response.status, 400);
+    assert_eq!(response.json()["position"], json!(9));
+}
+
+#[test]
+fn histogram_buckets_add_up_to_the_selection() {
+    let body = shared().get_json(&format!("/api/histogram?{}&buckets=30", corpus_range()));
+    let interval = body["interval_ms"].as_i64().unwrap();
+    // 31 minutes in at most 30 bars: the next round width above 62 s.
+    assert_eq!(interval, 120_000);
+    let buckets = body["buckets"].as_array().unwrap();
+    let total: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 40);
+    let starts: Vec<i64> = buckets
+        .iter()
+        .map(|b| b["start"].as_i64().unwrap())
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[1] - w[0] == interval),
+        "dense, ordered buckets"
+    );
+    assert_eq!(body["series"], json!([{"label": "count"}]));
+}
+
+#[test]
+fn a_split_histogram_has_one_series_per_top_value() {
+    let body = shared().get_json(&format!(
+        "/api/histogram?{}&types=signup&split=plan&top=2",
+        corpus_range()
+    ));
+    let labels: Vec<&str> = body["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["free", "pro", "(other)"]);
+    let mut per_series = [0u64; 3];
+    for bucket in body["buckets"].as_array().unwrap() {
+        for (i, count) in bucket["counts"].as_array().unwrap().iter().enumerate() {
+            per_series[i] += count.as_u64().unwrap();
+        }
+    }
+    assert_eq!(per_series, [12, 6, 6]);
+}
+
+#[test]
+fn group_by_returns_the_top_values_with_counts() {
+    let body = shared().get_json(&format!("/api/groups?{}&field=plan&top=2", corpus_range()));
+    assert_eq!(body["field"], json!("plan"));
+    let groups: Vec<(Value, u64)> = body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["value"].clone(), g["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(groups, [(json!("free"), 12), (json!("pro"), 6)]);
+    // The 6 "team" signups are beyond the top 2.
+    assert_eq!(body["other_count"], json!(6));
+    assert_eq!(body["total"], json!(24));
+}
+
+#[test]
+fn a_missing_field_is_a_group_of_its_own() {
+    let body = shared().get_json(&format!("/api/groups?{}&field=plan&top=1", corpus_range()));
+    let first = &body["groups"][0];
+    assert_eq!(first["key"], json!({"kind": "missing"}));
+    assert_eq!(first["label"], json!("(missing)"));
+    assert_eq!(first["count"], json!(16));
+}
+
+#[test]
+fn field_names_include_nested_paths() {
+    let body = shared().get_json(&format!("/api/fields?{}", corpus_range()));
+    let names: HashSet<&str> = body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "plan",
+        "latency_ms",
+        "user.name",
+        "user.tier",
+        "tags",
+        "amount",
+    ] {
+        assert!(
+            names.contains(expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+}
+
+#[test]
+fn value_suggestions_follow_a_prefix() {
+    let body = shared().get_json(&format!(
+        "/api/values?{}&field=plan&prefix=f",
+        corpus_range()
+    ));
+    let values: Vec<&Value> = body["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["value"])
+        .collect();
+    assert_eq!(values, [&json!("free")]);
+}
+
+#[test]
+fn one_event_is_fetched_by_id() {
+    let stack = shared();
+    let page = stack.get_json(&format!("/api/events?{}&limit=1", corpus_range()));
+    let first = &page["events"][0];
+    let id = first["_id"].as_str().unwrap();
+    let body = stack.get_json(&format!("/api/events/{id}"));
+    assert_eq!(&body["event"], first);
+}
+
+#[test]
+fn an_unknown_id_is_404_and_a_malformed_one_400() {
+    let stack = shared();
+    let missing = stack.get("/api/events/000000000000000000000000");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"], json!("not found"));
+    assert_eq!(stack.get("/api/events/nope").status, 400);
+}
+
+#[test]
+fn bad_parameters_are_400s_that_name_the_parameter() {
+    let stack = shared();
+    for (target, name) in [
+        ("/api/events?limit=0", "limit"),
+        ("/api/events?limit=100000", "limit"),
+        ("/api/events?from=10&to=5", "from"),
+        ("/api/events?from=yesterday", "from"),
+        ("/api/events?cursor=garbage", "cursor"),
+        ("/api/events?sort=sideways", "sort"),
+        ("/api/groups", "field"),
+        ("/api/groups?field=a..b", "field"),
+        (
+            "/api/histogram?from=0&to=86400000&interval_ms=1",
+            "interval",
+        ),
+        ("/api/export?format=xml", "format"),
+    ] {
+        let response = stack.get(target);
+        assert_eq!(response.status, 400, "{target}: {}", response.text());
+        let detail = response.json()["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains(name), "{target}: {detail}");
+    }
+}
+
+#[test]
+fn ndjson_export_streams_every_selected_event() {
+    let response = shared().get(&format!(
+        "/api/export?format=ndjson&{}&types=signup",
+        corpus_range()
+    ));
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/x-ndjson")
+    );
+    assert!(response
+        .header("content-disposition")
+        .is_some_and(|d| d.starts_with("attachment")));
+    let lines: Vec<Value> = response
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 24);
+    assert!(lines.iter().all(|e| e["type"] == "signup"));
+}
+
+#[test]
+fn csv_export_has_a_header_quoted_cells_and_defused_formulas() {
+    let response = shared().get(&format!(
+        "/api/export?format=csv&{}&types=purchase&fields=type,amount,note&sort=asc",
+        corpus_range()
+    ));
+    assert_eq!(response.status, 200);
+    let text = response.text();
+    let mut lines = text.split("\r\n");
+    assert_eq!(lines.next(), Some("type,amount,note"));
+    assert_eq!(
+        lines.next(),
+        Some("purchase,9.5,\"a \"\"quoted\"\", comma\"")
+    );
+    assert_eq!(lines.next(), Some("purchase,19.0,'=SUM(A1:A9)"));
+}
+
+#[test]
+fn the_live_tail_delivers_events_stored_after_it_started_in_order() {
+    let stack = Stack::start();
+    stack.ingest(&[json!({"type": "before"})], 1);
+    let mut tail = SseStream::open(stack.report, "/api/tail?types=after", &[]).unwrap();
+    let events: Vec<Value> = (0..3).map(|i| json!({"type": "after", "n": i})).collect();
+    stack.ingest(&events[..1], 2);
+    stack.ingest(&[json!({"type": "ignored"})], 3);
+    stack.ingest(&events[1..], 5);
+    let received: Vec<Value> = (0..3)
+        .map(|_| {
+            let event = tail.next_event().expect("an event");
+            assert_eq!(event.event, "event");
+            serde_json::from_str(&event.data).unwrap()
+        })
+        .collect();
+    let ns: Vec<&Value> = received.iter().map(|e| &e["n"]).collect();
+    assert_eq!(ns, [&json!(0), &json!(1), &json!(2)]);
+}
+
+#[test]
+fn the_live_tail_resumes_after_the_last_event_id() {
+    let stack = Stack::start();
+    let mut tail = SseStream::open(stack.report, "/api/tail", &[]).unwrap();
+    stack.ingest(&[json!({"type": "one"})], 1);
+    let first = tail.next_event().unwrap();
+    let id = first
+        .id
+        .expect("the last event of a poll carries the position");
+    drop(tail);
+    stack.ingest(&[json!({"type": "two"})], 2);
+    let mut resumed =
+        SseStream::open(stack.report, "/api/tail", &[("Last-Event-ID", &id)]).unwrap();
+    let next: Value = serde_json::from_str(&resumed.next_event().unwrap().data).unwrap();
+    assert_eq!(next["type"], json!("two"));
+}
+
+#[test]
+fn a_store_file_that_does_not_exist_yet_is_a_503_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("later.db").display());
+    let server = support::ReportOnly::start(&store);
+    let response = http::get(server.addr, "/api/types");
+    assert_eq!(response.status, 503);
+    assert_eq!(response.json()["error"], json!("no store yet"));
+}
