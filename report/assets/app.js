@@ -1,9 +1,10 @@
 // Helios report UI: one file, no framework, no build step.
 //
 // Event content is untrusted. Everything that comes from the server is put
-// on the page with textContent / createTextNode / setAttribute on SVG
-// geometry only; nothing here ever assigns innerHTML, outerHTML or
-// insertAdjacentHTML, and the CSP forbids inline script and style anyway.
+// on the page with textContent / createTextNode (and setAttribute for SVG
+// geometry computed here); nothing here parses markup from a string, and
+// the CSP forbids inline script and style anyway (tests/security.rs checks
+// both).
 'use strict';
 
 (() => {

@@ -193,7 +193,10 @@ fn a_split_histogram_has_one_series_per_top_value() {
 
 #[test]
 fn group_by_returns_the_top_values_with_counts() {
-    let body = shared().get_json(&format!("/api/groups?{}&field=plan&top=2", corpus_range()));
+    let body = shared().get_json(&format!(
+        "/api/groups?{}&types=signup&field=plan&top=2",
+        corpus_range()
+    ));
     assert_eq!(body["field"], json!("plan"));
     let groups: Vec<(Value, u64)> = body["groups"]
         .as_array()

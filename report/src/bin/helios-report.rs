@@ -32,29 +32,29 @@ fn run(cfg: ReportConfig) -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
+        // Installed before the URL is printed: a SIGTERM right after it
+        // must stop the server cleanly, not kill it.
+        let stop = termination()?;
         let server = ReportServer::bind(&cfg, backend).await?;
         let addr = server.local_addr()?;
         tracing::info!(%addr, "helios-report listening");
         println!("helios-report: http://{addr}/");
-        server.serve(termination()).await?;
+        server.serve(stop).await?;
         Ok(())
     })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn termination() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot watch SIGTERM; stopping on Ctrl-C only");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// A future that resolves on SIGINT or SIGTERM (handlers installed now).
+fn termination() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    })
 }
 
 fn init_logging() {
