@@ -1,20 +1,914 @@
-//! IR → MongoDB filters and pipelines, and [`MongoQueries`] (placeholder).
+//! IR → MongoDB filter documents and aggregation pipelines (pure functions,
+//! tested without a server), and [`MongoQueries`], the [`QueryBackend`] over
+//! a `helios.events`-style collection (DESIGN §5: fields at top level, `_id`
+//! an ObjectId, `ts`/`recv` BSON dates).
+//!
+//! The IR's semantics are MongoDB's, so the translation is direct: type
+//! brackets, any-element array matching and `null` matching a missing field
+//! are the server's own behaviour. `Not` becomes `$nor: [f]`, which (unlike
+//! `$not`) applies to any filter and, like the IR, matches a missing field.
+//! Substring and prefix become anchored/escaped `$regex` strings; regexes
+//! are passed as strings with inline flags (`(?i)…`), which PCRE reads too.
+
+use std::time::Duration;
+
+use bson::oid::ObjectId as BsonObjectId;
+use bson::{doc, Bson, Document};
+use serde_json::Value;
+
+use crate::object_id::ObjectId;
+use crate::time::format_rfc3339_utc_ms;
+
+use super::api::{
+    DistinctRequest, FieldName, GroupBy, GroupByRequest, GroupCount, GroupKey, Histogram,
+    HistogramRequest, Hit, Page, QueryBackend, TailCursor, TailPage, TailRequest, TypeCount,
+    MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_SUGGEST_SCAN_EVENTS, MAX_TAIL_LIMIT, MAX_TOP_N,
+};
+use super::error::QueryError;
+use super::fields::field_names;
+use super::histogram::Plan;
+use super::ir::{
+    CompareOp, Cursor, FieldPath, Filter, Literal, Query, Selection, SortOrder, TimeRange, PATH_ID,
+    PATH_RECV, PATH_TS, PATH_TYPE,
+};
+use super::project::project;
+
+/// Server-side time limit of every command (`maxTimeMS`): a runaway query
+/// is stopped by the server, not left running after the caller gave up.
+pub const MONGO_QUERY_MAX_TIME: Duration = Duration::from_secs(30);
+/// How far behind the newest `recv` a tail poll looks again, so events
+/// flushed late (a store outage, a journal backlog) are still delivered.
+pub const TAIL_LATE_WINDOW_MS: i64 = 60_000;
+/// Most ids a tail cursor remembers to deduplicate the trailing window.
+pub const MAX_TAIL_SEEN_IDS: usize = 2_000;
+
+/// The filter document of `filter`.
+pub fn filter_document(filter: &Filter) -> Document {
+    match filter {
+        Filter::Compare { path, op, value } => {
+            let operator = match op {
+                CompareOp::Eq => "$eq",
+                CompareOp::Ne => "$ne",
+                CompareOp::Lt => "$lt",
+                CompareOp::Lte => "$lte",
+                CompareOp::Gt => "$gt",
+                CompareOp::Gte => "$gte",
+            };
+            field(path, doc! { operator: literal(value) })
+        }
+        Filter::In { path, values } => field(path, doc! { "$in": literals(values) }),
+        Filter::Nin { path, values } => field(path, doc! { "$nin": literals(values) }),
+        Filter::Exists { path, exists } => field(path, doc! { "$exists": *exists }),
+        Filter::Contains { path, text } => field(path, doc! { "$regex": regex::escape(text) }),
+        Filter::Prefix { path, prefix } => field(
+            path,
+            doc! { "$regex": format!("^{}", regex::escape(prefix)) },
+        ),
+        Filter::Regex { path, pattern } => field(path, doc! { "$regex": pattern.source() }),
+        Filter::And(children) if children.is_empty() => Document::new(),
+        Filter::And(children) => doc! { "$and": documents(children) },
+        // `$or` needs a non-empty array: "none of (everything)" matches nothing.
+        Filter::Or(children) if children.is_empty() => doc! { "$nor": [Document::new()] },
+        Filter::Or(children) => doc! { "$or": documents(children) },
+        Filter::Not(child) => doc! { "$nor": [filter_document(child)] },
+    }
+}
+
+fn field(path: &FieldPath, condition: Document) -> Document {
+    let mut document = Document::new();
+    document.insert(path.dotted(), condition);
+    document
+}
+
+fn documents(children: &[Filter]) -> Vec<Document> {
+    children.iter().map(filter_document).collect()
+}
+
+fn literals(values: &[Literal]) -> Vec<Bson> {
+    values.iter().map(literal).collect()
+}
+
+/// A literal as BSON: integers are 64-bit, dates are BSON dates, ids
+/// ObjectIds.
+pub fn literal(value: &Literal) -> Bson {
+    match value {
+        Literal::Null => Bson::Null,
+        Literal::Bool(b) => Bson::Boolean(*b),
+        Literal::Int(i) => Bson::Int64(*i),
+        Literal::Float(f) => Bson::Double(*f),
+        Literal::String(s) => Bson::String(s.clone()),
+        Literal::Date(ms) => Bson::DateTime(bson::DateTime::from_millis(*ms)),
+        Literal::Id(id) => Bson::ObjectId(object_id(*id)),
+    }
+}
+
+fn object_id(id: ObjectId) -> BsonObjectId {
+    BsonObjectId::from_bytes(*id.as_bytes())
+}
+
+fn date(ms: i64) -> Bson {
+    Bson::DateTime(bson::DateTime::from_millis(ms))
+}
+
+/// The filter document of a selection: range on `ts`, types, filter.
+pub fn selection_document(select: &Selection) -> Document {
+    let mut parts = vec![doc! {
+        PATH_TS: { "$gte": date(select.range.from_ms), "$lt": date(select.range.to_ms) }
+    }];
+    if !select.types.is_empty() {
+        parts.push(doc! { PATH_TYPE: { "$in": select.types.clone() } });
+    }
+    if let Some(filter) = &select.filter {
+        let filter = filter_document(filter);
+        if !filter.is_empty() {
+            parts.push(filter);
+        }
+    }
+    and_all(parts)
+}
+
+fn and_all(mut parts: Vec<Document>) -> Document {
+    if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        doc! { "$and": parts }
+    }
+}
+
+/// The `find` filter and sort of one page of `query` (keyset on
+/// `(ts, _id)` after `query.after`).
+pub fn page_find(query: &Query) -> (Document, Document) {
+    let (operator, direction) = match query.sort {
+        SortOrder::Desc => ("$lt", -1),
+        SortOrder::Asc => ("$gt", 1),
+    };
+    let mut parts = vec![selection_document(&query.select)];
+    if let Some(after) = &query.after {
+        parts.push(keyset(after, operator));
+    }
+    (
+        and_all(parts),
+        doc! { PATH_TS: direction, PATH_ID: direction },
+    )
+}
+
+fn keyset(after: &Cursor, operator: &str) -> Document {
+    doc! { "$or": [
+        { PATH_TS: { operator: date(after.ts_ms) } },
+        { PATH_TS: date(after.ts_ms), PATH_ID: { operator: object_id(after.id) } },
+    ] }
+}
+
+/// `{t: $type, v: value}` of a path: the group key, telling a missing
+/// field (`t: "missing"`) from null.
+fn group_key_expression(path: &FieldPath) -> Document {
+    let value = format!("${}", path.dotted());
+    doc! { "t": { "$type": value.clone() }, "v": value }
+}
+
+/// The pipeline counting events per time bucket (and per split key when
+/// `split` is given). Buckets are `ts - ((ts % w) + w) % w` on the date's
+/// epoch milliseconds, so they match SQLite's integer arithmetic.
+pub fn histogram_pipeline(request: &HistogramRequest) -> Vec<Document> {
+    let width = Bson::Int64(request.bucket_ms);
+    let millis = doc! { "$toLong": format!("${PATH_TS}") };
+    let bucket = doc! { "$subtract": [
+        millis.clone(),
+        { "$mod": [ { "$add": [ { "$mod": [millis, width.clone()] }, width.clone() ] }, width ] },
+    ] };
+    let mut id = doc! { "b": bucket };
+    if let Some(split) = &request.split_by {
+        id.insert("k", group_key_expression(&split.path));
+    }
+    vec![
+        doc! { "$match": selection_document(&request.select) },
+        doc! { "$group": { "_id": id, "n": { "$sum": 1 } } },
+    ]
+}
+
+/// The pipeline of the `limit` most frequent values of `path`, scanning
+/// only the newest `scan` events when given, and only string values with
+/// `prefix` when given.
+pub fn top_values_pipeline(
+    select: &Selection,
+    path: &FieldPath,
+    limit: usize,
+    scan: Option<usize>,
+    prefix: Option<&str>,
+) -> Vec<Document> {
+    let mut pipeline = vec![doc! { "$match": selection_document(select) }];
+    if let Some(scan) = scan {
+        pipeline.push(doc! { "$sort": { PATH_TS: -1, PATH_ID: -1 } });
+        pipeline.push(doc! { "$limit": to_i64(scan) });
+    }
+    if let Some(prefix) = prefix {
+        let mut condition = Document::new();
+        condition.insert(
+            path.dotted(),
+            doc! { "$regex": format!("^{}", regex::escape(prefix)) },
+        );
+        pipeline.push(doc! { "$match": condition });
+    }
+    pipeline.push(doc! { "$group": { "_id": group_key_expression(path), "n": { "$sum": 1 } } });
+    pipeline.push(doc! { "$sort": { "n": -1, "_id": 1 } });
+    pipeline.push(doc! { "$limit": to_i64(limit) });
+    pipeline
+}
+
+/// The pipeline of event types and counts in a range.
+pub fn types_pipeline(range: TimeRange) -> Vec<Document> {
+    vec![
+        doc! { "$match": selection_document(&Selection::range(range)) },
+        doc! { "$group": { "_id": format!("${PATH_TYPE}"), "n": { "$sum": 1 } } },
+        doc! { "$sort": { "n": -1, "_id": 1 } },
+    ]
+}
+
+/// The `find` filter and sort of one tail poll: events received at or after
+/// `since_recv_ms` (the trailing window), oldest first.
+pub fn tail_find(request: &TailRequest, since_recv_ms: i64) -> (Document, Document) {
+    let select = Selection {
+        range: TimeRange::ALL,
+        types: request.types.clone(),
+        filter: request.filter.clone(),
+    };
+    let filter = and_all(vec![
+        doc! { PATH_RECV: { "$gte": date(since_recv_ms) } },
+        selection_document(&select),
+    ]);
+    (filter, doc! { PATH_RECV: 1, PATH_ID: 1 })
+}
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stored document rendered as SQLite stores it: `_id` as 24 hex digits,
+/// dates as RFC 3339 UTC ms, numbers as JSON numbers; other BSON types as
+/// their MongoDB shell text.
+pub fn document_to_json(document: &Document) -> Value {
+    Value::Object(
+        document
+            .iter()
+            .map(|(name, value)| (name.clone(), bson_to_json(value)))
+            .collect(),
+    )
+}
+
+fn bson_to_json(value: &Bson) -> Value {
+    match value {
+        Bson::ObjectId(id) => Value::String(id.to_hex()),
+        Bson::DateTime(when) => {
+            let ms = when.timestamp_millis();
+            format_rfc3339_utc_ms(ms).map_or_else(|| Value::from(ms), Value::String)
+        }
+        Bson::Document(document) => document_to_json(document),
+        Bson::Array(items) => Value::Array(items.iter().map(bson_to_json).collect()),
+        Bson::String(s) => Value::String(s.clone()),
+        Bson::Boolean(b) => Value::Bool(*b),
+        Bson::Null | Bson::Undefined => Value::Null,
+        Bson::Int32(i) => Value::from(*i),
+        Bson::Int64(i) => Value::from(*i),
+        Bson::Double(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        // Types JSON has no form for (decimal, binary, regex, timestamp…):
+        // their MongoDB shell text, readable and never lossy for display.
+        other => Value::String(other.to_string()),
+    }
+}
 
 /// The MongoDB query back end over one collection, driven by a tokio
 /// runtime handle (`handle.block_on` per call: call it from a blocking
-/// thread, never from inside the runtime).
+/// thread such as `spawn_blocking`, never from inside the runtime).
 #[derive(Debug, Clone)]
 pub struct MongoQueries {
-    collection: mongodb::Collection<bson::Document>,
+    collection: mongodb::Collection<Document>,
     handle: tokio::runtime::Handle,
 }
 
 impl MongoQueries {
     /// Queries `collection` (e.g. `helios.events`) using `handle`'s runtime.
-    pub fn new(
-        collection: mongodb::Collection<bson::Document>,
-        handle: tokio::runtime::Handle,
-    ) -> Self {
+    pub fn new(collection: mongodb::Collection<Document>, handle: tokio::runtime::Handle) -> Self {
         Self { collection, handle }
+    }
+
+    fn store_error(&self, context: &str, error: mongodb::error::Error) -> QueryError {
+        QueryError::store(
+            format!(
+                "{context} in {}.{}",
+                self.collection.namespace().db,
+                self.collection.name()
+            ),
+            error,
+        )
+    }
+
+    async fn drain(
+        &self,
+        context: &str,
+        mut cursor: mongodb::Cursor<Document>,
+        max: usize,
+    ) -> Result<Vec<Document>, QueryError> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            let more = cursor
+                .advance()
+                .await
+                .map_err(|e| self.store_error(context, e))?;
+            if !more {
+                break;
+            }
+            out.push(
+                cursor
+                    .deserialize_current()
+                    .map_err(|e| self.store_error(context, e))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn find(
+        &self,
+        context: &str,
+        filter: Document,
+        sort: Document,
+        limit: usize,
+    ) -> Result<Vec<Document>, QueryError> {
+        self.handle.block_on(async {
+            let cursor = self
+                .collection
+                .find(filter)
+                .sort(sort)
+                .limit(to_i64(limit))
+                .max_time(MONGO_QUERY_MAX_TIME)
+                .await
+                .map_err(|e| self.store_error(context, e))?;
+            self.drain(context, cursor, limit).await
+        })
+    }
+
+    fn aggregate(
+        &self,
+        context: &str,
+        pipeline: Vec<Document>,
+        max: usize,
+    ) -> Result<Vec<Document>, QueryError> {
+        self.handle.block_on(async {
+            let cursor = self
+                .collection
+                .aggregate(pipeline)
+                .max_time(MONGO_QUERY_MAX_TIME)
+                .await
+                .map_err(|e| self.store_error(context, e))?;
+            self.drain(context, cursor, max).await
+        })
+    }
+
+    fn count(&self, select: &Selection) -> Result<u64, QueryError> {
+        self.handle.block_on(async {
+            self.collection
+                .count_documents(selection_document(select))
+                .max_time(MONGO_QUERY_MAX_TIME)
+                .await
+                .map_err(|e| self.store_error("counting events", e))
+        })
+    }
+
+    fn top_values(
+        &self,
+        select: &Selection,
+        path: &FieldPath,
+        limit: usize,
+        scan: Option<usize>,
+        prefix: Option<&str>,
+    ) -> Result<Vec<GroupCount>, QueryError> {
+        let pipeline = top_values_pipeline(select, path, limit, scan, prefix);
+        let rows = self.aggregate("grouping events", pipeline, limit)?;
+        rows.iter()
+            .map(|row| {
+                Ok(GroupCount {
+                    key: group_key(row.get_document("_id").ok()),
+                    count: count_of(row),
+                })
+            })
+            .collect()
+    }
+}
+
+fn hit(document: &Document) -> Result<Hit, QueryError> {
+    let corrupt = |reason: &str| QueryError::Corrupt {
+        context: "stored MongoDB document".to_owned(),
+        reason: reason.to_owned(),
+    };
+    let id = document
+        .get_object_id(PATH_ID)
+        .map_err(|_| corrupt("`_id` is not an ObjectId"))?;
+    let ts = document
+        .get_datetime(PATH_TS)
+        .map_err(|_| corrupt("`ts` is not a date"))?;
+    Ok(Hit {
+        id: ObjectId::from_bytes(id.bytes()),
+        ts_ms: ts.timestamp_millis(),
+        doc: document_to_json(document),
+    })
+}
+
+/// A `{t, v}` group key back from the server.
+fn group_key(key: Option<&Document>) -> GroupKey {
+    match key {
+        Some(key) if key.get_str("t").is_ok_and(|t| t == "missing") => GroupKey::Missing,
+        Some(key) => GroupKey::Value(key.get("v").map_or(Value::Null, bson_to_json)),
+        None => GroupKey::Missing,
+    }
+}
+
+fn count_of(row: &Document) -> u64 {
+    match row.get("n") {
+        Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or(0),
+        Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn check_top_n(top_n: usize) -> Result<(), QueryError> {
+    if top_n == 0 || top_n > MAX_TOP_N {
+        return Err(QueryError::Invalid(format!(
+            "top_n must be 1..={MAX_TOP_N}, got {top_n}"
+        )));
+    }
+    Ok(())
+}
+
+impl QueryBackend for MongoQueries {
+    fn query(&self, query: &Query) -> Result<Page, QueryError> {
+        let limit = query.effective_limit();
+        if limit == 0 {
+            return Ok(Page {
+                events: Vec::new(),
+                next: None,
+            });
+        }
+        let (filter, sort) = page_find(query);
+        let documents = self.find("querying events", filter, sort, limit + 1)?;
+        let more = documents.len() > limit;
+        let mut events = Vec::with_capacity(limit);
+        for document in documents.iter().take(limit) {
+            let mut found = hit(document)?;
+            if let Some(paths) = &query.projection {
+                found.doc = project(&found.doc, paths);
+            }
+            events.push(found);
+        }
+        let next = if more {
+            events.last().map(Hit::cursor)
+        } else {
+            None
+        };
+        Ok(Page { events, next })
+    }
+
+    fn histogram(&self, request: &HistogramRequest) -> Result<Histogram, QueryError> {
+        let plan = Plan::new(request)?;
+        let series = match &request.split_by {
+            Some(split) => {
+                check_top_n(split.top_n)?;
+                self.top_values(&request.select, &split.path, split.top_n, None, None)?
+                    .into_iter()
+                    .map(|group| group.key)
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        // Bounded: the plan allows MAX_HISTOGRAM_BUCKETS buckets, each with
+        // at most one row per distinct key.
+        let rows = self.aggregate(
+            "computing a histogram",
+            histogram_pipeline(request),
+            usize::MAX,
+        )?;
+        let counted = rows
+            .iter()
+            .filter_map(|row| {
+                let id = row.get_document("_id").ok()?;
+                let start_ms = match id.get("b")? {
+                    Bson::Int64(b) => *b,
+                    Bson::Int32(b) => i64::from(*b),
+                    _ => return None,
+                };
+                let key = request
+                    .split_by
+                    .as_ref()
+                    .map(|_| group_key(id.get_document("k").ok()));
+                Some((start_ms, key, count_of(row)))
+            })
+            .collect();
+        Ok(plan.assemble(series, counted))
+    }
+
+    fn group_by(&self, request: &GroupByRequest) -> Result<GroupBy, QueryError> {
+        check_top_n(request.top_n)?;
+        let groups = self.top_values(&request.select, &request.path, request.top_n, None, None)?;
+        let total = self.count(&request.select)?;
+        let in_groups: u64 = groups.iter().map(|group| group.count).sum();
+        Ok(GroupBy {
+            groups,
+            other_count: total.saturating_sub(in_groups),
+            total,
+        })
+    }
+
+    fn distinct(&self, request: &DistinctRequest) -> Result<Vec<GroupCount>, QueryError> {
+        let groups = self.top_values(
+            &request.select,
+            &request.path,
+            request.limit.min(MAX_DISTINCT_LIMIT),
+            Some(MAX_SUGGEST_SCAN_EVENTS),
+            request.prefix.as_deref(),
+        )?;
+        Ok(groups
+            .into_iter()
+            .filter(|group| group.key != GroupKey::Missing)
+            .collect())
+    }
+
+    fn field_names(&self, range: TimeRange, sample: usize) -> Result<Vec<FieldName>, QueryError> {
+        let documents = self.find(
+            "sampling documents",
+            selection_document(&Selection::range(range)),
+            doc! { PATH_TS: -1, PATH_ID: -1 },
+            sample.min(MAX_FIELD_SAMPLE_DOCS),
+        )?;
+        let docs: Vec<Value> = documents.iter().map(document_to_json).collect();
+        Ok(field_names(&docs))
+    }
+
+    fn types(&self, range: TimeRange) -> Result<Vec<TypeCount>, QueryError> {
+        let rows = self.aggregate("counting types", types_pipeline(range), usize::MAX)?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                Some(TypeCount {
+                    event_type: row.get_str("_id").ok()?.to_owned(),
+                    count: count_of(row),
+                })
+            })
+            .collect())
+    }
+
+    fn get(&self, id: ObjectId) -> Result<Option<Hit>, QueryError> {
+        let found = self.find(
+            "reading one event",
+            doc! { PATH_ID: object_id(id) },
+            doc! {},
+            1,
+        )?;
+        found.first().map(hit).transpose()
+    }
+
+    fn tail(&self, request: &TailRequest) -> Result<TailPage, QueryError> {
+        let limit = request.limit.min(MAX_TAIL_LIMIT);
+        let position = match &request.after {
+            Some(cursor) => TailPosition::parse(&cursor.0)?,
+            None => {
+                // Start at the end: the newest `recv`, nothing seen yet.
+                let newest = self.find(
+                    "reading the newest event",
+                    Document::new(),
+                    doc! { PATH_RECV: -1, PATH_ID: -1 },
+                    1,
+                )?;
+                let recv_ms = newest
+                    .first()
+                    .and_then(|d| d.get_datetime(PATH_RECV).ok())
+                    .map_or(0, |d| d.timestamp_millis());
+                let start = TailPosition {
+                    recv_ms,
+                    seen: Vec::new(),
+                };
+                return Ok(TailPage {
+                    events: Vec::new(),
+                    next: TailCursor(start.token()),
+                });
+            }
+        };
+        let since = position.recv_ms.saturating_sub(TAIL_LATE_WINDOW_MS);
+        let (filter, sort) = tail_find(request, since);
+        let scan = MAX_TAIL_SEEN_IDS + limit;
+        let documents = self.find("tailing events", filter, sort, scan)?;
+        let mut next = position.clone();
+        let mut events = Vec::new();
+        for document in &documents {
+            if events.len() >= limit {
+                break;
+            }
+            let found = hit(document)?;
+            if position.seen.contains(&found.id) {
+                continue;
+            }
+            if let Ok(recv) = document.get_datetime(PATH_RECV) {
+                next.recv_ms = next.recv_ms.max(recv.timestamp_millis());
+            }
+            next.seen.push(found.id);
+            events.push(found);
+        }
+        next.forget_before(next.recv_ms.saturating_sub(TAIL_LATE_WINDOW_MS), &documents);
+        Ok(TailPage {
+            events,
+            next: TailCursor(next.token()),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "mongodb collection {}.{}",
+            self.collection.namespace().db,
+            self.collection.name()
+        )
+    }
+}
+
+/// A MongoDB tail position: the newest `recv` delivered and the ids
+/// delivered inside the trailing window (to skip them when the window is
+/// read again). Text form: `recv_ms` then `.hex` per id.
+#[derive(Debug, Clone, PartialEq)]
+struct TailPosition {
+    recv_ms: i64,
+    seen: Vec<ObjectId>,
+}
+
+impl TailPosition {
+    fn parse(token: &str) -> Result<Self, QueryError> {
+        let invalid = || QueryError::Invalid(format!("malformed tail cursor `{token}`"));
+        let mut parts = token.split('.');
+        let recv_ms = parts
+            .next()
+            .and_then(|ms| ms.parse().ok())
+            .ok_or_else(invalid)?;
+        let seen = parts
+            .map(|hex| ObjectId::parse_hex(hex).map_err(|_| invalid()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if seen.len() > MAX_TAIL_SEEN_IDS {
+            return Err(invalid());
+        }
+        Ok(Self { recv_ms, seen })
+    }
+
+    fn token(&self) -> String {
+        let mut token = self.recv_ms.to_string();
+        for id in &self.seen {
+            token.push('.');
+            token.push_str(&id.to_hex());
+        }
+        token
+    }
+
+    /// Keeps only ids still inside the window (their `recv` as read in
+    /// `documents`), newest last, at most [`MAX_TAIL_SEEN_IDS`].
+    fn forget_before(&mut self, window_start_ms: i64, documents: &[Document]) {
+        let recv_of = |id: &ObjectId| {
+            documents
+                .iter()
+                .find(|d| d.get_object_id(PATH_ID).ok() == Some(object_id(*id)))
+                .and_then(|d| d.get_datetime(PATH_RECV).ok())
+                .map(|d| d.timestamp_millis())
+        };
+        self.seen
+            .retain(|id| recv_of(id).is_none_or(|recv| recv >= window_start_ms));
+        let excess = self.seen.len().saturating_sub(MAX_TAIL_SEEN_IDS);
+        self.seen.drain(..excess);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{RegexPattern, Split};
+
+    fn path(dotted: &str) -> FieldPath {
+        FieldPath::parse(dotted).unwrap()
+    }
+
+    #[test]
+    fn comparisons_map_to_their_operators_with_bson_types() {
+        let f = Filter::compare(path("ms"), CompareOp::Gte, Literal::Int(250));
+        assert_eq!(filter_document(&f), doc! { "ms": { "$gte": 250_i64 } });
+        let f = Filter::eq(path("ts"), Literal::Date(5));
+        assert_eq!(
+            filter_document(&f),
+            doc! { "ts": { "$eq": bson::DateTime::from_millis(5) } }
+        );
+        let id = ObjectId::from_bytes([7; 12]);
+        let f = Filter::eq(path("_id"), Literal::Id(id));
+        assert_eq!(
+            filter_document(&f),
+            doc! { "_id": { "$eq": BsonObjectId::from_bytes([7; 12]) } }
+        );
+    }
+
+    #[test]
+    fn not_is_nor_and_empty_or_matches_nothing() {
+        let f = Filter::not(Filter::eq(path("a"), Literal::Null));
+        assert_eq!(
+            filter_document(&f),
+            doc! { "$nor": [ { "a": { "$eq": Bson::Null } } ] }
+        );
+        assert_eq!(
+            filter_document(&Filter::Or(vec![])),
+            doc! { "$nor": [ {} ] }
+        );
+        assert_eq!(filter_document(&Filter::all()), doc! {});
+    }
+
+    #[test]
+    fn substring_and_prefix_are_escaped_regexes() {
+        let f = Filter::Contains {
+            path: path("u.email"),
+            text: "a.b*".to_owned(),
+        };
+        assert_eq!(
+            filter_document(&f),
+            doc! { "u.email": { "$regex": r"a\.b\*" } }
+        );
+        let f = Filter::Prefix {
+            path: path("host"),
+            prefix: "web(1)".to_owned(),
+        };
+        assert_eq!(
+            filter_document(&f),
+            doc! { "host": { "$regex": r"^web\(1\)" } }
+        );
+        let f = Filter::Regex {
+            path: path("m"),
+            pattern: RegexPattern::new("(?i)^err").unwrap(),
+        };
+        assert_eq!(filter_document(&f), doc! { "m": { "$regex": "(?i)^err" } });
+    }
+
+    #[test]
+    fn in_and_exists_and_combinations() {
+        let f = Filter::And(vec![
+            Filter::In {
+                path: path("p"),
+                values: vec![Literal::String("a".into()), Literal::Float(0.5)],
+            },
+            Filter::Or(vec![
+                Filter::Exists {
+                    path: path("c"),
+                    exists: false,
+                },
+                Filter::Nin {
+                    path: path("d"),
+                    values: vec![Literal::Bool(true)],
+                },
+            ]),
+        ]);
+        assert_eq!(
+            filter_document(&f),
+            doc! { "$and": [
+                { "p": { "$in": ["a", 0.5] } },
+                { "$or": [ { "c": { "$exists": false } }, { "d": { "$nin": [true] } } ] },
+            ] }
+        );
+    }
+
+    #[test]
+    fn selection_ranges_on_ts_and_lists_types() {
+        let select = Selection {
+            range: TimeRange::new(10, 20),
+            types: vec!["signup".into()],
+            filter: Some(Filter::eq(path("plan"), Literal::String("pro".into()))),
+        };
+        assert_eq!(
+            selection_document(&select),
+            doc! { "$and": [
+                { "ts": { "$gte": bson::DateTime::from_millis(10), "$lt": bson::DateTime::from_millis(20) } },
+                { "type": { "$in": ["signup"] } },
+                { "plan": { "$eq": "pro" } },
+            ] }
+        );
+    }
+
+    #[test]
+    fn pages_sort_by_ts_then_id_and_continue_after_the_cursor() {
+        let id = ObjectId::from_bytes([1; 12]);
+        let query = Query {
+            after: Some(Cursor { ts_ms: 15, id }),
+            ..Query::new(Selection::range(TimeRange::new(10, 20)))
+        };
+        let (filter, sort) = page_find(&query);
+        assert_eq!(sort, doc! { "ts": -1, "_id": -1 });
+        assert_eq!(
+            filter,
+            doc! { "$and": [
+                { "ts": { "$gte": bson::DateTime::from_millis(10), "$lt": bson::DateTime::from_millis(20) } },
+                { "$or": [
+                    { "ts": { "$lt": bson::DateTime::from_millis(15) } },
+                    { "ts": bson::DateTime::from_millis(15), "_id": { "$lt": BsonObjectId::from_bytes([1; 12]) } },
+                ] },
+            ] }
+        );
+        let ascending = Query {
+            sort: SortOrder::Asc,
+            ..query
+        };
+        assert_eq!(page_find(&ascending).1, doc! { "ts": 1, "_id": 1 });
+    }
+
+    #[test]
+    fn histogram_buckets_with_floor_modulo_on_epoch_millis() {
+        let request = HistogramRequest {
+            select: Selection::range(TimeRange::new(0, 100)),
+            bucket_ms: 10,
+            split_by: Some(Split {
+                path: path("plan"),
+                top_n: 3,
+            }),
+        };
+        let pipeline = histogram_pipeline(&request);
+        let millis = doc! { "$toLong": "$ts" };
+        assert_eq!(
+            pipeline[1],
+            doc! { "$group": {
+                "_id": {
+                    "b": { "$subtract": [
+                        millis.clone(),
+                        { "$mod": [ { "$add": [ { "$mod": [millis, 10_i64] }, 10_i64 ] }, 10_i64 ] },
+                    ] },
+                    "k": { "t": { "$type": "$plan" }, "v": "$plan" },
+                },
+                "n": { "$sum": 1 },
+            } }
+        );
+    }
+
+    #[test]
+    fn top_values_group_by_type_and_value_most_frequent_first() {
+        let pipeline = top_values_pipeline(
+            &Selection::range(TimeRange::new(0, 1)),
+            &path("plan"),
+            5,
+            Some(100),
+            Some("p."),
+        );
+        assert_eq!(pipeline[1], doc! { "$sort": { "ts": -1, "_id": -1 } });
+        assert_eq!(pipeline[2], doc! { "$limit": 100_i64 });
+        assert_eq!(
+            pipeline[3],
+            doc! { "$match": { "plan": { "$regex": r"^p\." } } }
+        );
+        assert_eq!(
+            pipeline[4],
+            doc! { "$group": { "_id": { "t": { "$type": "$plan" }, "v": "$plan" }, "n": { "$sum": 1 } } }
+        );
+        assert_eq!(pipeline[5], doc! { "$sort": { "n": -1, "_id": 1 } });
+        assert_eq!(pipeline[6], doc! { "$limit": 5_i64 });
+    }
+
+    #[test]
+    fn group_keys_tell_missing_from_null() {
+        assert_eq!(group_key(Some(&doc! { "t": "missing" })), GroupKey::Missing);
+        assert_eq!(
+            group_key(Some(&doc! { "t": "null", "v": Bson::Null })),
+            GroupKey::Value(Value::Null)
+        );
+        assert_eq!(
+            group_key(Some(&doc! { "t": "string", "v": "pro" })),
+            GroupKey::Value(Value::String("pro".into()))
+        );
+    }
+
+    #[test]
+    fn documents_render_like_the_sqlite_doc() {
+        let document = doc! {
+            "_id": BsonObjectId::from_bytes([0xab; 12]),
+            "type": "signup",
+            "ts": bson::DateTime::from_millis(1_796_066_503_000),
+            "n": 3_i32,
+            "big": 1_i64 << 40,
+            "f": 0.5,
+            "nested": { "a": [1_i32, "x", Bson::Null] },
+        };
+        assert_eq!(
+            document_to_json(&document),
+            serde_json::json!({
+                "_id": "abababababababababababab",
+                "type": "signup",
+                "ts": "2026-11-30T19:21:43.000Z",
+                "n": 3,
+                "big": 1_i64 << 40,
+                "f": 0.5,
+                "nested": { "a": [1, "x", null] },
+            })
+        );
+    }
+
+    #[test]
+    fn tail_positions_round_trip_through_their_token() {
+        let position = TailPosition {
+            recv_ms: 42,
+            seen: vec![ObjectId::from_bytes([1; 12]), ObjectId::from_bytes([2; 12])],
+        };
+        assert_eq!(TailPosition::parse(&position.token()).unwrap(), position);
+        assert!(TailPosition::parse("x").is_err());
+        assert!(TailPosition::parse("1.zz").is_err());
     }
 }

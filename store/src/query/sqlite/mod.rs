@@ -5,9 +5,7 @@
 
 mod compile;
 mod conn;
-mod histogram;
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rusqlite::types::Value as SqlValue;
@@ -23,7 +21,9 @@ use super::api::{
     MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_SUGGEST_SCAN_EVENTS, MAX_TAIL_LIMIT, MAX_TOP_N,
 };
 use super::error::QueryError;
-use super::ir::{FieldPath, Query, Selection, SortOrder, TimeRange, MAX_PATH_SEGMENTS};
+use super::fields::field_names;
+use super::histogram::Plan;
+use super::ir::{FieldPath, Query, Selection, SortOrder, TimeRange};
 use super::project::project;
 use compile::Sql;
 use conn::Pool;
@@ -33,8 +33,6 @@ pub use conn::SQLITE_QUERY_POOL_MAX_IDLE;
 /// Most rows past the tail cursor one tail poll examines: with a filter
 /// that matches little, a poll still returns quickly and moves the cursor.
 pub const MAX_TAIL_SCAN_ROWS: i64 = 10_000;
-/// Most distinct field names [`QueryBackend::field_names`] reports.
-pub const MAX_FIELD_NAMES: usize = 1_000;
 
 /// The SQLite query back end: a small pool of read-only connections to one
 /// store file. Cheap to share (`Arc`), safe to call from many threads.
@@ -231,7 +229,7 @@ impl QueryBackend for SqliteQueries {
     }
 
     fn histogram(&self, request: &HistogramRequest) -> Result<Histogram, QueryError> {
-        let plan = histogram::Plan::new(request)?;
+        let plan = Plan::new(request)?;
         let series = match &request.split_by {
             Some(split) => {
                 check_top_n(split.top_n)?;
@@ -313,28 +311,14 @@ impl QueryBackend for SqliteQueries {
             sample.min(MAX_FIELD_SAMPLE_DOCS),
         )))?;
         sql.push(&format!(" ORDER BY ts DESC, _id DESC LIMIT {sample}"));
-        let docs = self.rows("sampling documents", &sql, |row| row.get::<_, String>(0))?;
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        for text in docs {
-            // A document that is not JSON is skipped here: suggestions are
-            // best effort, and `query` reports such rows as corrupt.
-            let Ok(doc) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            let mut seen = HashSet::new();
-            collect_names(&doc, "", 1, &mut seen);
-            for name in seen {
-                if counts.len() < MAX_FIELD_NAMES || counts.contains_key(&name) {
-                    *counts.entry(name).or_default() += 1;
-                }
-            }
-        }
-        let mut names: Vec<FieldName> = counts
-            .into_iter()
-            .map(|(path, count)| FieldName { path, count })
+        let texts = self.rows("sampling documents", &sql, |row| row.get::<_, String>(0))?;
+        // A document that is not JSON is skipped here: suggestions are best
+        // effort, and `query` reports such rows as corrupt.
+        let docs: Vec<Value> = texts
+            .iter()
+            .filter_map(|text| serde_json::from_str(text).ok())
             .collect();
-        names.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
-        Ok(names)
+        Ok(field_names(&docs))
     }
 
     fn types(&self, range: TimeRange) -> Result<Vec<TypeCount>, QueryError> {
@@ -419,35 +403,6 @@ impl QueryBackend for SqliteQueries {
 
     fn describe(&self) -> String {
         format!("sqlite://{}", self.path.display())
-    }
-}
-
-/// Every dotted path in `value` (arrays transparent, as in filters),
-/// `depth` levels deep at most.
-fn collect_names(value: &Value, prefix: &str, depth: usize, seen: &mut HashSet<String>) {
-    if depth > MAX_PATH_SEGMENTS {
-        return;
-    }
-    match value {
-        Value::Object(members) => {
-            for (name, child) in members {
-                let path = if prefix.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{prefix}.{name}")
-                };
-                collect_names(child, &path, depth + 1, seen);
-                seen.insert(path);
-            }
-        }
-        Value::Array(elements) => {
-            for element in elements {
-                if element.is_object() {
-                    collect_names(element, prefix, depth, seen);
-                }
-            }
-        }
-        _ => {}
     }
 }
 

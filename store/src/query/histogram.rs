@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::super::api::{Bucket, GroupKey, Histogram, HistogramRequest, MAX_HISTOGRAM_BUCKETS};
-use super::super::error::QueryError;
+use super::api::{Bucket, GroupKey, Histogram, HistogramRequest, MAX_HISTOGRAM_BUCKETS};
+use super::error::QueryError;
 
 /// Widest bucket accepted, ms (about 100 years): keeps the bucket
 /// arithmetic `((ts % w) + w) % w` far from `i64` overflow.
