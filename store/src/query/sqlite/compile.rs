@@ -176,10 +176,29 @@ fn compare(
             compare(sql, path, CompareOp::Eq, literal)?
         ));
     }
+    let source = NodeSource::of(path);
+    if let NodeSource::Column { column_type, .. } = source {
+        // Decided before binding: an unused parameter would break the
+        // statement's parameter count.
+        if literal_type(literal) != Some(column_type) {
+            return Ok("0".to_owned());
+        }
+    }
     let condition = typed_condition(sql, op, literal)?;
-    match condition {
-        None => Ok("0".to_owned()),
-        Some(condition) => any_candidate(sql, path, &|t, v| condition.render(t, v)),
+    match (condition, source) {
+        (None, _) => Ok("0".to_owned()),
+        // A plain `column op ?` (no coalesce, no type test) so SQLite can
+        // use the (type, ts, _id) and (ts, _id) indexes for it.
+        (
+            Some(condition),
+            NodeSource::Column {
+                column_type,
+                value_sql,
+                nullable,
+                ..
+            },
+        ) => Ok(condition.on_column(column_type, value_sql, nullable)),
+        (Some(condition), source) => source.any_candidate(sql, &|t, v| condition.render(t, v)),
     }
 }
 
@@ -197,6 +216,24 @@ enum TypedCondition {
 }
 
 impl TypedCondition {
+    /// The condition on a typed envelope column: `0` across brackets.
+    fn on_column(&self, column_type: &str, value_sql: &str, nullable: bool) -> String {
+        match self {
+            TypedCondition::Ordered {
+                types,
+                operator,
+                placeholder,
+            } if types.contains(&column_type) => {
+                if nullable {
+                    format!("({value_sql} IS NOT NULL AND {value_sql} {operator} {placeholder})")
+                } else {
+                    format!("({value_sql} {operator} {placeholder})")
+                }
+            }
+            _ => "0".to_owned(),
+        }
+    }
+
     fn render(&self, t: &str, v: &str) -> String {
         match self {
             TypedCondition::TypeIn(types) => format!("{t} IN ({})", quoted_list(types)),
@@ -218,6 +255,17 @@ fn quoted_list(types: &[&str]) -> String {
         .map(|t| format!("'{t}'"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The IR type name a column must have to compare with `literal` (`None`
+/// for literals no column holds).
+fn literal_type(literal: &Literal) -> Option<&'static str> {
+    match literal {
+        Literal::String(_) => Some("text"),
+        Literal::Date(_) => Some("date"),
+        Literal::Id(_) => Some("oid"),
+        Literal::Null | Literal::Bool(_) | Literal::Int(_) | Literal::Float(_) => None,
+    }
 }
 
 /// The per-candidate condition of `op literal` (not null, not `Ne`), or
@@ -282,8 +330,14 @@ fn any_candidate(
 /// Where the nodes of a path come from (see the file docs).
 enum NodeSource<'a> {
     Column {
+        /// SQL giving the column's IR type name, NULL when missing.
         type_sql: &'static str,
+        /// The column.
         value_sql: &'static str,
+        /// The IR type name of every value of the column.
+        column_type: &'static str,
+        /// Whether NULL (missing) occurs.
+        nullable: bool,
     },
     TopLevel(&'a str),
     Chain(&'a [String]),
@@ -324,6 +378,7 @@ impl<'a> NodeSource<'a> {
             NodeSource::Column {
                 type_sql,
                 value_sql,
+                ..
             } => format!("coalesce(({}), 0)", condition(type_sql, value_sql)),
             NodeSource::TopLevel(name) => {
                 let p = sql.bind(SqlValue::Text(member_path(name)))?;
@@ -357,23 +412,30 @@ impl<'a> NodeSource<'a> {
 
 /// The envelope columns, typed as the IR types them.
 fn envelope_column(path: &FieldPath) -> Option<NodeSource<'static>> {
-    let (type_sql, value_sql) = if path.is(PATH_TS) {
-        ("'date'", "ts")
+    let (type_sql, value_sql, column_type, nullable) = if path.is(PATH_TS) {
+        ("'date'", "ts", "date", false)
     } else if path.is(PATH_RECV) {
-        ("'date'", "recv")
+        ("'date'", "recv", "date", false)
     } else if path.is(PATH_ID) {
-        ("'oid'", "_id")
+        ("'oid'", "_id", "oid", false)
     } else if path.is(PATH_TYPE) {
-        ("'text'", "type")
+        ("'text'", "type", "text", false)
     } else if path.is(PATH_APP) {
         // `app` is the envelope's string or absent; NULL column = missing.
-        ("(CASE WHEN app IS NULL THEN NULL ELSE 'text' END)", "app")
+        (
+            "(CASE WHEN app IS NULL THEN NULL ELSE 'text' END)",
+            "app",
+            "text",
+            true,
+        )
     } else {
         return None;
     };
     Some(NodeSource::Column {
         type_sql,
         value_sql,
+        column_type,
+        nullable,
     })
 }
 
