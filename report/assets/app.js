@@ -308,7 +308,9 @@
     const root = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, role: 'img', 'aria-label': 'Events over time' });
     const plotW = width - pad.l - pad.r;
     const plotH = height - pad.t - pad.b;
-    for (const frac of [0, 0.5, 1]) {
+    // Grid lines at 0, the middle (when it is a whole count) and the top.
+    const marks = max % 2 === 0 || max > 10 ? [0, 0.5, 1] : [0, 1];
+    for (const frac of marks) {
       const y = pad.t + plotH - frac * plotH;
       root.appendChild(svg('line', { x1: pad.l, x2: width - pad.r, y1: y, y2: y, class: 'grid' }));
       const label = svg('text', { x: pad.l - 4, y: y + 3, 'text-anchor': 'end', class: 'axis' });

@@ -50,8 +50,38 @@ pub fn request(
 ) -> Response {
     let mut stream = connect(addr, method, target, headers, body);
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read response");
+    let mut buf = [0u8; 16 * 1024];
+    // Read until the framing says the response is complete: some servers
+    // (chromedriver) answer `Connection: close` but keep the socket open.
+    while !complete(&raw) {
+        let n = stream.read(&mut buf).expect("read response");
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
     parse(&raw)
+}
+
+/// Whether `raw` holds a whole response (Content-Length or chunked framed;
+/// otherwise the server's close ends it).
+fn complete(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    if let Some(len) = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return body.len() >= len;
+    }
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    false
 }
 
 pub fn get(addr: SocketAddr, target: &str) -> Response {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod webdriver;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,213 @@
+//! The web UI in a real headless Chromium, driven through chromedriver
+//! (W3C WebDriver over HTTP, see `support::webdriver`). Needs the Debian
+//! packages `chromium` and `chromium-driver`; without them these tests
+//! fail with a message saying so (CI installs them), they never skip.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::webdriver::Browser;
+use support::{shared, Stack};
+
+fn rows(browser: &Browser) -> usize {
+    browser.find_all("#results tbody tr.event-row").len()
+}
+
+fn wait_rows(browser: &Browser, n: usize) {
+    browser.wait_for(&format!("{n} result rows"), || rows(browser) == n);
+}
+
+fn csp_complaints(browser: &Browser) -> Vec<String> {
+    browser
+        .console()
+        .into_iter()
+        .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
+        .collect()
+}
+
+#[test]
+fn a_query_shows_the_histogram_and_the_matching_rows() {
+    let stack = shared();
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/", stack.report));
+    wait_rows(&browser, 40);
+    browser.wait_for("histogram bars", || {
+        !browser.find_all("#histogram svg rect.bar").is_empty()
+    });
+    let summary = browser.text(&browser.find("#summary"));
+    assert!(summary.starts_with("40 events"), "{summary}");
+
+    let query = browser.find("#query");
+    browser.type_into(&query, "type:signup plan:pro");
+    browser.click(&browser.find("#run"));
+    wait_rows(&browser, 6);
+    browser.wait_for("the histogram of the filtered events", || {
+        browser
+            .text(&browser.find("#summary"))
+            .starts_with("6 events")
+    });
+    let url = browser.url();
+    assert!(
+        url.contains("q=type%3Asignup+plan%3Apro"),
+        "state in the URL: {url}"
+    );
+    browser.screenshot("query");
+    let types = browser.text(&browser.find("#types"));
+    assert!(types.contains("signup") && types.contains("24"), "{types}");
+    assert!(
+        csp_complaints(&browser).is_empty(),
+        "{:?}",
+        csp_complaints(&browser)
+    );
+}
+
+#[test]
+fn clicking_a_value_filters_on_it_and_back_undoes_it() {
+    let stack = shared();
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/?q=type%3Asignup", stack.report));
+    wait_rows(&browser, 24);
+    let chip = browser.find("#results .value[data-field=\"country\"]");
+    let country = browser.text(&chip);
+    browser.click(&chip);
+    wait_rows(&browser, 8);
+    let query: Value = browser.script("return document.getElementById('query').value;");
+    assert_eq!(query, json!(format!("type:signup country:\"{country}\"")));
+    let shown: Value = browser.script(
+        "return [...document.querySelectorAll('#results .value[data-field=\"country\"]')]\
+         .map(e => e.textContent);",
+    );
+    assert!(
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c == &json!(country)),
+        "{shown}"
+    );
+    browser.back();
+    wait_rows(&browser, 24);
+    let query: Value = browser.script("return document.getElementById('query').value;");
+    assert_eq!(query, json!("type:signup"));
+}
+
+#[test]
+fn the_group_by_panel_lists_top_values_and_filters_on_click() {
+    let stack = shared();
+    let browser = Browser::start();
+    browser.goto(&format!(
+        "http://{}/?group=plan&q=type%3Asignup",
+        stack.report
+    ));
+    browser.wait_for("the group-by panel", || {
+        browser.find_all("#groups li.value-row").len() == 3
+    });
+    let first = browser.find("#groups li.value-row");
+    assert!(
+        browser.text(&first).starts_with("free"),
+        "{}",
+        browser.text(&first)
+    );
+    browser.click(&first);
+    wait_rows(&browser, 12);
+}
+
+#[test]
+fn opening_an_event_shows_its_whole_document_as_pretty_json() {
+    let stack = shared();
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/?q=type%3Apurchase", stack.report));
+    wait_rows(&browser, 6);
+    let row = browser.find("#results tbody tr.event-row td.time");
+    browser.click(&row);
+    let detail = browser.find("#results tr.detail pre");
+    browser.wait_for("the event's JSON", || {
+        browser.text(&detail).contains("\"amount\"")
+    });
+    browser.screenshot("event");
+    let text = browser.text(&detail);
+    assert!(text.starts_with("{\n  \"_id\": \""), "{text}");
+    let url = browser.url();
+    assert!(url.contains("open="), "the open event is in the URL: {url}");
+    // The URL alone reopens it (shareable).
+    browser.goto(&url);
+    let detail = browser.find("#results tr.detail pre");
+    browser.wait_for("the reopened event", || {
+        browser.text(&detail).contains("\"amount\"")
+    });
+}
+
+#[test]
+fn the_live_tail_shows_a_newly_stored_event() {
+    let stack = Stack::start();
+    stack.ingest(&[json!({"type": "warmup"})], 1);
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/", stack.report));
+    wait_rows(&browser, 1);
+    browser.click(&browser.find("#tail-toggle"));
+    browser.wait_for("the tail to connect", || {
+        browser
+            .text(&browser.find("#status"))
+            .contains("Live tail connected")
+    });
+    stack.ingest(&[json!({"type": "arrived-live", "n": 7})], 2);
+    let fresh = browser.find("#results tr.event-row.fresh");
+    assert!(browser.text(&fresh).contains("arrived-live"));
+    assert_eq!(rows(&browser), 2);
+    assert!(browser.url().contains("tail=1"));
+}
+
+#[test]
+fn event_content_is_shown_as_text_and_never_runs() {
+    let stack = Stack::start();
+    let img = "<img src=x onerror=window.__pwned=1>";
+    let script = "<script>window.__pwned=2</script>";
+    stack.ingest(
+        &[
+            json!({"type": img, "note": script, "html": {"k": img}}),
+            json!({"type": "xss", "note": img, "payload": [script, img]}),
+        ],
+        2,
+    );
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/?group=note&split=note", stack.report));
+    wait_rows(&browser, 2);
+    for row in browser.find_all("#results tbody tr.event-row td.time") {
+        browser.click(&row);
+    }
+    browser.wait_for("both events opened", || {
+        browser.find_all("#results tr.detail pre").len() == 2
+            && browser
+                .find_all("#results tr.detail pre")
+                .iter()
+                .all(|pre| browser.text(pre).contains("\"note\""))
+    });
+    browser.wait_for("the group-by panel", || {
+        browser.find_all("#groups li.value-row").len() == 2
+    });
+    browser.screenshot("xss");
+    // Give any injected handler its chance (image error events are async).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        browser.script("return typeof window.__pwned;"),
+        json!("undefined"),
+        "event content ran as code"
+    );
+    assert!(browser
+        .find_all("#results img, #groups img, #histogram img, #legend img")
+        .is_empty());
+    assert!(browser.find_all("#results script").is_empty());
+    let table = browser.text(&browser.find("#results"));
+    assert!(table.contains(img), "the payload is shown as text: {table}");
+    assert!(
+        table.contains(script),
+        "the payload is shown as text: {table}"
+    );
+    let groups = browser.text(&browser.find("#groups"));
+    assert!(groups.contains(script) && groups.contains(img), "{groups}");
+    assert!(
+        csp_complaints(&browser).is_empty(),
+        "{:?}",
+        csp_complaints(&browser)
+    );
+}
