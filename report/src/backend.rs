@@ -4,21 +4,34 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use helios_store::query::{QueryBackend, QueryError, SqliteQueries};
+use helios_store::query::{MongoQueries, QueryBackend, QueryError, SqliteQueries};
 use helios_store::StoreUri;
 use tokio::sync::Semaphore;
 
+use crate::config::ReportConfig;
 use crate::error::ApiError;
 
 /// Most queries running at once on the blocking pool; more wait their turn
 /// (each holds a read connection and a thread while it runs).
 pub const MAX_CONCURRENT_QUERIES: usize = 16;
 
+/// Bound on connecting to MongoDB when the URI does not set
+/// `serverSelectionTimeoutMS`: a query fails in seconds, not the driver's
+/// default 30, when the server is down.
+const MONGODB_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How to reach the store, decided from the URI at startup.
 enum Opener {
     /// The embedded store: a file the collector may not have created yet.
     Sqlite(PathBuf),
+    /// A MongoDB deployment (the URI may hold credentials: never logged).
+    MongoDb {
+        uri: String,
+        database: String,
+        collection: String,
+    },
 }
 
 /// The query back end behind the API, opened lazily: a report server may
@@ -42,18 +55,16 @@ pub enum BackendError {
 }
 
 impl Backend {
-    /// Prepares the back end a store URI names. Opening happens on first
-    /// use (and is retried until it succeeds).
-    pub fn from_uri(uri: &str) -> Result<Self, BackendError> {
-        let opener = match StoreUri::parse(uri)? {
+    /// Prepares the back end the configured store URI names. Opening
+    /// happens on first use (and is retried until it succeeds).
+    pub fn from_config(cfg: &ReportConfig) -> Result<Self, BackendError> {
+        let opener = match StoreUri::parse(&cfg.store)? {
             StoreUri::Sqlite(path) => Opener::Sqlite(path),
-            // TODO(issue 6): open `MongoQueries` once it implements
-            // `QueryBackend`.
-            StoreUri::MongoDb(_) => {
-                return Err(BackendError::NotQueryable(
-                    "the report server cannot query MongoDB yet".to_owned(),
-                ))
-            }
+            StoreUri::MongoDb(uri) => Opener::MongoDb {
+                uri,
+                database: cfg.mongodb_namespace.0.clone(),
+                collection: cfg.mongodb_namespace.1.clone(),
+            },
             StoreUri::Http(_) => {
                 return Err(BackendError::NotQueryable(
                     "an http:// store is an upstream collector (relay mode); point the \
@@ -78,7 +89,8 @@ impl Backend {
         }
     }
 
-    /// The open back end, opening it now if needed. Blocking.
+    /// The open back end, opening it now if needed. Blocking; runs on the
+    /// runtime's blocking pool (MongoDB's client needs the runtime).
     fn get(&self) -> Result<Arc<dyn QueryBackend>, ApiError> {
         let mut slot = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(backend) = slot.as_ref() {
@@ -98,6 +110,11 @@ impl Backend {
                         .map_err(|error| ApiError::Store(format!("opening the store: {error}")))?,
                 )
             }
+            Opener::MongoDb {
+                uri,
+                database,
+                collection,
+            } => Arc::new(open_mongodb(uri, database, collection)?),
         };
         tracing::info!(store = %backend.describe(), "store open for queries");
         *slot = Some(Arc::clone(&backend));
@@ -130,4 +147,28 @@ impl Backend {
     pub fn open_blocking(&self) -> Result<Arc<dyn QueryBackend>, ApiError> {
         self.get()
     }
+}
+
+/// Builds the MongoDB client (no server contact yet: the driver connects on
+/// the first query). Called on a blocking-pool thread of the server's
+/// runtime, whose handle the queries then use.
+fn open_mongodb(uri: &str, database: &str, collection: &str) -> Result<MongoQueries, ApiError> {
+    let handle = tokio::runtime::Handle::try_current()
+        .map_err(|_| ApiError::Store("MongoDB needs the server's runtime".to_owned()))?;
+    let mut options = handle
+        .block_on(async { mongodb::options::ClientOptions::parse(uri).await })
+        // The driver's message names the problem, never the password.
+        .map_err(|error| ApiError::Store(format!("mongodb URI: {error}")))?;
+    options
+        .server_selection_timeout
+        .get_or_insert(MONGODB_SERVER_SELECTION_TIMEOUT);
+    options
+        .app_name
+        .get_or_insert_with(|| "helios-report".to_owned());
+    let client = mongodb::Client::with_options(options)
+        .map_err(|error| ApiError::Store(format!("mongodb client: {error}")))?;
+    let collection = client
+        .database(database)
+        .collection::<bson::Document>(collection);
+    Ok(MongoQueries::new(collection, handle))
 }

@@ -29,6 +29,12 @@ pub struct Cli {
     /// Serve a non-loopback address without a token (deliberately open).
     #[arg(long, env = "HELIOS_REPORT_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
+    /// MongoDB database (mongodb:// stores), as the collector's flag.
+    #[arg(long, env = "HELIOS_MONGODB_DATABASE", default_value = helios_store::mongo::DEFAULT_DATABASE)]
+    pub mongodb_database: String,
+    /// MongoDB collection (mongodb:// stores), as the collector's flag.
+    #[arg(long, env = "HELIOS_MONGODB_COLLECTION", default_value = helios_store::mongo::DEFAULT_COLLECTION)]
+    pub mongodb_collection: String,
 }
 
 /// The report server's settings, checked.
@@ -40,6 +46,8 @@ pub struct ReportConfig {
     pub store: String,
     /// Bearer token every API request must carry, if any.
     pub token: Option<String>,
+    /// MongoDB database and collection (mongodb:// stores only).
+    pub mongodb_namespace: (String, String),
 }
 
 impl std::fmt::Debug for ReportConfig {
@@ -97,6 +105,7 @@ impl ReportConfig {
             listen: cli.listen,
             store: cli.store,
             token: cli.token,
+            mongodb_namespace: (cli.mongodb_database, cli.mongodb_collection),
         })
     }
 }

@@ -388,3 +388,19 @@ fn a_store_file_that_does_not_exist_yet_is_a_503_not_a_crash() {
     assert_eq!(response.status, 503);
     assert_eq!(response.json()["error"], json!("no store yet"));
 }
+
+#[test]
+fn an_unreachable_mongodb_is_a_prompt_500_not_a_hang() {
+    let server = support::ReportOnly::start(
+        "mongodb://127.0.0.1:1/?directConnection=true&serverSelectionTimeoutMS=300",
+    );
+    let started = std::time::Instant::now();
+    let response = http::get(server.addr, "/api/types");
+    assert_eq!(response.status, 500, "{}", response.text());
+    assert_eq!(response.json()["error"], json!("store error"));
+    assert!(
+        !response.text().contains("127.0.0.1:1"),
+        "no store details leak"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cfg: ReportConfig) -> anyhow::Result<()> {
-    let backend = Backend::from_uri(&cfg.store)?;
+    let backend = Backend::from_config(&cfg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("helios-report")

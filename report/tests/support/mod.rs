@@ -169,7 +169,7 @@ impl ReportOnly {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let backend = Backend::from_uri(&cfg.store).unwrap();
+                let backend = Backend::from_config(&cfg).unwrap();
                 let server = ReportServer::bind(&cfg, backend).await.unwrap();
                 addr_tx.send(server.local_addr().unwrap()).unwrap();
                 server
