@@ -156,7 +156,7 @@ fn serve_report(
     collector_addr: SocketAddr,
     shutdown: Arc<Shutdown>,
 ) -> anyhow::Result<()> {
-    let backend = Backend::from_config(&cfg)?;
+    let backend = Backend::from_config(cfg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
