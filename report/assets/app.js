@@ -511,11 +511,21 @@
   /** Adds "field equals value" to the current filter, in its language, and runs. */
   function addFilter(field, value) {
     const current = $('query').value.trim();
+    if (value !== null && typeof value === 'object') {
+      // Filters compare scalars; an array matches when any element does.
+      showError(new Error('Open the event and click one element of "' + field + '" to filter on it.'));
+      return;
+    }
     let next;
     if (state.mode === 'mongo') {
       next = addMongoFilter(current, field, value);
     } else {
-      next = (current ? current + ' ' : '') + textTerm(field, value);
+      try {
+        next = (current ? current + ' ' : '') + textTerm(field, value);
+      } catch (e) {
+        showError(e);
+        return;
+      }
     }
     state = Object.assign({}, readForm(), { q: next, open: '' });
     writeForm(state);
@@ -524,6 +534,9 @@
 
   function addMongoFilter(current, field, value) {
     const term = {};
+    // Envelope fields are typed in MongoDB: dates and an ObjectId.
+    if ((field === 'ts' || field === 'recv') && typeof value === 'string') value = { $date: value };
+    else if (field === '_id' && typeof value === 'string') value = { $oid: value };
     term[field] = value;
     if (!current) return JSON.stringify(term);
     try {
@@ -538,12 +551,16 @@
     }
   }
 
-  /** `field:value` in the text language, quoting what would not read back as itself. */
+  /** `field:value` in the text language, quoting values that would not read back as themselves. */
   function textTerm(field, value) {
-    const name = /^[A-Za-z_][A-Za-z0-9_.\-]*$/.test(field) ? field : quote(field);
+    // Field names are bare in the text language: anything but spaces,
+    // parentheses, quotes and :<>=!, and not starting with '-' (negation).
+    if (!/^[^\s()"':<>=!\-][^\s()"':<>=!]*$/.test(field) || /^(AND|OR|NOT)$/.test(field)) {
+      throw new Error('The field "' + field + '" cannot be named in the text language; switch to MongoDB JSON to filter on it.');
+    }
+    const name = field;
     if (typeof value === 'string') return name + ':' + quote(value);
-    if (value === null || typeof value === 'number' || typeof value === 'boolean') return name + ':' + JSON.stringify(value);
-    return name + ':' + quote(JSON.stringify(value));
+    return name + ':' + JSON.stringify(value);
   }
 
   function quote(text) {
