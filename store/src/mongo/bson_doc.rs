@@ -17,6 +17,8 @@
 //! (more than 34 significant digits) is stored as the nearest `Decimal128`;
 //! nothing here panics on any input.
 
+use std::borrow::Cow;
+
 use bson::oid::ObjectId as BsonObjectId;
 use bson::raw::{CStr, RawArrayBuf, RawDocumentBuf};
 use bson::{DateTime, Decimal128};
@@ -75,7 +77,7 @@ pub fn event_to_bson(event: &EventDoc) -> Result<RawDocumentBuf, ToBsonError> {
         scanner.skip_ws();
         scanner.expect(b':', "`:`")?;
         scanner.skip_ws();
-        match key.as_str() {
+        match key.as_ref() {
             FIELD_ID => scanner.skip_value(1)?,
             FIELD_TS => {
                 scanner.skip_value(1)?;
@@ -112,14 +114,14 @@ fn bson_key(key: &str, offset: usize) -> Result<&CStr, ToBsonError> {
 }
 
 /// The BSON value of one JSON scalar or container, before it is appended.
-enum Scalar {
+enum Scalar<'a> {
     Null,
     Bool(bool),
     Int32(i32),
     Int64(i64),
     Double(f64),
     Decimal(Decimal128),
-    String(String),
+    String(Cow<'a, str>),
 }
 
 struct Scanner<'a> {
@@ -127,7 +129,7 @@ struct Scanner<'a> {
     pos: usize,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
     fn finish(mut self, out: RawDocumentBuf) -> Result<RawDocumentBuf, ToBsonError> {
         self.skip_ws();
         if self.pos != self.text.len() {
@@ -194,7 +196,7 @@ impl Scanner<'_> {
                 Scalar::Int64(i) => out.append(key, i),
                 Scalar::Double(f) => out.append(key, f),
                 Scalar::Decimal(d) => out.append(key, d),
-                Scalar::String(s) => out.append(key, s.as_str()),
+                Scalar::String(s) => out.append(key, s.as_ref()),
             },
         }
         Ok(())
@@ -211,7 +213,7 @@ impl Scanner<'_> {
                 Scalar::Int64(i) => out.push(i),
                 Scalar::Double(f) => out.push(f),
                 Scalar::Decimal(d) => out.push(d),
-                Scalar::String(s) => out.push(s.as_str()),
+                Scalar::String(s) => out.push(s.as_ref()),
             },
         }
         Ok(())
@@ -278,7 +280,7 @@ impl Scanner<'_> {
         }
     }
 
-    fn scalar(&mut self) -> Result<Scalar, ToBsonError> {
+    fn scalar(&mut self) -> Result<Scalar<'a>, ToBsonError> {
         match self.peek() {
             Some(b'"') => self.string().map(Scalar::String),
             Some(b'n') => self.literal(b"null").map(|()| Scalar::Null),
@@ -289,7 +291,7 @@ impl Scanner<'_> {
         }
     }
 
-    fn number(&mut self) -> Result<Scalar, ToBsonError> {
+    fn number(&mut self) -> Result<Scalar<'a>, ToBsonError> {
         let start = self.pos;
         let mut integral = true;
         while let Some(b) = self.peek() {
@@ -312,10 +314,30 @@ impl Scanner<'_> {
         })
     }
 
-    fn string(&mut self) -> Result<String, ToBsonError> {
+    /// A string's contents: borrowed from the text when it has no escape
+    /// (the common case), decoded otherwise.
+    fn string(&mut self) -> Result<Cow<'a, str>, ToBsonError> {
         self.expect(b'"', "a string")?;
-        let mut out = Vec::new();
+        let text: &'a [u8] = self.text;
+        let start = self.pos;
+        while let Some(b) = self.peek() {
+            if b == b'"' || b == b'\\' || b < 0x20 {
+                break;
+            }
+            self.pos += 1;
+        }
+        if self.peek() == Some(b'"') {
+            let run = &text[start..self.pos];
+            self.pos += 1;
+            return Ok(utf8(run));
+        }
+        let mut out = text[start..self.pos].to_vec();
         loop {
+            match self.next_byte() {
+                Some(b'"') => break,
+                Some(b'\\') => self.escape(&mut out)?,
+                _ => return Err(self.syntax("a closing `\"`")),
+            }
             let run_start = self.pos;
             while let Some(b) = self.peek() {
                 if b == b'"' || b == b'\\' || b < 0x20 {
@@ -323,20 +345,9 @@ impl Scanner<'_> {
                 }
                 self.pos += 1;
             }
-            out.extend_from_slice(&self.text[run_start..self.pos]);
-            match self.next_byte() {
-                Some(b'"') => break,
-                Some(b'\\') => self.escape(&mut out)?,
-                _ => return Err(self.syntax("a closing `\"`")),
-            }
+            out.extend_from_slice(&text[run_start..self.pos]);
         }
-        // Invalid UTF-8 cannot come from the collector (it validates), but a
-        // damaged store row must not panic: replace, as serde_json would
-        // have refused it earlier.
-        Ok(match String::from_utf8(out) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        })
+        Ok(Cow::Owned(utf8(&out).into_owned()))
     }
 
     fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), ToBsonError> {
@@ -385,9 +396,15 @@ impl Scanner<'_> {
     }
 }
 
+/// Invalid UTF-8 cannot come from the collector (it validates), but a
+/// damaged store row must not panic: replace it.
+fn utf8(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
 /// The narrowest exact BSON number for a JSON number's text; `None` if the
 /// text is not a number at all.
-fn number_to_scalar(text: &str, integral: bool) -> Option<Scalar> {
+fn number_to_scalar(text: &str, integral: bool) -> Option<Scalar<'static>> {
     if integral {
         if let Ok(i) = text.parse::<i64>() {
             return Some(match i32::try_from(i) {
