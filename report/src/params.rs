@@ -142,15 +142,16 @@ fn parse_raw_filter(json: &str) -> Result<Filter, ApiError> {
     })
 }
 
-/// serde_json reports line and column (1-based, in characters); turn them
-/// into one character offset.
+/// serde_json reports line and column (1-based; the column counts bytes);
+/// turn them into one character offset into the whole text.
 fn json_error_position(json: &str, error: &serde_json::Error) -> usize {
     let line_start: usize = json
         .split_inclusive('\n')
         .take(error.line().saturating_sub(1))
-        .map(|line| line.chars().count())
+        .map(str::len)
         .sum();
-    line_start + error.column().saturating_sub(1)
+    let offset = floor_char_boundary(json, line_start + error.column().saturating_sub(1));
+    json[..offset].chars().count()
 }
 
 /// Time range, types and filter together.

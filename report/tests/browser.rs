@@ -211,3 +211,32 @@ fn event_content_is_shown_as_text_and_never_runs() {
         csp_complaints(&browser)
     );
 }
+
+#[test]
+fn an_absolute_range_from_the_url_and_a_relative_one_from_the_picker() {
+    let stack = shared();
+    let base = support::corpus_base_ms();
+    let (from, to) = (base - 60_000, base + 5 * 60_000);
+    let expected = support::corpus()
+        .iter()
+        .filter(|e| (from..to).contains(&e["ts"].as_i64().unwrap()))
+        .count();
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/?from={from}&to={to}", stack.report));
+    wait_rows(&browser, expected);
+    let picker: Value = browser.script(
+        "return [document.getElementById('range').value, \
+         document.getElementById('custom-range').hidden];",
+    );
+    assert_eq!(picker, json!(["custom", false]));
+    let export = browser.script("return document.getElementById('export-csv').href;");
+    let export = export.as_str().unwrap();
+    assert!(
+        export.contains("format=csv") && export.contains(&format!("from={from}")),
+        "export links follow the view: {export}"
+    );
+
+    browser.click(&browser.find("#range option[value=\"24h\"]"));
+    wait_rows(&browser, 40);
+    assert!(browser.url().contains("range=24h"), "{}", browser.url());
+}
