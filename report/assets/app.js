@@ -570,10 +570,13 @@
   // ------------------------------------------------------------ live tail
 
   function restartTail() {
+    const url = '/api/tail?' + filterParams(state, false).toString();
+    // Same filter, same stream: reopening would skip what arrives meanwhile.
+    if (tail && state.tail && tail.url.endsWith(url)) return;
     if (tail) { tail.close(); tail = null; }
+    document.body.dataset.tail = 'off';
     if (!state.tail) return;
-    const p = filterParams(state, false);
-    tail = new EventSource('/api/tail?' + p.toString());
+    tail = new EventSource(url);
     tail.addEventListener('event', (msg) => {
       let doc;
       try { doc = JSON.parse(msg.data); } catch (_) { return; }
@@ -591,8 +594,14 @@
       $('results').hidden = false;
       setStatus('Live: last event ' + new Date().toLocaleTimeString());
     });
-    tail.addEventListener('open', () => setStatus('Live tail connected'));
-    tail.addEventListener('error', () => setStatus('Live tail reconnecting…'));
+    tail.addEventListener('open', () => {
+      document.body.dataset.tail = 'open';
+      setStatus('Live tail connected');
+    });
+    tail.addEventListener('error', () => {
+      document.body.dataset.tail = 'reconnecting';
+      setStatus('Live tail reconnecting…');
+    });
   }
 
   // -------------------------------------------------------------- exports

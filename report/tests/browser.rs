@@ -146,9 +146,7 @@ fn the_live_tail_shows_a_newly_stored_event() {
     wait_rows(&browser, 1);
     browser.click(&browser.find("#tail-toggle"));
     browser.wait_for("the tail to connect", || {
-        browser
-            .text(&browser.find("#status"))
-            .contains("Live tail connected")
+        browser.script("return document.body.dataset.tail;") == json!("open")
     });
     stack.ingest(&[json!({"type": "arrived-live", "n": 7})], 2);
     let fresh = browser.find("#results tr.event-row.fresh");
