@@ -404,3 +404,38 @@ fn an_unreachable_mongodb_is_a_prompt_500_not_a_hang() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[test]
+fn a_store_file_created_later_is_picked_up_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("later.db");
+    let server = support::ReportOnly::start(&format!("sqlite://{}", path.display()));
+    assert_eq!(http::get(server.addr, "/api/types").status, 503);
+    drop(helios_store::SqliteSink::open(&path).unwrap());
+    let response = http::get(server.addr, "/api/types");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json()["types"], json!([]));
+}
+
+#[test]
+fn live_tails_past_the_limit_get_503() {
+    let stack = Stack::start();
+    let tails: Vec<SseStream> = (0..helios_report::api::MAX_TAIL_CLIENTS)
+        .map(|_| SseStream::open(stack.report, "/api/tail", &[]).unwrap())
+        .collect();
+    let refused = match SseStream::open(stack.report, "/api/tail", &[]) {
+        Ok(_) => panic!("a tail past the limit was accepted"),
+        Err(response) => response,
+    };
+    assert_eq!(refused.status, 503);
+    assert!(refused.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("live tails"));
+    drop(tails);
+    // Closed tails give their places back (hyper notices the closed
+    // connection and drops the stream, and with it the permit).
+    support::wait_until("a tail place is free again", || {
+        SseStream::open(stack.report, "/api/tail", &[]).is_ok()
+    });
+}
