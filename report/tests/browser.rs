@@ -238,3 +238,39 @@ fn an_absolute_range_from_the_url_and_a_relative_one_from_the_picker() {
     wait_rows(&browser, 40);
     assert!(browser.url().contains("range=24h"), "{}", browser.url());
 }
+
+#[test]
+fn a_bad_filter_shows_the_error_with_a_caret_under_its_position() {
+    let stack = shared();
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/", stack.report));
+    wait_rows(&browser, 40);
+    browser.type_into(&browser.find("#query"), "plan:pro (country:US");
+    browser.click(&browser.find("#run"));
+    browser.wait_for("the error box", || {
+        browser.script("return document.getElementById('error').hidden;") == json!(false)
+    });
+    let caret = browser.text(&browser.find("#error-caret"));
+    let lines: Vec<&str> = caret.lines().collect();
+    assert_eq!(lines[0], "plan:pro (country:US", "{caret}");
+    assert!(lines[1].trim_start() == "^", "{caret}");
+}
+
+#[test]
+fn the_mongodb_mode_filters_and_clicks_add_to_the_json() {
+    let stack = shared();
+    let browser = Browser::start();
+    browser.goto(&format!(
+        "http://{}/?mode=mongo&q={}",
+        stack.report,
+        support::enc(r#"{"type": "signup"}"#)
+    ));
+    wait_rows(&browser, 24);
+    let chip = browser.find("#results .value[data-field=\"plan\"]");
+    let plan = browser.text(&chip);
+    browser.click(&chip);
+    let expected = if plan == "free" { 12 } else { 6 };
+    wait_rows(&browser, expected);
+    let query: Value = browser.script("return JSON.parse(document.getElementById('query').value);");
+    assert_eq!(query, json!({"type": "signup", "plan": plan}));
+}
