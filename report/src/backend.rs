@@ -16,6 +16,9 @@ use crate::error::ApiError;
 /// Most queries running at once on the blocking pool; more wait their turn
 /// (each holds a read connection and a thread while it runs).
 pub const MAX_CONCURRENT_QUERIES: usize = 16;
+/// How long a query waits for one of those places before it gets a 503:
+/// bounds the queue of waiting requests as well as the running ones.
+pub const QUERY_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 /// Bound on connecting to MongoDB when the URI does not set
 /// `serverSelectionTimeoutMS`: a query fails in seconds, not the driver's
@@ -128,10 +131,17 @@ impl Backend {
         T: Send + 'static,
         F: FnOnce(&dyn QueryBackend) -> Result<T, QueryError> + Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::Busy("the server is shutting down".to_owned()))?;
+        let permit =
+            tokio::time::timeout(QUERY_QUEUE_WAIT, Arc::clone(&self.permits).acquire_owned())
+                .await
+                .map_err(|_| {
+                    ApiError::Busy(format!(
+                        "{MAX_CONCURRENT_QUERIES} queries are running and this one waited {} s; \
+                     try again shortly",
+                        QUERY_QUEUE_WAIT.as_secs()
+                    ))
+                })?
+                .map_err(|_| ApiError::Busy("the server is shutting down".to_owned()))?;
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
