@@ -291,6 +291,25 @@ impl MongoQueries {
         Self { collection, handle }
     }
 
+    /// Connects to `uri` (a `mongodb://` connection string) and queries
+    /// `database.collection`. The driver connects lazily: an unreachable
+    /// server shows up as a [`QueryError::Store`] on the first request.
+    /// `handle` must belong to a multi-thread runtime (a current-thread
+    /// runtime's handle cannot drive I/O from another thread).
+    pub fn open(
+        uri: &str,
+        database: &str,
+        collection: &str,
+        handle: tokio::runtime::Handle,
+    ) -> Result<Self, QueryError> {
+        // The driver's parse errors name the problem, not the password.
+        let client = handle
+            .block_on(mongodb::Client::with_uri_str(uri))
+            .map_err(|e| QueryError::store("parsing the MongoDB connection string", e))?;
+        let collection = client.database(database).collection(collection);
+        Ok(Self::new(collection, handle))
+    }
+
     fn store_error(&self, context: &str, error: mongodb::error::Error) -> QueryError {
         QueryError::store(
             format!(
