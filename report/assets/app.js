@@ -572,7 +572,7 @@
   function restartTail() {
     const url = '/api/tail?' + filterParams(state, false).toString();
     // Same filter, same stream: reopening would skip what arrives meanwhile.
-    if (tail && state.tail && tail.url.endsWith(url)) return;
+    if (tail && state.tail && tail.url.endsWith(url) && tail.readyState !== EventSource.CLOSED) return;
     if (tail) { tail.close(); tail = null; }
     document.body.dataset.tail = 'off';
     if (!state.tail) return;
@@ -599,8 +599,11 @@
       setStatus('Live tail connected');
     });
     tail.addEventListener('error', () => {
-      document.body.dataset.tail = 'reconnecting';
-      setStatus('Live tail reconnecting…');
+      // CLOSED: the server refused (401, 503 at the limit); the browser
+      // gives up, and the next run opens a new one.
+      const closed = tail && tail.readyState === EventSource.CLOSED;
+      document.body.dataset.tail = closed ? 'closed' : 'reconnecting';
+      setStatus(closed ? 'Live tail refused; run again to retry' : 'Live tail reconnecting…');
     });
   }
 

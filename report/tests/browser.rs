@@ -274,3 +274,22 @@ fn the_mongodb_mode_filters_and_clicks_add_to_the_json() {
     let query: Value = browser.script("return JSON.parse(document.getElementById('query').value);");
     assert_eq!(query, json!({"type": "signup", "plan": plan}));
 }
+
+#[test]
+fn with_a_token_the_ui_asks_for_it_once_and_then_works_including_the_tail() {
+    let stack = Stack::start_with(&["--token", "ui-s3cret"]);
+    stack.ingest(&[json!({"type": "guarded"})], 1);
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/?tail=1", stack.report));
+    let token = browser.find("#login:not([hidden]) #login-token");
+    browser.type_into(&token, "ui-s3cret");
+    browser.click(&browser.find("#login button"));
+    wait_rows(&browser, 1);
+    browser.wait_for("the tail to connect with the cookie", || {
+        browser.script("return document.body.dataset.tail;") == json!("open")
+    });
+    stack.ingest(&[json!({"type": "guarded-live"})], 2);
+    browser.find("#results tr.event-row.fresh");
+    let cookies: Value = browser.script("return document.cookie;");
+    assert_eq!(cookies, json!(""), "the token cookie is HttpOnly");
+}
