@@ -83,15 +83,6 @@ impl Backend {
         })
     }
 
-    /// A back end over an already open query back end (tests, embedding).
-    pub fn from_backend(backend: Arc<dyn QueryBackend>) -> Self {
-        Self {
-            opener: Opener::Sqlite(PathBuf::new()),
-            open: Mutex::new(Some(backend)),
-            permits: Arc::new(Semaphore::new(MAX_CONCURRENT_QUERIES)),
-        }
-    }
-
     /// The open back end, opening it now if needed. Blocking; runs on the
     /// runtime's blocking pool (MongoDB's client needs the runtime).
     fn get(&self) -> Result<Arc<dyn QueryBackend>, ApiError> {
