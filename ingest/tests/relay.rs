@@ -129,3 +129,69 @@ fn sigkills_of_the_relay_and_of_the_central_collector_lose_and_duplicate_nothing
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn an_upstream_outage_fills_the_relays_budget_then_503s_and_drains_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, KEYS).unwrap();
+    let keys = keys.to_str().unwrap().to_string();
+    // The central collector is down from the start: its port is reserved
+    // but nothing listens.
+    let central_port = free_port();
+    let upstream = format!("http://127.0.0.1:{central_port}");
+    let relay = Collector::start(
+        &dir.path().join("relay"),
+        &[
+            "--store",
+            &upstream,
+            "--upstream-api-key",
+            "k-relay",
+            "--cores",
+            "1",
+            "--journal-budget-bytes",
+            "262144",
+        ],
+    );
+    let mut conn = Conn::open(relay.addr);
+    let mut acked = Vec::new();
+    let mut refused = Vec::new();
+    for round in 0..2000u64 {
+        let ids: Vec<String> = (round * 50..round * 50 + 50).map(client_id).collect();
+        let events: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                format!(
+                    r#"{{"_id":"{id}","type":"outage","pad":"{}"}}"#,
+                    "y".repeat(200)
+                )
+            })
+            .collect();
+        let r = conn
+            .post(&[], format!("[{}]", events.join(",")).as_bytes())
+            .unwrap();
+        match r.status {
+            200 => acked.extend(ids),
+            503 => {
+                assert!(r.header("Retry-After").is_some());
+                refused = ids;
+                break;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "the relay's journal budget was never reached"
+    );
+
+    // The central collector comes back: the backlog drains, exactly once.
+    let central = Collector::start_on(
+        &dir.path().join("central"),
+        central_port,
+        &["--api-keys", &keys],
+    );
+    assert_exactly_acked(&central.db_path(), &acked, &refused);
+    assert_eq!(relay.stop().code(), Some(0));
+    assert_eq!(central.stop().code(), Some(0));
+}

@@ -51,6 +51,8 @@ state = {
 
 
 def log(out, name, body, outcome, stored=()):
+    if out is None:
+        return
     line = {
         "command": name,
         "body": json.loads(json_util.dumps(body, json_options=CANONICAL_JSON_OPTIONS)),
@@ -153,9 +155,9 @@ def control_loop():
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--log", required=True)
+    parser.add_argument("--log", help="JSON-lines command log (omit for benchmarks)")
     args = parser.parse_args()
-    out = open(args.log, "a", buffering=1)
+    out = open(args.log, "a", buffering=1) if args.log else None
     server = MockupDB(auto_ismaster=False, verbose=False)
     server.autoresponds(make_handler(out))
     port = server.run()

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Flusher throughput: the time a collector takes to drain a journaled
+# backlog into a store, and the rate that implies.
+#
+#   loadtest/drain.sh sqlite|mockupdb [EVENTS]     (default 1000000)
+#
+# 1. Build the backlog: a collector whose store is unreachable (a relay to a
+#    closed port, so every flush fails and the journal keeps everything)
+#    takes EVENTS reference events (../shared/bench/batch100.json, 100 per
+#    request) from helios-loadgen, then stops (SIGTERM).
+# 2. Drain: a collector on the same data directory with the real store
+#    (SQLite file, or MockupDB = the driver's wire + BSON cost with a Python
+#    server on the other end) recovers the journals and flushes them; the
+#    script polls /metrics until helios_store_inserted_total reaches EVENTS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KIND=${1:?sqlite or mockupdb}
+EVENTS=${2:-1000000}
+BENCH=${HELIOS_BENCH_INPUTS:-../shared/bench}
+PORT=18207
+CORES=${HELIOS_CORES:-2}
+REQUESTS=$((EVENTS / 100))
+
+cargo build --release -q -p helios-ingest --bin helios-collector -p helios-loadgen
+BIN=target/release/helios-collector
+LOADGEN=target/release/helios-loadgen
+
+WORK=$(mktemp -d /var/tmp/helios-drain.XXXXXX)
+cleanup() {
+  [ -n "${HPID:-}" ] && kill -TERM "$HPID" 2>/dev/null && wait "$HPID" 2>/dev/null || true
+  [ -n "${MPID:-}" ] && kill "$MPID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+start() {
+  "$BIN" --listen 127.0.0.1:$PORT --data-dir "$WORK/data" --cores "$CORES" \
+    --journal-budget-bytes 68719476736 --shutdown-deadline-ms 200 --log-format json "$@" 2>>"$WORK/helios.log" &
+  HPID=$!
+  for _ in $(seq 200); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "collector did not start" >&2; tail "$WORK/helios.log" >&2; exit 1
+}
+metric() {
+  exec 3<>/dev/tcp/127.0.0.1/$PORT
+  printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+  awk -v m="$1" '$1==m {print $2}' <&3
+  exec 3<&-
+}
+
+case $KIND in
+  sqlite) STORE="sqlite://$WORK/data/events.db" ;;
+  mockupdb)
+    coproc MOCK { /usr/bin/python3 store/tests/support/mock_mongo.py; }
+    MPID=$MOCK_PID
+    read -r MPORT <&"${MOCK[0]}"
+    STORE="mongodb://127.0.0.1:$MPORT/?directConnection=true" ;;
+  *) echo "unknown store $KIND" >&2; exit 2 ;;
+esac
+
+echo "== backlog: $EVENTS events into a collector whose store is down"
+start --store http://127.0.0.1:9
+"$LOADGEN" --url "http://127.0.0.1:$PORT/v1/events" --connections 16 --requests "$REQUESTS" \
+  --body-file "$BENCH/batch100.json" --json > "$WORK/load.json" 2>/dev/null
+kill -TERM "$HPID"; wait "$HPID" || true; HPID=
+du -sh "$WORK/data/journal" | awk '{print "journal on disk: " $1}'
+
+echo "== drain into $KIND"
+T0=$(date +%s.%N)
+start --store "$STORE"
+while :; do
+  n=$(metric helios_store_inserted_total || echo 0)
+  [ "${n:-0}" -ge "$EVENTS" ] && break
+  sleep 0.2
+done
+T1=$(date +%s.%N)
+awk -v a="$T0" -v b="$T1" -v n="$EVENTS" -v k="$KIND" -v c="$CORES" \
+  'BEGIN {d=b-a; printf "%s: drained %d events in %.1f s = %.0f events/s (collector --cores %d, start and recovery included)\n", k, n, d, n/d, c}'
