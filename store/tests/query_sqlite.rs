@@ -597,3 +597,22 @@ fn hits_serialize_with_hex_ids_and_token_cursors() {
         page.next
     );
 }
+
+#[test]
+fn group_by_gives_the_same_answer_when_sqlite_takes_over_from_memory() {
+    let store = shop();
+    let request = GroupByRequest {
+        select: select(None),
+        path: path("latency_ms"),
+        top_n: 3,
+    };
+    let in_memory = store.queries().group_by(&request).unwrap();
+    let handed_over = store
+        .queries()
+        .with_group_keys_in_memory(2)
+        .group_by(&request)
+        .unwrap();
+    assert_eq!(in_memory, handed_over);
+    assert_eq!(in_memory.total, 5);
+    assert_eq!(in_memory.other_count, 2);
+}

@@ -1,5 +1,5 @@
-//! Histogram bucket arithmetic: validating the request and turning sparse
-//! per-bucket counts into the dense result. Back-end neutral.
+//! Histogram bucket arithmetic: validating the request, counting events
+//! into dense buckets, and building the result. Back-end neutral.
 
 use std::collections::HashMap;
 
@@ -16,6 +16,16 @@ pub(crate) struct Plan {
     bucket_ms: i64,
     first_ms: i64,
     count: usize,
+}
+
+/// Counts being gathered for a [`Plan`]: totals per bucket and, with a
+/// split, per (bucket, series) where the last series slot is `Other`.
+#[derive(Debug)]
+pub(crate) struct Counts {
+    totals: Vec<u64>,
+    split: Vec<u64>,
+    /// Series slots per bucket (top values + Other), 0 without a split.
+    width: usize,
 }
 
 impl Plan {
@@ -55,64 +65,87 @@ impl Plan {
         })
     }
 
-    /// Dense buckets from sparse `(start_ms, key, count)` rows. `series` are
-    /// the split's top values; a key outside them counts as `Other`, which
-    /// is appended to the series when any event fell there.
-    pub(crate) fn assemble(
-        &self,
-        mut series: Vec<GroupKey>,
-        rows: Vec<(i64, Option<GroupKey>, u64)>,
-    ) -> Histogram {
-        let split = !series.is_empty();
-        let other = series.len();
-        let mut buckets: Vec<Bucket> = (0..self.count)
-            .map(|i| Bucket {
-                start_ms: self.first_ms + self.bucket_ms * i as i64,
-                count: 0,
-                split_counts: if split {
-                    vec![0; other + 1]
-                } else {
-                    Vec::new()
-                },
-            })
-            .collect();
-        let index: HashMap<String, usize> = series
+    /// Empty counts for `series_len` split series (0: no split).
+    pub(crate) fn counts(&self, series_len: usize) -> Counts {
+        let width = if series_len == 0 { 0 } else { series_len + 1 };
+        Counts {
+            totals: vec![0; self.count],
+            split: vec![0; self.count * width],
+            width,
+        }
+    }
+
+    /// Adds `n` events at time `ts_ms` (any time inside the bucket, e.g. its
+    /// start) to `series` (`None` = Other). Times outside the plan are
+    /// ignored (the selection's range already excludes them).
+    pub(crate) fn add(&self, counts: &mut Counts, ts_ms: i64, series: Option<usize>, n: u64) {
+        let offset = i128::from(ts_ms) - i128::from(self.first_ms);
+        let Ok(index) = usize::try_from(offset.div_euclid(i128::from(self.bucket_ms))) else {
+            return;
+        };
+        let Some(total) = counts.totals.get_mut(index) else {
+            return;
+        };
+        *total += n;
+        if counts.width > 0 {
+            let slot = series
+                .filter(|s| *s + 1 < counts.width)
+                .unwrap_or(counts.width - 1);
+            counts.split[index * counts.width + slot] += n;
+        }
+    }
+
+    /// The histogram from gathered counts. `Other` is appended to the series
+    /// only when some event fell there.
+    pub(crate) fn finish(&self, mut series: Vec<GroupKey>, counts: Counts) -> Histogram {
+        let width = counts.width;
+        let any_other =
+            width > 0 && (0..self.count).any(|bucket| counts.split[bucket * width + width - 1] > 0);
+        let kept = if any_other {
+            width
+        } else {
+            width.saturating_sub(1)
+        };
+        if any_other {
+            series.push(GroupKey::Other);
+        }
+        let buckets = counts
+            .totals
             .iter()
             .enumerate()
-            .map(|(i, key)| (key_text(key), i))
+            .map(|(i, total)| Bucket {
+                start_ms: self.first_ms + self.bucket_ms * i as i64,
+                count: *total,
+                split_counts: counts.split[i * width..i * width + kept].to_vec(),
+            })
             .collect();
-        for (start_ms, key, n) in rows {
-            let Some(bucket) = usize::try_from((start_ms - self.first_ms) / self.bucket_ms)
-                .ok()
-                .and_then(|i| buckets.get_mut(i))
-            else {
-                continue;
-            };
-            bucket.count += n;
-            if split {
-                let at = key
-                    .as_ref()
-                    .and_then(|key| index.get(&key_text(key)))
-                    .copied()
-                    .unwrap_or(other);
-                bucket.split_counts[at] += n;
-            }
-        }
-        if split {
-            let any_other = buckets.iter().any(|bucket| bucket.split_counts[other] > 0);
-            if any_other {
-                series.push(GroupKey::Other);
-            } else {
-                for bucket in &mut buckets {
-                    bucket.split_counts.pop();
-                }
-            }
-        }
         Histogram {
             bucket_ms: self.bucket_ms,
             series,
             buckets,
         }
+    }
+
+    /// The histogram from sparse `(start_ms, key, count)` rows (a back end
+    /// that groups on the server). A key outside `series` counts as Other.
+    pub(crate) fn assemble(
+        &self,
+        series: Vec<GroupKey>,
+        rows: Vec<(i64, Option<GroupKey>, u64)>,
+    ) -> Histogram {
+        let index: HashMap<String, usize> = series
+            .iter()
+            .enumerate()
+            .map(|(i, key)| (key_text(key), i))
+            .collect();
+        let mut counts = self.counts(series.len());
+        for (start_ms, key, n) in rows {
+            let slot = key
+                .as_ref()
+                .and_then(|key| index.get(&key_text(key)).copied());
+            self.add(&mut counts, start_ms, slot, n);
+        }
+        self.finish(series, counts)
     }
 }
 
