@@ -178,6 +178,10 @@ pub struct Cli {
     /// upstream collector (never logged).
     #[arg(long, env = "HELIOS_UPSTREAM_API_KEY", hide_env_values = true)]
     pub upstream_api_key: Option<String>,
+    /// With `--store https://upstream`: a PEM file of CA certificates to
+    /// trust besides the Mozilla roots (a private CA).
+    #[arg(long, env = "HELIOS_UPSTREAM_CA_FILE")]
+    pub upstream_ca_file: Option<PathBuf>,
     /// API key file: `KEY APP ROLE` per line (role `ingest` or `relay`;
     /// a key may be given as `sha256:<hex>`). With it every request to
     /// /v1/events needs `Authorization: Bearer KEY`.
@@ -237,6 +241,7 @@ struct FileConfig {
     retention_check_ms: Option<u64>,
     dead_letter_max_bytes: Option<u64>,
     upstream_api_key: Option<String>,
+    upstream_ca_file: Option<PathBuf>,
     api_keys: Option<PathBuf>,
     header_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
@@ -301,6 +306,8 @@ pub struct Config {
     pub dead_letter_max_bytes: u64,
     /// See [`Cli::upstream_api_key`].
     pub upstream_api_key: Option<String>,
+    /// See [`Cli::upstream_ca_file`].
+    pub upstream_ca_file: Option<PathBuf>,
     /// See [`Cli::api_keys`].
     pub api_keys: Option<PathBuf>,
     /// See [`Cli::allow_anonymous`].
@@ -431,6 +438,7 @@ impl Config {
                 .or(file.dead_letter_max_bytes)
                 .unwrap_or(crate::deadletter::DEFAULT_DEAD_LETTER_MAX_BYTES),
             upstream_api_key: cli.upstream_api_key.or(file.upstream_api_key),
+            upstream_ca_file: cli.upstream_ca_file.or(file.upstream_ca_file),
             api_keys: cli.api_keys.or(file.api_keys),
             allow_anonymous: cli.allow_anonymous || file.allow_anonymous.unwrap_or(false),
             data_dir,
@@ -443,6 +451,7 @@ impl Config {
     pub fn sink_options(&self) -> helios_store::SinkOptions {
         helios_store::SinkOptions {
             upstream_api_key: self.upstream_api_key.clone(),
+            upstream_ca_file: self.upstream_ca_file.clone(),
             mongo: self.mongodb.clone(),
         }
     }

@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -194,4 +195,219 @@ fn an_upstream_outage_fills_the_relays_budget_then_503s_and_drains_exactly_once(
     assert_exactly_acked(&central.db_path(), &acked, &refused);
     assert_eq!(relay.stop().code(), Some(0));
     assert_eq!(central.stop().code(), Some(0));
+}
+
+/// A TLS-terminating proxy in front of a plain collector, as a load
+/// balancer would be (DESIGN §9): one rustls server connection per client,
+/// requests forwarded one at a time over a plain connection.
+fn tls_proxy(target: std::net::SocketAddr) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, client);
+                let Ok(mut upstream) = std::net::TcpStream::connect(target) else {
+                    return;
+                };
+                while let Some(request) = read_http_message(&mut tls, true) {
+                    if upstream.write_all(&request).is_err() {
+                        return;
+                    }
+                    let Some(response) = read_http_message(&mut upstream, false) else {
+                        return;
+                    };
+                    if tls.write_all(&response).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// One whole HTTP/1.1 message (head + Content-Length body) from `from`.
+fn read_http_message(from: &mut impl std::io::Read, request: bool) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 << 10];
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let parsed = if request {
+            httparse::Request::new(&mut headers).parse(&buf)
+        } else {
+            httparse::Response::new(&mut headers).parse(&buf)
+        };
+        if let Ok(httparse::Status::Complete(head)) = parsed {
+            let len: usize = headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .map(|h| {
+                    std::str::from_utf8(h.value)
+                        .unwrap()
+                        .trim()
+                        .parse()
+                        .unwrap()
+                })
+                .unwrap_or(0);
+            if buf.len() >= head + len {
+                return Some(buf);
+            }
+        }
+        let n = from.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn a_relay_forwards_over_https_to_a_tls_terminating_balancer() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, KEYS).unwrap();
+    let central = Collector::start(
+        &dir.path().join("central"),
+        &["--api-keys", keys.to_str().unwrap()],
+    );
+    let proxy_port = tls_proxy(central.addr);
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls/ca.pem");
+    let upstream = format!("https://127.0.0.1:{proxy_port}");
+    let relay = Collector::start(
+        &dir.path().join("relay"),
+        &[
+            "--store",
+            &upstream,
+            "--upstream-api-key",
+            "k-relay",
+            "--upstream-ca-file",
+            ca.to_str().unwrap(),
+        ],
+    );
+    let ids: Vec<String> = (0..200).map(client_id).collect();
+    let events: Vec<String> = ids
+        .iter()
+        .map(|id| format!(r#"{{"_id":"{id}","type":"tls","app":"shop"}}"#))
+        .collect();
+    let r = Conn::open(relay.addr)
+        .post(&[], format!("[{}]", events.join(",")).as_bytes())
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_exactly_acked(&central.db_path(), &ids, &[]);
+    assert_eq!(relay.stop().code(), Some(0));
+}
+
+#[test]
+fn a_relay_refuses_an_https_upstream_it_cannot_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let central = Collector::start(&dir.path().join("central"), &[]);
+    let proxy_port = tls_proxy(central.addr);
+    // No --upstream-ca-file: the test CA is not among the Mozilla roots.
+    let upstream = format!("https://127.0.0.1:{proxy_port}");
+    let relay = Collector::start(&dir.path().join("relay"), &["--store", &upstream]);
+    let id = client_id(1);
+    let body = format!(r#"{{"_id":"{id}","type":"tls"}}"#);
+    assert_eq!(
+        Conn::open(relay.addr)
+            .post(&[], body.as_bytes())
+            .unwrap()
+            .status,
+        200,
+        "the relay journals and acks regardless"
+    );
+    // Nothing reaches the central store, and the relay reports the store
+    // as failing.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut probe = Conn::open(relay.addr);
+    probe
+        .send_raw(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let metrics = String::from_utf8(probe.read_response().unwrap().body).unwrap();
+    let errors: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("helios_store_errors_total "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(errors > 0, "certificate failures count as store errors");
+    assert!(
+        !central.db_path().exists()
+            || helios_store::SqliteReader::open(central.db_path())
+                .unwrap()
+                .count()
+                .unwrap()
+                == 0
+    );
+}
+
+#[test]
+fn an_event_the_upstream_rejects_becomes_a_dead_letter_on_the_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    // The central tier is stricter than the relay: it rejects deep events.
+    let central = Collector::start(&dir.path().join("central"), &["--max-json-depth", "3"]);
+    let relay = Collector::start(
+        &dir.path().join("relay"),
+        &["--store", &format!("http://{}", central.addr)],
+    );
+    let ids: Vec<String> = (0..3).map(client_id).collect();
+    let body = format!(
+        r#"[{{"_id":"{}","type":"ok"}},{{"_id":"{}","type":"deep","a":{{"b":{{"c":{{"d":1}}}}}}}},{{"_id":"{}","type":"ok"}}]"#,
+        ids[0], ids[1], ids[2]
+    );
+    assert_eq!(
+        Conn::open(relay.addr)
+            .post(&[], body.as_bytes())
+            .unwrap()
+            .status,
+        200
+    );
+    assert_exactly_acked(
+        &central.db_path(),
+        &[ids[0].clone(), ids[2].clone()],
+        &[ids[1].clone()],
+    );
+    let path = dir
+        .path()
+        .join("relay")
+        .join(helios_ingest::collector::DEAD_LETTER_DIR)
+        .join(helios_ingest::deadletter::DEAD_LETTER_FILE);
+    let deadline = std::time::Instant::now() + STORE_TIMEOUT;
+    let letters = loop {
+        let letters = helios_ingest::deadletter::read_all(&path).unwrap_or_default();
+        if !letters.is_empty() {
+            break letters;
+        }
+        assert!(std::time::Instant::now() < deadline, "no dead letter");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].event.as_ref().unwrap()["_id"], ids[1].as_str());
+    assert!(
+        letters[0].reason.contains("upstream rejected"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(relay.stop().code(), Some(0));
 }

@@ -18,14 +18,8 @@ pub enum StoreError {
         reason: String,
     },
     /// The scheme is not one Helios knows.
-    #[error("unknown store URI scheme `{scheme}`; expected sqlite://PATH")]
+    #[error("unknown store URI scheme `{scheme}`; expected sqlite://PATH, mongodb://…, mongodb+srv://…, http(s)://upstream")]
     UnknownScheme {
-        /// The scheme, lowercased.
-        scheme: String,
-    },
-    /// The scheme is planned (DESIGN §5) but this build has no sink for it.
-    #[error("store URI scheme `{scheme}` is not supported yet; use sqlite://PATH for now")]
-    NotSupportedYet {
         /// The scheme, lowercased.
         scheme: String,
     },

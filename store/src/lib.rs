@@ -47,5 +47,6 @@ pub use sqlite::{
 };
 pub use time::{format_rfc3339_utc_ms, parse_rfc3339_ms, RFC3339_MAX_MS, RFC3339_MIN_MS};
 pub use uri::{
-    open_sink, open_sink_with, SinkOptions, StoreUri, SCHEMES_MONGODB, SCHEME_HTTP, SCHEME_SQLITE,
+    open_sink, open_sink_with, SinkOptions, StoreUri, SCHEMES_MONGODB, SCHEME_HTTP, SCHEME_HTTPS,
+    SCHEME_SQLITE,
 };

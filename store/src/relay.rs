@@ -1,4 +1,4 @@
-//! The relay sink (`--store http://upstream:port`): a collector on an app
+//! The relay sink (`--store http(s)://upstream:port`): a collector on an app
 //! host journals events and acks its clients as usual; its flusher forwards
 //! each batch to the upstream collector's `/v1/events` as gzipped NDJSON,
 //! marked as relayed (`Helios-Relay: 1`, and the relay-role key when one is
@@ -6,14 +6,24 @@
 //! carry `_id`, `ts`, `ts_raw`, `recv` and `app`, which the upstream keeps;
 //! its answer is the only thing that lets the checkpoint move, and a resend
 //! after a lost answer is deduplicated upstream by `_id`.
+//!
+//! `https://` upstreams (a TLS-terminating load balancer in front of the
+//! central collectors, DESIGN §9) use rustls over the same blocking socket,
+//! trusting the Mozilla roots (webpki-roots) plus an optional PEM file of
+//! private CAs.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::doc::EventDoc;
 use crate::error::StoreError;
-use crate::sink::{RetentionOutcome, Sink, SinkError, WriteOutcome};
+use crate::sink::{RefusedEvent, RetentionOutcome, Sink, SinkError, WriteOutcome};
 
 /// Events per forwarded request (well under the upstream's default
 /// `--max-events-per-request`).
@@ -28,19 +38,102 @@ pub struct RelaySink {
     host_port: String,
     path: String,
     api_key: Option<String>,
-    conn: Option<TcpStream>,
+    /// `Some` for `https://` upstreams.
+    tls: Option<Tls>,
+    conn: Option<Upstream>,
     body: Vec<u8>,
 }
 
+struct Tls {
+    config: Arc<rustls::ClientConfig>,
+    server_name: ServerName<'static>,
+}
+
+/// One keep-alive connection to the upstream, plain or TLS.
+enum Upstream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Upstream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Upstream::Plain(s) => s.read(buf),
+            Upstream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Upstream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Upstream::Plain(s) => s.write(buf),
+            Upstream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Upstream::Plain(s) => s.flush(),
+            Upstream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// The TLS client settings: Mozilla's roots plus the PEM certificates in
+/// `ca_file` (a private CA), TLS 1.2+ via rustls with the ring provider.
+fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, StoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let invalid = |reason: String| StoreError::InvalidUri { reason };
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| invalid(format!("--upstream-ca-file {}: {e}", path.display())))?;
+        let mut added = 0usize;
+        for cert in certs {
+            let cert =
+                cert.map_err(|e| invalid(format!("--upstream-ca-file {}: {e}", path.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| invalid(format!("--upstream-ca-file {}: {e}", path.display())))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(invalid(format!(
+                "--upstream-ca-file {} holds no PEM certificate",
+                path.display()
+            )));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::InvalidUri {
+            reason: format!("TLS setup: {e}"),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 impl RelaySink {
-    /// A sink for `http://host[:port][/prefix]`; `api_key` is sent as
-    /// `Authorization: Bearer` (a relay-role key on the upstream).
-    pub fn open(url: &str, api_key: Option<String>) -> Result<RelaySink, StoreError> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| StoreError::InvalidUri {
-                reason: "a relay store must be http://host[:port][/prefix]".into(),
-            })?;
+    /// A sink for `http(s)://host[:port][/prefix]`; `api_key` is sent as
+    /// `Authorization: Bearer` (a relay-role key on the upstream);
+    /// `ca_file` adds trusted CAs for `https://`.
+    pub fn open(
+        url: &str,
+        api_key: Option<String>,
+        ca_file: Option<&Path>,
+    ) -> Result<RelaySink, StoreError> {
+        let (rest, default_port, secure) = if let Some(rest) = url.strip_prefix("http://") {
+            (rest, 80, false)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            (rest, 443, true)
+        } else {
+            return Err(StoreError::InvalidUri {
+                reason: "a relay store must be http(s)://host[:port][/prefix]".into(),
+            });
+        };
         let (host_port, prefix) = match rest.split_once('/') {
             Some((h, p)) => (h, format!("/{}", p.trim_end_matches('/'))),
             None => (rest, String::new()),
@@ -50,26 +143,48 @@ impl RelaySink {
                 reason: "relay store needs a host (and no credentials in the URI)".into(),
             });
         }
-        let host_port = if host_port.contains(':') {
+        let host_port = if host_port
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.contains(']'))
+        {
             host_port.to_string()
         } else {
-            format!("{host_port}:80")
+            format!("{host_port}:{default_port}")
         };
         let path = if prefix == "/" {
             "/v1/events".to_string()
         } else {
             format!("{prefix}/v1/events")
         };
+        let tls = if secure {
+            let host = host_port
+                .rsplit_once(':')
+                .map_or(host_port.as_str(), |(h, _)| h)
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let server_name =
+                ServerName::try_from(host.to_owned()).map_err(|_| StoreError::InvalidUri {
+                    reason: "the https upstream's host is not a valid DNS name or IP address"
+                        .into(),
+                })?;
+            Some(Tls {
+                config: tls_config(ca_file)?,
+                server_name,
+            })
+        } else {
+            None
+        };
         Ok(RelaySink {
             host_port,
             path,
             api_key,
+            tls,
             conn: None,
             body: Vec::new(),
         })
     }
 
-    fn connect(&mut self) -> std::io::Result<&mut TcpStream> {
+    fn connect(&mut self) -> std::io::Result<&mut Upstream> {
         if self.conn.is_none() {
             let addr = self
                 .host_port
@@ -80,7 +195,22 @@ impl RelaySink {
             s.set_read_timeout(Some(UPSTREAM_TIMEOUT))?;
             s.set_write_timeout(Some(UPSTREAM_TIMEOUT))?;
             s.set_nodelay(true)?;
-            self.conn = Some(s);
+            let conn = match &self.tls {
+                None => Upstream::Plain(s),
+                Some(tls) => {
+                    let client =
+                        rustls::ClientConnection::new(tls.config.clone(), tls.server_name.clone())
+                            .map_err(std::io::Error::other)?;
+                    let mut stream = rustls::StreamOwned::new(client, s);
+                    // Handshake now, so a bad certificate fails the connect
+                    // (and `ping`) with its own message.
+                    while stream.conn.is_handshaking() {
+                        stream.conn.complete_io(&mut stream.sock)?;
+                    }
+                    Upstream::Tls(Box::new(stream))
+                }
+            };
+            self.conn = Some(conn);
         }
         self.conn
             .as_mut()
@@ -201,27 +331,42 @@ impl Sink for RelaySink {
         }
         let answer: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| SinkError::transient("reading the upstream's answer", e.to_string()))?;
-        if let Some(first) = answer["rejected"].as_array().and_then(|r| r.first()) {
-            // The upstream stored the others; after this one is
-            // dead-lettered they are resent and counted there as duplicates.
-            let index = first["index"].as_u64().unwrap_or(0) as usize;
-            let reason = first["error"]
-                .as_str()
-                .unwrap_or("rejected upstream")
-                .to_string();
-            let id = batch.get(index).map(|d| d.id);
-            if let Some(id) = id {
-                return Err(SinkError::DocRefused {
-                    index,
-                    id,
-                    reason: format!("upstream rejected it: {reason}"),
-                });
-            }
+        let mut refused = Vec::new();
+        for rejected in answer["rejected"].as_array().into_iter().flatten() {
+            let index = rejected["index"]
+                .as_u64()
+                .and_then(|i| usize::try_from(i).ok());
+            let Some((index, doc)) = index.and_then(|i| batch.get(i).map(|d| (i, d))) else {
+                return Err(SinkError::transient(
+                    "reading the upstream's answer",
+                    format!("upstream rejected an event outside the batch: {rejected}"),
+                ));
+            };
+            let reason = rejected["error"].as_str().unwrap_or("rejected upstream");
+            refused.push(RefusedEvent {
+                index,
+                id: doc.id,
+                reason: format!("upstream rejected it: {reason}"),
+            });
         }
-        Ok(WriteOutcome {
-            inserted: batch.len() as u64,
+        // The upstream stored every event it did not reject.
+        let stored = WriteOutcome {
+            inserted: (batch.len() - refused.len()) as u64,
             duplicates: 0,
-        })
+        };
+        if refused.is_empty() {
+            Ok(stored)
+        } else {
+            refused.sort_by_key(|r| r.index);
+            refused.dedup_by_key(|r| r.index);
+            Err(SinkError::Refused {
+                stored: WriteOutcome {
+                    inserted: (batch.len() - refused.len()) as u64,
+                    duplicates: 0,
+                },
+                refused,
+            })
+        }
     }
 
     fn max_batch_events(&self) -> usize {
@@ -245,7 +390,8 @@ impl Sink for RelaySink {
 
     fn describe(&self) -> String {
         format!(
-            "http://{}{}",
+            "{}://{}{}",
+            if self.tls.is_some() { "https" } else { "http" },
             self.host_port,
             self.path.trim_end_matches("/v1/events")
         )

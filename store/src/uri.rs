@@ -13,8 +13,8 @@ use crate::sqlite::SqliteSink;
 pub const SCHEME_SQLITE: &str = "sqlite";
 /// Schemes of MongoDB connection strings.
 pub const SCHEMES_MONGODB: [&str; 2] = ["mongodb", "mongodb+srv"];
-/// Schemes DESIGN §5 plans but this build cannot open yet.
-const SCHEMES_NOT_YET: [&str; 1] = ["https"];
+/// Scheme of an upstream collector behind TLS (relay mode).
+pub const SCHEME_HTTPS: &str = "https";
 /// Scheme of an upstream collector (relay mode).
 pub const SCHEME_HTTP: &str = "http";
 /// SQLite's name for a private in-memory database: never durable.
@@ -28,7 +28,8 @@ pub enum StoreUri {
     /// expansion, no query parameters: everything after `sqlite://` is the
     /// path.
     Sqlite(PathBuf),
-    /// `http://host[:port][/prefix]`: an upstream collector (relay mode).
+    /// `http(s)://host[:port][/prefix]`: an upstream collector (relay
+    /// mode), kept whole.
     Http(String),
     /// `mongodb://…` or `mongodb+srv://…`: any MongoDB connection string,
     /// kept whole for the driver (it may hold credentials: never log it).
@@ -42,12 +43,9 @@ impl StoreUri {
         let (scheme, rest) = split_scheme(uri)?;
         match scheme.as_str() {
             SCHEME_SQLITE => parse_sqlite_path(rest).map(StoreUri::Sqlite),
-            SCHEME_HTTP => Ok(StoreUri::Http(format!("http://{rest}"))),
+            SCHEME_HTTP | SCHEME_HTTPS => Ok(StoreUri::Http(format!("{scheme}://{rest}"))),
             mongo if SCHEMES_MONGODB.contains(&mongo) => {
                 Ok(StoreUri::MongoDb(format!("{mongo}://{rest}")))
-            }
-            known if SCHEMES_NOT_YET.contains(&known) => {
-                Err(StoreError::NotSupportedYet { scheme })
             }
             _ => Err(StoreError::UnknownScheme { scheme }),
         }
@@ -59,6 +57,8 @@ impl StoreUri {
 pub struct SinkOptions {
     /// The API key a relay sends its upstream (relay mode only).
     pub upstream_api_key: Option<String>,
+    /// PEM file of extra CAs an `https://` upstream may be signed by.
+    pub upstream_ca_file: Option<PathBuf>,
     /// Database, collection, layout and retention (MongoDB only).
     pub mongo: MongoOptions,
 }
@@ -80,6 +80,7 @@ pub fn open_sink_with(
         StoreUri::Http(url) => Ok(Box::new(RelaySink::open(
             &url,
             options.upstream_api_key.clone(),
+            options.upstream_ca_file.as_deref(),
         )?)),
         StoreUri::MongoDb(uri) => Ok(Box::new(MongoSink::open(&uri, options.mongo.clone())?)),
     }

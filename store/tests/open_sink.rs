@@ -45,15 +45,9 @@ fn unknown_schemes_are_rejected_by_name() {
 }
 
 #[test]
-fn planned_schemes_say_not_supported_yet() {
-    for (uri, scheme) in [("https://upstream", "https")] {
-        let error = open_sink(uri).err().expect("not supported yet");
-        assert!(
-            matches!(&error, StoreError::NotSupportedYet { scheme: s } if s == scheme),
-            "{uri}: {error}"
-        );
-        assert!(error.to_string().contains("not supported yet"), "{error}");
-    }
+fn an_https_upstream_opens_without_contacting_it() {
+    let sink = open_sink("https://central.example/base").unwrap();
+    assert_eq!(sink.describe(), "https://central.example:443/base");
 }
 
 #[test]
