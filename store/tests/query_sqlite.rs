@@ -616,3 +616,27 @@ fn group_by_gives_the_same_answer_when_sqlite_takes_over_from_memory() {
     assert_eq!(in_memory.total, 5);
     assert_eq!(in_memory.other_count, 2);
 }
+
+#[test]
+fn a_statement_over_its_time_budget_fails_as_a_timeout() {
+    let store = Store::with(
+        (0..2_000)
+            .map(|n| event(n, 0, json!({"type": "t", "n": n})))
+            .collect(),
+    );
+    let request = GroupByRequest {
+        select: select(None),
+        path: path("n"),
+        top_n: 10,
+    };
+    let error = store
+        .queries()
+        .with_query_timeout(std::time::Duration::ZERO)
+        .group_by(&request)
+        .unwrap_err();
+    assert!(
+        matches!(error, helios_store::query::QueryError::Timeout { .. }),
+        "{error}"
+    );
+    assert_eq!(store.queries().group_by(&request).unwrap().total, 2_000);
+}

@@ -89,5 +89,8 @@ pub use ir::{
 };
 pub use mongo::MongoQueries;
 pub use mongo_filter::{parse_mongo_filter, MAX_MONGO_FILTER_DEPTH, MAX_MONGO_FILTER_NODES};
-pub use sqlite::{SqliteQueries, SQLITE_QUERY_POOL_MAX_IDLE};
+pub use sqlite::{
+    SqliteQueries, MAX_GROUP_KEYS_IN_MEMORY, MAX_TAIL_SCAN_ROWS, SQLITE_QUERY_POOL_MAX_IDLE,
+    SQLITE_QUERY_TIMEOUT,
+};
 pub use text::{parse_text, MAX_TEXT_DEPTH, MAX_TEXT_QUERY_BYTES, MAX_TEXT_TERMS};

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use regex::Regex;
 use rusqlite::functions::FunctionFlags;
@@ -17,6 +18,11 @@ use super::super::ir::compile_regex;
 /// Most idle read-only connections kept for reuse; more concurrent
 /// requests open extra connections that are closed after use.
 pub const SQLITE_QUERY_POOL_MAX_IDLE: usize = 4;
+
+/// SQLite virtual-machine steps between two checks of a query's deadline:
+/// frequent enough to stop within milliseconds, rare enough to cost
+/// nothing measurable.
+const PROGRESS_CHECK_OPS: i32 = 10_000;
 
 /// Page cache per query connection, KiB (negative `cache_size` is KiB):
 /// histograms and group-bys scan index and table pages repeatedly.
@@ -55,9 +61,11 @@ impl Pool {
     }
 
     /// Runs `work` on an idle (or new) connection and returns it to the
-    /// pool afterwards, unless the pool is full.
+    /// pool afterwards, unless the pool is full. SQLite interrupts `work`
+    /// (error `SQLITE_INTERRUPT`) once `budget` has passed.
     pub(super) fn with<T>(
         &self,
+        budget: Duration,
         work: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
     ) -> Result<T, PoolError> {
         let reused = self.lock().pop();
@@ -65,7 +73,13 @@ impl Pool {
             Some(conn) => conn,
             None => open_query_connection(&self.path).map_err(PoolError::Open)?,
         };
+        let deadline = Instant::now().checked_add(budget);
+        conn.progress_handler(
+            PROGRESS_CHECK_OPS,
+            Some(move || deadline.is_some_and(|deadline| Instant::now() >= deadline)),
+        )?;
         let result = work(&conn);
+        conn.progress_handler(0, None::<fn() -> bool>)?;
         let mut idle = self.lock();
         if idle.len() < SQLITE_QUERY_POOL_MAX_IDLE {
             idle.push(conn);

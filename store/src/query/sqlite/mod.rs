@@ -7,6 +7,7 @@ mod compile;
 mod conn;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use std::collections::HashMap;
 
@@ -32,6 +33,12 @@ use conn::Pool;
 
 pub use conn::SQLITE_QUERY_POOL_MAX_IDLE;
 
+/// Time budget of one statement: a whole-store group-by over 10 M events
+/// takes about 12 s here; past the budget SQLite interrupts the statement
+/// and the request fails with [`QueryError::Timeout`] instead of holding a
+/// connection (and a WAL read mark) indefinitely.
+pub const SQLITE_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Most distinct values a group-by or histogram split counts in memory;
 /// past it SQLite's own GROUP BY (a temp B-tree, slower but bounded by
 /// disk, not memory) takes over.
@@ -54,6 +61,7 @@ pub struct SqliteQueries {
     path: PathBuf,
     pool: Pool,
     group_keys_in_memory: usize,
+    query_timeout: Duration,
 }
 
 impl std::fmt::Debug for SqliteQueries {
@@ -74,7 +82,16 @@ impl SqliteQueries {
             path,
             pool,
             group_keys_in_memory: MAX_GROUP_KEYS_IN_MEMORY,
+            query_timeout: SQLITE_QUERY_TIMEOUT,
         })
+    }
+
+    /// Sets the time budget of each statement (default
+    /// [`SQLITE_QUERY_TIMEOUT`]); past it the request fails with
+    /// [`QueryError::Timeout`].
+    pub fn with_query_timeout(mut self, budget: Duration) -> Self {
+        self.query_timeout = budget;
+        self
     }
 
     /// Lowers how many distinct values a group-by counts in memory before
@@ -92,6 +109,11 @@ impl SqliteQueries {
     }
 
     fn read_error(&self, context: &str, source: rusqlite::Error) -> QueryError {
+        if source.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+            return QueryError::Timeout {
+                limit_ms: u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX),
+            };
+        }
         QueryError::store(format!("{context} in {}", self.path.display()), source)
     }
 
@@ -103,7 +125,7 @@ impl SqliteQueries {
         map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, QueryError> {
         self.pool
-            .with(|conn: &Connection| {
+            .with(self.query_timeout, |conn: &Connection| {
                 let mut statement = conn.prepare_cached(&sql.text)?;
                 let rows = statement.query_map(params_from_iter(sql.params.iter()), map)?;
                 rows.collect::<rusqlite::Result<Vec<T>>>()
@@ -123,7 +145,7 @@ impl SqliteQueries {
         mut each: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<bool>,
     ) -> Result<(), QueryError> {
         self.pool
-            .with(|conn: &Connection| {
+            .with(self.query_timeout, |conn: &Connection| {
                 let mut statement = conn.prepare_cached(&sql.text)?;
                 let mut rows = statement.query(params_from_iter(sql.params.iter()))?;
                 while let Some(row) = rows.next()? {
