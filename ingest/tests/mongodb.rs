@@ -238,3 +238,43 @@ fn an_event_mongodb_refuses_becomes_a_dead_letter_and_the_rest_are_stored() {
     assert!(!mock.stored().contains_key(&ids[7]));
     assert_eq!(c.stop().code(), Some(0));
 }
+
+#[test]
+fn several_collectors_share_one_mongodb_and_each_acked_event_is_stored_once() {
+    // DESIGN §9 on one machine: three collectors, each with its own data
+    // dir and node id, on different ports, in front of one MongoDB; one of
+    // them is SIGKILLed and restarted mid-load.
+    let mock = MockMongo::start();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut collectors: Vec<Collector> = dirs.iter().map(|d| start(d.path(), &mock, &[])).collect();
+    let log = LoadLog::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = collectors
+        .iter()
+        .map(|c| {
+            let (stop, log, addr) = (stop.clone(), log.clone(), c.addr);
+            std::thread::spawn(move || load_worker(addr, 10, stop, log))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(600));
+    let port = collectors[1].addr.port();
+    collectors[1].kill_in_place();
+    let uri = mock.uri();
+    collectors[1] = Collector::start_on(
+        dirs[1].path(),
+        port,
+        &["--store", uri.as_str(), "--cores", "1"],
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let acked = log.acked.lock().unwrap().clone();
+    assert!(acked.len() > 300, "only {} acked", acked.len());
+    let stored = wait_until_stored(&mock, &acked);
+    assert!(stored.values().all(|&n| n == 1), "stored twice");
+    for c in collectors {
+        assert_eq!(c.stop().code(), Some(0));
+    }
+}
