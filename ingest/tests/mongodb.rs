@@ -127,23 +127,7 @@ fn a_mongodb_outage_fills_the_budget_then_503s_and_drains_exactly_once_when_back
     let dir = tempfile::tempdir().unwrap();
     let c = start(dir.path(), &mock, &["--journal-budget-bytes", "262144"]);
     mock.control(json!({"fail_all": "not_primary"}));
-    let mut conn = Conn::open(c.addr);
-    let mut acked = Vec::new();
-    let mut refused = Vec::new();
-    for round in 0..2000u64 {
-        let ids: Vec<String> = (round * 50..round * 50 + 50).map(client_id).collect();
-        let r = conn.post(&[], events_body(&ids).as_bytes()).unwrap();
-        match r.status {
-            200 => acked.extend(ids),
-            503 => {
-                assert!(r.header("Retry-After").is_some());
-                refused = ids;
-                break;
-            }
-            other => panic!("unexpected status {other}"),
-        }
-    }
-    assert!(!refused.is_empty(), "the journal budget was never reached");
+    let (acked, refused) = post_until_budget_503(c.addr, 0);
     mock.control(json!({"fail_all": null}));
     let stored = wait_until_stored(&mock, &acked);
     assert_eq!(stored.len(), acked.len(), "only acked events are stored");
@@ -215,19 +199,7 @@ fn an_event_mongodb_refuses_becomes_a_dead_letter_and_the_rest_are_stored() {
     let mut others = ids.clone();
     others.remove(7);
     wait_until_stored(&mock, &others);
-    let path = dir
-        .path()
-        .join(helios_ingest::collector::DEAD_LETTER_DIR)
-        .join(helios_ingest::deadletter::DEAD_LETTER_FILE);
-    let deadline = Instant::now() + STORE_TIMEOUT;
-    let letters = loop {
-        let letters = helios_ingest::deadletter::read_all(&path).unwrap_or_default();
-        if !letters.is_empty() {
-            break letters;
-        }
-        assert!(Instant::now() < deadline, "no dead letter written");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let letters = wait_for_dead_letters(dir.path());
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].event.as_ref().unwrap()["_id"], ids[7].as_str());
     assert!(

@@ -154,37 +154,7 @@ fn an_upstream_outage_fills_the_relays_budget_then_503s_and_drains_exactly_once(
             "262144",
         ],
     );
-    let mut conn = Conn::open(relay.addr);
-    let mut acked = Vec::new();
-    let mut refused = Vec::new();
-    for round in 0..2000u64 {
-        let ids: Vec<String> = (round * 50..round * 50 + 50).map(client_id).collect();
-        let events: Vec<String> = ids
-            .iter()
-            .map(|id| {
-                format!(
-                    r#"{{"_id":"{id}","type":"outage","pad":"{}"}}"#,
-                    "y".repeat(200)
-                )
-            })
-            .collect();
-        let r = conn
-            .post(&[], format!("[{}]", events.join(",")).as_bytes())
-            .unwrap();
-        match r.status {
-            200 => acked.extend(ids),
-            503 => {
-                assert!(r.header("Retry-After").is_some());
-                refused = ids;
-                break;
-            }
-            other => panic!("unexpected status {other}"),
-        }
-    }
-    assert!(
-        !refused.is_empty(),
-        "the relay's journal budget was never reached"
-    );
+    let (acked, refused) = post_until_budget_503(relay.addr, 0);
 
     // The central collector comes back: the backlog drains, exactly once.
     let central = Collector::start_on(
@@ -388,20 +358,7 @@ fn an_event_the_upstream_rejects_becomes_a_dead_letter_on_the_relay() {
         &[ids[0].clone(), ids[2].clone()],
         &[ids[1].clone()],
     );
-    let path = dir
-        .path()
-        .join("relay")
-        .join(helios_ingest::collector::DEAD_LETTER_DIR)
-        .join(helios_ingest::deadletter::DEAD_LETTER_FILE);
-    let deadline = std::time::Instant::now() + STORE_TIMEOUT;
-    let letters = loop {
-        let letters = helios_ingest::deadletter::read_all(&path).unwrap_or_default();
-        if !letters.is_empty() {
-            break letters;
-        }
-        assert!(std::time::Instant::now() < deadline, "no dead letter");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let letters = wait_for_dead_letters(&dir.path().join("relay"));
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].event.as_ref().unwrap()["_id"], ids[1].as_str());
     assert!(

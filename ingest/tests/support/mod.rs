@@ -378,3 +378,59 @@ pub fn load_worker(
     }
     other_statuses
 }
+
+/// Posts batches of 50 padded events (client ids from `first_id`) on one
+/// connection until the collector answers 503 because its journal budget is
+/// reached; returns the ids it acked and the ids of the refused batch.
+pub fn post_until_budget_503(addr: SocketAddr, first_id: u64) -> (Vec<String>, Vec<String>) {
+    const BATCH: u64 = 50;
+    const MAX_BATCHES: u64 = 2000;
+    let mut conn = Conn::open(addr);
+    let mut acked = Vec::new();
+    for round in 0..MAX_BATCHES {
+        let from = first_id + round * BATCH;
+        let ids: Vec<String> = (from..from + BATCH).map(client_id).collect();
+        let events: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                format!(
+                    r#"{{"_id":"{id}","type":"budget","pad":"{}"}}"#,
+                    "x".repeat(200)
+                )
+            })
+            .collect();
+        let r = conn
+            .post(&[], format!("[{}]", events.join(",")).as_bytes())
+            .unwrap();
+        match r.status {
+            200 => acked.extend(ids),
+            503 => {
+                assert!(r.header("Retry-After").is_some(), "503 without Retry-After");
+                assert!(
+                    r.json()["detail"].as_str().unwrap_or("").contains("budget"),
+                    "503 for another reason: {}",
+                    r.json()
+                );
+                return (acked, ids);
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    panic!("the journal budget was never reached");
+}
+
+/// Waits until the collector's dead-letter file holds at least one event.
+pub fn wait_for_dead_letters(data_dir: &Path) -> Vec<helios_ingest::deadletter::DeadLetter> {
+    let path = data_dir
+        .join(helios_ingest::collector::DEAD_LETTER_DIR)
+        .join(helios_ingest::deadletter::DEAD_LETTER_FILE);
+    let deadline = Instant::now() + STORE_TIMEOUT;
+    loop {
+        let letters = helios_ingest::deadletter::read_all(&path).unwrap_or_default();
+        if !letters.is_empty() {
+            return letters;
+        }
+        assert!(Instant::now() < deadline, "no dead letter written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
