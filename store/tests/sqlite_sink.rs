@@ -228,3 +228,45 @@ fn describe_names_the_scheme_and_file() {
     let sink = SqliteSink::open(&path).unwrap();
     assert_eq!(sink.describe(), format!("sqlite://{}", path.display()));
 }
+
+#[test]
+fn multi_row_inserts_count_duplicates_inside_and_across_statements() {
+    // 100 events are three 32-row statements and four single rows.
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    assert_eq!(sink.write_batch(&events(10..40)).unwrap(), outcome(30, 0));
+    let mut batch = events(0..100);
+    batch[5] = event(6); // a repeat inside the first statement
+    batch[90] = event(1); // a repeat of the first statement, in the tail
+    assert_eq!(sink.write_batch(&batch).unwrap(), outcome(68, 32));
+    // 100 slots, two of them repeats: 98 distinct events.
+    assert_eq!(SqliteReader::open(&path).unwrap().count().unwrap(), 98);
+}
+
+#[test]
+fn a_refused_event_inside_a_multi_row_statement_is_named_by_its_batch_index() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER test_refuse BEFORE INSERT ON events \
+             WHEN NEW.host = 'web-70' BEGIN SELECT RAISE(ABORT, 'host web-70 refused'); END;",
+        )
+        .unwrap();
+    let error = sink
+        .write_batch(&events(0..100))
+        .expect_err("event 70 is refused");
+    let SinkError::DocRefused {
+        index, id: refused, ..
+    } = error
+    else {
+        panic!("expected DocRefused, got {error}");
+    };
+    assert_eq!((index, refused), (70, id(70)));
+    assert_eq!(
+        SqliteReader::open(&path).unwrap().count().unwrap(),
+        0,
+        "nothing committed"
+    );
+}

@@ -23,6 +23,32 @@ const INSERT_SQL: &str = "INSERT INTO events (_id, type, ts, recv, app, host, do
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
      ON CONFLICT(_id) DO NOTHING";
 
+/// Rows per multi-row INSERT: one statement run per this many events
+/// instead of one per event (fewer VDBE starts and bind calls); 32 × 7
+/// parameters stays far below SQLite's parameter limit.
+const ROWS_PER_INSERT: usize = 32;
+/// Parameters bound per row.
+const PARAMS_PER_ROW: usize = 7;
+
+/// The `ROWS_PER_INSERT`-row form of [`INSERT_SQL`]: `changes()` of one run
+/// counts the rows it inserted, so the rest of its rows were duplicates
+/// (an `_id` repeated inside the statement conflicts with the first).
+fn multi_row_insert_sql() -> String {
+    let rows: Vec<String> = (0..ROWS_PER_INSERT)
+        .map(|r| {
+            let first = r * PARAMS_PER_ROW + 1;
+            let params: Vec<String> = (first..first + PARAMS_PER_ROW)
+                .map(|p| format!("?{p}"))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO events (_id, type, ts, recv, app, host, doc) VALUES {} ON CONFLICT(_id) DO NOTHING",
+        rows.join(", ")
+    )
+}
+
 /// Delete up to `?2` of the rows received before `?1`, oldest first. SQLite
 /// is not built with `DELETE ... LIMIT`, hence the sub-select on `seq`.
 const DELETE_OLDER_SQL: &str = "DELETE FROM events WHERE seq IN \
@@ -49,6 +75,8 @@ pub struct SqlitePragmas {
 pub struct SqliteSink {
     conn: Connection,
     path: PathBuf,
+    /// [`multi_row_insert_sql`], built once.
+    insert_many_sql: String,
 }
 
 impl std::fmt::Debug for SqliteSink {
@@ -65,7 +93,11 @@ impl SqliteSink {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
         let conn = open_writer(&path)?;
-        Ok(Self { conn, path })
+        Ok(Self {
+            conn,
+            path,
+            insert_many_sql: multi_row_insert_sql(),
+        })
     }
 
     /// The database file.
@@ -109,33 +141,33 @@ impl SqliteSink {
             .map_err(|error| classify(error, context()))?;
         let mut outcome = WriteOutcome::default();
         {
-            let mut insert = tx
+            let mut insert_many = tx
+                .prepare_cached(&self.insert_many_sql)
+                .map_err(|error| classify(error, context()))?;
+            let mut insert_one = tx
                 .prepare_cached(INSERT_SQL)
                 .map_err(|error| classify(error, context()))?;
-            for (index, event) in batch.iter().enumerate() {
-                // `execute` returns sqlite3_changes(): 1 inserted, 0 when
-                // ON CONFLICT(_id) skipped it.
-                let changed = insert
-                    .execute(params![
-                        &event.id.as_bytes()[..],
-                        event.event_type,
-                        event.ts_ms,
-                        event.recv_ms,
-                        event.app,
-                        event.host,
-                        event.doc,
-                    ])
-                    .map_err(|error| classify_row(error, index, event))?;
-                match changed {
-                    0 => outcome.duplicates += 1,
-                    1 => outcome.inserted += 1,
-                    other => {
-                        return Err(SinkError::permanent(
-                            context(),
-                            format!("one INSERT changed {other} rows (event {})", event.id),
-                        ))
+            let mut start = 0;
+            for chunk in batch.chunks(ROWS_PER_INSERT) {
+                if chunk.len() == ROWS_PER_INSERT {
+                    for (row, event) in chunk.iter().enumerate() {
+                        bind_row(&mut insert_many, row * PARAMS_PER_ROW, event)
+                            .map_err(|error| classify(error, context()))?;
+                    }
+                    // A failed statement undoes only itself; then its rows
+                    // are redone one by one below to name the offending event.
+                    if let Ok(inserted) = insert_many.raw_execute() {
+                        debug_assert!(inserted <= chunk.len());
+                        outcome.inserted += inserted as u64;
+                        outcome.duplicates += (chunk.len() - inserted) as u64;
+                        start += chunk.len();
+                        continue;
                     }
                 }
+                for (offset, event) in chunk.iter().enumerate() {
+                    insert_one_row(&mut insert_one, start + offset, event, &mut outcome)?;
+                }
+                start += chunk.len();
             }
         }
         // Dropping `tx` on any early return above rolls the batch back, so a
@@ -160,6 +192,55 @@ impl SqliteSink {
         tx.commit().map_err(|error| classify(error, context()))?;
         Ok(deleted as u64)
     }
+}
+
+/// Binds one event's columns at parameter `offset + 1 ..= offset + 7`.
+fn bind_row(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    offset: usize,
+    event: &EventDoc,
+) -> rusqlite::Result<()> {
+    statement.raw_bind_parameter(offset + 1, &event.id.as_bytes()[..])?;
+    statement.raw_bind_parameter(offset + 2, &event.event_type)?;
+    statement.raw_bind_parameter(offset + 3, event.ts_ms)?;
+    statement.raw_bind_parameter(offset + 4, event.recv_ms)?;
+    statement.raw_bind_parameter(offset + 5, &event.app)?;
+    statement.raw_bind_parameter(offset + 6, &event.host)?;
+    statement.raw_bind_parameter(offset + 7, &event.doc)
+}
+
+/// Inserts one event (batch index `index`), counting it as inserted or
+/// duplicate.
+fn insert_one_row(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    index: usize,
+    event: &EventDoc,
+    outcome: &mut WriteOutcome,
+) -> Result<(), SinkError> {
+    // `execute` returns sqlite3_changes(): 1 inserted, 0 when
+    // ON CONFLICT(_id) skipped it.
+    let changed = insert
+        .execute(params![
+            &event.id.as_bytes()[..],
+            event.event_type,
+            event.ts_ms,
+            event.recv_ms,
+            event.app,
+            event.host,
+            event.doc,
+        ])
+        .map_err(|error| classify_row(error, index, event))?;
+    match changed {
+        0 => outcome.duplicates += 1,
+        1 => outcome.inserted += 1,
+        other => {
+            return Err(SinkError::permanent(
+                format!("inserting event {}", event.id),
+                format!("one INSERT changed {other} rows"),
+            ))
+        }
+    }
+    Ok(())
 }
 
 impl Sink for SqliteSink {
