@@ -9,7 +9,7 @@ mod mockupdb;
 use helios_store::mongo::{MongoOptions, MongoSink};
 use helios_store::query::{
     Cursor, GroupByRequest, HistogramRequest, MongoQueries, Query, QueryBackend, Selection,
-    SortOrder, Split, TimeRange,
+    SortOrder, Split, TailCursor, TailRequest, TimeRange,
 };
 use helios_store::{Envelope, EventDoc, ObjectId, Sink, TsRaw};
 use mockupdb::MockMongo;
@@ -191,5 +191,43 @@ fn group_by_ranks_values_by_type_and_value() {
     assert_eq!(
         aggregate.last().unwrap()["body"]["maxTimeMS"],
         json!({"$numberInt": "30000"})
+    );
+}
+
+#[test]
+fn tail_rereads_a_trailing_recv_window_and_skips_ids_it_delivered() {
+    let events: Vec<EventDoc> = (0..3).map(|n| event(n, json!({"type": "t"}))).collect();
+    let fixture = fixture(&events);
+    let request = |after: &str| TailRequest {
+        types: vec!["t".to_owned()],
+        filter: None,
+        after: Some(TailCursor(after.to_owned())),
+        limit: 10,
+    };
+    let first = fixture
+        .queries
+        .tail(&request(&BASE_MS.to_string()))
+        .unwrap();
+    assert_eq!(
+        first.events.iter().map(|hit| hit.id).collect::<Vec<_>>(),
+        vec![id(0), id(1), id(2)]
+    );
+    let body = fixture.mock.commands("find").last().unwrap()["body"].clone();
+    assert_eq!(
+        body["sort"],
+        json!({"recv": {"$numberInt": "1"}, "_id": {"$numberInt": "1"}})
+    );
+    assert_eq!(
+        body["filter"]["$and"][0],
+        json!({"recv": {"$gte": date(BASE_MS - 60_000)}})
+    );
+    // The mock answers the same three again: all already delivered.
+    let second = fixture.queries.tail(&request(&first.next.0)).unwrap();
+    assert!(second.events.is_empty());
+    let body = fixture.mock.commands("find").last().unwrap()["body"].clone();
+    // The window trails the newest delivered recv (event 2: BASE + 2 + 5).
+    assert_eq!(
+        body["filter"]["$and"][0],
+        json!({"recv": {"$gte": date(BASE_MS + 7 - 60_000)}})
     );
 }

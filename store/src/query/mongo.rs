@@ -36,6 +36,9 @@ use super::project::project;
 /// Server-side time limit of every command (`maxTimeMS`): a runaway query
 /// is stopped by the server, not left running after the caller gave up.
 pub const MONGO_QUERY_MAX_TIME: Duration = Duration::from_secs(30);
+/// How long past [`MONGO_QUERY_MAX_TIME`] the client waits for an answer
+/// before giving up on its own (network stalls, a hung server).
+pub const MONGO_CLIENT_GRACE: Duration = Duration::from_secs(5);
 /// How far behind the newest `recv` a tail poll looks again, so events
 /// flushed late (a store outage, a journal backlog) are still delivered.
 pub const TAIL_LATE_WINDOW_MS: i64 = 60_000;
@@ -112,9 +115,19 @@ fn date(ms: i64) -> Bson {
 
 /// The filter document of a selection: range on `ts`, types, filter.
 pub fn selection_document(select: &Selection) -> Document {
-    let mut parts = vec![doc! {
-        PATH_TS: { "$gte": date(select.range.from_ms), "$lt": date(select.range.to_ms) }
-    }];
+    let mut parts = Vec::with_capacity(3);
+    // An open end is left out rather than sent as a date at i64::MIN/MAX:
+    // nothing to compare, and some drivers and tools cannot render those.
+    let mut range = Document::new();
+    if select.range.from_ms != TimeRange::ALL.from_ms {
+        range.insert("$gte", date(select.range.from_ms));
+    }
+    if select.range.to_ms != TimeRange::ALL.to_ms {
+        range.insert("$lt", date(select.range.to_ms));
+    }
+    if !range.is_empty() {
+        parts.push(doc! { PATH_TS: range });
+    }
     if !select.types.is_empty() {
         parts.push(doc! { PATH_TYPE: { "$in": select.types.clone() } });
     }
@@ -128,10 +141,10 @@ pub fn selection_document(select: &Selection) -> Document {
 }
 
 fn and_all(mut parts: Vec<Document>) -> Document {
-    if parts.len() == 1 {
-        parts.remove(0)
-    } else {
-        doc! { "$and": parts }
+    match parts.len() {
+        0 => Document::new(),
+        1 => parts.remove(0),
+        _ => doc! { "$and": parts },
     }
 }
 
@@ -294,8 +307,9 @@ impl MongoQueries {
     /// Connects to `uri` (a `mongodb://` connection string) and queries
     /// `database.collection`. The driver connects lazily: an unreachable
     /// server shows up as a [`QueryError::Store`] on the first request.
-    /// `handle` must belong to a multi-thread runtime (a current-thread
-    /// runtime's handle cannot drive I/O from another thread).
+    /// `handle` must belong to a multi-thread runtime with time and I/O
+    /// enabled (`Builder::new_multi_thread().enable_all()`): a
+    /// current-thread runtime's handle cannot drive I/O from another thread.
     pub fn open(
         uri: &str,
         database: &str,
@@ -345,6 +359,25 @@ impl MongoQueries {
         Ok(out)
     }
 
+    /// Runs `work` on the runtime with a client-side deadline a little past
+    /// the server's `maxTimeMS`, so a server that stops answering cannot
+    /// hold the calling thread forever.
+    fn run<T>(
+        &self,
+        context: &str,
+        work: impl std::future::Future<Output = Result<T, QueryError>>,
+    ) -> Result<T, QueryError> {
+        let limit = MONGO_QUERY_MAX_TIME + MONGO_CLIENT_GRACE;
+        self.handle
+            .block_on(async { tokio::time::timeout(limit, work).await })
+            .unwrap_or_else(|_| {
+                tracing::warn!(context, "MongoDB did not answer in time");
+                Err(QueryError::Timeout {
+                    limit_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+                })
+            })
+    }
+
     fn find(
         &self,
         context: &str,
@@ -352,7 +385,7 @@ impl MongoQueries {
         sort: Document,
         limit: usize,
     ) -> Result<Vec<Document>, QueryError> {
-        self.handle.block_on(async {
+        self.run(context, async {
             let cursor = self
                 .collection
                 .find(filter)
@@ -371,7 +404,7 @@ impl MongoQueries {
         pipeline: Vec<Document>,
         max: usize,
     ) -> Result<Vec<Document>, QueryError> {
-        self.handle.block_on(async {
+        self.run(context, async {
             let cursor = self
                 .collection
                 .aggregate(pipeline)
@@ -383,7 +416,7 @@ impl MongoQueries {
     }
 
     fn count(&self, select: &Selection) -> Result<u64, QueryError> {
-        self.handle.block_on(async {
+        self.run("counting events", async {
             self.collection
                 .count_documents(selection_document(select))
                 .max_time(MONGO_QUERY_MAX_TIME)
@@ -803,6 +836,19 @@ mod tests {
                 { "type": { "$in": ["signup"] } },
                 { "plan": { "$eq": "pro" } },
             ] }
+        );
+    }
+
+    #[test]
+    fn an_unbounded_selection_sends_no_time_condition() {
+        assert_eq!(
+            selection_document(&Selection::range(TimeRange::ALL)),
+            doc! {}
+        );
+        let from_only = Selection::range(TimeRange::new(5, i64::MAX));
+        assert_eq!(
+            selection_document(&from_only),
+            doc! { "ts": { "$gte": bson::DateTime::from_millis(5) } }
         );
     }
 
