@@ -640,3 +640,32 @@ fn a_statement_over_its_time_budget_fails_as_a_timeout() {
     );
     assert_eq!(store.queries().group_by(&request).unwrap().total, 2_000);
 }
+
+#[test]
+fn a_type_term_in_the_filter_uses_the_type_time_index() {
+    let store = shop();
+    let filter = parse_text("type:signup plan:pro").unwrap();
+    let plan = store
+        .queries()
+        .explain(&Query::new(select(Some(filter))))
+        .unwrap();
+    assert!(
+        plan.iter().any(|step| step.contains("events_type_ts_id")),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn a_time_range_alone_uses_the_time_index_without_sorting() {
+    let store = shop();
+    let query = Query::new(Selection::range(TimeRange::new(BASE_MS, BASE_MS + 10)));
+    let plan = store.queries().explain(&query).unwrap();
+    assert!(
+        plan.iter().any(|step| step.contains("events_ts_id")),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+        "{plan:?}"
+    );
+}

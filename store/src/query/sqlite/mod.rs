@@ -103,6 +103,17 @@ impl SqliteQueries {
         self
     }
 
+    /// SQLite's plan for one page of `query` (`EXPLAIN QUERY PLAN`, one
+    /// line per step), for operators and tests: which index a query uses.
+    pub fn explain(&self, query: &Query) -> Result<Vec<String>, QueryError> {
+        let page = page_sql(query, query.effective_limit())?;
+        let sql = Sql {
+            text: format!("EXPLAIN QUERY PLAN {}", page.text),
+            params: page.params,
+        };
+        self.rows("explaining a query", &sql, |row| row.get::<_, String>(3))
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -348,23 +359,7 @@ impl QueryBackend for SqliteQueries {
                 next: None,
             });
         }
-        let mut sql = Sql::default();
-        sql.push("SELECT _id, ts, doc FROM events WHERE ");
-        compile::selection(&mut sql, &query.select)?;
-        let (compare, direction) = match query.sort {
-            SortOrder::Desc => ("<", "DESC"),
-            SortOrder::Asc => (">", "ASC"),
-        };
-        if let Some(after) = &query.after {
-            let ts = sql.bind(SqlValue::Integer(after.ts_ms))?;
-            let id = sql.bind(SqlValue::Blob(after.id.as_bytes().to_vec()))?;
-            sql.push(&format!(" AND (ts, _id) {compare} ({ts}, {id})"));
-        }
-        // One row more than the page tells whether a next page exists.
-        let fetch = sql.bind(SqlValue::Integer(to_sql_int(limit + 1)))?;
-        sql.push(&format!(
-            " ORDER BY ts {direction}, _id {direction} LIMIT {fetch}"
-        ));
+        let sql = page_sql(query, limit)?;
         let mut rows = self.rows("querying events", &sql, |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
         })?;
@@ -559,6 +554,29 @@ impl QueryBackend for SqliteQueries {
     fn describe(&self) -> String {
         format!("sqlite://{}", self.path.display())
     }
+}
+
+/// The statement of one page: the selection, the keyset position, the
+/// order, and one row more than `limit` (which tells whether a next page
+/// exists).
+fn page_sql(query: &Query, limit: usize) -> Result<Sql, QueryError> {
+    let mut sql = Sql::default();
+    sql.push("SELECT _id, ts, doc FROM events WHERE ");
+    compile::selection(&mut sql, &query.select)?;
+    let (compare, direction) = match query.sort {
+        SortOrder::Desc => ("<", "DESC"),
+        SortOrder::Asc => (">", "ASC"),
+    };
+    if let Some(after) = &query.after {
+        let ts = sql.bind(SqlValue::Integer(after.ts_ms))?;
+        let id = sql.bind(SqlValue::Blob(after.id.as_bytes().to_vec()))?;
+        sql.push(&format!(" AND (ts, _id) {compare} ({ts}, {id})"));
+    }
+    let fetch = sql.bind(SqlValue::Integer(to_sql_int(limit + 1)))?;
+    sql.push(&format!(
+        " ORDER BY ts {direction}, _id {direction} LIMIT {fetch}"
+    ));
+    Ok(sql)
 }
 
 fn check_top_n(top_n: usize) -> Result<(), QueryError> {
