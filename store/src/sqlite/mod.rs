@@ -5,11 +5,13 @@
 //! - `reader`: [`SqliteReader`], a read-only helper for tests and tools;
 //! - `classify`: SQLite error codes → retry classes.
 //!
-//! Nothing outside this module knows about rusqlite.
+//! Outside this module only the query back end (`query::sqlite`) knows
+//! rusqlite; it opens its read connections through `open_reader`.
 
 mod classify;
 mod reader;
 mod schema;
+pub(crate) use schema::open_reader;
 mod writer;
 
 pub use reader::SqliteReader;

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 use crate::error::StoreError;
-use crate::sqlite::{BUSY_TIMEOUT, SCHEMA_VERSION};
 
 use super::super::ir::compile_regex;
 
@@ -107,30 +106,9 @@ fn open_error(path: &Path, context: &'static str, source: rusqlite::Error) -> St
 /// Opens `path` read-only, checks the schema version (readers never
 /// migrate) and registers `regexp`.
 fn open_query_connection(path: &Path) -> Result<Connection, StoreError> {
-    // NO_MUTEX: a connection is used by one thread at a time (the pool
-    // hands it out exclusively). No URI parsing: a path is a path.
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)
-        .map_err(|source| open_error(path, "opening the file read-only", source))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|source| open_error(path, "setting busy_timeout", source))?;
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|source| open_error(path, "reading user_version", source))?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            path: path.to_owned(),
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    if version < SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooOld {
-            path: path.to_owned(),
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
+    // The store's own read-only open: NO_MUTEX (the pool hands a connection
+    // to one thread at a time), busy timeout, exact schema version.
+    let conn = crate::sqlite::open_reader(path)?;
     conn.pragma_update(None, "cache_size", -QUERY_CACHE_KIB)
         .map_err(|source| open_error(path, "setting cache_size", source))?;
     register_regexp(&conn).map_err(|source| open_error(path, "registering regexp", source))?;
