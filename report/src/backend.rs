@@ -20,11 +20,6 @@ pub const MAX_CONCURRENT_QUERIES: usize = 16;
 /// bounds the queue of waiting requests as well as the running ones.
 pub const QUERY_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
-/// Bound on connecting to MongoDB when the URI does not set
-/// `serverSelectionTimeoutMS`: a query fails in seconds, not the driver's
-/// default 30, when the server is down.
-const MONGODB_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// How to reach the store, decided from the URI at startup.
 enum Opener {
     /// The embedded store: a file the collector may not have created yet.
@@ -156,20 +151,6 @@ impl Backend {
 fn open_mongodb(uri: &str, database: &str, collection: &str) -> Result<MongoQueries, ApiError> {
     let handle = tokio::runtime::Handle::try_current()
         .map_err(|_| ApiError::Store("MongoDB needs the server's runtime".to_owned()))?;
-    let mut options = handle
-        .block_on(async { mongodb::options::ClientOptions::parse(uri).await })
-        // The driver's message names the problem, never the password.
-        .map_err(|error| ApiError::Store(format!("mongodb URI: {error}")))?;
-    options
-        .server_selection_timeout
-        .get_or_insert(MONGODB_SERVER_SELECTION_TIMEOUT);
-    options
-        .app_name
-        .get_or_insert_with(|| "helios-report".to_owned());
-    let client = mongodb::Client::with_options(options)
-        .map_err(|error| ApiError::Store(format!("mongodb client: {error}")))?;
-    let collection = client
-        .database(database)
-        .collection::<bson::Document>(collection);
-    Ok(MongoQueries::new(collection, handle))
+    MongoQueries::open(uri, database, collection, handle)
+        .map_err(|error| ApiError::Store(format!("mongodb: {error}")))
 }

@@ -33,6 +33,9 @@ use super::ir::{
 };
 use super::project::project;
 
+/// Server selection bound for [`MongoQueries::open`] clients.
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Server-side time limit of every command (`maxTimeMS`): a runaway query
 /// is stopped by the server, not left running after the caller gave up.
 pub const MONGO_QUERY_MAX_TIME: Duration = Duration::from_secs(30);
@@ -317,9 +320,23 @@ impl MongoQueries {
         handle: tokio::runtime::Handle,
     ) -> Result<Self, QueryError> {
         // The driver's parse errors name the problem, not the password.
-        let client = handle
-            .block_on(mongodb::Client::with_uri_str(uri))
+        let mut options = handle
+            .block_on(async { mongodb::options::ClientOptions::parse(uri).await })
             .map_err(|e| QueryError::store("parsing the MongoDB connection string", e))?;
+        // A query must not hold its caller for the driver's 30 s default
+        // when the server is down; the URI's own setting wins.
+        options
+            .server_selection_timeout
+            .get_or_insert(SERVER_SELECTION_TIMEOUT);
+        options
+            .app_name
+            .get_or_insert_with(|| "helios-report".to_owned());
+        // The driver spawns its monitors on the current runtime.
+        let client = {
+            let _entered = handle.enter();
+            mongodb::Client::with_options(options)
+                .map_err(|e| QueryError::store("creating the MongoDB client", e))?
+        };
         let collection = client.database(database).collection(collection);
         Ok(Self::new(collection, handle))
     }
