@@ -30,7 +30,14 @@ const BATCH: usize = 4_096;
 const QUERY_BUDGET: Duration = Duration::from_secs(20);
 
 const TYPES: [&str; 8] = [
-    "page_view", "page_view", "page_view", "click", "click", "signup", "login", "payment",
+    "page_view",
+    "page_view",
+    "page_view",
+    "click",
+    "click",
+    "signup",
+    "login",
+    "payment",
 ];
 const PLANS: [&str; 3] = ["free", "pro", "team"];
 const COUNTRIES: [&str; 12] = [
@@ -166,7 +173,12 @@ fn measure(iterations: usize, mut run: impl FnMut() -> u64) -> (Duration, Durati
         }
     }
     times.sort();
-    (percentile(&times, 0.5), percentile(&times, 0.99), warm, times.len())
+    (
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        warm,
+        times.len(),
+    )
 }
 
 fn ms(d: Duration) -> f64 {
@@ -237,8 +249,16 @@ fn main() {
             "whole day",
             page(whole_day, Vec::new(), Some(field_filter.clone())),
         ),
-        ("histogram (1 min buckets)", "last hour", histogram(last_hour, 60_000)),
-        ("histogram (5 min buckets)", "whole day", histogram(whole_day, 300_000)),
+        (
+            "histogram (1 min buckets)",
+            "last hour",
+            histogram(last_hour, 60_000),
+        ),
+        (
+            "histogram (5 min buckets)",
+            "whole day",
+            histogram(whole_day, 300_000),
+        ),
         ("group-by country top 10", "last hour", group_by(last_hour)),
         ("group-by country top 10", "whole day", group_by(whole_day)),
     ];
@@ -248,9 +268,7 @@ fn main() {
         args.events,
         path.display()
     );
-    println!(
-        "| query | window | p50 ms | p99 ms | runs | result |\n|---|---|---:|---:|---:|---:|"
-    );
+    println!("| query | window | p50 ms | p99 ms | runs | result |\n|---|---|---:|---:|---:|---:|");
     for (name, window, mut run) in cases {
         let (p50, p99, rows, runs) = measure(args.iterations, &mut run);
         println!(
