@@ -5,8 +5,8 @@
 //!
 //! Seeded, so a failure reproduces; the failing case is printed shrunk.
 
-use std::io::Write;
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use helios_store::query::{
     eval, CompareOp, Cursor, FieldPath, Filter, GroupByRequest, GroupKey, HistogramRequest,
