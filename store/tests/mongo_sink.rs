@@ -68,6 +68,11 @@ fn the_first_batch_creates_the_design_indexes_then_inserts_unordered() {
         keys[1],
         &json!({"ts": {"$numberInt": "-1"}, "_id": {"$numberInt": "-1"}})
     );
+    assert_eq!(
+        keys[2],
+        &json!({"recv": {"$numberInt": "1"}, "_id": {"$numberInt": "1"}}),
+        "the live tail's index"
+    );
 
     let inserts = mock.commands("insert");
     assert_eq!(inserts.len(), 1);

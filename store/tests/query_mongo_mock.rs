@@ -230,4 +230,16 @@ fn tail_rereads_a_trailing_recv_window_and_skips_ids_it_delivered() {
         body["filter"]["$and"][0],
         json!({"recv": {"$gte": date(BASE_MS + 7 - 60_000)}})
     );
+    // and the server leaves out what was delivered, so the poll's limit
+    // counts only new events.
+    let excluded: Vec<String> = body["filter"]["$and"][1]["_id"]["$nin"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|oid| oid["$oid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        excluded,
+        vec![id(0).to_hex(), id(1).to_hex(), id(2).to_hex()]
+    );
 }

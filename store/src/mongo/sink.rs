@@ -220,6 +220,8 @@ impl MongoSink {
                     let indexes = vec![
                         doc! { "key": { FIELD_TYPE: 1, FIELD_TS: -1, FIELD_ID: -1 }, "name": "helios_type_ts_id" },
                         doc! { "key": { FIELD_TS: -1, FIELD_ID: -1 }, "name": "helios_ts_id" },
+                        // The report server's live tail reads by `recv`.
+                        doc! { "key": { FIELD_RECV: 1, FIELD_ID: 1 }, "name": "helios_recv_id" },
                     ];
                     db.run_command(doc! { "createIndexes": &name, "indexes": indexes })
                         .await

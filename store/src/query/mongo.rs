@@ -241,18 +241,29 @@ pub fn types_pipeline(range: TimeRange) -> Vec<Document> {
 }
 
 /// The `find` filter and sort of one tail poll: events received at or after
-/// `since_recv_ms` (the trailing window), oldest first.
-pub fn tail_find(request: &TailRequest, since_recv_ms: i64) -> (Document, Document) {
+/// `since_recv_ms` (the trailing window) that are not in `delivered`, oldest
+/// first. Excluding the delivered ids on the server makes the poll's limit
+/// count only new events, so a busy window cannot hide them.
+pub fn tail_find(
+    request: &TailRequest,
+    since_recv_ms: i64,
+    delivered: &[ObjectId],
+) -> (Document, Document) {
     let select = Selection {
         range: TimeRange::ALL,
         types: request.types.clone(),
         filter: request.filter.clone(),
     };
-    let filter = and_all(vec![
-        doc! { PATH_RECV: { "$gte": date(since_recv_ms) } },
-        selection_document(&select),
-    ]);
-    (filter, doc! { PATH_RECV: 1, PATH_ID: 1 })
+    let mut parts = vec![doc! { PATH_RECV: { "$gte": date(since_recv_ms) } }];
+    if !delivered.is_empty() {
+        let ids: Vec<Bson> = delivered
+            .iter()
+            .map(|id| Bson::ObjectId(object_id(*id)))
+            .collect();
+        parts.push(doc! { PATH_ID: { "$nin": ids } });
+    }
+    parts.push(selection_document(&select));
+    (and_all(parts), doc! { PATH_RECV: 1, PATH_ID: 1 })
 }
 
 fn to_i64(n: usize) -> i64 {
@@ -635,10 +646,10 @@ impl QueryBackend for MongoQueries {
 
     fn tail(&self, request: &TailRequest) -> Result<TailPage, QueryError> {
         let limit = request.limit.min(MAX_TAIL_LIMIT);
-        let position = match &request.after {
+        let mut position = match &request.after {
             Some(cursor) => TailPosition::parse(&cursor.0)?,
             None => {
-                // Start at the end: the newest `recv`, nothing seen yet.
+                // Start at the end: after the newest `recv` stored now.
                 let newest = self.find(
                     "reading the newest event",
                     Document::new(),
@@ -651,6 +662,7 @@ impl QueryBackend for MongoQueries {
                     .map_or(0, |d| d.timestamp_millis());
                 let start = TailPosition {
                     recv_ms,
+                    floor_ms: recv_ms.saturating_add(1),
                     seen: Vec::new(),
                 };
                 return Ok(TailPage {
@@ -659,30 +671,29 @@ impl QueryBackend for MongoQueries {
                 });
             }
         };
-        let since = position.recv_ms.saturating_sub(TAIL_LATE_WINDOW_MS);
-        let (filter, sort) = tail_find(request, since);
-        let scan = MAX_TAIL_SEEN_IDS + limit;
-        let documents = self.find("tailing events", filter, sort, scan)?;
-        let mut next = position.clone();
+        let since = position.window_start();
+        let delivered: Vec<ObjectId> = position.seen.iter().map(|&(_, id)| id).collect();
+        let (filter, sort) = tail_find(request, since, &delivered);
+        let documents = self.find("tailing events", filter, sort, limit)?;
         let mut events = Vec::new();
         for document in &documents {
-            if events.len() >= limit {
-                break;
-            }
             let found = hit(document)?;
-            if position.seen.contains(&found.id) {
+            // The server excluded them already; a server (or mock) that did
+            // not must still not deliver an event twice.
+            if delivered.contains(&found.id) || events.len() >= limit {
                 continue;
             }
-            if let Ok(recv) = document.get_datetime(PATH_RECV) {
-                next.recv_ms = next.recv_ms.max(recv.timestamp_millis());
-            }
-            next.seen.push(found.id);
+            let recv = document
+                .get_datetime(PATH_RECV)
+                .map_or(since, |d| d.timestamp_millis());
+            position.recv_ms = position.recv_ms.max(recv);
+            position.seen.push((recv, found.id));
             events.push(found);
         }
-        next.forget_before(next.recv_ms.saturating_sub(TAIL_LATE_WINDOW_MS), &documents);
+        position.trim();
         Ok(TailPage {
             events,
-            next: TailCursor(next.token()),
+            next: TailCursor(position.token()),
         })
     }
 
@@ -695,55 +706,89 @@ impl QueryBackend for MongoQueries {
     }
 }
 
-/// A MongoDB tail position: the newest `recv` delivered and the ids
-/// delivered inside the trailing window (to skip them when the window is
-/// read again). Text form: `recv_ms` then `.hex` per id.
+/// A MongoDB tail position: the newest `recv` delivered, the floor below
+/// which nothing is read again, and the `(recv, id)` of the events delivered
+/// inside the trailing window (excluded from the next poll). Text form:
+/// `recv_ms.floor_ms` then `.recv_ms-hex` per delivered event.
+///
+/// The window trails the newest `recv` by [`TAIL_LATE_WINDOW_MS`] so late
+/// flushed events are still delivered; when more than
+/// [`MAX_TAIL_SEEN_IDS`] events fall inside it, the floor rises past the
+/// oldest ones instead of forgetting them (forgetting would deliver them
+/// again), so under heavy load the late window shrinks to the newest
+/// [`MAX_TAIL_SEEN_IDS`] events.
 #[derive(Debug, Clone, PartialEq)]
 struct TailPosition {
     recv_ms: i64,
-    seen: Vec<ObjectId>,
+    floor_ms: i64,
+    seen: Vec<(i64, ObjectId)>,
 }
 
 impl TailPosition {
+    fn window_start(&self) -> i64 {
+        self.recv_ms
+            .saturating_sub(TAIL_LATE_WINDOW_MS)
+            .max(self.floor_ms)
+    }
+
     fn parse(token: &str) -> Result<Self, QueryError> {
         let invalid = || QueryError::Invalid(format!("malformed tail cursor `{token}`"));
         let mut parts = token.split('.');
-        let recv_ms = parts
-            .next()
-            .and_then(|ms| ms.parse().ok())
-            .ok_or_else(invalid)?;
-        let seen = parts
-            .map(|hex| ObjectId::parse_hex(hex).map_err(|_| invalid()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut number = || -> Result<i64, QueryError> {
+            parts
+                .next()
+                .and_then(|ms| ms.parse().ok())
+                .ok_or_else(invalid)
+        };
+        let recv_ms = number()?;
+        // A bare `recv_ms` (a cursor made by hand, or by an older server)
+        // starts the window there.
+        let floor_ms = number().unwrap_or(i64::MIN);
+        let seen = token
+            .split('.')
+            .skip(2)
+            .map(|part| {
+                let (recv, hex) = part.rsplit_once('-').ok_or_else(invalid)?;
+                let recv = recv.parse().map_err(|_| invalid())?;
+                let id = ObjectId::parse_hex(hex).map_err(|_| invalid())?;
+                Ok((recv, id))
+            })
+            .collect::<Result<Vec<_>, QueryError>>()?;
         if seen.len() > MAX_TAIL_SEEN_IDS {
             return Err(invalid());
         }
-        Ok(Self { recv_ms, seen })
+        Ok(Self {
+            recv_ms,
+            floor_ms,
+            seen,
+        })
     }
 
     fn token(&self) -> String {
-        let mut token = self.recv_ms.to_string();
-        for id in &self.seen {
+        let mut token = format!("{}.{}", self.recv_ms, self.floor_ms);
+        for (recv, id) in &self.seen {
             token.push('.');
+            token.push_str(&recv.to_string());
+            token.push('-');
             token.push_str(&id.to_hex());
         }
         token
     }
 
-    /// Keeps only ids still inside the window (their `recv` as read in
-    /// `documents`), newest last, at most [`MAX_TAIL_SEEN_IDS`].
-    fn forget_before(&mut self, window_start_ms: i64, documents: &[Document]) {
-        let recv_of = |id: &ObjectId| {
-            documents
-                .iter()
-                .find(|d| d.get_object_id(PATH_ID).ok() == Some(object_id(*id)))
-                .and_then(|d| d.get_datetime(PATH_RECV).ok())
-                .map(|d| d.timestamp_millis())
-        };
-        self.seen
-            .retain(|id| recv_of(id).is_none_or(|recv| recv >= window_start_ms));
-        let excess = self.seen.len().saturating_sub(MAX_TAIL_SEEN_IDS);
-        self.seen.drain(..excess);
+    /// Drops delivered ids below the window; past [`MAX_TAIL_SEEN_IDS`],
+    /// raises the floor above the oldest ones and drops them too.
+    fn trim(&mut self) {
+        let start = self.window_start();
+        self.seen.retain(|&(recv, _)| recv >= start);
+        if self.seen.len() > MAX_TAIL_SEEN_IDS {
+            self.seen.sort_unstable();
+            let excess = self.seen.len() - MAX_TAIL_SEEN_IDS;
+            let newest_dropped = self.seen[excess - 1].0;
+            self.floor_ms = self.floor_ms.max(newest_dropped.saturating_add(1));
+            let floor = self.floor_ms;
+            self.seen.retain(|&(recv, _)| recv >= floor);
+        }
+        debug_assert!(self.seen.len() <= MAX_TAIL_SEEN_IDS);
     }
 }
 
@@ -987,10 +1032,64 @@ mod tests {
     fn tail_positions_round_trip_through_their_token() {
         let position = TailPosition {
             recv_ms: 42,
-            seen: vec![ObjectId::from_bytes([1; 12]), ObjectId::from_bytes([2; 12])],
+            floor_ms: -7,
+            seen: vec![
+                (40, ObjectId::from_bytes([1; 12])),
+                (-3, ObjectId::from_bytes([2; 12])),
+            ],
         };
         assert_eq!(TailPosition::parse(&position.token()).unwrap(), position);
         assert!(TailPosition::parse("x").is_err());
-        assert!(TailPosition::parse("1.zz").is_err());
+        assert!(TailPosition::parse("1.2.zz").is_err());
+        assert!(TailPosition::parse("1.2.5-zz").is_err());
+    }
+
+    #[test]
+    fn a_full_tail_window_raises_its_floor_instead_of_forgetting_delivered_ids() {
+        let id = |n: u8| ObjectId::from_bytes([n; 12]);
+        let mut position = TailPosition {
+            recv_ms: 1_000,
+            floor_ms: 0,
+            seen: Vec::new(),
+        };
+        let total = MAX_TAIL_SEEN_IDS + 10;
+        for n in 0..total {
+            // Ten events per ms, all inside the late window.
+            position
+                .seen
+                .push(((n / 10) as i64 + 900, id((n % 250) as u8)));
+        }
+        position.trim();
+        assert!(position.seen.len() <= MAX_TAIL_SEEN_IDS);
+        // Everything below the floor is out of the next poll's window, so
+        // what was dropped cannot come back.
+        assert!(position.floor_ms > 900);
+        assert!(position
+            .seen
+            .iter()
+            .all(|&(recv, _)| recv >= position.floor_ms));
+        assert_eq!(position.window_start(), position.floor_ms);
+    }
+
+    #[test]
+    fn a_tail_poll_excludes_delivered_ids_on_the_server() {
+        let request = TailRequest {
+            types: vec![],
+            filter: None,
+            after: None,
+            limit: 10,
+        };
+        let delivered = [ObjectId::from_bytes([3; 12])];
+        let (filter, sort) = tail_find(&request, 5, &delivered);
+        let parts = filter.get_array("$and").unwrap();
+        assert_eq!(
+            parts[0].as_document().unwrap(),
+            &doc! { "recv": { "$gte": date(5) } }
+        );
+        assert_eq!(
+            parts[1].as_document().unwrap(),
+            &doc! { "_id": { "$nin": [object_id(delivered[0])] } }
+        );
+        assert_eq!(sort, doc! { "recv": 1, "_id": 1 });
     }
 }
