@@ -669,3 +669,25 @@ fn a_time_range_alone_uses_the_time_index_without_sorting() {
         "{plan:?}"
     );
 }
+
+#[test]
+fn tail_follows_new_events_after_retention_expired_every_event() {
+    // `seq` is a plain INTEGER PRIMARY KEY: were the rows with the highest
+    // numbers deleted, SQLite would hand the same numbers out again and a
+    // tail cursor past them would skip the new events.
+    let mut store = Store::with((0..5).map(|n| event(n, 0, json!({"type": "t"}))).collect());
+    let queries = store.queries();
+    let request = |after| TailRequest {
+        types: Vec::new(),
+        filter: None,
+        after,
+        limit: 10,
+    };
+    let at_end = queries.tail(&request(None)).unwrap().next;
+    assert_eq!(at_end.0, "5");
+    // Retention with every event expired: all but the newest row go.
+    store.sink.delete_older_than(i64::MAX, 100).unwrap();
+    store.add(vec![event(20, 0, json!({"type": "t"}))]);
+    let page = queries.tail(&request(Some(at_end))).unwrap();
+    assert_eq!(ids(&page.events), vec![id(20)]);
+}

@@ -73,9 +73,36 @@ fn deleted_ids_are_gone_and_can_be_stored_again() {
     // journal well within it).
     let (_dir, path) = temp_store();
     let mut sink = SqliteSink::open(&path).unwrap();
-    sink.write_batch(&events(0..3)).unwrap();
+    sink.write_batch(&events(0..4)).unwrap();
     sink.delete_older_than(recv_of(3), 10).unwrap();
 
     let again = sink.write_batch(&events(0..3)).unwrap();
     assert_eq!((again.inserted, again.duplicates), (3, 0));
+}
+
+#[test]
+fn the_newest_row_is_kept_so_seq_numbers_are_never_reused() {
+    // The live tail follows `seq`; SQLite reuses the numbers of deleted
+    // top rows, so retention leaves the most recently inserted row.
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    sink.write_batch(&events(0..5)).unwrap();
+
+    let outcome = sink.delete_older_than(i64::MAX, 100).unwrap();
+
+    assert_eq!(outcome.rows_deleted, 4);
+    assert_eq!(
+        SqliteReader::open(&path).unwrap().ids().unwrap(),
+        vec![id(4)]
+    );
+    sink.write_batch(&events(10..11)).unwrap();
+    let newest_seq: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT seq FROM events WHERE _id = ?1",
+            [&id(10).as_bytes()[..]],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(newest_seq, 6, "a new number, not a reused one");
 }

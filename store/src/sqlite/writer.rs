@@ -51,8 +51,12 @@ fn multi_row_insert_sql() -> String {
 
 /// Delete up to `?2` of the rows received before `?1`, oldest first. SQLite
 /// is not built with `DELETE ... LIMIT`, hence the sub-select on `seq`.
+/// The row with the highest `seq` is never deleted: `seq` is a plain
+/// INTEGER PRIMARY KEY, and SQLite would hand the numbers of deleted top
+/// rows out again, which a live tail following `seq` would skip.
 const DELETE_OLDER_SQL: &str = "DELETE FROM events WHERE seq IN \
-     (SELECT seq FROM events WHERE recv < ?1 ORDER BY recv LIMIT ?2)";
+     (SELECT seq FROM events WHERE recv < ?1 \
+      AND seq < (SELECT max(seq) FROM events) ORDER BY recv LIMIT ?2)";
 
 /// Pragmas of the writer connection, as SQLite reports them.
 #[derive(Debug, Clone, PartialEq, Eq)]

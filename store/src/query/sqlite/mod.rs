@@ -513,6 +513,11 @@ impl QueryBackend for SqliteQueries {
                 after.0
             ))
         })?;
+        // A cursor past the head means rows with the highest `seq` were
+        // deleted and SQLite will hand those numbers out again (`seq` has no
+        // AUTOINCREMENT): follow from the head, or the reused numbers would
+        // be skipped.
+        let after = after.min(head);
         let scan_end = head.min(after.saturating_add(MAX_TAIL_SCAN_ROWS));
         let limit = request.limit.min(MAX_TAIL_LIMIT);
         let mut sql = Sql::default();
