@@ -10,11 +10,13 @@
 //!
 //! Mapping: `_id` → ObjectId (first member), `ts`/`recv` → BSON dates from
 //! the [`EventDoc`] columns, every other member as sent. Numbers map to the
-//! narrowest BSON type that holds the written value exactly: `Int32`,
-//! `Int64`, then `Double` when the shortest form of the `f64` is the written
-//! decimal, else `Decimal128` (34 significant digits, a far wider exponent
-//! range than `f64`). Only a number even `Decimal128` cannot hold exactly
-//! (more than 34 significant digits) is stored as the nearest `Decimal128`;
+//! narrowest BSON type that holds the written value exactly: integers as
+//! `Int32`, `Int64`, then `Decimal128` (an integer stays an integer);
+//! other numbers as `Double` when the `f64` printed back (at the written
+//! precision, or in its shortest form) spells the written decimal, else
+//! `Decimal128` (34 significant digits, a far wider exponent range than
+//! `f64`). Only a number even `Decimal128` cannot hold exactly (more than
+//! 34 significant digits) is stored as the nearest `Decimal128` or double;
 //! nothing here panics on any input.
 
 use std::borrow::Cow;
@@ -413,6 +415,13 @@ fn number_to_scalar(text: &str, integral: bool) -> Option<Scalar<'static>> {
             });
         }
     }
+    if integral && significant_digits(text) <= DECIMAL128_DIGITS {
+        // An integer beyond Int64 stays an integer value: Decimal128 holds
+        // it exactly (a double might too, but would make it a float).
+        if let Ok(d) = text.parse::<Decimal128>() {
+            return Some(Scalar::Decimal(d));
+        }
+    }
     let double: f64 = text.parse().ok()?;
     if double.is_finite() && same_decimal(text, double) {
         return Some(Scalar::Double(double));
@@ -425,11 +434,30 @@ fn number_to_scalar(text: &str, integral: bool) -> Option<Scalar<'static>> {
     }
 }
 
-/// Whether `double` is exactly the decimal number `text` spells: compares
-/// (sign, significant digits, exponent) of `text` with those of the
-/// double's shortest round-trip form.
+/// Significant digits Decimal128 holds exactly.
+const DECIMAL128_DIGITS: usize = 34;
+
+/// Digits of an integer literal, leading zeros and sign left out.
+fn significant_digits(text: &str) -> usize {
+    text.trim_start_matches(['-', '+', '0']).len()
+}
+
+/// Whether `double` gives back the decimal number `text` spells, printed
+/// with as many significant digits as `text` has (correctly rounded) or in
+/// Rust's shortest form. Both, because a double can have two shortest
+/// forms (…481.2 and …481.3 read back as the same double) and formatters
+/// (Rust's, ryu in serde_json) pick differently.
 fn same_decimal(text: &str, double: f64) -> bool {
-    normalize_decimal(text) == normalize_decimal(&format!("{double:e}"))
+    let Some(written) = normalize_decimal(text) else {
+        return false;
+    };
+    if written.1.is_empty() {
+        return double == 0.0;
+    }
+    let printed = format!("{:.*e}", written.1.len() - 1, double);
+    let shortest = format!("{double:e}");
+    normalize_decimal(&printed).as_ref() == Some(&written)
+        || normalize_decimal(&shortest) == Some(written)
 }
 
 /// (negative, significant digits without leading/trailing zeros, decimal
@@ -510,6 +538,14 @@ mod tests {
     fn numbers_beyond_decimal128_never_panic() {
         assert!(number_to_scalar("1e99999999999", false).is_some());
         assert!(number_to_scalar(&"9".repeat(5000), true).is_some());
+    }
+
+    #[test]
+    fn a_double_with_two_shortest_forms_stays_a_double() {
+        // Rust's `{:e}` prints this double as …813e14, serde_json (ryu) as
+        // …481.2: both read back as the same double.
+        assert_eq!(kind("-814987616986481.2"), "double");
+        assert_eq!(kind("-8.149876169864813e14"), "double");
     }
 
     #[test]
