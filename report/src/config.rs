@@ -9,6 +9,8 @@ use clap::Parser;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7071";
 /// The embedded store the collector writes by default.
 pub const DEFAULT_STORE: &str = "sqlite://./helios-data/events.db";
+/// Longest `--allowed-host` name (a DNS name's limit).
+pub const MAX_HOST_NAME_BYTES: usize = 253;
 
 /// `helios-report`: ad-hoc queries and a web UI over the stored events.
 #[derive(Debug, Parser)]
@@ -29,6 +31,17 @@ pub struct Cli {
     /// Serve a non-loopback address without a token (deliberately open).
     #[arg(long, env = "HELIOS_REPORT_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
+    /// A host name browsers may use to reach this server, besides IP
+    /// addresses and `localhost` (repeatable; the variable takes a
+    /// comma-separated list). Any other `Host` gets 403, so a hostile page
+    /// cannot rebind its own name to this address and read the API.
+    #[arg(
+        long = "allowed-host",
+        value_name = "NAME",
+        env = "HELIOS_REPORT_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
     /// MongoDB database (mongodb:// stores), as the collector's flag.
     #[arg(long, env = "HELIOS_MONGODB_DATABASE", default_value = helios_store::mongo::DEFAULT_DATABASE)]
     pub mongodb_database: String,
@@ -48,6 +61,9 @@ pub struct ReportConfig {
     pub token: Option<String>,
     /// MongoDB database and collection (mongodb:// stores only).
     pub mongodb_namespace: (String, String),
+    /// Host names (lowercase, no port) a request's `Host` may name besides
+    /// IP literals and `localhost`.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for ReportConfig {
@@ -57,6 +73,7 @@ impl std::fmt::Debug for ReportConfig {
         f.debug_struct("ReportConfig")
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +100,15 @@ pub enum ConfigError {
          (it travels in a header and a cookie)"
     )]
     TokenCharacters,
+    /// An `--allowed-host` that is not a plain host name.
+    #[error(
+        "--allowed-host {name:?} is not a host name: give a DNS name only (letters, digits, \
+         '-', '_' and '.'), without a scheme or a port"
+    )]
+    AllowedHost {
+        /// The name given.
+        name: String,
+    },
 }
 
 impl ReportConfig {
@@ -101,13 +127,35 @@ impl ReportConfig {
         if !cli.listen.ip().is_loopback() && cli.token.is_none() && !cli.allow_anonymous {
             return Err(ConfigError::OpenNonLoopbackBind { listen: cli.listen });
         }
+        let allowed_hosts = cli
+            .allowed_hosts
+            .iter()
+            .map(|name| allowed_host(name))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             listen: cli.listen,
             store: cli.store,
             token: cli.token,
             mongodb_namespace: (cli.mongodb_database, cli.mongodb_collection),
+            allowed_hosts,
         })
     }
+}
+
+/// An `--allowed-host` value checked and normalized (trimmed, lowercase).
+fn allowed_host(name: &str) -> Result<String, ConfigError> {
+    let trimmed = name.trim();
+    let plain = !trimmed.is_empty()
+        && trimmed.len() <= MAX_HOST_NAME_BYTES
+        && trimmed
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !plain {
+        return Err(ConfigError::AllowedHost {
+            name: name.to_owned(),
+        });
+    }
+    Ok(trimmed.to_ascii_lowercase())
 }
 
 /// RFC 6265 cookie-octet (which also fits an `Authorization` header).
@@ -155,6 +203,29 @@ mod tests {
         for bad in ["a b", "a;b", "a\"b", "a,b", "é"] {
             let err = ReportConfig::resolve(cli(&["--token", bad])).unwrap_err();
             assert_eq!(err, ConfigError::TokenCharacters, "{bad}");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_are_repeatable_comma_separable_and_lowercased() {
+        let cfg = ReportConfig::resolve(cli(&[
+            "--allowed-host",
+            "Helios.Example",
+            "--allowed-host",
+            "a.example,b.example",
+        ]))
+        .unwrap();
+        assert_eq!(
+            cfg.allowed_hosts,
+            ["helios.example", "a.example", "b.example"]
+        );
+    }
+
+    #[test]
+    fn an_allowed_host_with_a_port_or_scheme_is_refused() {
+        for bad in ["h.example:80", "http://h.example", "", "a b", "[::1]"] {
+            let err = ReportConfig::resolve(cli(&["--allowed-host", bad])).unwrap_err();
+            assert!(matches!(err, ConfigError::AllowedHost { .. }), "{bad}");
         }
     }
 

@@ -30,6 +30,10 @@ pub enum ApiError {
     /// No token, or the wrong one (401).
     #[error("a valid token is required")]
     Unauthorized,
+    /// The request may not be served at all (403), e.g. its `Host` names
+    /// a server this is not (DNS rebinding).
+    #[error("{0}")]
+    Forbidden(String),
     /// No such event (404).
     #[error("no such event")]
     NotFound,
@@ -56,6 +60,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad request"),
             ApiError::BadFilter { .. } => (StatusCode::BAD_REQUEST, "bad filter"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found"),
             ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "no store yet"),

@@ -1,5 +1,10 @@
-//! Response headers every answer carries, and the bearer-token check
-//! (DESIGN §10).
+//! Response headers every answer carries, the `Host` check, and the
+//! bearer-token check (DESIGN §10).
+//!
+//! Every request must name this server in its `Host` header by an IP
+//! literal, `localhost`, or a name given with `--allowed-host`; anything
+//! else is 403. Without that, a hostile page could point its own DNS name
+//! at 127.0.0.1 (DNS rebinding) and read an anonymous API same-origin.
 //!
 //! The UI's static files are public (they hold no event data); everything
 //! under `/api/` needs the token when one is configured. Browsers cannot
@@ -7,6 +12,7 @@
 //! the UI trades the token once (`POST /api/login`) for an HttpOnly,
 //! SameSite=Strict cookie that carries the same token.
 
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -52,6 +58,97 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// Host names a request may give in its `Host` header besides IP
+/// literals and `localhost`.
+#[derive(Clone, Debug)]
+pub struct AllowedHosts {
+    /// Lowercase names, without ports.
+    names: Arc<[String]>,
+}
+
+impl AllowedHosts {
+    /// The names a server listening on `listen` answers to: IP literals
+    /// (which covers the listen address itself, always an IP here),
+    /// `localhost`, and `extra` (lowercase, as `ReportConfig` keeps them).
+    pub fn new(listen: SocketAddr, extra: &[String]) -> Self {
+        let mut names = vec!["localhost".to_owned(), listen.ip().to_string()];
+        names.extend(extra.iter().map(|n| n.to_ascii_lowercase()));
+        Self {
+            names: names.into(),
+        }
+    }
+
+    /// Whether a `Host` header value (`name`, `name:port`, `[v6]:port`)
+    /// names this server. A malformed value is not.
+    pub fn allows(&self, host: &str) -> bool {
+        match parse_host(host) {
+            Some(Host::Ip) => true,
+            Some(Host::Name(name)) => self.names.iter().any(|n| n.eq_ignore_ascii_case(name)),
+            None => false,
+        }
+    }
+}
+
+/// The host part of a `Host` header value.
+#[derive(Debug, PartialEq, Eq)]
+enum Host<'a> {
+    /// An IPv4 or (bracketed) IPv6 literal.
+    Ip,
+    /// A name (not an IP literal), as given.
+    Name(&'a str),
+}
+
+/// Splits `host[:port]`; `None` when it is not a well-formed value.
+fn parse_host(value: &str) -> Option<Host<'_>> {
+    if let Some(rest) = value.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        inside.parse::<Ipv6Addr>().ok()?;
+        let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(is_port);
+        return port_ok.then_some(Host::Ip);
+    }
+    let (name, port_ok) = match value.split_once(':') {
+        Some((name, port)) => (name, is_port(port)),
+        None => (value, true),
+    };
+    if name.is_empty() || !port_ok {
+        return None;
+    }
+    if name.parse::<Ipv4Addr>().is_ok() {
+        return Some(Host::Ip);
+    }
+    Some(Host::Name(name))
+}
+
+/// Whether `text` is a port number (digits only, at most 65535).
+fn is_port(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && text.parse::<u16>().is_ok()
+}
+
+/// Refuses (403) every request whose `Host` does not name this server
+/// (DNS rebinding). Runs before the token check and on the UI's files too:
+/// it is cheap, and harmless where a token is required anyway.
+pub async fn require_known_host(
+    State(hosts): State<AllowedHosts>,
+    request: Request,
+    next: Next,
+) -> Response {
+    // HTTP/2 carries the host in the URI's authority instead.
+    let host = match request.headers().get(header::HOST) {
+        Some(value) => value.to_str().ok(),
+        None => request.uri().authority().map(|a| a.as_str()),
+    };
+    if !host.is_some_and(|h| hosts.allows(h)) {
+        return ApiError::Forbidden(
+            "this server answers only to requests that name it by an IP address, `localhost` \
+             or a name given with --allowed-host (HELIOS_REPORT_ALLOWED_HOSTS); this Host is \
+             not one of them"
+                .to_owned(),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// The configured token, if any; shared by the auth middleware and login.
@@ -154,6 +251,44 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secret!"));
         assert!(!constant_time_eq(b"secret", b"secre"));
         assert!(!constant_time_eq(b"secret", b""));
+    }
+
+    #[test]
+    fn host_values_are_split_into_ip_literals_and_names() {
+        assert_eq!(parse_host("127.0.0.1:7071"), Some(Host::Ip));
+        assert_eq!(parse_host("10.1.2.3"), Some(Host::Ip));
+        assert_eq!(parse_host("[::1]:7071"), Some(Host::Ip));
+        assert_eq!(parse_host("[::1]"), Some(Host::Ip));
+        assert_eq!(parse_host("localhost:1"), Some(Host::Name("localhost")));
+        assert_eq!(parse_host("evil.example"), Some(Host::Name("evil.example")));
+        for bad in [
+            "", ":80", "h:", "h:x", "h:70000", "h:1:2", "[::1", "[::1]x", "[h]:1", "::1",
+        ] {
+            assert_eq!(parse_host(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_ip_literals_localhost_and_allowed_names_are_allowed() {
+        let listen: SocketAddr = "127.0.0.1:7071".parse().unwrap();
+        let hosts = AllowedHosts::new(listen, &["helios.internal".to_owned()]);
+        for ok in [
+            "127.0.0.1:7071",
+            "[::1]:7071",
+            "localhost:7071",
+            "LOCALHOST",
+            "helios.internal:7071",
+        ] {
+            assert!(hosts.allows(ok), "{ok}");
+        }
+        for refused in [
+            "evil.example:7071",
+            "localhost.evil.example",
+            "helios.internal.evil",
+            "",
+        ] {
+            assert!(!hosts.allows(refused), "{refused}");
+        }
     }
 
     #[test]

@@ -12,7 +12,6 @@ use crate::api::AppState;
 use crate::backend::Backend;
 use crate::config::ReportConfig;
 use crate::routes;
-use crate::security::Auth;
 
 /// How long in-flight requests (an export, say) may run after shutdown
 /// starts before the server stops anyway.
@@ -51,11 +50,7 @@ impl ReportServer {
                 source,
             })?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let state = AppState::new(
-            Arc::new(backend),
-            Auth::new(cfg.token.as_deref()),
-            shutdown_rx,
-        );
+        let state = AppState::new(Arc::new(backend), cfg, shutdown_rx);
         Ok(Self {
             listener,
             state,

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -130,6 +131,108 @@ fn login_trades_the_right_token_for_an_httponly_cookie_that_authorizes() {
 }
 
 #[test]
+fn a_request_naming_a_foreign_host_is_refused_with_403() {
+    // DNS rebinding: a hostile page whose name resolves to 127.0.0.1 would
+    // otherwise read the API same-origin. Its requests carry its own name.
+    let stack = shared();
+    for target in ["/api/events", "/", "/api/status", "/app.js"] {
+        let response = http::get_with(stack.report, target, &[("Host", "evil.example:7071")]);
+        assert_eq!(response.status, 403, "{target}: {}", response.text());
+        assert_eq!(response.json()["error"], json!("forbidden"), "{target}");
+        assert_eq!(
+            response.header("content-security-policy"),
+            Some(CSP),
+            "{target}"
+        );
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "{target}"
+        );
+    }
+}
+
+#[test]
+fn a_foreign_host_is_refused_even_with_the_right_token() {
+    let stack = Stack::start_with(&["--token", "s3cret-token-0123456789"]);
+    let response = http::get_with(
+        stack.report,
+        "/api/types",
+        &[
+            ("Host", "evil.example"),
+            ("Authorization", "Bearer s3cret-token-0123456789"),
+        ],
+    );
+    assert_eq!(response.status, 403, "{}", response.text());
+}
+
+#[test]
+fn requests_naming_the_server_by_ip_literal_or_localhost_are_served() {
+    let stack = shared();
+    let port = stack.report.port();
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("LocalHost:{port}"),
+        format!("[::1]:{port}"),
+        "127.0.0.1".to_owned(),
+        "localhost".to_owned(),
+    ] {
+        for target in ["/api/events", "/"] {
+            let response = http::get_with(stack.report, target, &[("Host", &host)]);
+            assert_eq!(response.status, 200, "{host} {target}: {}", response.text());
+        }
+    }
+}
+
+#[test]
+fn an_empty_or_malformed_host_is_refused() {
+    let stack = shared();
+    for host in [
+        "",
+        "localhost:http",
+        "localhost:7071:1",
+        "[::1",
+        "localhost.evil.example",
+    ] {
+        let response = http::get_with(stack.report, "/api/status", &[("Host", host)]);
+        assert_eq!(response.status, 403, "{host:?}: {}", response.text());
+    }
+}
+
+#[test]
+fn an_allowed_host_flag_admits_its_name_and_no_other() {
+    let stack = Stack::start_with(&["--allowed-host", "helios.internal"]);
+    let port = stack.report.port();
+    let named = http::get_with(
+        stack.report,
+        "/api/status",
+        &[("Host", &format!("helios.internal:{port}"))],
+    );
+    assert_eq!(named.status, 200, "{}", named.text());
+    let upper = http::get_with(stack.report, "/", &[("Host", "HELIOS.internal")]);
+    assert_eq!(upper.status, 200, "host names compare case-insensitively");
+    let other = http::get_with(stack.report, "/api/status", &[("Host", "evil.example")]);
+    assert_eq!(other.status, 403);
+}
+
+#[test]
+fn the_allowed_hosts_variable_takes_a_comma_separated_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("e.db").display());
+    let (mut child, addr) = spawn_report(
+        &["--listen", "127.0.0.1:0", "--store", &store],
+        &[("HELIOS_REPORT_ALLOWED_HOSTS", "a.example, b.example")],
+    );
+    let answers: Vec<u16> = ["a.example", "b.example", "c.example"]
+        .iter()
+        .map(|host| http::get_with(addr, "/api/status", &[("Host", host)]).status)
+        .collect();
+    stop(&mut child);
+    assert_eq!(answers, [200, 200, 403]);
+}
+
+#[test]
 fn a_non_loopback_bind_without_a_token_refuses_to_start() {
     let output = run_report(&["--listen", "0.0.0.0:0"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
@@ -215,6 +318,45 @@ fn has_inline_handler(html: &str) -> bool {
         let name_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         name_len > 0 && rest[name_len..].trim_start().starts_with('=')
     })
+}
+
+/// Starts the `helios-report` binary; returns it and the address it printed.
+fn spawn_report(args: &[&str], envs: &[(&str, &str)]) -> (std::process::Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_helios-report"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("helios-report: http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (child, addr)
+}
+
+/// SIGTERM, then waits (up to 30 s) for a clean exit.
+fn stop(child: &mut std::process::Child) {
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
 }
 
 fn run_report(args: &[&str]) -> std::process::Output {

@@ -14,7 +14,8 @@ use axum::Router;
 use tokio::sync::{watch, Semaphore};
 
 use crate::backend::Backend;
-use crate::security::Auth;
+use crate::config::ReportConfig;
+use crate::security::{AllowedHosts, Auth};
 
 pub use export::{MAX_CONCURRENT_EXPORTS, MAX_CSV_COLUMNS};
 pub use tail::{MAX_TAIL_CLIENTS, TAIL_POLL_INTERVAL};
@@ -26,6 +27,8 @@ pub struct AppState {
     pub backend: Arc<Backend>,
     /// The token check (login sets the cookie only for the right token).
     pub auth: Auth,
+    /// The names a request's `Host` may give (DNS rebinding guard).
+    pub hosts: AllowedHosts,
     /// Live-tail connections allowed at once.
     pub tail_clients: Arc<Semaphore>,
     /// Exports allowed at once.
@@ -36,11 +39,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `backend`, with the configured limits.
-    pub fn new(backend: Arc<Backend>, auth: Auth, shutdown: watch::Receiver<bool>) -> Self {
+    /// State over `backend` for `cfg`, with the configured limits.
+    pub fn new(backend: Arc<Backend>, cfg: &ReportConfig, shutdown: watch::Receiver<bool>) -> Self {
         Self {
             backend,
-            auth,
+            auth: Auth::new(cfg.token.as_deref()),
+            hosts: AllowedHosts::new(cfg.listen, &cfg.allowed_hosts),
             tail_clients: Arc::new(Semaphore::new(MAX_TAIL_CLIENTS)),
             exports: Arc::new(Semaphore::new(MAX_CONCURRENT_EXPORTS)),
             shutdown,
