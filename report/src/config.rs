@@ -1,6 +1,7 @@
 //! Command line and the checked configuration of the report server.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -9,6 +10,9 @@ use clap::Parser;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7071";
 /// The embedded store the collector writes by default.
 pub const DEFAULT_STORE: &str = "sqlite://./helios-data/events.db";
+/// How long an export waits on a client that takes no data before it
+/// gives up (its slot is one of `MAX_CONCURRENT_EXPORTS`).
+pub const EXPORT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest `--allowed-host` name (a DNS name's limit).
 pub const MAX_HOST_NAME_BYTES: usize = 253;
 
@@ -64,6 +68,10 @@ pub struct ReportConfig {
     /// Host names (lowercase, no port) a request's `Host` may name besides
     /// IP literals and `localhost`.
     pub allowed_hosts: Vec<String>,
+    /// How long an export waits for a client that reads nothing before it
+    /// gives up and frees its slot: [`EXPORT_IDLE_TIMEOUT`] (not a flag;
+    /// tests shorten it).
+    pub export_idle_timeout: Duration,
 }
 
 impl std::fmt::Debug for ReportConfig {
@@ -138,6 +146,7 @@ impl ReportConfig {
             token: cli.token,
             mongodb_namespace: (cli.mongodb_database, cli.mongodb_collection),
             allowed_hosts,
+            export_idle_timeout: EXPORT_IDLE_TIMEOUT,
         })
     }
 }

@@ -439,3 +439,94 @@ fn live_tails_past_the_limit_get_503() {
         SseStream::open(stack.report, "/api/tail", &[]).is_ok()
     });
 }
+
+#[test]
+fn an_export_whose_client_never_reads_gives_its_slot_back_after_the_idle_timeout() {
+    use std::io::Write;
+    let stack = Stack::start_configured(&[], |cfg| {
+        cfg.export_idle_timeout = std::time::Duration::from_secs(2);
+    });
+    // Far more than the socket buffers and the export channel hold, so a
+    // client that reads nothing stalls the export.
+    const EVENTS: u64 = 400;
+    let padding = "x".repeat(64 * 1024);
+    let events: Vec<Value> = (0..EVENTS)
+        .map(|n| json!({"type": "big", "n": n, "pad": padding}))
+        .collect();
+    // Requests stay well under the test collector's journal record limit.
+    let mut stored = 0;
+    for batch in events.chunks(32) {
+        stored += batch.len() as u64;
+        stack.ingest(batch, stored);
+    }
+    let export = "/api/export?format=ndjson&from=0";
+    let stalled: Vec<std::net::TcpStream> = (0..helios_report::api::MAX_CONCURRENT_EXPORTS)
+        .map(|_| {
+            let mut socket = connect_with_small_receive_buffer(stack.report);
+            write!(
+                socket,
+                "GET {export} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                stack.report
+            )
+            .unwrap();
+            // The answer has begun (so this export holds a slot), and
+            // nothing is read: peek leaves it in the socket.
+            socket
+                .set_read_timeout(Some(support::STORE_TIMEOUT))
+                .unwrap();
+            let mut head = [0u8; 12];
+            let n = socket.peek(&mut head).unwrap();
+            assert_eq!(&head[..n], b"HTTP/1.1 200");
+            socket
+        })
+        .collect();
+    // Every slot is taken by a client that reads nothing...
+    assert_eq!(stack.get(export).status, 503);
+    // ...and the slots come back once the idle timeout passes, while those
+    // clients are still connected.
+    support::wait_until("an export slot is free again", || {
+        let response = stack.get("/api/export?format=ndjson&from=0&limit=1");
+        response.status == 200 && response.text().lines().count() == 1
+    });
+    drop(stalled);
+}
+
+/// A client socket whose receive buffer stays tiny (set before connecting,
+/// so the kernel does not grow it): what the server sends piles up on its
+/// side instead of in this socket.
+fn connect_with_small_receive_buffer(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    use std::os::fd::FromRawFd;
+    let std::net::SocketAddr::V4(v4) = addr else {
+        panic!("the test servers listen on IPv4 loopback")
+    };
+    // SAFETY: plain socket(2), setsockopt(2) and connect(2) on a descriptor
+    // this function owns; it is handed to TcpStream, which closes it.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let size: libc::c_int = 4096;
+        let set = libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        assert_eq!(set, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: v4.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*v4.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let connected = libc::connect(
+            fd,
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        assert_eq!(connected, 0, "connect: {}", std::io::Error::last_os_error());
+        std::net::TcpStream::from_raw_fd(fd)
+    }
+}

@@ -5,8 +5,16 @@
 //! SQLite's WAL is never pinned for the length of a download) and hands
 //! the response body [`EXPORT_BUFFER_BYTES`] at a time through a small
 //! bounded channel: a slow client slows the reads instead of growing memory.
+//! A client that takes nothing for the idle timeout
+//! ([`crate::config::EXPORT_IDLE_TIMEOUT`]), or a server shutting down,
+//! ends the export and frees its slot; the body then ends with an error, so
+//! the client sees a truncated transfer, never a short file that looks
+//! complete.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -17,7 +25,7 @@ use helios_store::query::{
     Export, ExportRequest, FieldPath, Hit, EXPORT_CHUNK_EVENTS, MAX_EXPORT_EVENTS,
 };
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::read::DEFAULT_FIELD_SAMPLE;
 use super::AppState;
@@ -101,25 +109,39 @@ pub async fn export(
             .await
             .map_err(|e| ApiError::Store(format!("export task failed: {e}")))??
     };
-    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(EXPORT_CHANNEL_BUFFERS);
-    let shutdown = state.shutdown.clone();
+    let (tx, rx) = mpsc::channel::<Bytes>(EXPORT_CHANNEL_BUFFERS);
+    let complete = Arc::new(AtomicBool::new(false));
+    let mut writer = ChunkWriter {
+        tx,
+        buf: Vec::new(),
+        runtime: tokio::runtime::Handle::current(),
+        shutdown: state.shutdown.clone(),
+        idle_timeout: state.export_idle_timeout,
+    };
+    let finished = Arc::clone(&complete);
     tokio::task::spawn_blocking(move || {
+        // Dropped when this task ends, however it ends: the slot frees.
         let _permit = permit;
-        let mut writer = ChunkWriter {
-            tx,
-            buf: Vec::new(),
-        };
         let export = Export::new(backend.as_ref(), request);
         let ok = match format {
-            Format::Ndjson => write_ndjson(export, &mut writer, &shutdown),
-            Format::Csv => write_csv(export, &columns, &mut writer, &shutdown),
+            Format::Ndjson => write_ndjson(export, &mut writer),
+            Format::Csv => write_csv(export, &columns, &mut writer),
         };
-        if ok {
-            writer.flush();
+        if ok && writer.flush() {
+            finished.store(true, Ordering::Release);
         }
     });
-    let body = Body::from_stream(stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+    let body = Body::from_stream(stream::unfold(Some(rx), move |rx| {
+        let complete = Arc::clone(&complete);
+        async move {
+            let mut rx = rx?;
+            match rx.recv().await {
+                Some(chunk) => Some((Ok(chunk), Some(rx))),
+                // The writer is gone: a clean end only if it finished.
+                None if complete.load(Ordering::Acquire) => None,
+                None => Some((Err(io::Error::other("export stopped early")), None)),
+            }
+        }
     }));
     let (content_type, file) = match format {
         Format::Ndjson => ("application/x-ndjson", "helios-events.ndjson"),
@@ -156,12 +178,32 @@ fn default_columns(names: impl Iterator<Item = String>) -> Vec<String> {
 
 /// Gathers output and hands it on in [`EXPORT_BUFFER_BYTES`] pieces.
 struct ChunkWriter {
-    tx: mpsc::Sender<io::Result<Bytes>>,
+    tx: mpsc::Sender<Bytes>,
     buf: Vec<u8>,
+    /// The server's runtime, to wait on the channel with a deadline from
+    /// the blocking thread.
+    runtime: tokio::runtime::Handle,
+    shutdown: watch::Receiver<bool>,
+    /// How long one hand-over may wait for the client to take data.
+    idle_timeout: Duration,
+}
+
+/// Why a hand-over to the connection did not happen.
+#[derive(Debug, thiserror::Error)]
+enum SendStop {
+    /// The client went away.
+    #[error("the client is gone")]
+    Gone,
+    /// The client took nothing for the idle timeout.
+    #[error("the client took no data for {0:?}")]
+    Stalled(Duration),
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    Shutdown,
 }
 
 impl ChunkWriter {
-    /// Sends the buffer if it is full; false once the client is gone.
+    /// Sends the buffer if it is full; false once the export must stop.
     fn maybe_send(&mut self) -> bool {
         if self.buf.len() < EXPORT_BUFFER_BYTES {
             return true;
@@ -169,37 +211,62 @@ impl ChunkWriter {
         self.flush()
     }
 
+    /// Hands the buffer on; false (and logged) once the export must stop.
     fn flush(&mut self) -> bool {
         if self.buf.is_empty() {
             return true;
         }
         let chunk = Bytes::from(std::mem::take(&mut self.buf));
-        self.tx.blocking_send(Ok(chunk)).is_ok()
+        match self.send(chunk) {
+            Ok(()) => true,
+            Err(SendStop::Gone) => false,
+            Err(stop) => {
+                tracing::info!(reason = %stop, "export stopped");
+                false
+            }
+        }
     }
 
-    /// Ends the body with an error, so the client sees a truncated
-    /// transfer rather than a short file that looks complete.
+    /// Waits until the connection takes `chunk`, at most the idle timeout,
+    /// and not past the start of a shutdown.
+    fn send(&mut self, chunk: Bytes) -> Result<(), SendStop> {
+        let Self {
+            tx,
+            runtime,
+            shutdown,
+            idle_timeout,
+            ..
+        } = self;
+        let idle_timeout = *idle_timeout;
+        runtime.block_on(async move {
+            tokio::select! {
+                sent = tx.send(chunk) => sent.map_err(|_| SendStop::Gone),
+                () = tokio::time::sleep(idle_timeout) => Err(SendStop::Stalled(idle_timeout)),
+                // Also when the server is gone altogether (sender dropped).
+                _ = shutdown.wait_for(|stop| *stop) => Err(SendStop::Shutdown),
+            }
+        })
+    }
+
+    /// Stops on an error: what is buffered goes out, then the body ends
+    /// with an error (the export never reports itself complete).
     fn fail(&mut self, error: &dyn std::fmt::Display) {
         tracing::warn!(%error, "export stopped by a store error");
         let _ = self.flush();
-        let _ = self
-            .tx
-            .blocking_send(Err(io::Error::other("export failed")));
     }
 }
 
-/// Writes hits until the end, an error, a gone client or shutdown; true if
-/// it reached the end.
+/// Writes hits until the end, an error, a gone or stalled client or
+/// shutdown; true if it reached the end.
 fn pump(
     export: Export<'_>,
     writer: &mut ChunkWriter,
-    shutdown: &tokio::sync::watch::Receiver<bool>,
     mut line: impl FnMut(&Hit, &mut Vec<u8>),
 ) -> bool {
     for (n, hit) in export.enumerate() {
         // Checked once per read chunk: cheap, and bounds shutdown latency.
-        if n % EXPORT_CHUNK_EVENTS == 0 && *shutdown.borrow() {
-            writer.fail(&"the server is shutting down");
+        if n % EXPORT_CHUNK_EVENTS == 0 && *writer.shutdown.borrow() {
+            tracing::info!("export stopped: the server is shutting down");
             return false;
         }
         match hit {
@@ -216,29 +283,20 @@ fn pump(
     true
 }
 
-fn write_ndjson(
-    export: Export<'_>,
-    writer: &mut ChunkWriter,
-    shutdown: &tokio::sync::watch::Receiver<bool>,
-) -> bool {
-    pump(export, writer, shutdown, |hit, out| {
+fn write_ndjson(export: Export<'_>, writer: &mut ChunkWriter) -> bool {
+    pump(export, writer, |hit, out| {
         // Serializing a Value into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, &hit.doc);
         out.push(b'\n');
     })
 }
 
-fn write_csv(
-    export: Export<'_>,
-    columns: &[String],
-    writer: &mut ChunkWriter,
-    shutdown: &tokio::sync::watch::Receiver<bool>,
-) -> bool {
+fn write_csv(export: Export<'_>, columns: &[String], writer: &mut ChunkWriter) -> bool {
     let header: Vec<String> = columns.iter().map(|c| csv_cell(c)).collect();
     writer.buf.extend_from_slice(header.join(",").as_bytes());
     writer.buf.extend_from_slice(b"\r\n");
     let paths: Vec<Vec<&str>> = columns.iter().map(|c| c.split('.').collect()).collect();
-    pump(export, writer, shutdown, |hit, out| {
+    pump(export, writer, |hit, out| {
         for (i, path) in paths.iter().enumerate() {
             if i > 0 {
                 out.push(b',');

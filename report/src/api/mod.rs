@@ -8,6 +8,7 @@ mod read;
 mod tail;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub tail_clients: Arc<Semaphore>,
     /// Exports allowed at once.
     pub exports: Arc<Semaphore>,
+    /// How long an export waits on a client that takes nothing.
+    pub export_idle_timeout: Duration,
     /// Flips to `true` when the server starts shutting down: live tails and
     /// exports end so the graceful shutdown is not held open by them.
     pub shutdown: watch::Receiver<bool>,
@@ -47,6 +50,7 @@ impl AppState {
             hosts: AllowedHosts::new(cfg.listen, &cfg.allowed_hosts),
             tail_clients: Arc::new(Semaphore::new(MAX_TAIL_CLIENTS)),
             exports: Arc::new(Semaphore::new(MAX_CONCURRENT_EXPORTS)),
+            export_idle_timeout: cfg.export_idle_timeout,
             shutdown,
         }
     }

@@ -49,13 +49,23 @@ impl Stack {
     /// A fresh stack whose report server gets extra arguments
     /// (`--token`, ...).
     pub fn start_with(report_args: &[&str]) -> Stack {
+        Self::start_configured(report_args, |_| {})
+    }
+
+    /// A fresh stack whose report configuration `tweak` adjusts after the
+    /// command line is read (settings that are not flags).
+    pub fn start_configured(report_args: &[&str], tweak: impl FnOnce(&mut ReportConfig)) -> Stack {
         let dir = tempfile::tempdir().unwrap();
-        let mut stack = Self::start_in(dir.path(), report_args);
+        let mut stack = Self::start_in(dir.path(), report_args, tweak);
         stack._tempdir = Some(dir);
         stack
     }
 
-    fn start_in(data_dir: &Path, report_args: &[&str]) -> Stack {
+    fn start_in(
+        data_dir: &Path,
+        report_args: &[&str],
+        tweak: impl FnOnce(&mut ReportConfig),
+    ) -> Stack {
         let collector = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let cli = helios_ingest::config::Cli::parse_from([
             "helios-collector",
@@ -80,7 +90,8 @@ impl Stack {
         });
 
         let db = data_dir.join("events.db");
-        let report = ReportOnly::start_with(&format!("sqlite://{}", db.display()), report_args);
+        let report =
+            ReportOnly::start_configured(&format!("sqlite://{}", db.display()), report_args, tweak);
         Stack {
             collector,
             report: report.addr,
@@ -157,9 +168,18 @@ impl ReportOnly {
     }
 
     pub fn start_with(store: &str, extra: &[&str]) -> ReportOnly {
+        Self::start_configured(store, extra, |_| {})
+    }
+
+    pub fn start_configured(
+        store: &str,
+        extra: &[&str],
+        tweak: impl FnOnce(&mut ReportConfig),
+    ) -> ReportOnly {
         let mut args = vec!["helios-report", "--listen", "127.0.0.1:0", "--store", store];
         args.extend_from_slice(extra);
-        let cfg = ReportConfig::resolve(helios_report::Cli::parse_from(args)).unwrap();
+        let mut cfg = ReportConfig::resolve(helios_report::Cli::parse_from(args)).unwrap();
+        tweak(&mut cfg);
         let (addr_tx, addr_rx) = mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -280,7 +300,7 @@ pub fn shared() -> &'static Stack {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let stack = Stack::start_in(&dir, &[]);
+        let stack = Stack::start_in(&dir, &[], |_| {});
         let events = corpus();
         stack.ingest(&events, events.len() as u64);
         stack
