@@ -46,6 +46,12 @@
 
   /** Everything the page shows is a function of this, and it lives in the URL. */
   let state = defaultState();
+  /**
+   * The [from, to) window the shown results were queried with, fixed when
+   * the query runs: "Load more", the histogram, the panels and the export
+   * links reuse it, so a relative range ("1h") does not drift between pages.
+   */
+  let runWindow = timeWindow(state);
   let cursor = null;
   let tail = null;
   let generation = 0;
@@ -115,7 +121,7 @@
     s.split = $('split-field').value.trim();
     s.tail = $('tail-toggle').checked;
     if (s.range === 'custom') {
-      const win = timeWindow(state);
+      const win = runWindow;
       s.from = $('from').value ? String(fromLocalInput($('from').value)) : String(win.from);
       s.to = $('to').value ? String(fromLocalInput($('to').value)) : String(win.to);
     } else {
@@ -146,11 +152,10 @@
     return new Date(text).getTime();
   }
 
-  /** Query parameters shared by every API call for the current state. */
-  function filterParams(s, withTime) {
+  /** Query parameters shared by every API call: the filter of `s` and, when given, the window `win`. */
+  function filterParams(s, win) {
     const p = new URLSearchParams();
-    if (withTime) {
-      const win = timeWindow(s);
+    if (win) {
       p.set('from', String(win.from));
       p.set('to', String(win.to));
     }
@@ -185,6 +190,7 @@
     if (push) history.pushState(null, '', stateToUrl(state));
     else history.replaceState(null, '', stateToUrl(state));
     hideError();
+    runWindow = timeWindow(state);
     updateExports();
     setStatus('Loading…');
     const jobs = [loadEvents(true, mine), loadHistogram(mine), loadTypes(mine), loadGroups(mine), loadFields(mine)];
@@ -200,7 +206,7 @@
   function stale(mine) { return mine !== generation; }
 
   async function loadEvents(reset, mine) {
-    const p = filterParams(state, true);
+    const p = filterParams(state, runWindow);
     p.set('limit', String(PAGE_SIZE));
     if (!reset && cursor) p.set('cursor', cursor);
     const body = await api('/api/events', p);
@@ -217,8 +223,7 @@
   }
 
   async function loadTypes(mine) {
-    const win = timeWindow(state);
-    const p = new URLSearchParams({ from: String(win.from), to: String(win.to) });
+    const p = new URLSearchParams({ from: String(runWindow.from), to: String(runWindow.to) });
     const body = await api('/api/types', p);
     if (stale(mine)) return;
     const rows = (body.types || []).map((t) => ({ label: t.type, value: t.type, clickable: true, count: t.count }));
@@ -231,7 +236,7 @@
       list.replaceChildren(el('li', 'none', 'Pick a field to see its top values'));
       return;
     }
-    const p = filterParams(state, true);
+    const p = filterParams(state, runWindow);
     p.set('field', state.group);
     p.set('top', String(GROUP_TOP));
     const body = await api('/api/groups', p);
@@ -244,7 +249,7 @@
   }
 
   async function loadFields(mine) {
-    const p = filterParams(state, true);
+    const p = filterParams(state, runWindow);
     const body = await api('/api/fields', p);
     if (stale(mine)) return;
     const list = $('field-names');
@@ -284,7 +289,7 @@
   // ------------------------------------------------------------ histogram
 
   async function loadHistogram(mine) {
-    const p = filterParams(state, true);
+    const p = filterParams(state, runWindow);
     p.set('buckets', String(HISTOGRAM_BUCKETS));
     if (state.split) {
       p.set('split', state.split);
@@ -570,7 +575,7 @@
   // ------------------------------------------------------------ live tail
 
   function restartTail() {
-    const url = '/api/tail?' + filterParams(state, false).toString();
+    const url = '/api/tail?' + filterParams(state, null).toString();
     // Same filter, same stream: reopening would skip what arrives meanwhile.
     if (tail && state.tail && tail.url.endsWith(url) && tail.readyState !== EventSource.CLOSED) return;
     if (tail) { tail.close(); tail = null; }
@@ -610,7 +615,7 @@
   // -------------------------------------------------------------- exports
 
   function updateExports() {
-    const p = filterParams(state, true);
+    const p = filterParams(state, runWindow);
     p.set('format', 'ndjson');
     $('export-ndjson').href = '/api/export?' + p.toString();
     p.set('format', 'csv');
@@ -707,7 +712,7 @@
     });
     $('range').addEventListener('change', () => {
       if ($('range').value === 'custom') {
-        const win = timeWindow(state);
+        const win = runWindow;
         $('from').value = toLocalInput(win.from);
         $('to').value = toLocalInput(win.to);
         $('custom-range').hidden = false;

@@ -293,3 +293,47 @@ fn with_a_token_the_ui_asks_for_it_once_and_then_works_including_the_tail() {
     let cookies: Value = browser.script("return document.cookie;");
     assert_eq!(cookies, json!(""), "the token cookie is HttpOnly");
 }
+
+#[test]
+fn load_more_and_the_export_links_reuse_the_window_the_query_ran_with() {
+    let stack = Stack::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // More than one page (100 rows), all within the default hour.
+    let events: Vec<Value> = (0..150i64)
+        .map(|i| json!({"type": "paged", "n": i, "ts": now - 60_000 - i * 1_000}))
+        .collect();
+    stack.ingest(&events, 150);
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/", stack.report));
+    wait_rows(&browser, 100);
+    let export = browser.script(
+        "const u = new URL(document.getElementById('export-ndjson').href); \
+         return [u.searchParams.get('from'), u.searchParams.get('to')];",
+    );
+    // A relative range read again now would have moved on.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    browser.script(
+        "window.__requests = []; const fetch0 = window.fetch; \
+         window.fetch = (url, opts) => { window.__requests.push(String(url)); \
+         return fetch0(url, opts); }; return null;",
+    );
+    browser.click(&browser.find("#more"));
+    wait_rows(&browser, 150);
+    let more = browser.script(
+        "const u = new URL(window.__requests.find(r => r.startsWith('/api/events?')), \
+         location.href); \
+         return [u.searchParams.get('from'), u.searchParams.get('to')];",
+    );
+    assert_eq!(
+        more, export,
+        "the second page and the export use one window"
+    );
+    let ids: Value = browser.script(
+        "return new Set([...document.querySelectorAll('#results tr.event-row')]\
+         .map(r => r.dataset.id)).size;",
+    );
+    assert_eq!(ids, json!(150), "every event once");
+}
