@@ -67,7 +67,7 @@
       s.range = 'custom';
       s.from = p.get('from') || '';
       s.to = p.get('to') || '';
-    } else if (RANGES[p.get('range')]) {
+    } else if (rangeMs(p.get('range'))) {
       s.range = p.get('range');
     }
     s.mode = p.get('mode') === 'mongo' ? 'mongo' : 'text';
@@ -139,7 +139,12 @@
       const from = s.from ? Number(s.from) : to - RANGES[DEFAULT_RANGE];
       return { from, to };
     }
-    return { from: now - (RANGES[s.range] || RANGES[DEFAULT_RANGE]), to: now };
+    return { from: now - (rangeMs(s.range) || RANGES[DEFAULT_RANGE]), to: now };
+  }
+
+  /** A relative range's length in ms; undefined for any other name (even "__proto__"). */
+  function rangeMs(name) {
+    return Object.hasOwn(RANGES, name) ? RANGES[name] : undefined;
   }
 
   function toLocalInput(ms) {
@@ -538,22 +543,30 @@
   }
 
   function addMongoFilter(current, field, value) {
-    const term = {};
+    // No prototype, members defined rather than assigned: a field named
+    // "__proto__" (event data is arbitrary) must become a member, not a
+    // silent no-op that filters nothing.
+    const term = Object.create(null);
     // Envelope fields are typed in MongoDB: dates and an ObjectId.
     if ((field === 'ts' || field === 'recv') && typeof value === 'string') value = { $date: value };
     else if (field === '_id' && typeof value === 'string') value = { $oid: value };
-    term[field] = value;
+    setMember(term, field, value);
     if (!current) return JSON.stringify(term);
     try {
       const parsed = JSON.parse(current);
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && !(field in parsed)) {
-        parsed[field] = value;
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && !Object.hasOwn(parsed, field)) {
+        setMember(parsed, field, value);
         return JSON.stringify(parsed);
       }
       return JSON.stringify({ $and: [parsed, term] });
     } catch (_) {
       return current;
     }
+  }
+
+  /** Sets an own, enumerable member, whatever its name (even "__proto__"). */
+  function setMember(obj, key, value) {
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
   }
 
   /** `field:value` in the text language, quoting values that would not read back as themselves. */

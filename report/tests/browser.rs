@@ -337,3 +337,42 @@ fn load_more_and_the_export_links_reuse_the_window_the_query_ran_with() {
     );
     assert_eq!(ids, json!(150), "every event once");
 }
+
+#[test]
+fn clicking_a_proto_member_adds_it_to_the_mongodb_filter() {
+    let stack = Stack::start();
+    stack.ingest(
+        &[
+            json!({"type": "proto", "__proto__": "polluted"}),
+            json!({"type": "proto", "__proto__": "other"}),
+            json!({"type": "plain"}),
+        ],
+        3,
+    );
+    let browser = Browser::start();
+    browser.goto(&format!(
+        "http://{}/?mode=mongo&q={}",
+        stack.report,
+        support::enc(r#"{"type": "proto"}"#)
+    ));
+    wait_rows(&browser, 2);
+    let chip = browser.find("#results .value[data-field=\"__proto__\"]");
+    let value = browser.text(&chip);
+    browser.click(&chip);
+    wait_rows(&browser, 1);
+    let query = browser.script("return document.getElementById('query').value;");
+    let query: Value = serde_json::from_str(query.as_str().unwrap()).unwrap();
+    assert_eq!(query, json!({"type": "proto", "__proto__": value}));
+}
+
+#[test]
+fn a_range_named_like_an_object_member_falls_back_to_the_default() {
+    let stack = shared();
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/?range=__proto__", stack.report));
+    wait_rows(&browser, 40);
+    browser.goto(&format!("http://{}/?range=toString", stack.report));
+    wait_rows(&browser, 40);
+    let picker = browser.script("return document.getElementById('range').value;");
+    assert_eq!(picker, json!("1h"));
+}
