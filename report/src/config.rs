@@ -10,6 +10,8 @@ use clap::Parser;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7071";
 /// The embedded store the collector writes by default.
 pub const DEFAULT_STORE: &str = "sqlite://./helios-data/events.db";
+/// Shortest `--token` accepted: anything shorter is guessable.
+pub const MIN_TOKEN_CHARS: usize = 16;
 /// How long an export waits on a client that takes no data before it
 /// gives up (its slot is one of `MAX_CONCURRENT_EXPORTS`).
 pub const EXPORT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -32,6 +34,10 @@ pub struct Cli {
     /// the environment variable: arguments show in `ps`).
     #[arg(long, env = "HELIOS_REPORT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Mark the login cookie `Secure` (browsers then send it over HTTPS
+    /// only): for serving behind a TLS-terminating proxy or load balancer.
+    #[arg(long, env = "HELIOS_REPORT_SECURE_COOKIE")]
+    pub secure_cookie: bool,
     /// Serve a non-loopback address without a token (deliberately open).
     #[arg(long, env = "HELIOS_REPORT_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
@@ -63,6 +69,8 @@ pub struct ReportConfig {
     pub store: String,
     /// Bearer token every API request must carry, if any.
     pub token: Option<String>,
+    /// Whether the login cookie carries `Secure`.
+    pub secure_cookie: bool,
     /// MongoDB database and collection (mongodb:// stores only).
     pub mongodb_namespace: (String, String),
     /// Host names (lowercase, no port) a request's `Host` may name besides
@@ -108,6 +116,12 @@ pub enum ConfigError {
          (it travels in a header and a cookie)"
     )]
     TokenCharacters,
+    /// The token is too short to resist guessing.
+    #[error(
+        "--token must be at least {MIN_TOKEN_CHARS} characters long (it is the only thing \
+         between the network and every event); generate one, e.g. `openssl rand -hex 24`"
+    )]
+    TokenTooShort,
     /// An `--allowed-host` that is not a plain host name.
     #[error(
         "--allowed-host {name:?} is not a host name: give a DNS name only (letters, digits, \
@@ -132,6 +146,14 @@ impl ReportConfig {
         {
             return Err(ConfigError::TokenCharacters);
         }
+        // ASCII only (checked above), so bytes are characters.
+        if cli
+            .token
+            .as_deref()
+            .is_some_and(|t| t.len() < MIN_TOKEN_CHARS)
+        {
+            return Err(ConfigError::TokenTooShort);
+        }
         if !cli.listen.ip().is_loopback() && cli.token.is_none() && !cli.allow_anonymous {
             return Err(ConfigError::OpenNonLoopbackBind { listen: cli.listen });
         }
@@ -144,6 +166,7 @@ impl ReportConfig {
             listen: cli.listen,
             store: cli.store,
             token: cli.token,
+            secure_cookie: cli.secure_cookie,
             mongodb_namespace: (cli.mongodb_database, cli.mongodb_collection),
             allowed_hosts,
             export_idle_timeout: EXPORT_IDLE_TIMEOUT,
@@ -195,7 +218,13 @@ mod tests {
 
     #[test]
     fn non_loopback_with_token_or_anonymous_is_accepted() {
-        assert!(ReportConfig::resolve(cli(&["--listen", "0.0.0.0:1", "--token", "s"])).is_ok());
+        assert!(ReportConfig::resolve(cli(&[
+            "--listen",
+            "0.0.0.0:1",
+            "--token",
+            "sixteen-chars-ok"
+        ]))
+        .is_ok());
         assert!(
             ReportConfig::resolve(cli(&["--listen", "0.0.0.0:1", "--allow-anonymous"])).is_ok()
         );
@@ -213,6 +242,24 @@ mod tests {
             let err = ReportConfig::resolve(cli(&["--token", bad])).unwrap_err();
             assert_eq!(err, ConfigError::TokenCharacters, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_token_shorter_than_the_minimum_is_refused() {
+        let err = ReportConfig::resolve(cli(&["--token", "fifteen-chars-x"])).unwrap_err();
+        assert_eq!(err, ConfigError::TokenTooShort);
+        assert!(err.to_string().contains("16"), "{err}");
+        assert!(ReportConfig::resolve(cli(&["--token", "sixteen-chars-ok"])).is_ok());
+    }
+
+    #[test]
+    fn secure_cookie_is_off_unless_asked_for() {
+        assert!(!ReportConfig::resolve(cli(&[])).unwrap().secure_cookie);
+        assert!(
+            ReportConfig::resolve(cli(&["--secure-cookie"]))
+                .unwrap()
+                .secure_cookie
+        );
     }
 
     #[test]
@@ -240,9 +287,13 @@ mod tests {
 
     #[test]
     fn debug_output_hides_the_token_and_store() {
-        let cfg =
-            ReportConfig::resolve(cli(&["--token", "hunter2", "--store", "mongodb://u:pw@h"]))
-                .unwrap();
+        let cfg = ReportConfig::resolve(cli(&[
+            "--token",
+            "hunter2-hunter2-hunter2",
+            "--store",
+            "mongodb://u:pw@h",
+        ]))
+        .unwrap();
         let shown = format!("{cfg:?}");
         assert!(
             !shown.contains("hunter2") && !shown.contains("pw@"),

@@ -277,12 +277,12 @@ fn the_mongodb_mode_filters_and_clicks_add_to_the_json() {
 
 #[test]
 fn with_a_token_the_ui_asks_for_it_once_and_then_works_including_the_tail() {
-    let stack = Stack::start_with(&["--token", "ui-s3cret"]);
+    let stack = Stack::start_with(&["--token", "ui-s3cret-0123456789"]);
     stack.ingest(&[json!({"type": "guarded"})], 1);
     let browser = Browser::start();
     browser.goto(&format!("http://{}/?tail=1", stack.report));
     let token = browser.find("#login:not([hidden]) #login-token");
-    browser.type_into(&token, "ui-s3cret");
+    browser.type_into(&token, "ui-s3cret-0123456789");
     browser.click(&browser.find("#login button"));
     wait_rows(&browser, 1);
     browser.wait_for("the tail to connect with the cookie", || {

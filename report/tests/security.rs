@@ -53,7 +53,7 @@ fn refused_operators_are_refused_on_every_endpoint_that_takes_a_filter() {
 
 #[test]
 fn every_response_carries_the_strict_csp_and_nosniff() {
-    let stack = Stack::start_with(&["--token", "t0ken"]);
+    let stack = Stack::start_with(&["--token", "t0ken-t0ken-t0ken-t0ken"]);
     for (target, status) in [
         ("/", 200),
         ("/app.js", 200),
@@ -79,7 +79,7 @@ fn every_response_carries_the_strict_csp_and_nosniff() {
     let api = http::get_with(
         stack.report,
         "/api/types",
-        &[("Authorization", "Bearer t0ken")],
+        &[("Authorization", "Bearer t0ken-t0ken-t0ken-t0ken")],
     );
     assert_eq!(api.status, 200);
     assert_eq!(api.header("content-security-policy"), Some(CSP));
@@ -88,7 +88,7 @@ fn every_response_carries_the_strict_csp_and_nosniff() {
 
 #[test]
 fn with_a_token_the_api_needs_it_and_the_ui_files_do_not() {
-    let stack = Stack::start_with(&["--token", "s3cret-token"]);
+    let stack = Stack::start_with(&["--token", "s3cret-token-0123"]);
     let none = http::get(stack.report, "/api/types");
     assert_eq!(none.status, 401);
     assert_eq!(none.json()["error"], json!("unauthorized"));
@@ -96,13 +96,13 @@ fn with_a_token_the_api_needs_it_and_the_ui_files_do_not() {
     let wrong = http::get_with(
         stack.report,
         "/api/types",
-        &[("Authorization", "Bearer s3cret-tokeN")],
+        &[("Authorization", "Bearer s3cret-token-012N")],
     );
     assert_eq!(wrong.status, 401);
     let right = http::get_with(
         stack.report,
         "/api/types",
-        &[("Authorization", "Bearer s3cret-token")],
+        &[("Authorization", "Bearer s3cret-token-0123")],
     );
     assert_eq!(right.status, 200, "{}", right.text());
     // Live tail and export need it too (they are what a browser opens
@@ -114,16 +114,24 @@ fn with_a_token_the_api_needs_it_and_the_ui_files_do_not() {
 
 #[test]
 fn login_trades_the_right_token_for_an_httponly_cookie_that_authorizes() {
-    let stack = Stack::start_with(&["--token", "s3cret-token"]);
+    let stack = Stack::start_with(&["--token", "s3cret-token-0123"]);
     let wrong = http::post_json(stack.report, "/api/login", r#"{"token": "guess"}"#);
     assert_eq!(wrong.status, 401);
     assert!(wrong.header("set-cookie").is_none());
-    let right = http::post_json(stack.report, "/api/login", r#"{"token": "s3cret-token"}"#);
+    let right = http::post_json(
+        stack.report,
+        "/api/login",
+        r#"{"token": "s3cret-token-0123"}"#,
+    );
     assert_eq!(right.status, 204);
     let cookie = right.header("set-cookie").unwrap().to_owned();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP by default: {cookie}"
     );
     let pair = cookie.split(';').next().unwrap();
     let with_cookie = http::get_with(stack.report, "/api/types", &[("Cookie", pair)]);
@@ -230,6 +238,42 @@ fn the_allowed_hosts_variable_takes_a_comma_separated_list() {
         .collect();
     stop(&mut child);
     assert_eq!(answers, [200, 200, 403]);
+}
+
+#[test]
+fn with_secure_cookie_set_the_login_cookie_is_secure() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("e.db").display());
+    let token = "behind-a-tls-balancer";
+    let (mut child, addr) = spawn_report(
+        &["--listen", "127.0.0.1:0", "--store", &store],
+        &[
+            ("HELIOS_REPORT_TOKEN", token),
+            ("HELIOS_REPORT_SECURE_COOKIE", "true"),
+        ],
+    );
+    let login = http::post_json(addr, "/api/login", &format!(r#"{{"token": "{token}"}}"#));
+    stop(&mut child);
+    assert_eq!(login.status, 204, "{}", login.text());
+    let cookie = login.header("set-cookie").unwrap();
+    let attributes: Vec<&str> = cookie.split(';').map(str::trim).collect();
+    assert!(attributes.contains(&"Secure"), "{cookie}");
+    assert!(attributes.contains(&"HttpOnly"), "{cookie}");
+}
+
+#[test]
+fn a_token_shorter_than_16_characters_refuses_to_start() {
+    let output = run_report(&["--token", "only-15-chars!!"]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--token must be at least 16 characters"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("only-15-chars"),
+        "the token is not echoed: {stderr}"
+    );
 }
 
 #[test]

@@ -28,6 +28,8 @@ pub struct AppState {
     pub backend: Arc<Backend>,
     /// The token check (login sets the cookie only for the right token).
     pub auth: Auth,
+    /// Whether the login cookie carries `Secure` (behind a TLS proxy).
+    pub secure_cookie: bool,
     /// The names a request's `Host` may give (DNS rebinding guard).
     pub hosts: AllowedHosts,
     /// Live-tail connections allowed at once.
@@ -47,6 +49,7 @@ impl AppState {
         Self {
             backend,
             auth: Auth::new(cfg.token.as_deref()),
+            secure_cookie: cfg.secure_cookie,
             hosts: AllowedHosts::new(cfg.listen, &cfg.allowed_hosts),
             tail_clients: Arc::new(Semaphore::new(MAX_TAIL_CLIENTS)),
             exports: Arc::new(Semaphore::new(MAX_CONCURRENT_EXPORTS)),

@@ -48,8 +48,9 @@ pub struct Login {
 }
 
 /// `POST /api/login {"token": "..."}`: the right token gets an HttpOnly,
-/// SameSite=Strict cookie the browser then sends with every API request
-/// (including `EventSource` and download links, which cannot set headers).
+/// SameSite=Strict cookie (also `Secure` with `--secure-cookie`) the
+/// browser then sends with every API request (including `EventSource` and
+/// download links, which cannot set headers).
 pub async fn login(State(state): State<AppState>, Json(login): Json<Login>) -> Response {
     if !state.auth.required() {
         return StatusCode::NO_CONTENT.into_response();
@@ -59,8 +60,9 @@ pub async fn login(State(state): State<AppState>, Json(login): Json<Login>) -> R
     }
     // The token's characters were checked at startup (config), so it is a
     // valid cookie value.
+    let secure = if state.secure_cookie { "; Secure" } else { "" };
     let cookie = format!(
-        "{TOKEN_COOKIE}={}; Path=/api/; HttpOnly; SameSite=Strict",
+        "{TOKEN_COOKIE}={}; Path=/api/; HttpOnly; SameSite=Strict{secure}",
         login.token
     );
     match HeaderValue::from_str(&cookie) {
