@@ -380,6 +380,37 @@ fn the_live_tail_resumes_after_the_last_event_id() {
 }
 
 #[test]
+fn a_live_tail_behind_by_many_pages_catches_up_without_waiting_between_them() {
+    let stack = Stack::start();
+    let mut tail = SseStream::open(stack.report, "/api/tail", &[]).unwrap();
+    stack.ingest(&[json!({"type": "mark"})], 1);
+    let id = tail.next_event().unwrap().id.expect("a position");
+    drop(tail);
+    // A backlog of many full polls (500 events each) behind that position.
+    const BACKLOG: u64 = 5_000;
+    let events: Vec<Value> = (0..BACKLOG)
+        .map(|n| json!({"type": "backlog", "n": n}))
+        .collect();
+    stack.ingest(&events, BACKLOG + 1);
+    let polls = BACKLOG as u32 / 500;
+    let started = std::time::Instant::now();
+    let mut resumed =
+        SseStream::open(stack.report, "/api/tail", &[("Last-Event-ID", &id)]).unwrap();
+    for n in 0..BACKLOG {
+        let event: Value = serde_json::from_str(&resumed.next_event().unwrap().data).unwrap();
+        assert_eq!(event["n"], json!(n));
+    }
+    let elapsed = started.elapsed();
+    // Sleeping between full polls would take at least (polls - 1) poll
+    // intervals; catching up takes well under half of that.
+    let sleeping = helios_report::api::TAIL_POLL_INTERVAL * (polls - 1);
+    assert!(
+        elapsed < sleeping / 2,
+        "{BACKLOG} events took {elapsed:?}; sleeping between polls takes {sleeping:?}"
+    );
+}
+
+#[test]
 fn a_store_file_that_does_not_exist_yet_is_a_503_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("later.db").display());

@@ -3,7 +3,9 @@
 //! position is the store's insertion order, not `ts`).
 //!
 //! Each connection polls the query layer every [`TAIL_POLL_INTERVAL`]
-//! (on the blocking pool, like every query). The SSE `id` of the last
+//! (on the blocking pool, like every query); after a full poll (the tail is
+//! behind) it polls again at once, so it catches up instead of falling
+//! further behind under load. The SSE `id` of the last
 //! event of each poll is the tail position, so a browser that reconnects
 //! sends it back as `Last-Event-ID` and resumes without a gap (an event may
 //! repeat; the UI drops rows it already shows).
@@ -67,6 +69,7 @@ pub async fn tail(
         backend: Arc::clone(&state.backend),
         request: Some(request),
         pending: VecDeque::new(),
+        behind: false,
         shutdown: state.shutdown.clone(),
         _permit: permit,
     };
@@ -104,6 +107,8 @@ struct Tail {
     /// `None` only while a poll runs (it travels to the blocking pool).
     request: Option<TailRequest>,
     pending: VecDeque<Event>,
+    /// Whether the last poll came back full: more may be waiting already.
+    behind: bool,
     shutdown: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 }
@@ -119,9 +124,11 @@ impl Tail {
             if *self.shutdown.borrow() {
                 return None;
             }
-            tokio::select! {
-                () = tokio::time::sleep(TAIL_POLL_INTERVAL) => {}
-                _ = self.shutdown.changed() => return None,
+            if !self.behind {
+                tokio::select! {
+                    () = tokio::time::sleep(TAIL_POLL_INTERVAL) => {}
+                    _ = self.shutdown.changed() => return None,
+                }
             }
             if let Err(error) = self.poll().await {
                 tracing::warn!(%error, "live tail stopped");
@@ -139,6 +146,7 @@ impl Tail {
             .backend
             .run(move |b| b.tail(&request).map(|page| (page, request)))
             .await?;
+        self.behind = page.events.len() >= request.limit;
         let last = page.events.len().saturating_sub(1);
         for (i, hit) in page.events.iter().enumerate() {
             let mut event = Event::default().event("event").data(hit.doc.to_string());
