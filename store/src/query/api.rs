@@ -56,6 +56,19 @@ pub struct Page {
     pub next: Option<super::ir::Cursor>,
 }
 
+impl Page {
+    /// A page of `events`; when the back end saw `more` rows past them, the
+    /// next page starts after the last one (keyset on `(ts, _id)`).
+    pub(crate) fn keyset(events: Vec<Hit>, more: bool) -> Page {
+        let next = if more {
+            events.last().map(Hit::cursor)
+        } else {
+            None
+        };
+        Page { events, next }
+    }
+}
+
 /// Count of events per time bucket, optionally split by a field's values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramRequest {

@@ -538,12 +538,7 @@ impl QueryBackend for MongoQueries {
             }
             events.push(found);
         }
-        let next = if more {
-            events.last().map(Hit::cursor)
-        } else {
-            None
-        };
-        Ok(Page { events, next })
+        Ok(Page::keyset(events, more))
     }
 
     fn histogram(&self, request: &HistogramRequest) -> Result<Histogram, QueryError> {

@@ -366,12 +366,7 @@ impl QueryBackend for SqliteQueries {
         let more = rows.len() > limit;
         rows.truncate(limit);
         let events = self.hits(rows, query.projection.as_deref())?;
-        let next = if more {
-            events.last().map(Hit::cursor)
-        } else {
-            None
-        };
-        Ok(Page { events, next })
+        Ok(Page::keyset(events, more))
     }
 
     fn histogram(&self, request: &HistogramRequest) -> Result<Histogram, QueryError> {
