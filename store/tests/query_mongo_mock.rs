@@ -230,6 +230,8 @@ fn tail_rereads_a_trailing_recv_window_and_skips_ids_it_delivered() {
         body["filter"]["$and"][0],
         json!({"recv": {"$gte": date(BASE_MS + 7 - 60_000)}})
     );
+    // A poll fails fast on the server (it repeats several times a second).
+    assert_eq!(body["maxTimeMS"], json!({"$numberInt": "2000"}));
     // and the server leaves out what was delivered, so the poll's limit
     // counts only new events.
     let excluded: Vec<String> = body["filter"]["$and"][1]["_id"]["$nin"]

@@ -39,6 +39,11 @@ const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// Server-side time limit of every command (`maxTimeMS`): a runaway query
 /// is stopped by the server, not left running after the caller gave up.
 pub const MONGO_QUERY_MAX_TIME: Duration = Duration::from_secs(30);
+/// Server-side time limit of one live-tail poll: polls repeat several times
+/// a second per open tail, so a slow filter (a backtracking `$regex` on
+/// MongoDB's PCRE) must fail fast instead of holding the server for
+/// [`MONGO_QUERY_MAX_TIME`] on every poll.
+pub const MONGO_TAIL_MAX_TIME: Duration = Duration::from_secs(2);
 /// How long past [`MONGO_QUERY_MAX_TIME`] the client waits for an answer
 /// before giving up on its own (network stalls, a hung server).
 pub const MONGO_CLIENT_GRACE: Duration = Duration::from_secs(5);
@@ -413,13 +418,25 @@ impl MongoQueries {
         sort: Document,
         limit: usize,
     ) -> Result<Vec<Document>, QueryError> {
+        self.find_within(context, filter, sort, limit, MONGO_QUERY_MAX_TIME)
+    }
+
+    /// [`Self::find`] with its own server-side time limit.
+    fn find_within(
+        &self,
+        context: &str,
+        filter: Document,
+        sort: Document,
+        limit: usize,
+        max_time: Duration,
+    ) -> Result<Vec<Document>, QueryError> {
         self.run(context, async {
             let cursor = self
                 .collection
                 .find(filter)
                 .sort(sort)
                 .limit(to_i64(limit))
-                .max_time(MONGO_QUERY_MAX_TIME)
+                .max_time(max_time)
                 .await
                 .map_err(|e| self.store_error(context, e))?;
             self.drain(context, cursor, limit).await
@@ -669,7 +686,8 @@ impl QueryBackend for MongoQueries {
         let since = position.window_start();
         let delivered: Vec<ObjectId> = position.seen.iter().map(|&(_, id)| id).collect();
         let (filter, sort) = tail_find(request, since, &delivered);
-        let documents = self.find("tailing events", filter, sort, limit)?;
+        let documents =
+            self.find_within("tailing events", filter, sort, limit, MONGO_TAIL_MAX_TIME)?;
         let mut events = Vec::new();
         for document in &documents {
             let found = hit(document)?;
