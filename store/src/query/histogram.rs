@@ -65,6 +65,11 @@ impl Plan {
         })
     }
 
+    /// How many buckets the range needs.
+    pub(crate) fn bucket_count(&self) -> usize {
+        self.count
+    }
+
     /// Empty counts for `series_len` split series (0: no split).
     pub(crate) fn counts(&self, series_len: usize) -> Counts {
         let width = if series_len == 0 { 0 } else { series_len + 1 };

@@ -187,10 +187,17 @@ fn group_key_expression(path: &FieldPath) -> Document {
     doc! { "t": { "$type": value.clone() }, "v": value }
 }
 
+/// Split key of the events whose value is not among the series: one group
+/// per bucket for all of them, so the server returns at most
+/// (series + 1) rows per bucket whatever the field's cardinality.
+const OTHER_SPLIT_KEY: &str = "__helios_other";
+
 /// The pipeline counting events per time bucket (and per split key when
-/// `split` is given). Buckets are `ts - ((ts % w) + w) % w` on the date's
-/// epoch milliseconds, so they match SQLite's integer arithmetic.
-pub fn histogram_pipeline(request: &HistogramRequest) -> Vec<Document> {
+/// `split` is given: `series` are the top values' group ids, as
+/// [`top_values_pipeline`] returns them). Buckets are
+/// `ts - ((ts % w) + w) % w` on the date's epoch milliseconds, so they match
+/// SQLite's integer arithmetic.
+pub fn histogram_pipeline(request: &HistogramRequest, series: &[Bson]) -> Vec<Document> {
     let width = Bson::Int64(request.bucket_ms);
     let millis = doc! { "$toLong": format!("${PATH_TS}") };
     let bucket = doc! { "$subtract": [
@@ -199,7 +206,16 @@ pub fn histogram_pipeline(request: &HistogramRequest) -> Vec<Document> {
     ] };
     let mut id = doc! { "b": bucket };
     if let Some(split) = &request.split_by {
-        id.insert("k", group_key_expression(&split.path));
+        let key = group_key_expression(&split.path);
+        // `$literal`: a series value such as "$x" is data, not a path.
+        id.insert(
+            "k",
+            doc! { "$cond": [
+                { "$in": [key.clone(), { "$literal": series.to_vec() }] },
+                key,
+                OTHER_SPLIT_KEY,
+            ] },
+        );
     }
     vec![
         doc! { "$match": selection_document(&request.select) },
@@ -480,12 +496,26 @@ impl MongoQueries {
     ) -> Result<Vec<GroupCount>, QueryError> {
         let pipeline = top_values_pipeline(select, path, limit, scan, prefix);
         let rows = self.aggregate("grouping events", pipeline, limit)?;
+        Ok(Self::group_counts(&rows))
+    }
+
+    /// The raw rows of the `limit` most frequent values of `path` (their
+    /// `_id` is the group id a histogram split matches against).
+    fn top_value_rows(
+        &self,
+        select: &Selection,
+        path: &FieldPath,
+        limit: usize,
+    ) -> Result<Vec<Document>, QueryError> {
+        let pipeline = top_values_pipeline(select, path, limit, None, None);
+        self.aggregate("grouping events", pipeline, limit)
+    }
+
+    fn group_counts(rows: &[Document]) -> Vec<GroupCount> {
         rows.iter()
-            .map(|row| {
-                Ok(GroupCount {
-                    key: group_key(row.get_document("_id").ok()),
-                    count: count_of(row),
-                })
+            .map(|row| GroupCount {
+                key: group_key(row.get_document("_id").ok()),
+                count: count_of(row),
             })
             .collect()
     }
@@ -560,22 +590,31 @@ impl QueryBackend for MongoQueries {
 
     fn histogram(&self, request: &HistogramRequest) -> Result<Histogram, QueryError> {
         let plan = Plan::new(request)?;
-        let series = match &request.split_by {
+        let (series, series_ids) = match &request.split_by {
             Some(split) => {
                 check_top_n(split.top_n)?;
-                self.top_values(&request.select, &split.path, split.top_n, None, None)?
-                    .into_iter()
-                    .map(|group| group.key)
-                    .collect()
+                let rows = self.top_value_rows(&request.select, &split.path, split.top_n)?;
+                let keys = rows
+                    .iter()
+                    .map(|row| group_key(row.get_document("_id").ok()))
+                    .collect();
+                let ids = rows
+                    .iter()
+                    .filter_map(|row| row.get("_id").cloned())
+                    .collect();
+                (keys, ids)
             }
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
         };
-        // Bounded: the plan allows MAX_HISTOGRAM_BUCKETS buckets, each with
-        // at most one row per distinct key.
+        // Bounded: at most MAX_HISTOGRAM_BUCKETS buckets (the plan checked),
+        // each with one row per series value plus one for the others.
+        let max_rows = plan
+            .bucket_count()
+            .saturating_mul(series_ids.len().saturating_add(1));
         let rows = self.aggregate(
             "computing a histogram",
-            histogram_pipeline(request),
-            usize::MAX,
+            histogram_pipeline(request, &series_ids),
+            max_rows,
         )?;
         let counted = rows
             .iter()
@@ -586,10 +625,10 @@ impl QueryBackend for MongoQueries {
                     Bson::Int32(b) => i64::from(*b),
                     _ => return None,
                 };
-                let key = request
-                    .split_by
-                    .as_ref()
-                    .map(|_| group_key(id.get_document("k").ok()));
+                let key = request.split_by.as_ref().map(|_| match id.get("k") {
+                    Some(Bson::String(other)) if other == OTHER_SPLIT_KEY => GroupKey::Other,
+                    _ => group_key(id.get_document("k").ok()),
+                });
                 Some((start_ms, key, count_of(row)))
             })
             .collect();
@@ -963,8 +1002,10 @@ mod tests {
                 top_n: 3,
             }),
         };
-        let pipeline = histogram_pipeline(&request);
+        let series = vec![Bson::Document(doc! { "t": "string", "v": "$pro" })];
+        let pipeline = histogram_pipeline(&request, &series);
         let millis = doc! { "$toLong": "$ts" };
+        let key = doc! { "t": { "$type": "$plan" }, "v": "$plan" };
         assert_eq!(
             pipeline[1],
             doc! { "$group": {
@@ -973,7 +1014,13 @@ mod tests {
                         millis.clone(),
                         { "$mod": [ { "$add": [ { "$mod": [millis, 10_i64] }, 10_i64 ] }, 10_i64 ] },
                     ] },
-                    "k": { "t": { "$type": "$plan" }, "v": "$plan" },
+                    // Values outside the series fold into one key per
+                    // bucket; the series is data (`$literal`), not paths.
+                    "k": { "$cond": [
+                        { "$in": [key.clone(), { "$literal": [{ "t": "string", "v": "$pro" }] }] },
+                        key,
+                        OTHER_SPLIT_KEY,
+                    ] },
                 },
                 "n": { "$sum": 1 },
             } }
