@@ -618,6 +618,31 @@ fn group_by_gives_the_same_answer_when_sqlite_takes_over_from_memory() {
 }
 
 #[test]
+fn group_by_hands_over_to_sqlite_past_its_byte_budget_with_the_same_answer() {
+    // Whole objects as group values: a few distinct ones, large enough
+    // that a 1 KiB budget holds only one.
+    let big = "x".repeat(600);
+    let store = Store::with(
+        (0..12)
+            .map(|n| event(n, 0, json!({"type": "t", "req": {"n": n % 4, "pad": big}})))
+            .collect(),
+    );
+    let request = GroupByRequest {
+        select: select(None),
+        path: path("req"),
+        top_n: 2,
+    };
+    let in_memory = store.queries().group_by(&request).unwrap();
+    let handed_over = store
+        .queries()
+        .with_group_key_bytes_in_memory(1024)
+        .group_by(&request)
+        .unwrap();
+    assert_eq!(in_memory, handed_over);
+    assert_eq!((in_memory.total, in_memory.other_count), (12, 6));
+}
+
+#[test]
 fn a_statement_over_its_time_budget_fails_as_a_timeout() {
     let store = Store::with(
         (0..2_000)

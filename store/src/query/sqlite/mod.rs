@@ -44,6 +44,11 @@ pub const SQLITE_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// disk, not memory) takes over.
 pub const MAX_GROUP_KEYS_IN_MEMORY: usize = 100_000;
 
+/// Most bytes of distinct values a group-by keeps in memory: values can be
+/// whole objects of megabytes, so the count limit alone does not bound
+/// memory; past it SQLite's GROUP BY takes over too.
+pub const MAX_GROUP_KEY_BYTES_IN_MEMORY: usize = 64 << 20;
+
 /// Ranked values of a field: `(JSON text or None for missing, count)`, most
 /// frequent first, and the number of selected events.
 struct Ranked {
@@ -61,6 +66,7 @@ pub struct SqliteQueries {
     path: PathBuf,
     pool: Pool,
     group_keys_in_memory: usize,
+    group_key_bytes_in_memory: usize,
     query_timeout: Duration,
 }
 
@@ -82,6 +88,7 @@ impl SqliteQueries {
             path,
             pool,
             group_keys_in_memory: MAX_GROUP_KEYS_IN_MEMORY,
+            group_key_bytes_in_memory: MAX_GROUP_KEY_BYTES_IN_MEMORY,
             query_timeout: SQLITE_QUERY_TIMEOUT,
         })
     }
@@ -100,6 +107,13 @@ impl SqliteQueries {
     /// tests of the hand-over.
     pub fn with_group_keys_in_memory(mut self, max: usize) -> Self {
         self.group_keys_in_memory = max.min(MAX_GROUP_KEYS_IN_MEMORY);
+        self
+    }
+
+    /// Lowers how many bytes of distinct values a group-by keeps in memory
+    /// (default and maximum [`MAX_GROUP_KEY_BYTES_IN_MEMORY`]).
+    pub fn with_group_key_bytes_in_memory(mut self, max: usize) -> Self {
+        self.group_key_bytes_in_memory = max.min(MAX_GROUP_KEY_BYTES_IN_MEMORY);
         self
     }
 
@@ -191,6 +205,7 @@ impl SqliteQueries {
         let mut missing = 0_u64;
         let mut total = 0_u64;
         let mut overflow = false;
+        let mut key_bytes = 0_usize;
         self.scan("grouping events", &sql, |row| {
             total += 1;
             let ValueRef::Text(key) = row.get_ref(0)? else {
@@ -199,7 +214,10 @@ impl SqliteQueries {
             };
             if let Some(n) = counts.get_mut(key) {
                 *n += 1;
-            } else if counts.len() < self.group_keys_in_memory {
+            } else if counts.len() < self.group_keys_in_memory
+                && key_bytes.saturating_add(key.len()) <= self.group_key_bytes_in_memory
+            {
+                key_bytes += key.len();
                 counts.insert(key.to_vec(), 1);
             } else {
                 overflow = true;
