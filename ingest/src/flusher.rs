@@ -413,16 +413,15 @@ impl Writer<'_> {
                     start = end;
                     backoff = RETRY_BACKOFF_MIN;
                 }
-                Err(SinkError::Refused { stored, refused }) => {
+                Err(SinkError::Refused { stored, refused })
+                    if refused_within(&refused, end - start) =>
+                {
                     debug_assert_eq!(stored.total() as usize + refused.len(), end - start);
                     // Highest index first, so earlier positions stay valid
                     // as refused events leave `docs`.
                     let mut held = false;
                     for r in refused.iter().rev() {
                         let at = start + r.index;
-                        if at >= end {
-                            continue;
-                        }
                         let written = self
                             .dead
                             .lock()
@@ -506,6 +505,16 @@ impl Writer<'_> {
     }
 }
 
+/// Whether a sink's refused events are distinct, ascending positions inside
+/// a batch of `len`: anything else is a sink bug, and the batch is retried
+/// (the catch-all error arm) rather than trusted.
+fn refused_within(refused: &[helios_store::RefusedEvent], len: usize) -> bool {
+    !refused.is_empty()
+        && refused.len() <= len
+        && refused.windows(2).all(|w| w[0].index < w[1].index)
+        && refused.last().is_some_and(|r| r.index < len)
+}
+
 /// A retry delay between half and all of `backoff`, so that many collectors
 /// that lost the same store do not come back in lockstep.
 fn jittered(backoff: Duration) -> Duration {
@@ -518,4 +527,31 @@ fn jittered(backoff: Duration) -> Duration {
     let half = backoff / 2;
     let spread_ns = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX).max(1);
     half + Duration::from_nanos(u64::from(noise).wrapping_mul(0x9E37_79B9_7F4A_7C15) % spread_ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use helios_store::{ObjectId, RefusedEvent};
+
+    use super::refused_within;
+
+    fn refused(indexes: &[usize]) -> Vec<RefusedEvent> {
+        indexes
+            .iter()
+            .map(|&index| RefusedEvent {
+                index,
+                id: ObjectId::from_bytes([0; 12]),
+                reason: "refused".to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn refused_events_are_trusted_only_as_distinct_ascending_batch_positions() {
+        assert!(refused_within(&refused(&[0, 3, 4]), 5));
+        assert!(!refused_within(&refused(&[]), 5), "nothing refused");
+        assert!(!refused_within(&refused(&[5]), 5), "past the batch");
+        assert!(!refused_within(&refused(&[2, 2]), 5), "twice");
+        assert!(!refused_within(&refused(&[3, 1]), 5), "out of order");
+    }
 }
