@@ -19,7 +19,7 @@ use crate::config::ReportConfig;
 use crate::security::{AllowedHosts, Auth};
 
 pub use export::{MAX_CONCURRENT_EXPORTS, MAX_CSV_COLUMNS};
-pub use tail::{MAX_TAIL_CLIENTS, TAIL_POLL_INTERVAL};
+pub use tail::{ResumePositions, MAX_RESUME_POSITIONS, MAX_TAIL_CLIENTS, TAIL_POLL_INTERVAL};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -34,6 +34,8 @@ pub struct AppState {
     pub hosts: AllowedHosts,
     /// Live-tail connections allowed at once.
     pub tail_clients: Arc<Semaphore>,
+    /// Tail positions too long for an SSE id, kept for resuming.
+    pub tail_positions: Arc<tail::ResumePositions>,
     /// Exports allowed at once.
     pub exports: Arc<Semaphore>,
     /// How long an export waits on a client that takes nothing.
@@ -52,6 +54,7 @@ impl AppState {
             secure_cookie: cfg.secure_cookie,
             hosts: AllowedHosts::new(cfg.listen, &cfg.allowed_hosts),
             tail_clients: Arc::new(Semaphore::new(MAX_TAIL_CLIENTS)),
+            tail_positions: Arc::new(tail::ResumePositions::default()),
             exports: Arc::new(Semaphore::new(MAX_CONCURRENT_EXPORTS)),
             export_idle_timeout: cfg.export_idle_timeout,
             shutdown,

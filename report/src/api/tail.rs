@@ -8,11 +8,13 @@
 //! further behind under load. The SSE `id` of the last
 //! event of each poll is the tail position, so a browser that reconnects
 //! sends it back as `Last-Event-ID` and resumes without a gap (an event may
-//! repeat; the UI drops rows it already shows).
+//! repeat; the UI drops rows it already shows). A position too long for an
+//! SSE id (MongoDB's carries the ids of its trailing window) is kept in
+//! [`ResumePositions`] under a short id instead.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Query, State};
@@ -37,6 +39,53 @@ const TAIL_POLL_EVENTS: usize = 500;
 const TAIL_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Longest tail position accepted from a client.
 const MAX_TAIL_CURSOR_BYTES: usize = 128;
+/// Long positions kept for resuming; the oldest are forgotten first (a
+/// browser coming back with a forgotten id starts at the end).
+pub const MAX_RESUME_POSITIONS: usize = 4096;
+/// First character of a short id that stands for a kept position (store
+/// positions start with a digit or `-`).
+const RESUME_ID_PREFIX: &str = "r";
+
+/// Tail positions too long to travel as an SSE `id`, under short ids.
+#[derive(Debug, Default)]
+pub struct ResumePositions {
+    inner: Mutex<ResumeInner>,
+}
+
+#[derive(Debug, Default)]
+struct ResumeInner {
+    next: u64,
+    by_id: HashMap<u64, String>,
+    order: VecDeque<u64>,
+}
+
+impl ResumePositions {
+    /// Keeps `position` and returns the short id that stands for it.
+    fn remember(&self, position: String) -> String {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let id = inner.next;
+        inner.next += 1;
+        inner.by_id.insert(id, position);
+        inner.order.push_back(id);
+        while inner.order.len() > MAX_RESUME_POSITIONS {
+            if let Some(old) = inner.order.pop_front() {
+                inner.by_id.remove(&old);
+            }
+        }
+        format!("{RESUME_ID_PREFIX}{id}")
+    }
+
+    /// The position a short id stands for: `None` if `text` is not a short
+    /// id, `Some(None)` if it is one this server no longer (or never) had.
+    fn recall(&self, text: &str) -> Option<Option<String>> {
+        let number = text.strip_prefix(RESUME_ID_PREFIX)?;
+        let Ok(id) = number.parse::<u64>() else {
+            return Some(None);
+        };
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        Some(inner.by_id.get(&id).cloned())
+    }
+}
 
 /// `GET /api/tail?types&q&filter&after` (or the `Last-Event-ID` header).
 pub async fn tail(
@@ -44,12 +93,22 @@ pub async fn tail(
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let after = headers
+    let given = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .or_else(|| params::text(&params, "after"))
-        .map(tail_cursor)
-        .transpose()?;
+        .or_else(|| params::text(&params, "after"));
+    let after = match given.map(|text| (text, state.tail_positions.recall(text))) {
+        None => None,
+        Some((_, Some(Some(position)))) => Some(TailCursor(position)),
+        Some((text, Some(None))) => {
+            tracing::info!(
+                id = text,
+                "tail resume id forgotten; following from the end"
+            );
+            None
+        }
+        Some((text, None)) => Some(tail_cursor(text)?),
+    };
     let request = TailRequest {
         types: params::types(&params)?,
         filter: params::filter(&params)?,
@@ -70,6 +129,7 @@ pub async fn tail(
         request: Some(request),
         pending: VecDeque::new(),
         behind: false,
+        positions: Arc::clone(&state.tail_positions),
         shutdown: state.shutdown.clone(),
         _permit: permit,
     };
@@ -109,6 +169,8 @@ struct Tail {
     pending: VecDeque<Event>,
     /// Whether the last poll came back full: more may be waiting already.
     behind: bool,
+    /// Where positions too long for an SSE id are kept.
+    positions: Arc<ResumePositions>,
     shutdown: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 }
@@ -150,13 +212,57 @@ impl Tail {
         let last = page.events.len().saturating_sub(1);
         for (i, hit) in page.events.iter().enumerate() {
             let mut event = Event::default().event("event").data(hit.doc.to_string());
-            if i == last && is_plain_cursor(&page.next.0) {
-                event = event.id(page.next.0.clone());
+            if i == last {
+                let id = if is_plain_cursor(&page.next.0) {
+                    page.next.0.clone()
+                } else {
+                    self.positions.remember(page.next.0.clone())
+                };
+                event = event.id(id);
             }
             self.pending.push_back(event);
         }
         request.after = Some(page.next);
         self.request = Some(request);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_position_travels_as_a_short_id_and_comes_back_whole() {
+        let positions = ResumePositions::default();
+        let long = format!(
+            "1700000000000.0{}",
+            ".5-0123456789abcdef01234567".repeat(50)
+        );
+        let id = positions.remember(long.clone());
+        assert!(is_plain_cursor(&id), "{id}");
+        assert_eq!(positions.recall(&id), Some(Some(long)));
+    }
+
+    #[test]
+    fn store_positions_are_not_mistaken_for_short_ids() {
+        let positions = ResumePositions::default();
+        assert_eq!(positions.recall("42"), None);
+        assert_eq!(positions.recall("-3.7"), None);
+    }
+
+    #[test]
+    fn the_oldest_positions_are_forgotten_past_the_bound() {
+        let positions = ResumePositions::default();
+        let first = positions.remember("first".to_owned());
+        for n in 0..MAX_RESUME_POSITIONS {
+            positions.remember(n.to_string());
+        }
+        assert_eq!(
+            positions.recall(&first),
+            Some(None),
+            "forgotten, not an error"
+        );
+        assert_eq!(positions.recall("rnot-a-number"), Some(None));
     }
 }
