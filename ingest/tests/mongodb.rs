@@ -25,16 +25,7 @@ fn start(dir: &std::path::Path, mock: &MockMongo, extra: &[&str]) -> Collector {
 }
 
 fn events_body(ids: &[String]) -> String {
-    let events: Vec<String> = ids
-        .iter()
-        .map(|id| {
-            format!(
-                r#"{{"_id":"{id}","type":"mongo","pad":"{}"}}"#,
-                "x".repeat(200)
-            )
-        })
-        .collect();
-    format!("[{}]", events.join(","))
+    padded_batch(ids, "mongo")
 }
 
 /// Waits until the mock holds every id in `ids`; returns what it holds.

@@ -151,14 +151,7 @@ fn a_non_id_unique_violation_is_reported_not_counted_as_a_duplicate() {
 fn a_refused_event_rolls_back_its_whole_batch_and_the_rest_can_be_retried() {
     let (_dir, path) = temp_store();
     let mut sink = SqliteSink::open(&path).unwrap();
-    // A store-side rule refusing one event, as a stricter future schema might.
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER test_refuse BEFORE INSERT ON events \
-             WHEN NEW.host = 'web-3' BEGIN SELECT RAISE(ABORT, 'host web-3 refused'); END;",
-        )
-        .unwrap();
+    refuse_host(&path, "web-3");
     let mut batch = events(0..6);
 
     let error = sink.write_batch(&batch).expect_err("event 3 is refused");
@@ -247,13 +240,7 @@ fn multi_row_inserts_count_duplicates_inside_and_across_statements() {
 fn a_refused_event_inside_a_multi_row_statement_is_named_by_its_batch_index() {
     let (_dir, path) = temp_store();
     let mut sink = SqliteSink::open(&path).unwrap();
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER test_refuse BEFORE INSERT ON events \
-             WHEN NEW.host = 'web-70' BEGIN SELECT RAISE(ABORT, 'host web-70 refused'); END;",
-        )
-        .unwrap();
+    refuse_host(&path, "web-70");
     let error = sink
         .write_batch(&events(0..100))
         .expect_err("event 70 is refused");
@@ -269,4 +256,16 @@ fn a_refused_event_inside_a_multi_row_statement_is_named_by_its_batch_index() {
         0,
         "nothing committed"
     );
+}
+
+/// A store-side rule refusing the events of one host, as a stricter future
+/// schema might.
+fn refuse_host(path: &std::path::Path, host: &str) {
+    Connection::open(path)
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TRIGGER test_refuse BEFORE INSERT ON events \
+             WHEN NEW.host = '{host}' BEGIN SELECT RAISE(ABORT, 'host {host} refused'); END;"
+        ))
+        .unwrap();
 }

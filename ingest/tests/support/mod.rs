@@ -379,6 +379,17 @@ pub fn load_worker(
     other_statuses
 }
 
+/// A JSON array of one event of type `kind` per id, each padded to about
+/// 250 bytes (journal budgets fill in a few requests).
+pub fn padded_batch(ids: &[String], kind: &str) -> String {
+    let pad = "x".repeat(200);
+    let events: Vec<String> = ids
+        .iter()
+        .map(|id| format!(r#"{{"_id":"{id}","type":"{kind}","pad":"{pad}"}}"#))
+        .collect();
+    format!("[{}]", events.join(","))
+}
+
 /// Posts batches of 50 padded events (client ids from `first_id`) on one
 /// connection until the collector answers 503 because its journal budget is
 /// reached; returns the ids it acked and the ids of the refused batch.
@@ -390,17 +401,8 @@ pub fn post_until_budget_503(addr: SocketAddr, first_id: u64) -> (Vec<String>, V
     for round in 0..MAX_BATCHES {
         let from = first_id + round * BATCH;
         let ids: Vec<String> = (from..from + BATCH).map(client_id).collect();
-        let events: Vec<String> = ids
-            .iter()
-            .map(|id| {
-                format!(
-                    r#"{{"_id":"{id}","type":"budget","pad":"{}"}}"#,
-                    "x".repeat(200)
-                )
-            })
-            .collect();
         let r = conn
-            .post(&[], format!("[{}]", events.join(",")).as_bytes())
+            .post(&[], padded_batch(&ids, "budget").as_bytes())
             .unwrap();
         match r.status {
             200 => acked.extend(ids),
