@@ -161,7 +161,7 @@ mod tests {
 
     fn stamp() -> Stamp {
         Stamp {
-            id: ObjectId::from_parts(1_709_210_096, [1, 2, 3, 4, 5], 7),
+            id: ObjectId::from_parts_wrapping(1_709_210_096, [1, 2, 3, 4, 5], 7),
             unix_ms: 1_709_210_096_789,
         }
     }

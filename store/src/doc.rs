@@ -14,7 +14,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::object_id::ObjectId;
+use crate::ObjectId;
 use crate::time::format_rfc3339_utc_ms;
 
 /// Envelope member: the event id, 24 lowercase hex digits.

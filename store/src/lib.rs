@@ -21,7 +21,6 @@
 mod doc;
 mod error;
 pub mod mongo;
-mod object_id;
 pub mod query;
 mod relay;
 mod sink;
@@ -36,7 +35,7 @@ pub use doc::{
     FIELD_TS_RAW, FIELD_TYPE,
 };
 pub use error::StoreError;
-pub use object_id::{
+pub use helios_object_id::{
     ObjectId, ObjectIdError, COUNTER_MAX, NODE_ID_BYTES, OBJECT_ID_BYTES, OBJECT_ID_HEX_CHARS,
 };
 pub use relay::{RelaySink, RELAY_MAX_BATCH_EVENTS};

@@ -14,7 +14,7 @@
 use std::error::Error as StdError;
 
 use crate::doc::EventDoc;
-use crate::object_id::ObjectId;
+use crate::ObjectId;
 
 /// A boxed error source, so backend error types (rusqlite, the MongoDB
 /// driver) do not leak into the crates that only know the trait.

@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::doc::EventDoc;
-use crate::object_id::ObjectId;
+use crate::ObjectId;
 use crate::sink::{RetentionOutcome, Sink, SinkError, WriteOutcome};
 
 /// Most events per batch the memory sink accepts (small, so tests reach it).

@@ -23,7 +23,7 @@ use super::bson_doc::event_to_bson;
 use super::classify::{classify, is_transient_code, DUPLICATE_KEY};
 use crate::doc::{EventDoc, FIELD_ID, FIELD_RECV, FIELD_TS, FIELD_TYPE};
 use crate::error::StoreError;
-use crate::object_id::ObjectId;
+use crate::ObjectId;
 use crate::sink::{RefusedEvent, RetentionOutcome, Sink, SinkError, WriteOutcome};
 
 /// Database used when none is configured.

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::object_id::ObjectId;
+use crate::ObjectId;
 
 use super::error::QueryError;
 use super::ir::{FieldPath, Filter, Query, Selection, TimeRange};

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
-use crate::object_id::ObjectId;
+use crate::ObjectId;
 use crate::time::parse_rfc3339_ms;
 
 use super::ir::{

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::object_id::ObjectId;
+use crate::ObjectId;
 
 use super::error::{PathError, PatternError};
 

@@ -16,7 +16,7 @@ use bson::oid::ObjectId as BsonObjectId;
 use bson::{doc, Bson, Document};
 use serde_json::Value;
 
-use crate::object_id::ObjectId;
+use crate::ObjectId;
 use crate::time::format_rfc3339_utc_ms;
 
 use super::api::{

@@ -17,7 +17,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::object_id::ObjectId;
+use crate::ObjectId;
 use crate::time::parse_rfc3339_ms;
 
 use super::error::FilterError;

@@ -42,7 +42,7 @@
 //! Errors carry the byte offset of the offending token, or the input's
 //! length when something is missing at the end.
 
-use crate::object_id::ObjectId;
+use crate::ObjectId;
 use crate::time::parse_rfc3339_ms;
 
 use super::error::ParseError;

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use super::schema::open_reader;
 use crate::doc::EventDoc;
 use crate::error::StoreError;
-use crate::object_id::ObjectId;
+use crate::ObjectId;
 
 const SELECT_BY_ID_SQL: &str =
     "SELECT seq, _id, type, ts, recv, app, host, doc FROM events WHERE _id = ?1";

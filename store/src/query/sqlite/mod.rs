@@ -16,7 +16,7 @@ use rusqlite::{params_from_iter, Connection};
 use serde_json::Value;
 
 use crate::error::StoreError;
-use crate::object_id::ObjectId;
+use crate::ObjectId;
 
 use super::api::{
     DistinctRequest, FieldName, GroupBy, GroupByRequest, GroupCount, GroupKey, Histogram,

@@ -1,10 +1,18 @@
-//! [`ObjectId`]: the 12-byte identity every stored event carries (DESIGN §3).
+//! [`ObjectId`]: the 12-byte identity every Helios event carries (DESIGN §3),
+//! the one implementation shared by the client crate (which mints ids for
+//! the events an app records) and the store (which keeps them unique).
 //!
 //! The layout is MongoDB's: 4-byte big-endian seconds | 5-byte node id |
 //! 3-byte big-endian counter. Big-endian seconds first means byte order is
-//! time order, which the `(ts, _id)` keyset pagination and the `Ord` impl
-//! rely on. *Minting* (which node id, which counter) is collector policy and
-//! lives there; this module is only the value type and its text form.
+//! time order, which the store's `(ts, _id)` keyset pagination and the `Ord`
+//! impl rely on. *Minting* (which node id, which counter) is policy and lives
+//! with whoever mints (the client per process, the collector per journal);
+//! this crate is only the value type and its text form.
+//!
+//! The crate has no dependencies, so the lean client pays nothing for it.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,16 +34,14 @@ const NODE_END: usize = SECONDS_END + NODE_ID_BYTES;
 pub struct ObjectId([u8; OBJECT_ID_BYTES]);
 
 /// Why a text or byte slice is not an [`ObjectId`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectIdError {
     /// The text is not exactly 24 bytes long.
-    #[error("ObjectId must be {OBJECT_ID_HEX_CHARS} hex digits, got {len} bytes")]
     InvalidLength {
         /// Length of the rejected input, in bytes.
         len: usize,
     },
     /// A character is not a hex digit.
-    #[error("ObjectId has a non-hex character {found:?} at byte {index}")]
     InvalidChar {
         /// Byte offset of the offending character.
         index: usize,
@@ -43,18 +49,39 @@ pub enum ObjectIdError {
         found: char,
     },
     /// A binary id is not exactly 12 bytes long.
-    #[error("ObjectId must be {OBJECT_ID_BYTES} bytes, got {len}")]
     InvalidByteLength {
         /// Length of the rejected slice.
         len: usize,
     },
     /// The counter does not fit in the 3-byte counter part.
-    #[error("ObjectId counter {counter} exceeds the 24-bit maximum {COUNTER_MAX}")]
     CounterOutOfRange {
         /// The rejected counter.
         counter: u32,
     },
 }
+
+impl fmt::Display for ObjectIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidLength { len } => write!(
+                f,
+                "ObjectId must be {OBJECT_ID_HEX_CHARS} hex digits, got {len} bytes"
+            ),
+            Self::InvalidChar { index, found } => {
+                write!(f, "ObjectId has a non-hex character {found:?} at byte {index}")
+            }
+            Self::InvalidByteLength { len } => {
+                write!(f, "ObjectId must be {OBJECT_ID_BYTES} bytes, got {len}")
+            }
+            Self::CounterOutOfRange { counter } => write!(
+                f,
+                "ObjectId counter {counter} exceeds the 24-bit maximum {COUNTER_MAX}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ObjectIdError {}
 
 impl ObjectId {
     /// Wraps 12 raw bytes (as stored in SQLite's `_id` BLOB).
@@ -87,6 +114,22 @@ impl ObjectId {
         // The low three bytes of the big-endian counter.
         bytes[NODE_END..].copy_from_slice(&counter.to_be_bytes()[1..]);
         Ok(Self(bytes))
+    }
+
+    /// Builds an id whose counter is `counter` modulo 2^24: for minters
+    /// that let the counter wrap within one second (the client, whose ids
+    /// also differ by the 5 random process bytes), unlike [`Self::from_parts`].
+    pub const fn from_parts_wrapping(
+        timestamp_secs: u32,
+        node_id: [u8; NODE_ID_BYTES],
+        counter: u32,
+    ) -> Self {
+        let secs = timestamp_secs.to_be_bytes();
+        let count = (counter & COUNTER_MAX).to_be_bytes();
+        Self([
+            secs[0], secs[1], secs[2], secs[3], node_id[0], node_id[1], node_id[2], node_id[3],
+            node_id[4], count[1], count[2], count[3],
+        ])
     }
 
     /// Parses 24 hex digits, upper or lower case. Anything else (other
@@ -136,6 +179,18 @@ impl ObjectId {
     pub fn to_hex(&self) -> String {
         self.to_string()
     }
+
+    /// The id as 24 lowercase hex ASCII bytes, without allocating (the
+    /// client writes them straight into an event's JSON).
+    pub fn hex_bytes(&self) -> [u8; OBJECT_ID_HEX_CHARS] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; OBJECT_ID_HEX_CHARS];
+        for (i, byte) in self.0.iter().enumerate() {
+            text[2 * i] = DIGITS[usize::from(byte >> 4)];
+            text[2 * i + 1] = DIGITS[usize::from(byte & 0x0F)];
+        }
+        text
+    }
 }
 
 /// Value of the hex digit at `index` of `text` (known to be in bounds).
@@ -156,12 +211,7 @@ fn hex_value(text: &str, index: usize) -> Result<u8, ObjectIdError> {
 
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut text = [0u8; OBJECT_ID_HEX_CHARS];
-        for (i, byte) in self.0.iter().enumerate() {
-            text[2 * i] = DIGITS[usize::from(byte >> 4)];
-            text[2 * i + 1] = DIGITS[usize::from(byte & 0x0F)];
-        }
+        let text = self.hex_bytes();
         // Only ASCII hex digits were written, so this cannot fail; still,
         // report a formatting error rather than panic.
         f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
@@ -203,6 +253,16 @@ mod tests {
             Err(ObjectIdError::CounterOutOfRange {
                 counter: COUNTER_MAX + 1
             })
+        );
+    }
+
+    #[test]
+    fn wrapping_parts_keep_the_low_24_bits_of_the_counter() {
+        let id = ObjectId::from_parts_wrapping(1, [0; 5], COUNTER_MAX + 2);
+        assert_eq!(id.counter(), 1);
+        assert_eq!(
+            ObjectId::from_parts_wrapping(7, [1, 2, 3, 4, 5], 9),
+            ObjectId::from_parts(7, [1, 2, 3, 4, 5], 9).unwrap()
         );
     }
 

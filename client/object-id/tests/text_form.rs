@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use helios_store::{ObjectId, ObjectIdError};
+use helios_object_id::{ObjectId, ObjectIdError};
 
 const HEX: &str = "65f1a2b3c4d5e6f708091a2b";
 
