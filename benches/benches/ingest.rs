@@ -21,7 +21,8 @@ use helios_journal::format::{
 };
 use helios_journal::{Checkpoint, Record};
 use helios_store::mongo::event_to_bson;
-use helios_store::{EventDoc, ObjectId, Sink, SqliteSink};
+use helios_store::sqlite::SqliteSink;
+use helios_store::{EventDoc, ObjectId, Sink};
 
 const SHARED_BENCH_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/bench");
 const PIPELINE_DEPTH: usize = 16;

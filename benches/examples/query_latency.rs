@@ -16,10 +16,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use helios_store::query::{
-    parse_text, GroupByRequest, HistogramRequest, Query, QueryBackend, Selection, SqliteQueries,
-    TimeRange,
+    parse_text, GroupByRequest, HistogramRequest, Query, QueryBackend, Selection, TimeRange,
 };
-use helios_store::{Envelope, EventDoc, ObjectId, Sink, SqliteReader, SqliteSink, TsRaw};
+use helios_store::sqlite::SqliteQueries;
+use helios_store::sqlite::{SqliteReader, SqliteSink};
+use helios_store::{Envelope, EventDoc, ObjectId, Sink, TsRaw};
 
 /// 2026-11-30T00:00:00.000Z: the generated day starts here.
 const DAY_START_MS: i64 = 1_796_000_000_000;

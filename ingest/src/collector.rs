@@ -35,8 +35,7 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
     let journal_root = cfg.journal_root();
     std::fs::create_dir_all(&journal_root)
         .with_context(|| format!("creating {}", journal_root.display()))?;
-    let sink = helios_store::open_sink_with(&cfg.store, &cfg.sink_options())
-        .with_context(|| "opening the store")?;
+    let sink = cfg.open_sink().with_context(|| "opening the store")?;
     tracing::info!(store = %sink.describe(), "store open");
     let journal_dirs = journal_dirs(&journal_root, cfg.cores)?;
     let metrics = Metrics::new(cfg.cores);

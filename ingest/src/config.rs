@@ -450,9 +450,22 @@ impl Config {
     /// The store options the flusher's sink is opened with.
     pub fn sink_options(&self) -> helios_store::SinkOptions {
         helios_store::SinkOptions {
-            upstream_api_key: self.upstream_api_key.clone(),
-            upstream_ca_file: self.upstream_ca_file.clone(),
             mongo: self.mongodb.clone(),
+        }
+    }
+
+    /// Opens the sink `--store` names: a store back end, or (for an
+    /// `http(s)://` upstream) the relay.
+    pub fn open_sink(
+        &self,
+    ) -> Result<Box<dyn helios_store::Sink + Send>, helios_store::StoreError> {
+        match helios_store::StoreUri::parse(&self.store)? {
+            helios_store::StoreUri::Http(url) => Ok(Box::new(crate::relay::RelaySink::open(
+                &url,
+                self.upstream_api_key.clone(),
+                self.upstream_ca_file.as_deref(),
+            )?)),
+            _ => helios_store::open_sink_with(&self.store, &self.sink_options()),
         }
     }
 

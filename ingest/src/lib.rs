@@ -16,6 +16,7 @@ pub mod events;
 pub mod flusher;
 pub mod http;
 pub mod metrics;
+pub mod relay;
 pub mod response;
 pub mod server;
 pub mod shutdown;

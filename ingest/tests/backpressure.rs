@@ -79,7 +79,7 @@ fn a_stalled_store_fills_the_budget_then_503s_and_drains_exactly_once_when_back(
     blocker.execute_batch("ROLLBACK").unwrap();
     drop(blocker);
     wait_for_count(&c.db_path(), acked.len() as u64);
-    let store = helios_store::SqliteReader::open(c.db_path()).unwrap();
+    let store = helios_store::sqlite::SqliteReader::open(c.db_path()).unwrap();
     let stored: std::collections::HashSet<String> = store
         .ids()
         .unwrap()

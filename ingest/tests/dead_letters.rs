@@ -163,7 +163,7 @@ fn dead_letter_list_and_replay_resubmit_what_the_store_now_takes() {
     );
     let replayed = run("replay");
     assert!(replayed.contains("1 stored, 1 kept"), "{replayed}");
-    let store = helios_store::SqliteReader::open(data.join("events.db")).unwrap();
+    let store = helios_store::sqlite::SqliteReader::open(data.join("events.db")).unwrap();
     assert_eq!(store.get(oid(&id)).unwrap().unwrap().event_type, "back");
     let left = deadletter::read_all(&data.join("dead-letter").join(DEAD_LETTER_FILE)).unwrap();
     assert_eq!(left.len(), 1);

@@ -297,7 +297,7 @@ fn sigterm_flushes_everything_acked_and_exits_zero() {
     }
     let db = c.db_path();
     assert_eq!(c.stop().code(), Some(0));
-    let store = helios_store::SqliteReader::open(&db).unwrap();
+    let store = helios_store::sqlite::SqliteReader::open(&db).unwrap();
     assert_eq!(
         store.count().unwrap(),
         100,

@@ -79,7 +79,7 @@ fn every_acked_event_is_stored_exactly_once_across_sigkills() {
     let db = collector.db_path();
     let deadline = std::time::Instant::now() + STORE_TIMEOUT;
     loop {
-        let store = helios_store::SqliteReader::open(&db).unwrap();
+        let store = helios_store::sqlite::SqliteReader::open(&db).unwrap();
         let stored: HashSet<String> = store
             .ids()
             .unwrap()

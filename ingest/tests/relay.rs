@@ -111,7 +111,7 @@ fn sigkills_of_the_relay_and_of_the_central_collector_lose_and_duplicate_nothing
     // (events the relay journaled but could not ack may arrive too).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let store = helios_store::SqliteReader::open(chain.central.db_path()).unwrap();
+        let store = helios_store::sqlite::SqliteReader::open(chain.central.db_path()).unwrap();
         let stored: std::collections::HashSet<String> = store
             .ids()
             .unwrap()
@@ -324,7 +324,7 @@ fn a_relay_refuses_an_https_upstream_it_cannot_verify() {
     assert!(errors > 0, "certificate failures count as store errors");
     assert!(
         !central.db_path().exists()
-            || helios_store::SqliteReader::open(central.db_path())
+            || helios_store::sqlite::SqliteReader::open(central.db_path())
                 .unwrap()
                 .count()
                 .unwrap()

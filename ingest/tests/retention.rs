@@ -32,7 +32,7 @@ fn events_older_than_the_retention_are_deleted_and_newer_kept() {
     assert_eq!(r.json()["accepted"], 2);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let store = helios_store::SqliteReader::open(c.db_path()).ok();
+        let store = helios_store::sqlite::SqliteReader::open(c.db_path()).ok();
         let ids: Vec<String> = store
             .and_then(|s| s.ids().ok())
             .unwrap_or_default()

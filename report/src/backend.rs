@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use helios_store::query::{MongoQueries, QueryBackend, QueryError, SqliteQueries};
+use helios_store::mongo::MongoQueries;
+use helios_store::query::{QueryBackend, QueryError};
+use helios_store::sqlite::SqliteQueries;
 use helios_store::StoreUri;
 use tokio::sync::Semaphore;
 

@@ -442,7 +442,7 @@ fn a_store_file_created_later_is_picked_up_without_a_restart() {
     let path = dir.path().join("later.db");
     let server = support::ReportOnly::start(&format!("sqlite://{}", path.display()));
     assert_eq!(http::get(server.addr, "/api/types").status, 503);
-    drop(helios_store::SqliteSink::open(&path).unwrap());
+    drop(helios_store::sqlite::SqliteSink::open(&path).unwrap());
     let response = http::get(server.addr, "/api/types");
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.json()["types"], json!([]));

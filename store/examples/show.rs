@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let newest: usize = rest.get(1).and_then(|n| n.parse().ok()).unwrap_or(5);
-    let reader = match helios_store::SqliteReader::open(path) {
+    let reader = match helios_store::sqlite::SqliteReader::open(path) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,9 +1,12 @@
 //! [`StoreError`]: failures to open or read a store (as opposed to
 //! [`crate::SinkError`], which classifies failures of a write for retry).
 
+use std::error::Error as StdError;
 use std::path::PathBuf;
 
-use crate::sink::BoxError;
+/// A boxed error source, so backend error types (rusqlite, the MongoDB
+/// driver) do not leak into the crates that only know the traits.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Why a store could not be opened or read.
 ///
@@ -18,7 +21,7 @@ pub enum StoreError {
         reason: String,
     },
     /// The scheme is not one Helios knows.
-    #[error("unknown store URI scheme `{scheme}`; expected sqlite://PATH, mongodb://…, mongodb+srv://…, http(s)://upstream")]
+    #[error("unknown store URI scheme `{scheme}`; expected sqlite://PATH, mongodb://…, mongodb+srv://…, or (the collector's relay mode) http(s)://upstream")]
     UnknownScheme {
         /// The scheme, lowercased.
         scheme: String,

@@ -4,21 +4,17 @@
 //! off the io_uring cores, and write one batch at a time; a sync call is the
 //! simplest contract that fits every backend:
 //! - SQLite is synchronous already;
-//! - the MongoDB sink will own a tokio runtime (current-thread) and
-//!   `block_on` the driver inside its flusher thread;
-//! - the relay sink (HTTP to an upstream collector) does the same.
+//! - the MongoDB sink owns a tokio runtime and `block_on`s the driver
+//!   inside its flusher thread;
+//! - the collector's relay sink (HTTP to an upstream collector, in
+//!   `helios-ingest`) is a blocking HTTP client.
 //!
 //! A `Sink` is used from one thread at a time (`&mut self`), and is `Send` so
 //! a flusher can be started on its own thread with it.
 
-use std::error::Error as StdError;
-
-use crate::doc::EventDoc;
+use crate::error::BoxError;
+use crate::model::EventDoc;
 use crate::ObjectId;
-
-/// A boxed error source, so backend error types (rusqlite, the MongoDB
-/// driver) do not leak into the crates that only know the trait.
-pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// How one batch was stored. On success,
 /// `inserted + duplicates == batch.len()`.

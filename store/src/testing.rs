@@ -7,9 +7,9 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::doc::EventDoc;
-use crate::ObjectId;
+use crate::model::EventDoc;
 use crate::sink::{RetentionOutcome, Sink, SinkError, WriteOutcome};
+use crate::ObjectId;
 
 /// Most events per batch the memory sink accepts (small, so tests reach it).
 pub const MEMORY_MAX_BATCH_EVENTS: usize = 1024;
@@ -185,7 +185,7 @@ fn fault_error(fault: Fault, batch: &[EventDoc]) -> SinkError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::{Envelope, TsRaw};
+    use crate::model::{Envelope, TsRaw};
 
     fn event(n: u32, recv_ms: i64) -> EventDoc {
         let envelope = Envelope {

@@ -1,12 +1,17 @@
-//! Store URIs (`sqlite://PATH`, `mongodb://…`, `http://…`) and
-//! [`open_sink`], the one entry point ingest uses to get a [`Sink`].
+//! Store URIs (`sqlite://PATH`, `mongodb://…`, `http(s)://…`) and
+//! [`open_sink`], the one way to get a [`Sink`] for a store URI. An
+//! `http(s)://` URI names an upstream collector (relay mode): it parses
+//! here so every binary reads URIs alike, but the relay sink belongs to the
+//! collector (`helios-ingest`), which speaks its own protocol upstream.
 
 use std::path::PathBuf;
 
 use crate::error::StoreError;
+#[cfg(all(feature = "sink", feature = "mongodb"))]
 use crate::mongo::{MongoOptions, MongoSink};
-use crate::relay::RelaySink;
+#[cfg(feature = "sink")]
 use crate::sink::Sink;
+#[cfg(all(feature = "sink", feature = "sqlite"))]
 use crate::sqlite::SqliteSink;
 
 /// Scheme of the embedded store.
@@ -53,36 +58,44 @@ impl StoreUri {
 }
 
 /// Per-backend settings that are not part of a store URI.
+#[cfg(feature = "sink")]
 #[derive(Debug, Clone, Default)]
 pub struct SinkOptions {
-    /// The API key a relay sends its upstream (relay mode only).
-    pub upstream_api_key: Option<String>,
-    /// PEM file of extra CAs an `https://` upstream may be signed by.
-    pub upstream_ca_file: Option<PathBuf>,
     /// Database, collection, layout and retention (MongoDB only).
+    #[cfg(feature = "mongodb")]
     pub mongo: MongoOptions,
 }
 
 /// Opens the sink a store URI names with default options, ready for a
 /// flusher thread.
+#[cfg(feature = "sink")]
 pub fn open_sink(uri: &str) -> Result<Box<dyn Sink + Send>, StoreError> {
     open_sink_with(uri, &SinkOptions::default())
 }
 
 /// [`open_sink`] with per-backend options (each backend ignores the
-/// others').
+/// others'). An `http(s)://` upstream is refused: the collector opens its
+/// relay sink itself.
+#[cfg(feature = "sink")]
 pub fn open_sink_with(
     uri: &str,
     options: &SinkOptions,
 ) -> Result<Box<dyn Sink + Send>, StoreError> {
+    let _ = options;
     match StoreUri::parse(uri)? {
+        #[cfg(feature = "sqlite")]
         StoreUri::Sqlite(path) => Ok(Box::new(SqliteSink::open(path)?)),
-        StoreUri::Http(url) => Ok(Box::new(RelaySink::open(
-            &url,
-            options.upstream_api_key.clone(),
-            options.upstream_ca_file.as_deref(),
-        )?)),
+        #[cfg(feature = "mongodb")]
         StoreUri::MongoDb(uri) => Ok(Box::new(MongoSink::open(&uri, options.mongo.clone())?)),
+        StoreUri::Http(_) => Err(StoreError::InvalidUri {
+            reason: "an http(s):// upstream is a collector, not a store: only a collector \
+                     (relay mode) forwards to it"
+                .to_owned(),
+        }),
+        #[allow(unreachable_patterns)]
+        _ => Err(StoreError::InvalidUri {
+            reason: "this build has no back end for that scheme".to_owned(),
+        }),
     }
 }
 

@@ -2,7 +2,8 @@
 
 mod common;
 
-use helios_store::{open_sink, SqliteReader, StoreError};
+use helios_store::sqlite::SqliteReader;
+use helios_store::{open_sink, StoreError};
 
 use common::{events, temp_store};
 
@@ -45,12 +46,6 @@ fn unknown_schemes_are_rejected_by_name() {
 }
 
 #[test]
-fn an_https_upstream_opens_without_contacting_it() {
-    let sink = open_sink("https://central.example/base").unwrap();
-    assert_eq!(sink.describe(), "https://central.example:443/base");
-}
-
-#[test]
 fn errors_never_echo_credentials_from_the_uri() {
     for uri in [
         "mongodb://admin:s3cret@db.example:notaport/helios",
@@ -71,13 +66,16 @@ fn text_without_a_scheme_is_an_invalid_uri() {
 }
 
 #[test]
-fn an_http_uri_opens_a_relay_sink_without_credentials_in_its_description() {
-    let sink = open_sink("http://upstream.example:8080/base").unwrap();
-    assert_eq!(sink.describe(), "http://upstream.example:8080/base");
-    assert!(
-        open_sink("http://key@upstream:8080").is_err(),
-        "credentials belong in --upstream-api-key"
-    );
+fn an_upstream_collector_is_not_a_store_this_crate_opens() {
+    // Relay mode belongs to the collector (helios-ingest's RelaySink).
+    for uri in [
+        "http://upstream.example:8080/base",
+        "https://central.example",
+    ] {
+        let error = open_sink(uri).err().expect("not a store");
+        assert!(matches!(error, StoreError::InvalidUri { .. }), "{error}");
+        assert!(error.to_string().contains("collector"), "{error}");
+    }
 }
 
 #[test]

@@ -10,9 +10,11 @@ use std::io::Write;
 
 use helios_store::query::{
     eval, CompareOp, Cursor, FieldPath, Filter, GroupByRequest, GroupKey, HistogramRequest,
-    Literal, Query, QueryBackend, RegexPattern, Selection, SortOrder, SqliteQueries, TimeRange,
+    Literal, Query, QueryBackend, RegexPattern, Selection, SortOrder, TimeRange,
 };
-use helios_store::{Envelope, EventDoc, ObjectId, Sink, SqliteSink, TsRaw};
+use helios_store::sqlite::SqliteQueries;
+use helios_store::sqlite::SqliteSink;
+use helios_store::{Envelope, EventDoc, ObjectId, Sink, TsRaw};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::{json, Value};
@@ -425,7 +427,7 @@ fn mongodb_backend_agrees_with_the_reference_evaluator_when_a_server_is_given() 
                 .iter()
                 .map(|e| serde_json::from_str(&e.doc).unwrap())
                 .collect();
-            let backend = helios_store::query::MongoQueries::open(
+            let backend = helios_store::mongo::MongoQueries::open(
                 &uri,
                 &database,
                 "events",

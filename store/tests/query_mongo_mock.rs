@@ -6,10 +6,11 @@
 #[path = "support/mockupdb.rs"]
 mod mockupdb;
 
+use helios_store::mongo::MongoQueries;
 use helios_store::mongo::{MongoOptions, MongoSink};
 use helios_store::query::{
-    Cursor, GroupByRequest, HistogramRequest, MongoQueries, Query, QueryBackend, Selection,
-    SortOrder, Split, TailCursor, TailRequest, TimeRange,
+    Cursor, GroupByRequest, HistogramRequest, Query, QueryBackend, Selection, SortOrder, Split,
+    TailCursor, TailRequest, TimeRange,
 };
 use helios_store::{Envelope, EventDoc, ObjectId, Sink, TsRaw};
 use mockupdb::MockMongo;

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use helios_store::query::{
     parse_text, Cursor, DistinctRequest, Export, ExportRequest, FieldPath, Filter, GroupByRequest,
     GroupKey, HistogramRequest, Literal, Query, QueryBackend, Selection, SortOrder, Split,
-    SqliteQueries, TailRequest, TimeRange, EXPORT_CHUNK_EVENTS, MAX_HISTOGRAM_BUCKETS,
-    MAX_PAGE_LIMIT,
+    TailRequest, TimeRange, EXPORT_CHUNK_EVENTS, MAX_HISTOGRAM_BUCKETS, MAX_PAGE_LIMIT,
 };
-use helios_store::{Envelope, EventDoc, ObjectId, Sink, SqliteSink, TsRaw};
+use helios_store::sqlite::SqliteQueries;
+use helios_store::sqlite::SqliteSink;
+use helios_store::{Envelope, EventDoc, ObjectId, Sink, TsRaw};
 use serde_json::{json, Value};
 
 /// 2026-11-30T19:21:43.000Z.

@@ -2,7 +2,8 @@
 
 mod common;
 
-use helios_store::{RetentionOutcome, Sink, SinkError, SqliteReader, SqliteSink};
+use helios_store::sqlite::{SqliteReader, SqliteSink};
+use helios_store::{RetentionOutcome, Sink, SinkError};
 
 use common::{events, id, temp_store, BASE_MS, RECV_LAG_MS};
 

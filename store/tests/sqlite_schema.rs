@@ -3,10 +3,11 @@
 
 mod common;
 
-use helios_store::{
-    SqliteReader, SqliteSink, StoreError, BUSY_TIMEOUT, INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID,
+use helios_store::sqlite::{
+    SqliteReader, SqliteSink, BUSY_TIMEOUT, INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID,
     SCHEMA_VERSION,
 };
+use helios_store::StoreError;
 use rusqlite::Connection;
 
 use common::temp_store;

@@ -3,9 +3,8 @@
 
 mod common;
 
-use helios_store::{
-    Sink, SinkError, SqliteReader, SqliteSink, WriteOutcome, SQLITE_MAX_BATCH_EVENTS,
-};
+use helios_store::sqlite::{SqliteReader, SqliteSink, SQLITE_MAX_BATCH_EVENTS};
+use helios_store::{Sink, SinkError, WriteOutcome};
 use rusqlite::Connection;
 
 use common::{event, events, id, temp_store};

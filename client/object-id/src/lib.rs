@@ -68,7 +68,10 @@ impl fmt::Display for ObjectIdError {
                 "ObjectId must be {OBJECT_ID_HEX_CHARS} hex digits, got {len} bytes"
             ),
             Self::InvalidChar { index, found } => {
-                write!(f, "ObjectId has a non-hex character {found:?} at byte {index}")
+                write!(
+                    f,
+                    "ObjectId has a non-hex character {found:?} at byte {index}"
+                )
             }
             Self::InvalidByteLength { len } => {
                 write!(f, "ObjectId must be {OBJECT_ID_BYTES} bytes, got {len}")

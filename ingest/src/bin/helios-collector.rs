@@ -72,7 +72,7 @@ fn dead_letter(cfg: &Config, action: DeadLetterAction) -> anyhow::Result<()> {
         }
         DeadLetterAction::Replay => {
             let _lock = helios_ingest::collector::lock_data_dir(&cfg.data_dir)?;
-            let mut sink = helios_store::open_sink_with(&cfg.store, &cfg.sink_options())?;
+            let mut sink = cfg.open_sink()?;
             let outcome = deadletter::replay(&path, sink.as_mut())?;
             println!(
                 "{} stored, {} kept in {}",

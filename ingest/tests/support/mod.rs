@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use helios_store::{ObjectId, SqliteReader};
+use helios_store::sqlite::SqliteReader;
+use helios_store::ObjectId;
 
 /// How long a collector may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use helios_ingest::shutdown::Shutdown;
 use helios_report::{Backend, ReportConfig, ReportServer};
-use helios_store::SqliteReader;
+use helios_store::sqlite::SqliteReader;
 use serde_json::{json, Value};
 
 /// How long the store may take to show what the collector acked.

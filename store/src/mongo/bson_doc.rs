@@ -25,7 +25,7 @@ use bson::oid::ObjectId as BsonObjectId;
 use bson::raw::{CStr, RawArrayBuf, RawDocumentBuf};
 use bson::{DateTime, Decimal128};
 
-use crate::doc::{EventDoc, FIELD_ID, FIELD_RECV, FIELD_TS};
+use crate::model::{EventDoc, FIELD_ID, FIELD_RECV, FIELD_TS};
 
 /// MongoDB refuses documents nested deeper than this (BSON depth limit of
 /// the server); refusing it here gives a clearer dead-letter reason.

@@ -16,20 +16,20 @@ use std::time::Duration;
 use bson::raw::RawDocumentBuf;
 use bson::{doc, Bson, Document};
 use mongodb::error::ErrorKind;
-use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
+use mongodb::options::{Acknowledgment, WriteConcern};
 use mongodb::{Client, Collection};
 
 use super::bson_doc::event_to_bson;
 use super::classify::{classify, is_transient_code, DUPLICATE_KEY};
-use crate::doc::{EventDoc, FIELD_ID, FIELD_RECV, FIELD_TS, FIELD_TYPE};
+use super::collection::{
+    client_options, standard_indexes, ttl_index, DEFAULT_COLLECTION, DEFAULT_DATABASE,
+    INDEX_RECV_TTL,
+};
 use crate::error::StoreError;
-use crate::ObjectId;
+use crate::model::{EventDoc, FIELD_ID, FIELD_TS, FIELD_TYPE};
 use crate::sink::{RefusedEvent, RetentionOutcome, Sink, SinkError, WriteOutcome};
+use crate::ObjectId;
 
-/// Database used when none is configured.
-pub const DEFAULT_DATABASE: &str = "helios";
-/// Collection used when none is configured.
-pub const DEFAULT_COLLECTION: &str = "events";
 /// Most events per `write_batch` (the flusher's batch size for MongoDB).
 pub const MONGODB_MAX_BATCH_EVENTS: usize = 2000;
 /// Most BSON bytes per `insert_many` call: well under the server's 48 MB
@@ -40,15 +40,10 @@ pub const MONGODB_MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 /// Largest measurement a time-series collection accepts (MongoDB caps a
 /// time-series document at 4 MB).
 pub const TIMESERIES_MAX_MEASUREMENT_BYTES: usize = 4 * 1024 * 1024;
-/// How long server selection may take before a batch fails as transient
-/// (the driver's default, 30 s, would stall the flusher's retry loop).
-const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound on waiting for the write concern: past it the batch fails as
 /// transient and is retried (idempotent), instead of hanging forever when a
 /// majority is gone.
 const WRITE_CONCERN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Name of the TTL index on `recv` (`--retention-days`).
-const TTL_INDEX_NAME: &str = "helios_recv_ttl";
 /// Server code: an index with this name exists with other options.
 const INDEX_OPTIONS_CONFLICT: i32 = 85;
 /// Server code: the collection exists already.
@@ -131,7 +126,7 @@ impl MongoSink {
             .build()
             .map_err(|e| invalid(format!("cannot start the MongoDB driver's runtime: {e}")))?;
         let mut client_options = runtime
-            .block_on(async { ClientOptions::parse(uri).await })
+            .block_on(client_options(uri, "helios-collector"))
             // The driver's message names the problem, never the password.
             .map_err(|e| invalid(format!("mongodb URI: {e}")))?;
         if client_options.write_concern.is_none() {
@@ -145,12 +140,6 @@ impl MongoSink {
             }
             wc.w_timeout.get_or_insert(WRITE_CONCERN_TIMEOUT);
         }
-        client_options
-            .server_selection_timeout
-            .get_or_insert(SERVER_SELECTION_TIMEOUT);
-        client_options
-            .app_name
-            .get_or_insert_with(|| "helios-collector".to_owned());
         let hosts: Vec<String> = client_options
             .hosts
             .iter()
@@ -217,24 +206,19 @@ impl MongoSink {
                     }
                 }
                 MongoLayout::Standard => {
-                    let indexes = vec![
-                        doc! { "key": { FIELD_TYPE: 1, FIELD_TS: -1, FIELD_ID: -1 }, "name": "helios_type_ts_id" },
-                        doc! { "key": { FIELD_TS: -1, FIELD_ID: -1 }, "name": "helios_ts_id" },
-                        // The report server's live tail reads by `recv`.
-                        doc! { "key": { FIELD_RECV: 1, FIELD_ID: 1 }, "name": "helios_recv_id" },
-                    ];
+                    let indexes = standard_indexes();
                     db.run_command(doc! { "createIndexes": &name, "indexes": indexes })
                         .await
                         .map_err(|e| classify("creating indexes".to_owned(), e))?;
                     if let Some(seconds) = expire_after_s {
-                        let ttl = doc! { "key": { FIELD_RECV: 1 }, "name": TTL_INDEX_NAME, "expireAfterSeconds": seconds };
+                        let ttl = ttl_index(seconds);
                         match db.run_command(doc! { "createIndexes": &name, "indexes": [ttl] }).await {
                             Ok(_) => {}
                             Err(e) if command_code(&e) == Some(INDEX_OPTIONS_CONFLICT) => {
                                 // Retention changed since the index was made.
                                 db.run_command(doc! {
                                     "collMod": &name,
-                                    "index": { "name": TTL_INDEX_NAME, "expireAfterSeconds": seconds },
+                                    "index": { "name": INDEX_RECV_TTL, "expireAfterSeconds": seconds },
                                 })
                                 .await
                                 .map_err(|e| classify("changing the TTL index".to_owned(), e))?;

@@ -1,7 +1,7 @@
 //! Errors of the query layer: what a caller got wrong (a server answers
 //! 400) versus what failed underneath (500).
 
-use crate::sink::BoxError;
+use crate::error::BoxError;
 
 /// Why a dotted field path is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,8 +9,8 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
+use crate::model::parse_rfc3339_ms;
 use crate::ObjectId;
-use crate::time::parse_rfc3339_ms;
 
 use super::ir::{
     CompareOp, Cursor, FieldPath, Filter, Literal, Selection, PATH_ID, PATH_RECV, PATH_TS,

@@ -1,5 +1,8 @@
-//! The query IR (DESIGN §6), its front ends and its execution on each
-//! back end.
+//! The pure query core (DESIGN §6): the IR, its two front ends, its one
+//! definition of semantics and the reference evaluator. It knows no driver
+//! and does no I/O, so it can be tested and fuzzed alone; each back end
+//! translates from it (`crate::sqlite::SqliteQueries`,
+//! `crate::mongo::MongoQueries`).
 //!
 //! - Front ends: [`parse_text`] (the query bar's language) and
 //!   [`parse_mongo_filter`] (raw MongoDB filter JSON through an operator
@@ -8,10 +11,11 @@
 //!   `(ts, _id)`), [`HistogramRequest`], [`GroupByRequest`],
 //!   [`DistinctRequest`], [`TailRequest`], [`ExportRequest`]; each starts
 //!   from a [`Selection`] (time range, types, filter).
-//! - Back ends implement [`QueryBackend`]: [`SqliteQueries`] (SQL with
-//!   JSON1 functions and a registered `REGEXP`) and [`MongoQueries`]
+//! - Back ends implement [`QueryBackend`]: `SqliteQueries` (SQL with JSON1
+//!   functions and a registered `REGEXP`) and `MongoQueries`
 //!   (find/aggregate). [`eval`] is the reference evaluator over JSON
-//!   documents, the oracle both are tested against.
+//!   documents, the oracle both are tested against. The helpers the back
+//!   ends share (`histogram::Plan`, `fields`, `project`) are pure too.
 //!
 //! # Semantics (one definition for every back end)
 //!
@@ -60,17 +64,17 @@
 //! `null` for `Eq null` on a path through an array of objects (`a.b: null`
 //! on `{"a": [{"c": 1}]}` matches there); the IR does not.
 
-mod api;
-mod error;
+pub(crate) mod api;
+pub(crate) mod error;
 pub mod eval;
 mod export;
-mod fields;
-mod histogram;
-mod ir;
-pub mod mongo;
+pub(crate) mod fields;
+// Part of the plan is used only by the MongoDB back end.
+#[cfg_attr(not(feature = "mongodb"), allow(dead_code))]
+pub(crate) mod histogram;
+pub(crate) mod ir;
 mod mongo_filter;
-mod project;
-mod sqlite;
+pub(crate) mod project;
 mod text;
 
 pub use api::{
@@ -87,10 +91,5 @@ pub use ir::{
     MAX_REGEX_PATTERN_BYTES, PATH_APP, PATH_ID, PATH_RECV, PATH_TS, PATH_TYPE,
     REGEX_SIZE_LIMIT_BYTES,
 };
-pub use mongo::MongoQueries;
 pub use mongo_filter::{parse_mongo_filter, MAX_MONGO_FILTER_DEPTH, MAX_MONGO_FILTER_NODES};
-pub use sqlite::{
-    SqliteQueries, MAX_GROUP_KEYS_IN_MEMORY, MAX_TAIL_SCAN_ROWS, SQLITE_QUERY_POOL_MAX_IDLE,
-    SQLITE_QUERY_TIMEOUT,
-};
 pub use text::{parse_text, MAX_TEXT_DEPTH, MAX_TEXT_QUERY_BYTES, MAX_TEXT_TERMS};

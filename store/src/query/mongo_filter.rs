@@ -17,8 +17,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::model::parse_rfc3339_ms;
 use crate::ObjectId;
-use crate::time::parse_rfc3339_ms;
 
 use super::error::FilterError;
 use super::ir::{CompareOp, FieldPath, Filter, Literal, RegexPattern};

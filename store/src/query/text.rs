@@ -42,8 +42,8 @@
 //! Errors carry the byte offset of the offending token, or the input's
 //! length when something is missing at the end.
 
+use crate::model::parse_rfc3339_ms;
 use crate::ObjectId;
-use crate::time::parse_rfc3339_ms;
 
 use super::error::ParseError;
 use super::ir::{CompareOp, FieldPath, Filter, Literal, RegexPattern, PATH_ID, PATH_RECV, PATH_TS};

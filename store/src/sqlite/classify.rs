@@ -3,7 +3,7 @@
 
 use rusqlite::ErrorCode;
 
-use crate::doc::EventDoc;
+use crate::model::EventDoc;
 use crate::sink::SinkError;
 
 /// Classifies an error that is not about one row.

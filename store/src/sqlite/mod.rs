@@ -1,19 +1,34 @@
-//! The embedded SQLite store (`sqlite://PATH`, DESIGN §5).
+//! Everything that knows SQLite (rusqlite): the embedded store
+//! (`sqlite://PATH`, DESIGN §5, §6). Both sides share `schema.rs`.
 //!
-//! - `schema`: pragmas, the `events` table, indexes and migrations;
-//! - `writer`: [`SqliteSink`], the flushers' [`crate::Sink`];
-//! - `reader`: [`SqliteReader`], a read-only helper for tests and tools;
-//! - `classify`: SQLite error codes → retry classes.
-//!
-//! Outside this module only the query back end (`query::sqlite`) knows
-//! rusqlite; it opens its read connections through `open_reader`.
+//! - `schema`: pragmas, the `events` table, its indexes, `user_version`
+//!   migrations, and how writer and reader connections are opened. Shared
+//!   by both sides.
+//! - `reader`: [`SqliteReader`], a read-only helper for tests and tools.
+//! - Write side (feature `sink`): [`SqliteSink`] (the flushers'
+//!   [`crate::Sink`]) and `classify` (SQLite codes → retry classes).
+//! - Read side (feature `query`): [`SqliteQueries`] (`queries/`: IR → SQL
+//!   with bound parameters, a read-only connection pool, a registered
+//!   `regexp`).
 
+#[cfg(feature = "sink")]
 mod classify;
+#[cfg(feature = "query")]
+mod queries;
 mod reader;
+// Both sides' knowledge in one file: a read-only build leaves the writer's
+// migrations and pragmas unused.
+#[cfg_attr(not(feature = "sink"), allow(dead_code))]
 mod schema;
-pub(crate) use schema::open_reader;
-mod writer;
+#[cfg(feature = "sink")]
+mod sink;
 
+#[cfg(feature = "query")]
+pub use queries::{
+    SqliteQueries, MAX_GROUP_KEYS_IN_MEMORY, MAX_GROUP_KEY_BYTES_IN_MEMORY, MAX_TAIL_SCAN_ROWS,
+    SQLITE_QUERY_POOL_MAX_IDLE, SQLITE_QUERY_TIMEOUT,
+};
 pub use reader::SqliteReader;
 pub use schema::{BUSY_TIMEOUT, INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID, SCHEMA_VERSION};
-pub use writer::{SqlitePragmas, SqliteSink, SQLITE_MAX_BATCH_EVENTS};
+#[cfg(feature = "sink")]
+pub use sink::{SqlitePragmas, SqliteSink, SQLITE_MAX_BATCH_EVENTS};

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use super::schema::open_reader;
-use crate::doc::EventDoc;
 use crate::error::StoreError;
+use crate::model::EventDoc;
 use crate::ObjectId;
 
 const SELECT_BY_ID_SQL: &str =

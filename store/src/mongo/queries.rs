@@ -16,25 +16,24 @@ use bson::oid::ObjectId as BsonObjectId;
 use bson::{doc, Bson, Document};
 use serde_json::Value;
 
+use crate::model::format_rfc3339_utc_ms;
 use crate::ObjectId;
-use crate::time::format_rfc3339_utc_ms;
 
-use super::api::{
+use crate::query::api::{
     DistinctRequest, FieldName, GroupBy, GroupByRequest, GroupCount, GroupKey, Histogram,
     HistogramRequest, Hit, Page, QueryBackend, TailCursor, TailPage, TailRequest, TypeCount,
     MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_SUGGEST_SCAN_EVENTS, MAX_TAIL_LIMIT, MAX_TOP_N,
 };
-use super::error::QueryError;
-use super::fields::field_names;
-use super::histogram::Plan;
-use super::ir::{
+use crate::query::error::QueryError;
+use crate::query::fields::field_names;
+use crate::query::histogram::Plan;
+use crate::query::ir::{
     CompareOp, Cursor, FieldPath, Filter, Literal, Query, Selection, SortOrder, TimeRange, PATH_ID,
     PATH_RECV, PATH_TS, PATH_TYPE,
 };
-use super::project::project;
+use crate::query::project::project;
 
-/// Server selection bound for [`MongoQueries::open`] clients.
-const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+use super::collection::client_options;
 
 /// Server-side time limit of every command (`maxTimeMS`): a runaway query
 /// is stopped by the server, not left running after the caller gave up.
@@ -335,7 +334,7 @@ pub struct MongoQueries {
 
 impl MongoQueries {
     /// Queries `collection` (e.g. `helios.events`) using `handle`'s runtime.
-    pub fn new(collection: mongodb::Collection<Document>, handle: tokio::runtime::Handle) -> Self {
+    fn new(collection: mongodb::Collection<Document>, handle: tokio::runtime::Handle) -> Self {
         Self { collection, handle }
     }
 
@@ -351,18 +350,9 @@ impl MongoQueries {
         collection: &str,
         handle: tokio::runtime::Handle,
     ) -> Result<Self, QueryError> {
-        // The driver's parse errors name the problem, not the password.
-        let mut options = handle
-            .block_on(async { mongodb::options::ClientOptions::parse(uri).await })
+        let options = handle
+            .block_on(client_options(uri, "helios-report"))
             .map_err(|e| QueryError::store("parsing the MongoDB connection string", e))?;
-        // A query must not hold its caller for the driver's 30 s default
-        // when the server is down; the URI's own setting wins.
-        options
-            .server_selection_timeout
-            .get_or_insert(SERVER_SELECTION_TIMEOUT);
-        options
-            .app_name
-            .get_or_insert_with(|| "helios-report".to_owned());
         // The driver spawns its monitors on the current runtime.
         let client = {
             let _entered = handle.enter();

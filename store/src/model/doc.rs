@@ -14,8 +14,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::model::format_rfc3339_utc_ms;
 use crate::ObjectId;
-use crate::time::format_rfc3339_utc_ms;
 
 /// Envelope member: the event id, 24 lowercase hex digits.
 pub const FIELD_ID: &str = "_id";

@@ -21,9 +21,9 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
-use crate::doc::EventDoc;
-use crate::error::StoreError;
-use crate::sink::{RefusedEvent, RetentionOutcome, Sink, SinkError, WriteOutcome};
+use helios_store::{
+    EventDoc, RefusedEvent, RetentionOutcome, Sink, SinkError, StoreError, WriteOutcome,
+};
 
 /// Events per forwarded request (well under the upstream's default
 /// `--max-events-per-request`).
@@ -395,5 +395,26 @@ impl Sink for RelaySink {
             self.host_port,
             self.path.trim_end_matches("/v1/events")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_https_upstream_opens_without_contacting_it() {
+        let sink = RelaySink::open("https://central.example/base", None, None).unwrap();
+        assert_eq!(sink.describe(), "https://central.example:443/base");
+    }
+
+    #[test]
+    fn an_http_upstream_opens_without_credentials_in_its_description() {
+        let sink = RelaySink::open("http://upstream.example:8080/base", None, None).unwrap();
+        assert_eq!(sink.describe(), "http://upstream.example:8080/base");
+        assert!(
+            RelaySink::open("http://key@upstream:8080", None, None).is_err(),
+            "credentials belong in --upstream-api-key"
+        );
     }
 }

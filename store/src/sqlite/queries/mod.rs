@@ -18,16 +18,16 @@ use serde_json::Value;
 use crate::error::StoreError;
 use crate::ObjectId;
 
-use super::api::{
+use crate::query::api::{
     DistinctRequest, FieldName, GroupBy, GroupByRequest, GroupCount, GroupKey, Histogram,
     HistogramRequest, Hit, Page, QueryBackend, TailCursor, TailPage, TailRequest, TypeCount,
     MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_SUGGEST_SCAN_EVENTS, MAX_TAIL_LIMIT, MAX_TOP_N,
 };
-use super::error::QueryError;
-use super::fields::field_names;
-use super::histogram::Plan;
-use super::ir::{FieldPath, Query, Selection, SortOrder, TimeRange};
-use super::project::project;
+use crate::query::error::QueryError;
+use crate::query::fields::field_names;
+use crate::query::histogram::Plan;
+use crate::query::ir::{FieldPath, Query, Selection, SortOrder, TimeRange};
+use crate::query::project::project;
 use compile::Sql;
 use conn::Pool;
 

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 use crate::error::StoreError;
 
-use super::super::ir::compile_regex;
+use crate::query::ir::compile_regex;
 
 /// Most idle read-only connections kept for reuse; more concurrent
 /// requests open extra connections that are closed after use.
@@ -108,7 +108,7 @@ fn open_error(path: &Path, context: &'static str, source: rusqlite::Error) -> St
 fn open_query_connection(path: &Path) -> Result<Connection, StoreError> {
     // The store's own read-only open: NO_MUTEX (the pool hands a connection
     // to one thread at a time), busy timeout, exact schema version.
-    let conn = crate::sqlite::open_reader(path)?;
+    let conn = crate::sqlite::schema::open_reader(path)?;
     conn.pragma_update(None, "cache_size", -QUERY_CACHE_KIB)
         .map_err(|source| open_error(path, "setting cache_size", source))?;
     register_regexp(&conn).map_err(|source| open_error(path, "registering regexp", source))?;

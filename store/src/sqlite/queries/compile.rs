@@ -16,8 +16,8 @@
 
 use rusqlite::types::Value as SqlValue;
 
-use super::super::error::QueryError;
-use super::super::ir::{
+use crate::query::error::QueryError;
+use crate::query::ir::{
     CompareOp, FieldPath, Filter, Literal, Selection, PATH_APP, PATH_ID, PATH_RECV, PATH_TS,
     PATH_TYPE,
 };

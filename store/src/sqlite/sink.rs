@@ -6,8 +6,8 @@ use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::classify::{classify, classify_row};
 use super::schema::open_writer;
-use crate::doc::EventDoc;
 use crate::error::StoreError;
+use crate::model::EventDoc;
 use crate::sink::{RetentionOutcome, Sink, SinkError, WriteOutcome};
 
 /// Most events per batch transaction. At ~300-byte events, 4096 of them are
