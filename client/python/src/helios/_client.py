@@ -92,7 +92,8 @@ class Stats:
     retried: int
     #: Requests that got a 2xx answer.
     batches_sent: int
-    #: Events waiting to be sent now (not counting a request in flight).
+    #: Events queued by ``record()`` and not settled yet (waiting, in a
+    #: batch, or in a request).
     queued: int
 
 
@@ -400,7 +401,7 @@ class _Core:
                 dropped_queue_full=self._dropped_queue_full,
                 retried=self._retried,
                 batches_sent=self._batches_sent,
-                queued=self._pending_events,
+                queued=self._enqueued_total - self._settled_total,
             )
 
     # ---- fork ----------------------------------------------------------

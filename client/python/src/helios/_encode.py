@@ -260,9 +260,7 @@ def _type_json(event_type: Any) -> str:
     if cached is not None:
         return cached
     if not isinstance(event_type, str):
-        raise EncodeError(
-            f"event type must be a non-empty string, got {type(event_type).__name__}"
-        )
+        raise EncodeError(f"event type must be a non-empty string, got {type(event_type).__name__}")
     if not event_type:
         raise EncodeError("event type is empty")
     text = dumps(str(event_type))

@@ -111,7 +111,7 @@ class Transport:
         try:
             try:
                 return self._exchange(index, conn, body, headers, deadline)
-            except Exception as error:  # noqa: BLE001 - everything is one failed attempt
+            except Exception as error:
                 # A kept-alive connection the server closed while idle fails
                 # before any answer; the body carries its _ids, so sending it
                 # again on a fresh connection at once is safe.
@@ -225,7 +225,7 @@ class Transport:
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, socket.timeout) or isinstance(error, TimeoutError):
+    if isinstance(error, (socket.timeout, TimeoutError)):
         return "timed out waiting for the server"
     if isinstance(error, http.client.RemoteDisconnected):
         return "connection closed before a complete response"

@@ -55,7 +55,7 @@ class LogHandler(logging.Handler):
         self._busy.active = True
         try:
             self.client.record(self.event_type, self._fields(record))
-        except Exception:  # noqa: BLE001 - record() never raises; this is belt and braces
+        except Exception:  # noqa: BLE001, S110 - record() never raises; belt and braces
             pass
         finally:
             self._busy.active = False

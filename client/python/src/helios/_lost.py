@@ -112,7 +112,7 @@ def log_lost(reason: str, doc: bytes, max_logged_bytes: int) -> None:
             prefix.decode("utf-8", "replace"),
             extra=extra,
         )
-    except Exception:  # noqa: BLE001 - a broken handler must not reach the app
+    except Exception:  # noqa: BLE001, S110 - a broken handler must not reach the app
         pass
 
 
