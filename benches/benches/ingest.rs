@@ -92,7 +92,7 @@ fn validated_batch() -> (Vec<u8>, Validation) {
 
 fn encoding(c: &mut Criterion) {
     let (batch, v) = validated_batch();
-    let mut minter = IdMinter::new([1, 2, 3, 4, 5], 7);
+    let mut minter = IdMinter::resume([1, 2, 3, 4, 5], None);
     let mut g = c.benchmark_group("record");
     g.throughput(Throughput::Elements(1));
     g.bench_function("id_mint_reserve", |b| {
@@ -191,7 +191,7 @@ fn reference_docs() -> Vec<EventDoc> {
     let (batch, v) = validated_batch();
     let mut payload = Vec::new();
     encode_payload(0, &batch, v.accepted(), &mut payload).unwrap();
-    let mut minter = IdMinter::new([9, 9, 9, 9, 9], 0);
+    let mut minter = IdMinter::resume([9, 9, 9, 9, 9], None);
     let record = Record {
         seq: 1,
         checkpoint: Checkpoint::default(),

@@ -305,7 +305,9 @@ async fn open_core(
     let journal = open_journal(own, journal_cfg.clone(), &mut feeds, &metrics).await?;
     let node_id =
         load_or_create_node_id(own).with_context(|| format!("node id in {}", own.display()))?;
-    let minter = IdMinter::new(node_id, random_u32());
+    // Continue past every id this journal ever minted (DESIGN §3: a replay
+    // keeps its ids, and a new event never reuses one).
+    let minter = IdMinter::resume(node_id, journal.recovery_report().last_record_ids);
     let mut extra_journals = Vec::new();
     for dir in extra {
         extra_journals
@@ -352,14 +354,4 @@ async fn open_journal(
         checkpointer,
     });
     Ok(journal)
-}
-
-/// A random start for the minted-id counter, so ids minted in the same
-/// second by a restarted collector do not collide with earlier ones.
-fn random_u32() -> u32 {
-    let mut b = [0u8; 4];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut b);
-    }
-    u32::from_le_bytes(b) ^ std::process::id().rotate_left(16)
 }

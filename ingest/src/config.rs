@@ -491,8 +491,9 @@ impl Config {
             "--max-decoded-bytes must be at least --max-body-bytes"
         );
         anyhow::ensure!(
-            self.max_events_per_request >= 1,
-            "--max-events-per-request must be positive"
+            (1..=crate::events::COUNTER_SPACE as usize).contains(&self.max_events_per_request),
+            "--max-events-per-request must be 1..={} (the ids one record can mint)",
+            crate::events::COUNTER_SPACE
         );
         anyhow::ensure!(
             self.flush_batch_events >= 1,
@@ -530,6 +531,18 @@ mod tests {
         let mut all = vec!["helios-collector"];
         all.extend_from_slice(args);
         Cli::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn more_events_per_request_than_one_second_of_ids_is_refused() {
+        let too_many = (crate::events::COUNTER_SPACE as usize + 1).to_string();
+        let Err(error) = Config::resolve(cli(&["--max-events-per-request", &too_many])) else {
+            panic!("--max-events-per-request {too_many} was accepted");
+        };
+        assert!(
+            error.to_string().contains("--max-events-per-request"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use helios_ingest::events::{
     PayloadError, RecordDecodeError, Reject, ValidateLimits, ValidateMode, Validation,
     NODE_ID_FILE, PAYLOAD_FLAG_RELAYED,
 };
-use helios_journal::{Checkpoint, Record};
+use helios_journal::{Checkpoint, Record, RecordIds};
 use helios_store::{format_rfc3339_utc_ms, EventDoc, ObjectId, COUNTER_MAX};
 use serde_json::Value;
 
@@ -640,18 +640,21 @@ fn payload_decode_never_panics_on_garbage() {
 
 #[test]
 fn reserve_returns_the_base_and_advances_the_counter() {
-    let mut minter = IdMinter::new(NODE, 10);
+    let mut minter = IdMinter::resume(NODE, None);
     let base = minter.reserve(RECV_MS, 3);
     let id = ObjectId::from_bytes(base);
     assert_eq!(id.timestamp_secs(), (RECV_MS / 1000) as u32);
     assert_eq!(id.node_id(), NODE);
-    assert_eq!(id.counter(), 10);
-    assert_eq!(minter.next_counter(), 13);
+    assert_eq!(id.counter(), 0);
+    assert_eq!(
+        ObjectId::from_bytes(minter.reserve(RECV_MS, 1)).counter(),
+        3
+    );
 }
 
 #[test]
 fn minted_ids_are_deterministic_and_distinct_within_and_across_records() {
-    let mut minter = IdMinter::new(NODE, 0);
+    let mut minter = IdMinter::resume(NODE, None);
     let first = minter.reserve(RECV_MS, 3);
     let second = minter.reserve(RECV_MS, 2);
     let ids: Vec<ObjectId> = (0..3)
@@ -668,15 +671,15 @@ fn minted_ids_are_deterministic_and_distinct_within_and_across_records() {
 }
 
 #[test]
-fn counter_wraps_at_2_pow_24() {
-    let mut minter = IdMinter::new(NODE, COUNTER_MAX - 1);
-    let base = minter.reserve(RECV_MS, 3);
-    assert_eq!(minter.next_counter(), 1);
+fn a_legacy_record_whose_counter_wrapped_replays_with_the_same_ids() {
+    // Collectors before unique-forever minting let a record's counter wrap.
+    let base = ObjectId::from_parts(1_000, NODE, COUNTER_MAX - 1)
+        .unwrap()
+        .bytes();
     assert_eq!(minted_id(base, 0).counter(), COUNTER_MAX - 1);
     assert_eq!(minted_id(base, 1).counter(), COUNTER_MAX);
     assert_eq!(minted_id(base, 2).counter(), 0);
     assert_eq!(minted_id(base, 2).node_id(), NODE);
-    assert_eq!(IdMinter::new(NODE, u32::MAX).next_counter(), COUNTER_MAX);
 }
 
 #[test]
@@ -707,13 +710,22 @@ fn damaged_node_id_file_is_an_error_not_a_new_id() {
 // ---- flush side ----
 
 fn record(payload: Vec<u8>, event_count: u32, clock_offset_ms: i64, app: &str) -> Record {
-    let mut minter = IdMinter::new(NODE, 100);
+    // As if the journal's previous record had minted counters 0..100 in
+    // this same second: this record's ids continue at 100.
+    let previous = RecordIds {
+        id_base: ObjectId::from_parts((RECV_MS / 1000) as u32, NODE, 0)
+            .unwrap()
+            .bytes(),
+        event_count: 100,
+    };
+    let mut minter = IdMinter::resume(NODE, Some(previous));
     Record {
         seq: 7,
         checkpoint: Checkpoint {
             seq: 7,
             lap: 1,
             end_offset: 4096,
+            ..Checkpoint::default()
         },
         recv_ms: RECV_MS,
         clock_offset_ms,

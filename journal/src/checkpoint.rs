@@ -14,8 +14,28 @@ use crate::error::{JournalError, Result};
 pub const CHECKPOINT_FILE: &str = "checkpoint";
 const CHECKPOINT_TMP: &str = "checkpoint.tmp";
 const CHECKPOINT_MAGIC: [u8; 4] = *b"HCKP";
-const CHECKPOINT_VERSION: u32 = 1;
-const CHECKPOINT_BYTES: usize = 36;
+/// Version 2 added the last stored record's [`RecordIds`].
+const CHECKPOINT_VERSION: u32 = 2;
+const CHECKPOINT_V1: u32 = 1;
+const CHECKPOINT_V1_BYTES: usize = 36;
+const CHECKPOINT_BYTES: usize = 52;
+/// Bytes before the id fields (magic, version, seq, lap, end offset).
+const POSITION_END: usize = 32;
+const ID_BASE_END: usize = POSITION_END + 12;
+const EVENT_COUNT_END: usize = ID_BASE_END + 4;
+
+/// The id fields of one record's header ([`crate::RecordMeta::id_base`] and
+/// `event_count`), opaque to the journal. A checkpoint keeps those of the
+/// last stored record because once its segment is recycled the checkpoint
+/// is the only place left that says which ids the journal's writer already
+/// minted; the collector continues past them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecordIds {
+    /// The record's id base.
+    pub id_base: [u8; 12],
+    /// Events in the record (an upper bound on the ids it minted).
+    pub event_count: u32,
+}
 
 /// Position of the last record the store holds durably.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,6 +46,8 @@ pub struct Checkpoint {
     pub lap: u64,
     /// Offset just past that record in its segment.
     pub end_offset: u64,
+    /// That record's id fields (all zero in a version 1 checkpoint).
+    pub ids: RecordIds,
 }
 
 impl Checkpoint {
@@ -36,13 +58,27 @@ impl Checkpoint {
         b[8..16].copy_from_slice(&self.seq.to_le_bytes());
         b[16..24].copy_from_slice(&self.lap.to_le_bytes());
         b[24..32].copy_from_slice(&self.end_offset.to_le_bytes());
-        let crc = crc32c::crc32c(&b[0..32]);
-        b[32..36].copy_from_slice(&crc.to_le_bytes());
+        b[POSITION_END..ID_BASE_END].copy_from_slice(&self.ids.id_base);
+        b[ID_BASE_END..EVENT_COUNT_END].copy_from_slice(&self.ids.event_count.to_le_bytes());
+        let crc = crc32c::crc32c(&b[0..EVENT_COUNT_END]);
+        b[EVENT_COUNT_END..].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
+    /// Reads a version 2 checkpoint, or a version 1 one (written before
+    /// checkpoints kept record ids; its ids read as zero).
     fn decode(b: &[u8]) -> Option<Checkpoint> {
-        if b.len() != CHECKPOINT_BYTES || b[0..4] != CHECKPOINT_MAGIC {
+        if b.len() < 8 || b[0..4] != CHECKPOINT_MAGIC {
+            return None;
+        }
+        let version = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        let crc_at = match (version, b.len()) {
+            (CHECKPOINT_VERSION, CHECKPOINT_BYTES) => EVENT_COUNT_END,
+            (CHECKPOINT_V1, CHECKPOINT_V1_BYTES) => POSITION_END,
+            _ => return None,
+        };
+        let crc = u32::from_le_bytes([b[crc_at], b[crc_at + 1], b[crc_at + 2], b[crc_at + 3]]);
+        if crc32c::crc32c(&b[0..crc_at]) != crc {
             return None;
         }
         let word = |at: usize| {
@@ -50,15 +86,21 @@ impl Checkpoint {
             a.copy_from_slice(&b[at..at + 8]);
             u64::from_le_bytes(a)
         };
-        let crc = u32::from_le_bytes([b[32], b[33], b[34], b[35]]);
-        let version = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-        if crc32c::crc32c(&b[0..32]) != crc || version != CHECKPOINT_VERSION {
-            return None;
+        let mut ids = RecordIds::default();
+        if version == CHECKPOINT_VERSION {
+            ids.id_base.copy_from_slice(&b[POSITION_END..ID_BASE_END]);
+            ids.event_count = u32::from_le_bytes([
+                b[ID_BASE_END],
+                b[ID_BASE_END + 1],
+                b[ID_BASE_END + 2],
+                b[ID_BASE_END + 3],
+            ]);
         }
         Some(Checkpoint {
             seq: word(8),
             lap: word(16),
             end_offset: word(24),
+            ids,
         })
     }
 }
@@ -147,9 +189,44 @@ mod tests {
             seq: 7,
             lap: 2,
             end_offset: 8192,
+            ids: RecordIds {
+                id_base: [9; 12],
+                event_count: 100,
+            },
         };
         write_checkpoint(dir.path(), &cp).unwrap();
         assert_eq!(read_checkpoint(dir.path()).unwrap(), Some(cp));
+    }
+
+    #[test]
+    fn a_version_1_checkpoint_still_reads_with_zero_ids() {
+        // The 36-byte layout written before checkpoints kept record ids.
+        let mut b = Vec::new();
+        b.extend_from_slice(&CHECKPOINT_MAGIC);
+        b.extend_from_slice(&CHECKPOINT_V1.to_le_bytes());
+        b.extend_from_slice(&7u64.to_le_bytes());
+        b.extend_from_slice(&2u64.to_le_bytes());
+        b.extend_from_slice(&8192u64.to_le_bytes());
+        let crc = crc32c::crc32c(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(CHECKPOINT_FILE), &b).unwrap();
+        let expected = Checkpoint {
+            seq: 7,
+            lap: 2,
+            end_offset: 8192,
+            ids: RecordIds::default(),
+        };
+        assert_eq!(read_checkpoint(dir.path()).unwrap(), Some(expected));
+    }
+
+    #[test]
+    fn a_checkpoint_of_an_unknown_version_or_length_is_ignored() {
+        let cp = Checkpoint::default().encode();
+        let mut newer = cp;
+        newer[4..8].copy_from_slice(&3u32.to_le_bytes());
+        assert_eq!(Checkpoint::decode(&newer), None);
+        assert_eq!(Checkpoint::decode(&cp[..CHECKPOINT_V1_BYTES]), None);
     }
 
     #[test]
@@ -164,11 +241,13 @@ mod tests {
             seq: 10,
             lap: 1,
             end_offset: 4096 * 3,
+            ..Checkpoint::default()
         };
         let new = Checkpoint {
             seq: 20,
             lap: 2,
             end_offset: 4096 * 5,
+            ..Checkpoint::default()
         };
         for step in steps {
             let dir = tempfile::tempdir().unwrap();
@@ -191,6 +270,7 @@ mod tests {
             seq: 3,
             lap: 1,
             end_offset: 4096 * 2,
+            ..Checkpoint::default()
         };
         write_checkpoint(dir.path(), &old).unwrap();
         fs::write(dir.path().join(CHECKPOINT_TMP), [1, 2, 3]).unwrap();

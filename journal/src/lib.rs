@@ -33,7 +33,7 @@ mod shared;
 mod writer;
 
 pub use aligned::AlignedBuf;
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, RecordIds};
 pub use config::*;
 pub use error::{FormatError, JournalError, Result};
 pub use fault::FaultPlan;

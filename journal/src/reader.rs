@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, RecordIds};
 use crate::commit::{parse_commit, CommitError};
 use crate::error::{JournalError, Result};
 use crate::format::{align_up, RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES};
@@ -211,6 +211,10 @@ impl JournalReader {
                                 seq: h.seq,
                                 lap: seg.lap,
                                 end_offset: record_end,
+                                ids: RecordIds {
+                                    id_base: h.id_base,
+                                    event_count: h.count,
+                                },
                             },
                             recv_ms: h.recv_ms,
                             clock_offset_ms: h.clock_offset_ms,

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{read_checkpoint, Checkpoint};
+use crate::checkpoint::{read_checkpoint, Checkpoint, RecordIds};
 use crate::commit::{is_commit_start, parse_commit, CommitError};
 use crate::error::{JournalError, Result};
 use crate::format::{peek_record_header, BLOCK_BYTES, RECORD_MAGIC};
@@ -43,6 +43,9 @@ pub struct Recovered {
     pub torn_commits: u64,
     /// Where the torn commit was, for the log.
     pub torn_at: Option<(PathBuf, u64)>,
+    /// The id fields of the last durable record found (None when no record
+    /// follows the checkpoint).
+    pub last_record_ids: Option<RecordIds>,
 }
 
 impl Recovered {
@@ -75,6 +78,7 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
     let mut active = 0usize;
     let mut torn_commits = 0;
     let mut torn_at = None;
+    let mut last_record_ids = None;
     let mut i = 0usize;
     'segments: while i < segments.len() {
         let lap = segments[i].lap;
@@ -92,6 +96,13 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
                         None => (c.first_seq(), c.last_seq()),
                     });
                     seg.used_end = c.end_offset;
+                    // A parsed commit holds at least one event record.
+                    if let Some(last) = c.records.last() {
+                        last_record_ids = Some(RecordIds {
+                            id_base: last.header.id_base,
+                            event_count: last.header.count,
+                        });
+                    }
                     expected = Some(c.last_seq() + 1);
                     active = i;
                     pos = c.end_offset;
@@ -155,6 +166,7 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
         checkpoint,
         torn_commits,
         torn_at,
+        last_record_ids,
     })
 }
 

@@ -16,7 +16,7 @@ use std::task::{Poll, Waker};
 use std::thread::JoinHandle;
 
 use crate::aligned::AlignedBuf;
-use crate::checkpoint::{write_checkpoint_until, Checkpoint, CheckpointStep};
+use crate::checkpoint::{write_checkpoint_until, Checkpoint, CheckpointStep, RecordIds};
 use crate::config::{JournalConfig, SyncMode};
 use crate::error::{JournalError, Result};
 use crate::fault::injected_error;
@@ -156,6 +156,11 @@ pub struct RecoveryReport {
     pub last_seq: u64,
     /// Checkpointed sequence (0 if none).
     pub checkpoint_seq: u64,
+    /// The id fields of the last record this journal holds or held: the
+    /// last durable record found, else the checkpoint's (its segment may be
+    /// recycled). `None` for a new journal or a version 1 checkpoint with
+    /// no record after it.
+    pub last_record_ids: Option<RecordIds>,
 }
 
 /// A durable, group-committed journal. One per writer (per core); not
@@ -280,6 +285,11 @@ impl Journal {
             torn_at: r.torn_at.clone(),
             last_seq: r.last_seq(),
             checkpoint_seq: r.checkpoint.map_or(0, |c| c.seq),
+            last_record_ids: r.last_record_ids.or_else(|| {
+                r.checkpoint
+                    .map(|c| c.ids)
+                    .filter(|ids| *ids != RecordIds::default())
+            }),
         }
     }
 
@@ -354,6 +364,10 @@ impl Journal {
             seq,
             lap: group.lap,
             end_offset: group.offset + group.buf.len() as u64,
+            ids: RecordIds {
+                id_base: meta.id_base,
+                event_count: meta.event_count,
+            },
         };
         group.records += 1;
         group.record_bytes += rec_bytes;

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use helios_journal::{FaultPlan, Journal, JournalConfig, JournalError, RecordMeta};
+use helios_journal::{FaultPlan, Journal, JournalConfig, JournalError, RecordIds, RecordMeta};
 
 #[test]
 fn appended_records_read_back_intact_after_reopen() {
@@ -295,5 +295,53 @@ fn the_fdatasync_mode_round_trips_across_segments() {
         j.close().await.unwrap();
         let j = Journal::open(dir.path(), cfg).await.unwrap();
         assert_records(&read_all(&j, 0), 0, 400);
+    });
+}
+
+#[test]
+fn reopening_reports_the_id_fields_of_the_last_durable_record() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let j = Journal::open(dir.path(), small_config()).await.unwrap();
+        assert_eq!(j.recovery_report().last_record_ids, None, "new journal");
+        append_each(&j, 0, 40).await;
+        j.close().await.unwrap();
+        let j = Journal::open(dir.path(), small_config()).await.unwrap();
+        let last = meta(39);
+        assert_eq!(
+            j.recovery_report().last_record_ids,
+            Some(RecordIds {
+                id_base: last.id_base,
+                event_count: last.event_count
+            })
+        );
+    });
+}
+
+#[test]
+fn the_checkpoint_keeps_the_last_records_ids_after_its_segment_is_recycled() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let j = Journal::open(dir.path(), small_config()).await.unwrap();
+        append_each(&j, 0, 600).await;
+        let records = read_all(&j, 0);
+        let last = records.last().expect("records").checkpoint;
+        j.checkpointer().advance(last).unwrap();
+        let first = helios_journal::segment_path(dir.path(), 1);
+        wait_until(|| !first.exists());
+        j.close().await.unwrap();
+        // Every record is checkpointed: recovery finds none after it, and
+        // only the checkpoint can say which ids were minted.
+        let j = Journal::open(dir.path(), small_config()).await.unwrap();
+        let report = j.recovery_report();
+        assert_eq!(report.checkpoint_seq, 600);
+        let expected = meta(599);
+        assert_eq!(
+            report.last_record_ids,
+            Some(RecordIds {
+                id_base: expected.id_base,
+                event_count: expected.event_count
+            })
+        );
     });
 }

@@ -5,12 +5,15 @@
 //! minted id's bytes); the k-th minted event of the record gets the base
 //! with `counter + k`. The flush side recomputes ids from the record alone,
 //! so every replay of the journal yields the same ids and the store
-//! deduplicates them.
+//! deduplicates them. Uniqueness is the other half: [`IdMinter`] never
+//! hands out a position it (or an earlier run on the same journal) handed
+//! out before, whatever the clock does.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
+use helios_journal::RecordIds;
 use helios_store::{ObjectId, COUNTER_MAX, NODE_ID_BYTES, OBJECT_ID_BYTES};
 
 /// File in a journal directory holding its node id: 10 lowercase hex digits
@@ -26,26 +29,55 @@ const SECONDS_BYTES: usize = 4;
 const COUNTER_START: usize = SECONDS_BYTES + NODE_ID_BYTES;
 const MS_PER_SECOND: i64 = 1_000;
 
+/// Ids one second's counter can tell apart: a record never mints more, so
+/// `--max-events-per-request` is capped at this.
+pub const COUNTER_SPACE: u32 = COUNTER_MAX + 1;
+
 /// Hands out minted-id bases for one journal. Not shared between cores:
 /// each journal has its own minter (the counter is per journal, the node id
 /// per journal directory).
+///
+/// Ids minted by one journal are unique forever, whatever the clock does:
+/// the minter's position `(seconds, counter)` only moves forward. It starts
+/// past the last record the journal ever held (recovery, or the checkpoint
+/// once that record's segment is recycled), follows the receive clock when
+/// the clock is ahead of it, stays put when the clock stands still or steps
+/// back (the ids then carry a second a little after their receive time),
+/// and moves to the next second when a second's 2^24 counters run out
+/// rather than wrap onto ids already used.
 #[derive(Debug, Clone)]
 pub struct IdMinter {
     node_id: [u8; NODE_ID_BYTES],
+    /// Seconds field of the next base; never decreases.
+    seconds: u32,
+    /// Counter of the next base, `0..=COUNTER_SPACE` (`COUNTER_SPACE`: this
+    /// second is used up). Every counter below it in `seconds` may be taken.
     next_counter: u32,
 }
 
 impl IdMinter {
-    /// A minter whose first id uses `start_counter` (taken mod 2^24: a start
-    /// point, so masking loses nothing).
-    ///
-    /// Pick the start so ids minted after a restart within the same second
-    /// cannot repeat earlier ones: continue from the last recovered record
-    /// (`counter(id_base) + mint count`) or start at a random value.
-    pub fn new(node_id: [u8; NODE_ID_BYTES], start_counter: u32) -> Self {
+    /// A minter for a journal whose last record (ever) had the id fields
+    /// `last` (`RecoveryReport::last_record_ids`; `None` for a new journal).
+    /// Its first id comes after every id that record could have minted.
+    pub fn resume(node_id: [u8; NODE_ID_BYTES], last: Option<RecordIds>) -> Self {
+        let (seconds, next_counter) = match last {
+            None => (0, 0),
+            Some(ids) => {
+                let base = ObjectId::from_bytes(ids.id_base);
+                // `event_count` bounds the ids the record minted. A record
+                // written before ids stopped wrapping may have wrapped within
+                // its second: then the whole second is treated as used.
+                let end = u64::from(base.counter()) + u64::from(ids.event_count);
+                match u32::try_from(end) {
+                    Ok(end) if end <= COUNTER_SPACE => (base.timestamp_secs(), end),
+                    _ => (base.timestamp_secs().saturating_add(1), 0),
+                }
+            }
+        };
         Self {
             node_id,
-            next_counter: start_counter & COUNTER_MAX,
+            seconds,
+            next_counter,
         }
     }
 
@@ -54,34 +86,46 @@ impl IdMinter {
         self.node_id
     }
 
-    /// The counter the next reserved base will carry.
-    pub fn next_counter(&self) -> u32 {
-        self.next_counter
-    }
-
     /// Reserves `n` consecutive counters for one record and returns the base
-    /// id to journal as `RecordMeta::id_base`: seconds of `recv_ms`, this
-    /// node, the current counter. The counter advances by `n` (mod 2^24).
+    /// id to journal as `RecordMeta::id_base`; the record's ids are
+    /// `minted_id(base, 0..n)`, none of them minted before.
     ///
-    /// Seconds before 1970 are written as 0 and after 2106 as `u32::MAX`
-    /// (the field is unsigned 32-bit); a receive clock that far off is
-    /// broken, and the counter still keeps ids distinct.
+    /// The seconds field is those of `recv_ms` when that is ahead of every
+    /// id minted so far, else the minter's current second (or the next one
+    /// when fewer than `n` counters are left in it). Seconds before 1970
+    /// count as 0; past 2106 the field saturates (a clock that far off is
+    /// broken).
     pub fn reserve(&mut self, recv_ms: i64, n: u32) -> [u8; OBJECT_ID_BYTES] {
-        let seconds = recv_ms
+        assert!(
+            n <= COUNTER_SPACE,
+            "a record mints at most {COUNTER_SPACE} ids (config caps --max-events-per-request)"
+        );
+        let now = recv_ms
             .div_euclid(MS_PER_SECOND)
             .clamp(0, i64::from(u32::MAX));
-        let seconds = u32::try_from(seconds).unwrap_or(u32::MAX);
+        let now = u32::try_from(now).unwrap_or(u32::MAX);
+        if now > self.seconds {
+            self.seconds = now;
+            self.next_counter = 0;
+        }
+        if u64::from(self.next_counter) + u64::from(n) > u64::from(COUNTER_SPACE) {
+            self.seconds = self.seconds.saturating_add(1);
+            self.next_counter = 0;
+        }
         let mut base = [0u8; OBJECT_ID_BYTES];
-        base[..SECONDS_BYTES].copy_from_slice(&seconds.to_be_bytes());
+        base[..SECONDS_BYTES].copy_from_slice(&self.seconds.to_be_bytes());
         base[SECONDS_BYTES..COUNTER_START].copy_from_slice(&self.node_id);
         write_counter(&mut base, self.next_counter);
-        self.next_counter = self.next_counter.wrapping_add(n) & COUNTER_MAX;
+        self.next_counter += n;
+        debug_assert!(self.next_counter <= COUNTER_SPACE);
         base
     }
 }
 
 /// The `k`-th (0-based) minted id of a record whose base is `id_base`: same
-/// seconds and node, counter `base + k` mod 2^24.
+/// seconds and node, counter `base + k`. [`IdMinter::reserve`] never lets
+/// that pass 2^24; the wrap (mod 2^24) remains only so records journaled by
+/// older collectors replay with the ids they were acked with.
 pub fn minted_id(id_base: [u8; OBJECT_ID_BYTES], k: u32) -> ObjectId {
     let base = ObjectId::from_bytes(id_base);
     // 2^24 divides 2^32, so wrapping in u32 and then masking is mod 2^24.
@@ -163,7 +207,134 @@ fn parse_node_id_file(text: &[u8]) -> Option<[u8; NODE_ID_BYTES]> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
+
+    const NODE: [u8; NODE_ID_BYTES] = [1, 2, 3, 4, 5];
+    const T0_MS: i64 = 1_796_066_503_000;
+
+    /// Reserves `n` ids and returns them.
+    fn mint(minter: &mut IdMinter, recv_ms: i64, n: u32) -> Vec<ObjectId> {
+        let base = minter.reserve(recv_ms, n);
+        (0..n).map(|k| minted_id(base, k)).collect()
+    }
+
+    /// What recovery would report after the record `(base, n)`.
+    fn last(base: [u8; OBJECT_ID_BYTES], n: u32) -> Option<RecordIds> {
+        Some(RecordIds {
+            id_base: base,
+            event_count: n,
+        })
+    }
+
+    fn assert_all_new(seen: &mut HashSet<ObjectId>, ids: Vec<ObjectId>) {
+        for id in ids {
+            assert!(seen.insert(id), "{id} minted twice");
+        }
+    }
+
+    #[test]
+    fn a_clock_that_stands_still_never_repeats_an_id_across_restarts() {
+        let mut seen = HashSet::new();
+        let mut resume_from = None;
+        for _restart in 0..5 {
+            let mut minter = IdMinter::resume(NODE, resume_from);
+            let mut record = None;
+            for n in [1, 100, 7, 1000] {
+                let base = minter.reserve(T0_MS, n);
+                assert_all_new(&mut seen, (0..n).map(|k| minted_id(base, k)).collect());
+                record = Some((base, n));
+            }
+            let (base, n) = record.unwrap();
+            resume_from = last(base, n);
+        }
+        assert_eq!(seen.len(), 5 * 1108);
+    }
+
+    #[test]
+    fn a_clock_that_steps_back_never_moves_the_seconds_back() {
+        let mut minter = IdMinter::resume(NODE, None);
+        let first = mint(&mut minter, T0_MS, 10);
+        let after_step = mint(&mut minter, T0_MS - 3_600_000, 10);
+        assert!(after_step
+            .iter()
+            .all(|id| id.timestamp_secs() >= first[0].timestamp_secs()));
+        let mut seen = HashSet::new();
+        assert_all_new(&mut seen, first);
+        assert_all_new(&mut seen, after_step);
+    }
+
+    #[test]
+    fn a_restart_with_the_clock_stepped_back_continues_past_the_last_record() {
+        let mut minter = IdMinter::resume(NODE, None);
+        let base = minter.reserve(T0_MS + 5_000, 3);
+        let mut seen: HashSet<ObjectId> = (0..3).map(|k| minted_id(base, k)).collect();
+        let mut restarted = IdMinter::resume(NODE, last(base, 3));
+        assert_all_new(&mut seen, mint(&mut restarted, T0_MS, 3));
+    }
+
+    #[test]
+    fn the_clock_moving_ahead_is_followed() {
+        let mut minter = IdMinter::resume(NODE, None);
+        mint(&mut minter, T0_MS, 5);
+        let later = mint(&mut minter, T0_MS + 2_000, 1);
+        assert_eq!(
+            i64::from(later[0].timestamp_secs()),
+            (T0_MS + 2_000) / MS_PER_SECOND
+        );
+        assert_eq!(later[0].counter(), 0);
+    }
+
+    #[test]
+    fn a_used_up_second_moves_to_the_next_instead_of_wrapping() {
+        let mut minter = IdMinter::resume(NODE, None);
+        let most = ObjectId::from_bytes(minter.reserve(T0_MS, COUNTER_SPACE - 10));
+        let next = mint(&mut minter, T0_MS, 20);
+        assert_eq!(
+            most.counter(),
+            0,
+            "the second's counters 0..2^24-10 are taken"
+        );
+        let second = most.timestamp_secs();
+        assert!(next.iter().all(|id| id.timestamp_secs() == second + 1));
+        assert_eq!(next[0].counter(), 0);
+        let mut seen = HashSet::new();
+        assert_all_new(&mut seen, next);
+    }
+
+    #[test]
+    fn resuming_after_a_wrapped_legacy_record_skips_its_whole_second() {
+        let old_base = ObjectId::from_parts(1_000, NODE, COUNTER_MAX - 1).unwrap();
+        let mut minter = IdMinter::resume(NODE, last(old_base.bytes(), 5));
+        let id = mint(&mut minter, 0, 1)[0];
+        assert_eq!((id.timestamp_secs(), id.counter()), (1_001, 0));
+    }
+
+    #[test]
+    fn any_sequence_of_clocks_and_restarts_mints_each_id_once() {
+        // A small deterministic walk: still, back, forward, restarts.
+        let mut seen = HashSet::new();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut clock_ms = T0_MS;
+        let mut minter = IdMinter::resume(NODE, None);
+        let mut last_record = None;
+        for _ in 0..1_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            match state % 6 {
+                0 => clock_ms -= (state >> 8) as i64 % 5_000,
+                1 => clock_ms += (state >> 8) as i64 % 3_000,
+                2 => minter = IdMinter::resume(NODE, last_record),
+                _ => {}
+            }
+            let n = (state >> 20) as u32 % 3_000;
+            let base = minter.reserve(clock_ms, n);
+            assert_all_new(&mut seen, (0..n).map(|k| minted_id(base, k)).collect());
+            last_record = last(base, n);
+        }
+    }
 
     #[test]
     fn node_id_file_text_round_trips() {

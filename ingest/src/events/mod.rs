@@ -46,7 +46,7 @@ mod skew;
 mod validate;
 
 pub use docs::{record_to_docs, EventDecodeError, EventFailure, RecordDecodeError};
-pub use id::{load_or_create_node_id, minted_id, IdMinter, NODE_ID_FILE};
+pub use id::{load_or_create_node_id, minted_id, IdMinter, COUNTER_SPACE, NODE_ID_FILE};
 pub use payload::{
     decode_payload, encode_payload, payload_len, PayloadError, PayloadIter, PAYLOAD_FLAGS_BYTES,
     PAYLOAD_FLAG_RELAYED, PAYLOAD_KNOWN_FLAGS, PAYLOAD_LEN_BYTES,

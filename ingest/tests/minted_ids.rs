@@ -1,0 +1,167 @@
+//! Ids the collector mints are unique forever, whatever the clock does
+//! (issue 13, item 1): a collector whose wall clock stands still, or is
+//! stepped back, is SIGKILLed and restarted under batch load of events
+//! without `_id`; in the end every acked event is stored, and none twice.
+//!
+//! The clock is the real process's: libfaketime (Debian package
+//! `faketime`, installed by `.ci/run`) freezes `CLOCK_REALTIME` for the
+//! collector while leaving `CLOCK_MONOTONIC` real, so its timers still run.
+
+mod support;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+/// The frozen wall clock, and the same clock stepped back an hour.
+const FROZEN_AT: &str = "2026-12-07 10:00:00";
+const STEPPED_BACK_TO: &str = "2026-12-07 09:00:00";
+const KILL_CYCLES: usize = 6;
+const RUN_MS: [u64; KILL_CYCLES] = [400, 700, 300, 900, 500, 600];
+const LOAD_CONNECTIONS: usize = 3;
+const EVENTS_PER_REQUEST: u64 = 50;
+
+/// Environment that runs the collector under a wall clock fixed at `at`.
+fn frozen_clock(at: &'static str) -> [(&'static str, &'static str); 3] {
+    assert!(
+        Path::new(LIBFAKETIME).exists(),
+        "{LIBFAKETIME} is missing: install the Debian package `faketime` (.ci/run does)"
+    );
+    [
+        ("LD_PRELOAD", LIBFAKETIME),
+        ("FAKETIME", at),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+    ]
+}
+
+/// Event numbers of requests answered 200.
+#[derive(Clone, Default)]
+struct Acked {
+    next: Arc<AtomicU64>,
+    numbers: Arc<Mutex<Vec<u64>>>,
+}
+
+/// Posts arrays of events without `_id` (the collector mints every id),
+/// each carrying a unique `n`, until `stop`.
+fn load(addr: SocketAddr, stop: Arc<AtomicBool>, acked: Acked) -> Vec<u16> {
+    let mut conn: Option<Conn> = None;
+    let mut other_statuses = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match Conn::try_open(addr) {
+                Ok(c) => conn.insert(c),
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+            },
+        };
+        let first = acked.next.fetch_add(EVENTS_PER_REQUEST, Ordering::SeqCst);
+        let numbers: Vec<u64> = (first..first + EVENTS_PER_REQUEST).collect();
+        let events: Vec<String> = numbers
+            .iter()
+            .map(|n| format!(r#"{{"type":"minted","n":{n}}}"#))
+            .collect();
+        let body = format!("[{}]", events.join(","));
+        match c.post(&[], body.as_bytes()) {
+            Ok(r) if r.status == 200 => {
+                assert_eq!(r.json()["accepted"], EVENTS_PER_REQUEST);
+                acked.numbers.lock().unwrap().extend(numbers);
+            }
+            Ok(r) => {
+                other_statuses.push(r.status);
+                conn = None;
+            }
+            Err(_) => conn = None,
+        }
+    }
+    other_statuses
+}
+
+/// `(stored rows, the distinct event numbers among them)`.
+fn stored_numbers(db: &Path) -> (usize, HashSet<u64>) {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return (0, HashSet::new());
+    };
+    let Ok(mut statement) = conn.prepare("SELECT doc FROM events") else {
+        return (0, HashSet::new());
+    };
+    let docs: Vec<String> = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .expect("query")
+        .map(|doc| doc.expect("row"))
+        .collect();
+    let numbers = docs
+        .iter()
+        .map(|doc| {
+            let value: serde_json::Value = serde_json::from_str(doc).expect("stored JSON");
+            value["n"].as_u64().expect("every stored event has n")
+        })
+        .collect();
+    (docs.len(), numbers)
+}
+
+#[test]
+fn minted_ids_never_repeat_under_a_frozen_or_stepped_back_clock_across_sigkills() {
+    let dir = tempfile::tempdir().unwrap();
+    let acked = Acked::default();
+    let port = free_port();
+    for (cycle, run_ms) in RUN_MS.iter().enumerate() {
+        // Every third run has the clock stepped back an hour.
+        let at = if cycle % 3 == 2 {
+            STEPPED_BACK_TO
+        } else {
+            FROZEN_AT
+        };
+        let collector = Collector::start_with_env(dir.path(), port, &[], &frozen_clock(at));
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers: Vec<_> = (0..LOAD_CONNECTIONS)
+            .map(|_| {
+                let (stop, acked) = (stop.clone(), acked.clone());
+                std::thread::spawn(move || load(collector.addr, stop, acked))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(*run_ms));
+        collector.kill();
+        stop.store(true, Ordering::SeqCst);
+        for w in workers {
+            let other = w.join().expect("load worker");
+            assert!(other.is_empty(), "answered other than 200: {other:?}");
+        }
+        eprintln!(
+            "cycle {cycle} (clock {at}): {} events acked so far",
+            acked.numbers.lock().unwrap().len()
+        );
+    }
+    let collector = Collector::start_with_env(dir.path(), port, &[], &frozen_clock(FROZEN_AT));
+    let acked: HashSet<u64> = acked.numbers.lock().unwrap().iter().copied().collect();
+    assert!(acked.len() > 1_000, "only {} events acked", acked.len());
+    let deadline = Instant::now() + STORE_TIMEOUT;
+    loop {
+        let (rows, stored) = stored_numbers(&collector.db_path());
+        let missing = acked.difference(&stored).count();
+        if missing == 0 {
+            // Unacked events may be stored too (durable, ack lost to the
+            // kill); none may be stored twice.
+            assert_eq!(rows, stored.len(), "an event was stored twice");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} acked events never reached the store (their minted ids \
+             were taken as duplicates of earlier events)",
+            acked.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(collector.stop().code(), Some(0));
+}
