@@ -121,6 +121,7 @@ class _Core:
         #: Set by ``record()`` when a batch is waiting, and by flush/close.
         self._wake = threading.Event()
         self._incoming: Deque[bytes] = deque()
+        self._incoming_bytes = 0
         #: Events and bytes queued and not yet in a batch (the incoming
         #: deque plus what the sender swapped out but has not batched).
         self._pending_events = 0
@@ -176,6 +177,7 @@ class _Core:
                 self._dropped_queue_full += 1
             else:
                 self._incoming.append(doc)
+                self._incoming_bytes += size
                 self._pending_events += 1
                 self._pending_bytes += size
                 self._enqueued_total += 1
@@ -256,11 +258,13 @@ class _Core:
         self._wake.wait(max(timeout, 0.0))
         self._wake.clear()
 
-    def take_queued(self) -> Deque[bytes]:
-        """Hands the whole incoming queue to the sender in O(1)."""
+    def take_queued(self) -> Tuple[Deque[bytes], int]:
+        """Hands the whole incoming queue (and its document bytes) to the
+        sender in O(1)."""
         with self._lock:
-            taken = self._incoming
+            taken = self._incoming, self._incoming_bytes
             self._incoming = deque()
+            self._incoming_bytes = 0
         return taken
 
     def batched(self, events: int, size_bytes: int) -> None:
@@ -381,7 +385,7 @@ class _Core:
 
     def _lose_leftovers(self, sender: Optional[Sender]) -> None:
         """Logs what nobody will send any more (the sender ran out of time)."""
-        leftovers = list(self.take_queued())
+        leftovers = list(self.take_queued()[0])
         if sender is not None:
             leftovers += sender.leftovers()
         if not leftovers:

@@ -262,6 +262,7 @@ class Sender:
         #: Documents taken from the shared queue in one O(1) swap, not yet
         #: in a batch (still counted as pending by the core).
         self._backlog: Deque[bytes] = deque()
+        self._backlog_bytes = 0
         self._batch: List[bytes] = []
         self._batch_bytes = 0
         self.delivery = Delivery(core, version)
@@ -315,24 +316,40 @@ class Sender:
     def _fill(self) -> bool:
         """Moves documents into the batch; True when it is full."""
         batch = self._batch
-        backlog = self._backlog
         moved_events = 0
         moved_bytes = 0
         full = False
         while True:
-            if len(batch) >= self._max_events:
+            room_events = self._max_events - len(batch)
+            if room_events <= 0:
                 full = True
                 break
-            if not backlog:
-                backlog = self._backlog = self._core.take_queued()
-                if not backlog:
+            if not self._backlog:
+                self._backlog, self._backlog_bytes = self._core.take_queued()
+                if not self._backlog:
                     break
+            backlog = self._backlog
+            count = len(backlog)
+            # Each document costs its bytes plus its newline.
+            if count <= room_events and (
+                self._batch_bytes + self._backlog_bytes + count <= self._max_bytes
+            ):
+                # All of it fits: one C-level extend instead of a Python
+                # loop, so the sender holds the GIL (and the app) less.
+                batch.extend(backlog)
+                backlog.clear()
+                self._batch_bytes += self._backlog_bytes + count
+                moved_events += count
+                moved_bytes += self._backlog_bytes
+                self._backlog_bytes = 0
+                continue
             doc = backlog[0]
             line_bytes = len(doc) + 1
             if batch and self._batch_bytes + line_bytes > self._max_bytes:
                 full = True
                 break
             backlog.popleft()
+            self._backlog_bytes -= len(doc)
             batch.append(doc)
             self._batch_bytes += line_bytes
             moved_events += 1
@@ -369,6 +386,7 @@ class Sender:
         sender is gone)."""
         docs = list(self._backlog)
         self._backlog = deque()
+        self._backlog_bytes = 0
         return docs
 
 
