@@ -5,7 +5,7 @@ mod support;
 
 use support::*;
 
-const KEYS: &str = "k-billing billing ingest\nk-edge edge relay\n";
+const KEYS: &str = "k-billing billing ingest\nk-payroll payroll ingest\nk-edge edge relay\n";
 
 fn collector(dir: &std::path::Path) -> Collector {
     let keys = dir.join("keys");
@@ -117,4 +117,45 @@ fn a_non_loopback_bind_without_keys_refuses_to_start() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--api-keys"));
+}
+
+#[test]
+fn another_apps_event_reusing_a_stored_id_never_erases_it_and_is_kept_as_a_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = collector(dir.path());
+    let id = client_id(11);
+    let billing = format!(r#"{{"_id":"{id}","type":"invoice","amount":10}}"#);
+    let r = Conn::open(c.addr)
+        .post(&[("Authorization", "Bearer k-billing")], billing.as_bytes())
+        .unwrap();
+    assert_eq!(r.status, 200);
+    wait_for_count(&c.db_path(), 1);
+
+    // Client ids are guessable: payroll sends an event with billing's id.
+    let payroll = format!(r#"{{"_id":"{id}","type":"salary","amount":99}}"#);
+    let r = Conn::open(c.addr)
+        .post(&[("Authorization", "Bearer k-payroll")], payroll.as_bytes())
+        .unwrap();
+    assert_eq!(r.status, 200, "durable in the journal, so acked");
+
+    let letters = wait_for_dead_letters(&dir.path().join("data"));
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].reason.contains("different app"),
+        "{}",
+        letters[0].reason
+    );
+    let kept = letters[0].event.as_ref().expect("the whole event is kept");
+    assert_eq!(
+        (kept["app"].as_str(), kept["type"].as_str()),
+        (Some("payroll"), Some("salary"))
+    );
+    let store = wait_for_count(&c.db_path(), 1);
+    let stored = store.get(oid(&id)).unwrap().unwrap();
+    assert_eq!(
+        stored.app.as_deref(),
+        Some("billing"),
+        "billing's event is intact"
+    );
+    assert_eq!(stored.event_type, "invoice");
 }

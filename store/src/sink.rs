@@ -55,6 +55,25 @@ pub struct RefusedEvent {
     pub reason: String,
 }
 
+impl RefusedEvent {
+    /// The refusal of an event whose `_id` is already stored for a
+    /// different app. A duplicate is only ever the same event resent, and a
+    /// resend comes from the same app: any other reading would let one app
+    /// erase another's event by reusing its (guessable) id. Every sink
+    /// refuses such an event with this reason (the flusher dead-letters it).
+    pub fn app_conflict(index: usize, event: &EventDoc) -> Self {
+        RefusedEvent {
+            index,
+            id: event.id,
+            reason: format!(
+                "_id {} is already stored for a different app; only a resend of the same \
+                 app's event counts as a duplicate",
+                event.id
+            ),
+        }
+    }
+}
+
 /// Why a batch (or a maintenance call) failed. Whatever the variant, the
 /// sink has stored **nothing** of a failed batch that it will not also
 /// report as a duplicate on retry, so retrying the same batch is always

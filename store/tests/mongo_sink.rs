@@ -7,7 +7,7 @@ mod common;
 #[path = "support/mockupdb.rs"]
 mod mockupdb;
 
-use common::{event, events, id, BASE_MS, RECV_LAG_MS};
+use common::{event, event_of_app, events, id, BASE_MS, RECV_LAG_MS};
 use helios_store::mongo::{MongoLayout, MongoOptions, MongoSink};
 use helios_store::{Envelope, EventDoc, Sink, SinkError, TsRaw, WriteOutcome};
 use mockupdb::MockMongo;
@@ -318,4 +318,63 @@ fn ping_reaches_the_server_and_fails_transiently_when_it_is_gone() {
     let mut gone = MongoSink::open(&uri, MongoOptions::default()).unwrap();
     let error = gone.ping().unwrap_err();
     assert!(error.is_transient(), "{error}");
+}
+
+#[test]
+fn an_id_stored_for_another_app_is_refused_and_a_same_app_resend_is_a_duplicate() {
+    let mock = MockMongo::start();
+    let mut sink = standard(&mock);
+    sink.write_batch(&events(0..3)).unwrap();
+    let batch = [event_of_app(0, Some("other")), event(1), event(5)];
+
+    let Err(SinkError::Refused { stored, refused }) = sink.write_batch(&batch) else {
+        panic!("another app's event with a taken id must be refused");
+    };
+
+    assert_eq!(
+        stored,
+        WriteOutcome {
+            inserted: 1,
+            duplicates: 1
+        }
+    );
+    assert_eq!(refused.len(), 1);
+    assert_eq!((refused[0].index, refused[0].id), (0, id(0)));
+    assert!(
+        refused[0].reason.contains("different app"),
+        "{}",
+        refused[0].reason
+    );
+    assert!(mock.stored().values().all(|&n| n == 1));
+}
+
+#[test]
+fn time_series_mode_refuses_an_id_stored_for_another_app() {
+    let mut mock = MockMongo::start();
+    mock.control(json!({"timeseries": true}));
+    let mut sink = sink(
+        &mock,
+        MongoOptions {
+            layout: MongoLayout::TimeSeries,
+            ..MongoOptions::default()
+        },
+    );
+    sink.write_batch(&events(0..2)).unwrap();
+    let batch = [event(0), event_of_app(1, Some("other"))];
+    let Err(SinkError::Refused { stored, refused }) = sink.write_batch(&batch) else {
+        panic!("another app's event with a taken id must be refused");
+    };
+    assert_eq!(
+        stored,
+        WriteOutcome {
+            inserted: 0,
+            duplicates: 1
+        }
+    );
+    assert_eq!(refused[0].index, 1);
+    assert!(
+        mock.stored().values().all(|&n| n == 1),
+        "{:?}",
+        mock.stored()
+    );
 }

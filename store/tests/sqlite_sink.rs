@@ -7,7 +7,7 @@ use helios_store::sqlite::{SqliteReader, SqliteSink, SQLITE_MAX_BATCH_EVENTS};
 use helios_store::{Sink, SinkError, WriteOutcome};
 use rusqlite::Connection;
 
-use common::{event, events, id, temp_store};
+use common::{event, event_of_app, events, id, temp_store};
 
 fn outcome(inserted: u64, duplicates: u64) -> WriteOutcome {
     WriteOutcome {
@@ -267,4 +267,57 @@ fn refuse_host(path: &std::path::Path, host: &str) {
              WHEN NEW.host = '{host}' BEGIN SELECT RAISE(ABORT, 'host {host} refused'); END;"
         ))
         .unwrap();
+}
+
+#[test]
+fn an_id_stored_for_another_app_is_refused_and_the_stored_event_kept() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    // 40 events: one full multi-row statement (32 rows), then single rows.
+    sink.write_batch(&events(0..40)).unwrap();
+    let mut intruder: Vec<_> = (0..40).map(|n| event_of_app(n, Some("other"))).collect();
+    intruder.extend((40..44).map(|n| event_of_app(n, Some("other"))));
+
+    let Err(SinkError::Refused { stored, refused }) = sink.write_batch(&intruder) else {
+        panic!("another app's events with taken ids must be refused");
+    };
+
+    assert_eq!(stored, outcome(4, 0), "its events with new ids are stored");
+    let indexes: Vec<usize> = refused.iter().map(|r| r.index).collect();
+    assert_eq!(indexes, (0..40).collect::<Vec<_>>());
+    assert!(refused.iter().all(|r| r.reason.contains("different app")));
+    let reader = SqliteReader::open(&path).unwrap();
+    assert_eq!(reader.count().unwrap(), 44);
+    assert_eq!(
+        reader.get(id(3)).unwrap(),
+        Some(event(3)),
+        "the first app's event is intact"
+    );
+}
+
+#[test]
+fn a_resend_counts_as_a_duplicate_only_from_the_same_app_or_no_app() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let anonymous: Vec<_> = (0..3).map(|n| event_of_app(n, None)).collect();
+    sink.write_batch(&anonymous).unwrap();
+    assert_eq!(sink.write_batch(&anonymous).unwrap(), outcome(0, 3));
+    let claimed = [event_of_app(1, Some("shop"))];
+    assert!(
+        matches!(sink.write_batch(&claimed), Err(SinkError::Refused { .. })),
+        "an app may not take over an event stored without one"
+    );
+}
+
+#[test]
+fn the_same_id_twice_in_one_batch_from_two_apps_keeps_the_first() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let batch = [event(7), event_of_app(7, Some("other"))];
+    let Err(SinkError::Refused { stored, refused }) = sink.write_batch(&batch) else {
+        panic!("the second app's event must be refused");
+    };
+    assert_eq!(stored, outcome(1, 0));
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].index, 1);
 }

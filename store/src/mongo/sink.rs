@@ -10,7 +10,7 @@
 //! duplicate key *without* a write concern error (a duplicate under a failed
 //! write concern may be a write the majority never saw).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bson::raw::RawDocumentBuf;
@@ -26,7 +26,7 @@ use super::collection::{
     INDEX_RECV_TTL,
 };
 use crate::error::StoreError;
-use crate::model::{EventDoc, FIELD_ID, FIELD_TS, FIELD_TYPE};
+use crate::model::{EventDoc, FIELD_APP, FIELD_ID, FIELD_TS, FIELD_TYPE};
 use crate::sink::{RefusedEvent, RetentionOutcome, Sink, SinkError, WriteOutcome};
 use crate::ObjectId;
 
@@ -234,43 +234,100 @@ impl MongoSink {
         Ok(())
     }
 
-    /// Ids of `candidates` already in the collection (time-series layout).
+    /// The `app` of each of `candidates` already in the collection
+    /// (time-series layout, where a replay is not refused by the server).
     fn existing_ids(
         &self,
         candidates: &[(usize, RawDocumentBuf)],
         batch: &[EventDoc],
-    ) -> Result<HashSet<ObjectId>, SinkError> {
-        let ids: Vec<Bson> = candidates
-            .iter()
-            .map(|(i, _)| Bson::ObjectId(bson::oid::ObjectId::from_bytes(*batch[*i].id.as_bytes())))
-            .collect();
-        let (min_ts, max_ts) = candidates
-            .iter()
-            .fold((i64::MAX, i64::MIN), |(lo, hi), (i, _)| {
-                (lo.min(batch[*i].ts_ms), hi.max(batch[*i].ts_ms))
-            });
+    ) -> Result<HashMap<ObjectId, Option<String>>, SinkError> {
+        let indexes: Vec<usize> = candidates.iter().map(|(i, _)| *i).collect();
+        let (min_ts, max_ts) = indexes.iter().fold((i64::MAX, i64::MIN), |(lo, hi), i| {
+            (lo.min(batch[*i].ts_ms), hi.max(batch[*i].ts_ms))
+        });
         // The time bounds let the server skip buckets by their time range.
-        let filter = doc! {
-            FIELD_ID: { "$in": ids },
+        let time_bounds = doc! {
             FIELD_TS: { "$gte": bson::DateTime::from_millis(min_ts), "$lte": bson::DateTime::from_millis(max_ts) },
         };
+        self.stored_apps(
+            &indexes,
+            batch,
+            time_bounds,
+            "looking up possibly replayed ids",
+        )
+    }
+
+    /// The `app` stored with each of the batch events at `indexes` that the
+    /// collection holds (`None` inside: stored without an app), read with
+    /// `extra` added to the `_id` filter.
+    fn stored_apps(
+        &self,
+        indexes: &[usize],
+        batch: &[EventDoc],
+        extra: Document,
+        what: &'static str,
+    ) -> Result<HashMap<ObjectId, Option<String>>, SinkError> {
+        let ids: Vec<Bson> = indexes
+            .iter()
+            .map(|i| Bson::ObjectId(bson::oid::ObjectId::from_bytes(*batch[*i].id.as_bytes())))
+            .collect();
+        let mut filter = doc! { FIELD_ID: { "$in": ids } };
+        filter.extend(extra);
         let collection = self.collection.clone_with_type::<Document>();
         self.runtime.block_on(async move {
-            let context = || "looking up possibly replayed ids".to_owned();
+            let context = || what.to_owned();
             let mut cursor = collection
                 .find(filter)
-                .projection(doc! { FIELD_ID: 1 })
+                .projection(doc! { FIELD_ID: 1, FIELD_APP: 1 })
                 .await
                 .map_err(|e| classify(context(), e))?;
-            let mut found = HashSet::new();
+            let mut found = HashMap::new();
             while cursor.advance().await.map_err(|e| classify(context(), e))? {
                 let current = cursor.current();
                 if let Ok(oid) = current.get_object_id(FIELD_ID) {
-                    found.insert(ObjectId::from_bytes(oid.bytes()));
+                    let app = current.get_str(FIELD_APP).ok().map(str::to_owned);
+                    found.insert(ObjectId::from_bytes(oid.bytes()), app);
                 }
             }
             Ok(found)
         })
+    }
+
+    /// Sorts the duplicate-key answers for the batch events at `indexes`:
+    /// the same app's event resent is a duplicate; an `_id` stored for a
+    /// different app refuses this event (one app must never erase
+    /// another's event by reusing its id). Returns the duplicates counted.
+    fn settle_duplicates(
+        &self,
+        indexes: &[usize],
+        batch: &[EventDoc],
+        refused: &mut Vec<RefusedEvent>,
+    ) -> Result<u64, SinkError> {
+        if indexes.is_empty() {
+            return Ok(0);
+        }
+        let stored = self.stored_apps(
+            indexes,
+            batch,
+            Document::new(),
+            "reading the apps of duplicate ids",
+        )?;
+        let mut duplicates = 0;
+        for &index in indexes {
+            let event = &batch[index];
+            match stored.get(&event.id) {
+                Some(app) if *app == event.app => duplicates += 1,
+                Some(_) => refused.push(RefusedEvent::app_conflict(index, event)),
+                // Gone since the insert (TTL): retrying stores it.
+                None => {
+                    return Err(SinkError::transient(
+                        "reading the apps of duplicate ids",
+                        format!("{} was a duplicate key and is no longer stored", event.id),
+                    ))
+                }
+            }
+        }
+        Ok(duplicates)
     }
 
     /// One `insert_many` of `docs` (`indexes[k]` = batch index of
@@ -312,7 +369,7 @@ impl MongoSink {
             );
             return Err(SinkError::transient(context(), reason));
         }
-        let mut duplicates = 0u64;
+        let mut duplicate_indexes = Vec::new();
         for w in write_errors {
             let Some(&batch_index) = indexes.get(w.index) else {
                 return Err(SinkError::transient(
@@ -324,7 +381,7 @@ impl MongoSink {
                 ));
             };
             if w.code == DUPLICATE_KEY {
-                duplicates += 1;
+                duplicate_indexes.push(batch_index);
             } else {
                 refused.push(RefusedEvent {
                     index: batch_index,
@@ -334,7 +391,7 @@ impl MongoSink {
             }
         }
         let failed = write_errors.len() as u64;
-        outcome.duplicates += duplicates;
+        outcome.duplicates += self.settle_duplicates(&duplicate_indexes, batch, refused)?;
         outcome.inserted += sent.saturating_sub(failed);
         Ok(())
     }
@@ -397,9 +454,20 @@ impl Sink for MongoSink {
         let mut outcome = WriteOutcome::default();
         if self.options.layout == MongoLayout::TimeSeries && !converted.is_empty() {
             let existing = self.existing_ids(&converted, batch)?;
-            let before = converted.len();
-            converted.retain(|(i, _)| !existing.contains(&batch[*i].id));
-            outcome.duplicates += (before - converted.len()) as u64;
+            converted.retain(|(i, _)| {
+                let event = &batch[*i];
+                match existing.get(&event.id) {
+                    None => true,
+                    Some(app) if *app == event.app => {
+                        outcome.duplicates += 1;
+                        false
+                    }
+                    Some(_) => {
+                        refused.push(RefusedEvent::app_conflict(*i, event));
+                        false
+                    }
+                }
+            });
         }
         let mut chunk = Vec::new();
         let mut chunk_indexes = Vec::new();

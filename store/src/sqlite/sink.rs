@@ -8,7 +8,7 @@ use super::classify::{classify, classify_row};
 use super::schema::open_writer;
 use crate::error::StoreError;
 use crate::model::EventDoc;
-use crate::sink::{RetentionOutcome, Sink, SinkError, WriteOutcome};
+use crate::sink::{RefusedEvent, RetentionOutcome, Sink, SinkError, WriteOutcome};
 
 /// Most events per batch transaction. At ~300-byte events, 4096 of them are
 /// ~1.2 MiB of WAL per commit: large enough that the one fsync per batch
@@ -22,6 +22,10 @@ pub const SQLITE_MAX_BATCH_EVENTS: usize = 4096;
 const INSERT_SQL: &str = "INSERT INTO events (_id, type, ts, recv, app, host, doc) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
      ON CONFLICT(_id) DO NOTHING";
+
+/// Whether the row holding `_id` ?1 belongs to app ?2 (`IS`: NULL-safe, an
+/// event stored without an app matches only another without one).
+const SAME_APP_SQL: &str = "SELECT app IS ?2 FROM events WHERE _id = ?1";
 
 /// Rows per multi-row INSERT: one statement run per this many events
 /// instead of one per event (fewer VDBE starts and bind calls); 32 × 7
@@ -144,12 +148,16 @@ impl SqliteSink {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|error| classify(error, context()))?;
         let mut outcome = WriteOutcome::default();
+        let mut refused = Vec::new();
         {
             let mut insert_many = tx
                 .prepare_cached(&self.insert_many_sql)
                 .map_err(|error| classify(error, context()))?;
             let mut insert_one = tx
                 .prepare_cached(INSERT_SQL)
+                .map_err(|error| classify(error, context()))?;
+            let mut same_app = tx
+                .prepare_cached(SAME_APP_SQL)
                 .map_err(|error| classify(error, context()))?;
             let mut start = 0;
             for chunk in batch.chunks(ROWS_PER_INSERT) {
@@ -163,13 +171,37 @@ impl SqliteSink {
                     if let Ok(inserted) = insert_many.raw_execute() {
                         debug_assert!(inserted <= chunk.len());
                         outcome.inserted += inserted as u64;
-                        outcome.duplicates += (chunk.len() - inserted) as u64;
+                        if inserted < chunk.len() {
+                            // Which rows were skipped is not reported: ask
+                            // for each (a row this statement inserted has
+                            // its own app, so it reads as the same app).
+                            for (offset, event) in chunk.iter().enumerate() {
+                                if !stored_for_same_app(&mut same_app, event)
+                                    .map_err(|error| classify(error, context()))?
+                                {
+                                    refused.push(RefusedEvent::app_conflict(start + offset, event));
+                                }
+                            }
+                            let conflicts_here =
+                                refused.iter().filter(|r| r.index >= start).count();
+                            outcome.duplicates += (chunk.len() - inserted - conflicts_here) as u64;
+                        }
                         start += chunk.len();
                         continue;
                     }
                 }
                 for (offset, event) in chunk.iter().enumerate() {
-                    insert_one_row(&mut insert_one, start + offset, event, &mut outcome)?;
+                    let index = start + offset;
+                    if insert_one_row(&mut insert_one, index, event, &mut outcome)? == Row::Skipped
+                    {
+                        if stored_for_same_app(&mut same_app, event)
+                            .map_err(|error| classify(error, context()))?
+                        {
+                            outcome.duplicates += 1;
+                        } else {
+                            refused.push(RefusedEvent::app_conflict(index, event));
+                        }
+                    }
                 }
                 start += chunk.len();
             }
@@ -177,8 +209,16 @@ impl SqliteSink {
         // Dropping `tx` on any early return above rolls the batch back, so a
         // failed batch leaves nothing behind.
         tx.commit().map_err(|error| classify(error, context()))?;
-        debug_assert_eq!(outcome.total(), batch.len() as u64);
-        Ok(outcome)
+        debug_assert_eq!(outcome.total() + refused.len() as u64, batch.len() as u64);
+        if refused.is_empty() {
+            Ok(outcome)
+        } else {
+            debug_assert!(refused.windows(2).all(|w| w[0].index < w[1].index));
+            Err(SinkError::Refused {
+                stored: outcome,
+                refused,
+            })
+        }
     }
 
     fn delete_one_chunk(&mut self, recv_cutoff_ms: i64, max_rows: usize) -> Result<u64, SinkError> {
@@ -213,14 +253,32 @@ fn bind_row(
     statement.raw_bind_parameter(offset + 7, &event.doc)
 }
 
-/// Inserts one event (batch index `index`), counting it as inserted or
-/// duplicate.
+/// What one single-row INSERT did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Row {
+    Inserted,
+    /// `ON CONFLICT(_id)` skipped it: the `_id` is stored already.
+    Skipped,
+}
+
+/// Whether `event`'s `_id` is stored with `event`'s own app (a resend),
+/// as opposed to another app's event.
+fn stored_for_same_app(
+    same_app: &mut rusqlite::CachedStatement<'_>,
+    event: &EventDoc,
+) -> rusqlite::Result<bool> {
+    same_app.query_row(params![&event.id.as_bytes()[..], event.app], |row| {
+        row.get::<_, bool>(0)
+    })
+}
+
+/// Inserts one event (batch index `index`), counting it when inserted.
 fn insert_one_row(
     insert: &mut rusqlite::CachedStatement<'_>,
     index: usize,
     event: &EventDoc,
     outcome: &mut WriteOutcome,
-) -> Result<(), SinkError> {
+) -> Result<Row, SinkError> {
     // `execute` returns sqlite3_changes(): 1 inserted, 0 when
     // ON CONFLICT(_id) skipped it.
     let changed = insert
@@ -235,16 +293,16 @@ fn insert_one_row(
         ])
         .map_err(|error| classify_row(error, index, event))?;
     match changed {
-        0 => outcome.duplicates += 1,
-        1 => outcome.inserted += 1,
-        other => {
-            return Err(SinkError::permanent(
-                format!("inserting event {}", event.id),
-                format!("one INSERT changed {other} rows"),
-            ))
+        0 => Ok(Row::Skipped),
+        1 => {
+            outcome.inserted += 1;
+            Ok(Row::Inserted)
         }
+        other => Err(SinkError::permanent(
+            format!("inserting event {}", event.id),
+            format!("one INSERT changed {other} rows"),
+        )),
     }
-    Ok(())
 }
 
 impl Sink for SqliteSink {

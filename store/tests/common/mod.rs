@@ -17,14 +17,19 @@ pub fn id(n: u32) -> ObjectId {
     ObjectId::from_parts((BASE_MS / 1000) as u32, NODE, n).expect("counter fits 24 bits")
 }
 
-/// Event `n`, built the way the collector builds events.
+/// Event `n` of app `shop`, built the way the collector builds events.
 pub fn event(n: u32) -> EventDoc {
+    event_of_app(n, Some("shop"))
+}
+
+/// Event `n` (id `id(n)`) of `app`, or of no app.
+pub fn event_of_app(n: u32, app: Option<&str>) -> EventDoc {
     let text = format!(r#"{{"type":"signup","n":{n},"host":"web-{n}","plan":"pro"}}"#);
     let envelope = Envelope {
         id: id(n),
         ts_ms: BASE_MS + i64::from(n),
         recv_ms: BASE_MS + i64::from(n) + RECV_LAG_MS,
-        app: Some("shop"),
+        app,
         ts_raw: TsRaw::None,
     };
     EventDoc::from_event_json(&text, &envelope).expect("fixture event is valid")
