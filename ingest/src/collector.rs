@@ -102,6 +102,8 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         let control = Arc::clone(&control);
         let batch = cfg.flush_batch_events;
         let flusher_metrics = Arc::clone(&metrics.flusher);
+        let reopen_cfg = cfg.clone();
+        let reopen_sink: flusher::SinkOpener = Box::new(move || reopen_cfg.open_sink());
         let retention = cfg.retention_days.map(|days| flusher::Retention {
             keep_ms: (days * 86_400_000.0) as i64,
             every: Duration::from_millis(cfg.retention_check_ms),
@@ -121,6 +123,7 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
                             control,
                             metrics: flusher_metrics,
                             retention,
+                            reopen_sink,
                         },
                     )
                 })

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use helios_journal::{Checkpoint, Checkpointer, JournalReader};
-use helios_store::{EventDoc, Sink, SinkError, WriteOutcome};
+use helios_store::{EventDoc, Sink, SinkError, StoreError, WriteOutcome};
 
 use crate::deadletter::DeadLetters;
 use crate::events;
@@ -61,6 +61,7 @@ pub fn lower_priority() {
 const RETENTION_ROWS_PER_TXN: usize = 10_000;
 
 /// Deletes events older than a cutoff now and then (`--retention-days`).
+#[derive(Debug, Clone, Copy)]
 pub struct Retention {
     /// Keep events received within this many milliseconds.
     pub keep_ms: i64,
@@ -107,7 +108,7 @@ impl FlusherControl {
 }
 
 /// Counters the flusher keeps (for logs now, metrics later).
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FlushStats {
     /// Events newly stored.
     pub inserted: u64,
@@ -118,6 +119,21 @@ pub struct FlushStats {
     /// Store write retries.
     pub retries: u64,
 }
+
+impl FlushStats {
+    /// Adds another writer's counts (a restarted writer starts at zero).
+    fn add(&mut self, other: FlushStats) {
+        self.inserted += other.inserted;
+        self.duplicates += other.duplicates;
+        self.dead_lettered += other.dead_lettered;
+        self.retries += other.retries;
+    }
+}
+
+/// Opens the store again for a restarted writer: a writer thread that dies
+/// (a panic inside a sink) takes its sink with it, and the sink's state at
+/// the panic is not to be trusted anyway.
+pub type SinkOpener = Box<dyn FnMut() -> Result<Box<dyn Sink + Send>, StoreError> + Send>;
 
 /// What the flusher runs with, besides its journals and its store.
 pub struct Setup {
@@ -133,6 +149,8 @@ pub struct Setup {
     pub metrics: Arc<FlusherMetrics>,
     /// Optional retention.
     pub retention: Option<Retention>,
+    /// Reopens the store when the writer thread has died.
+    pub reopen_sink: SinkOpener,
 }
 
 /// A batch of documents from one journal, and where to checkpoint after.
@@ -143,7 +161,52 @@ struct Batch {
     journal: String,
 }
 
+/// What every store writer thread shares with the reader.
+#[derive(Clone)]
+struct WriterContext {
+    dead: Arc<Mutex<DeadLetters>>,
+    batch_events: usize,
+    control: Arc<FlusherControl>,
+    metrics: Arc<FlusherMetrics>,
+    retention: Option<Retention>,
+}
+
+/// A running store writer thread and the channel that feeds it.
+struct WriterThread {
+    tx: Sender<Batch>,
+    handle: std::thread::JoinHandle<FlushStats>,
+}
+
+impl WriterContext {
+    fn spawn(&self, sink: Box<dyn Sink + Send>) -> std::io::Result<WriterThread> {
+        let (tx, rx) = bounded::<Batch>(PIPELINE_DEPTH);
+        let context = self.clone();
+        let handle = std::thread::Builder::new()
+            .name("helios-store-writer".into())
+            .spawn(move || {
+                lower_priority();
+                write_loop(
+                    rx,
+                    sink,
+                    &context.dead,
+                    context.batch_events,
+                    &context.control,
+                    &context.metrics,
+                    context.retention,
+                )
+            })?;
+        Ok(WriterThread { tx, handle })
+    }
+}
+
 /// Runs until drained (after `drain_until`) or the deadline passes.
+///
+/// The writer thread is supervised: if it dies, the reader notices (its
+/// hand-over fails, or the thread is found finished), logs why, reopens the
+/// store, rewinds every journal to its durable checkpoint (the batches the
+/// dead writer held are lost with it) and starts a new writer. Nothing is
+/// lost: nothing past a checkpoint was ever forgotten by the journal, and
+/// anything stored twice is a duplicate the store ignores.
 pub fn run(mut feeds: Vec<Feed>, sink: Box<dyn Sink + Send>, setup: Setup) -> FlushStats {
     let Setup {
         reopened,
@@ -152,24 +215,17 @@ pub fn run(mut feeds: Vec<Feed>, sink: Box<dyn Sink + Send>, setup: Setup) -> Fl
         control,
         metrics,
         retention,
+        mut reopen_sink,
     } = setup;
     let batch_events = batch_events.min(sink.max_batch_events()).max(1);
-    let dead = Arc::new(Mutex::new(dead));
-    let (tx, rx) = bounded::<Batch>(PIPELINE_DEPTH);
-    let writer = {
-        let (dead, control, metrics) = (
-            Arc::clone(&dead),
-            Arc::clone(&control),
-            Arc::clone(&metrics),
-        );
-        std::thread::Builder::new()
-            .name("helios-store-writer".into())
-            .spawn(move || {
-                lower_priority();
-                write_loop(rx, sink, &dead, batch_events, &control, &metrics, retention)
-            })
+    let context = WriterContext {
+        dead: Arc::new(Mutex::new(dead)),
+        batch_events,
+        control: Arc::clone(&control),
+        metrics: Arc::clone(&metrics),
+        retention,
     };
-    let writer = match writer {
+    let mut writer = match context.spawn(sink) {
         Ok(w) => w,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the store writer thread");
@@ -177,12 +233,13 @@ pub fn run(mut feeds: Vec<Feed>, sink: Box<dyn Sink + Send>, setup: Setup) -> Fl
         }
     };
     let mut reader = Reader {
-        dead: &dead,
+        dead: &context.dead,
         batch_events,
         failures: Vec::new(),
         dead_lettered: 0,
         metrics: &metrics,
     };
+    let mut stats = FlushStats::default();
     loop {
         // A core reopened a failed journal: read it through the new handle
         // (from its checkpoint; anything read twice is a duplicate the store
@@ -196,31 +253,48 @@ pub fn run(mut feeds: Vec<Feed>, sink: Box<dyn Sink + Send>, setup: Setup) -> Fl
         let mut progressed = false;
         let mut full_batch = false;
         let mut gave_up = false;
+        let mut writer_gone = writer.handle.is_finished();
         for feed in &mut feeds {
+            if writer_gone {
+                break;
+            }
             let Some(batch) = reader.next_batch(feed) else {
                 continue;
             };
             progressed = true;
             full_batch |= batch.docs.len() >= batch_events;
-            if !hand_over(&tx, batch, &control) {
-                gave_up = true;
-                break;
+            match hand_over(&writer.tx, batch, &control) {
+                HandOver::Sent => {}
+                HandOver::Deadline => {
+                    gave_up = true;
+                    break;
+                }
+                HandOver::WriterGone => writer_gone = true,
             }
         }
-        if let Some(deadline) = control.deadline() {
+        let finishing = control.deadline().is_some_and(|deadline| {
             let drained = !progressed && control.cores_done.load(Ordering::SeqCst);
-            if drained || gave_up || Instant::now() >= deadline {
-                break;
+            drained || gave_up || Instant::now() >= deadline
+        });
+        if writer_gone || finishing {
+            // Joins the writer (once it has stored what it holds, when
+            // finishing); one that died is replaced and the journals are
+            // read again from their checkpoints.
+            match restart_writer(writer, &context, &mut reopen_sink, &mut feeds) {
+                Restart::Running(next) => {
+                    writer = next;
+                    continue;
+                }
+                Restart::Stopped(ended) => {
+                    stats.add(ended);
+                    break;
+                }
             }
-        } else if !full_batch {
+        }
+        if control.deadline().is_none() && !full_batch {
             std::thread::sleep(LINGER);
         }
     }
-    drop(tx);
-    let mut stats = writer.join().unwrap_or_else(|_| {
-        tracing::error!("store writer thread panicked");
-        FlushStats::default()
-    });
     stats.dead_lettered += reader.dead_lettered;
     if control.deadline().is_some_and(|d| Instant::now() >= d) {
         tracing::warn!(
@@ -233,21 +307,101 @@ pub fn run(mut feeds: Vec<Feed>, sink: Box<dyn Sink + Send>, setup: Setup) -> Fl
     stats
 }
 
-/// Sends a batch to the writer, waiting while it is busy; false if the
-/// shutdown deadline passed first (the batch's records stay journaled).
-fn hand_over(tx: &Sender<Batch>, mut batch: Batch, control: &FlusherControl) -> bool {
+/// How a hand-over to the writer ended.
+enum HandOver {
+    Sent,
+    /// The shutdown deadline passed first (the batch's records stay
+    /// journaled).
+    Deadline,
+    /// The writer thread is gone (it died).
+    WriterGone,
+}
+
+/// Sends a batch to the writer, waiting while it is busy.
+fn hand_over(tx: &Sender<Batch>, mut batch: Batch, control: &FlusherControl) -> HandOver {
     loop {
         match tx.send_timeout(batch, HANDOVER_POLL) {
-            Ok(()) => return true,
+            Ok(()) => return HandOver::Sent,
             Err(SendTimeoutError::Timeout(b)) => {
                 if control.deadline().is_some_and(|d| Instant::now() >= d) {
-                    return false;
+                    return HandOver::Deadline;
                 }
                 batch = b;
             }
-            Err(SendTimeoutError::Disconnected(_)) => return false,
+            Err(SendTimeoutError::Disconnected(_)) => return HandOver::WriterGone,
         }
     }
+}
+
+/// What became of a writer that stopped.
+enum Restart {
+    /// The old writer died; a new one runs.
+    Running(WriterThread),
+    /// Flushing stops (the writer ended at the shutdown deadline, or the
+    /// deadline passed while the store would not reopen).
+    Stopped(FlushStats),
+}
+
+/// Closes the writer's channel and joins it; if it died, starts another on
+/// a reopened store with every journal rewound to its durable checkpoint.
+fn restart_writer(
+    writer: WriterThread,
+    context: &WriterContext,
+    reopen_sink: &mut SinkOpener,
+    feeds: &mut [Feed],
+) -> Restart {
+    drop(writer.tx);
+    let panic = match writer.handle.join() {
+        // It returns once its channel is closed and drained, or when it
+        // abandons a batch at the shutdown deadline.
+        Ok(ended) => return Restart::Stopped(ended),
+        Err(panic) => panic,
+    };
+    let metrics = &context.metrics;
+    metrics.writer_restarts.fetch_add(1, Ordering::Relaxed);
+    metrics.store_failing.store(true, Ordering::Relaxed);
+    tracing::error!(
+        reason = panic_message(&panic),
+        "store writer thread died; reopening the store and replaying from the checkpoints"
+    );
+    let mut backoff = RETRY_BACKOFF_MIN;
+    let sink = loop {
+        match reopen_sink() {
+            Ok(sink) => break sink,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reopen the store for a new writer; retrying");
+                if context
+                    .control
+                    .deadline()
+                    .is_some_and(|d| Instant::now() >= d)
+                {
+                    return Restart::Stopped(FlushStats::default());
+                }
+                std::thread::sleep(jittered(backoff));
+                backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+            }
+        }
+    };
+    for feed in feeds.iter_mut() {
+        let durable = feed.checkpointer.current();
+        feed.reader.rewind(durable.seq);
+    }
+    match context.spawn(sink) {
+        Ok(next) => Restart::Running(next),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a new store writer thread");
+            Restart::Stopped(FlushStats::default())
+        }
+    }
+}
+
+/// The text of a panic payload, for the log.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 /// The writer thread: stores each batch (retrying, dead-lettering refused

@@ -59,6 +59,9 @@ pub struct FlusherMetrics {
     pub store_errors: AtomicU64,
     /// Events deleted by retention.
     pub retention_deleted: AtomicU64,
+    /// Times the store writer thread died (a panic in a sink) and was
+    /// restarted with a freshly opened store.
+    pub writer_restarts: AtomicU64,
     /// The last store write failed (cleared by the next success): `/readyz`
     /// reports the store unreachable meanwhile.
     pub store_failing: std::sync::atomic::AtomicBool,
@@ -163,6 +166,12 @@ impl Metrics {
             "helios_store_errors_total",
             "Failed store writes (retried).",
             f.store_errors.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "helios_store_writer_restarts_total",
+            "Times the store writer died and was restarted on a reopened store.",
+            f.writer_restarts.load(Ordering::Relaxed),
         );
         counter(
             &mut out,

@@ -9,88 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use helios_ingest::deadletter::{self, DeadLetters, DEAD_LETTER_FILE};
-use helios_ingest::events::{
-    encode_payload, validate, BodyFormat, ValidateLimits, ValidateMode, Validation,
-};
-use helios_ingest::flusher::{self, Feed, FlusherControl, Setup};
+use helios_ingest::flusher::{self, FlusherControl, Setup};
 use helios_ingest::metrics::FlusherMetrics;
-use helios_journal::{Journal, JournalConfig, RecordMeta};
 use helios_store::testing::{Fault, MemoryStore};
 use support::*;
-
-/// Journals `n` events (one record), then reopens the journal and returns
-/// it (with the runtime it lives on) and a flusher feed for it.
-fn journal_with_events(
-    dir: &std::path::Path,
-    n: usize,
-) -> (
-    monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>>,
-    Journal,
-    Feed,
-) {
-    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let j = Journal::open(
-            dir,
-            JournalConfig {
-                segment_size_bytes: 1 << 20,
-                ..JournalConfig::default()
-            },
-        )
-        .await
-        .unwrap();
-        let body: String = format!(
-            "[{}]",
-            (0..n)
-                .map(|i| format!(r#"{{"type":"t{i}"}}"#))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let mut v = Validation::new();
-        validate(
-            body.as_bytes(),
-            BodyFormat::Json,
-            &ValidateLimits::default(),
-            ValidateMode { relay: false },
-            &mut v,
-        )
-        .unwrap();
-        let mut payload = Vec::new();
-        encode_payload(0, body.as_bytes(), v.accepted(), &mut payload).unwrap();
-        let meta = RecordMeta {
-            recv_ms: 1_764_000_000_000,
-            id_base: [1; 12],
-            event_count: n as u32,
-            ..RecordMeta::default()
-        };
-        j.append_durable(&meta, &payload).await.unwrap();
-        j.close().await.unwrap();
-    });
-    // Reopen for the flusher (a journal's reader works from any thread).
-    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap();
-    let j = rt
-        .block_on(Journal::open(
-            dir,
-            JournalConfig {
-                segment_size_bytes: 1 << 20,
-                ..JournalConfig::default()
-            },
-        ))
-        .unwrap();
-    let checkpointer = j.checkpointer();
-    let feed = Feed {
-        name: "j".into(),
-        reader: j.reader(0),
-        checkpointer,
-    };
-    (rt, j, feed)
-}
 
 #[test]
 fn refused_events_become_dead_letters_transient_failures_are_retried_and_the_rest_stored() {
@@ -113,6 +35,7 @@ fn refused_events_become_dead_letters_transient_failures_are_retried_and_the_res
             control,
             metrics: Arc::clone(&metrics),
             retention: None,
+            reopen_sink: Box::new(|| panic!("the writer does not die here")),
         },
     );
     assert_eq!(stats.inserted, 4);

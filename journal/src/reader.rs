@@ -60,6 +60,17 @@ impl JournalReader {
         }
     }
 
+    /// Goes back to read from the record after `after_seq` again (a
+    /// flusher whose in-flight batches were lost rewinds to its durable
+    /// checkpoint; those records are still on disk, since segments are
+    /// recycled only behind the checkpoint).
+    pub fn rewind(&mut self, after_seq: u64) {
+        self.next_seq = after_seq + 1;
+        self.cursor = None;
+        self.file = None;
+        self.window = None;
+    }
+
     /// Sequence of the next record this reader returns.
     pub fn next_seq(&self) -> u64 {
         self.next_seq

@@ -27,6 +27,8 @@ pub enum Fault {
     },
     /// Fail with [`SinkError::Permanent`]; nothing is stored.
     Permanent,
+    /// Panic inside `write_batch` (a bug in a sink); nothing is stored.
+    Panic,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +113,10 @@ impl Sink for MemorySink {
             ));
         }
         if let Some(fault) = state.faults.pop_front() {
+            if fault == Fault::Panic {
+                drop(state);
+                panic!("injected panic in MemorySink::write_batch");
+            }
             return Err(fault_error(fault, batch));
         }
         let mut outcome = WriteOutcome::default();
@@ -165,7 +171,9 @@ impl Sink for MemorySink {
 fn fault_error(fault: Fault, batch: &[EventDoc]) -> SinkError {
     match fault {
         Fault::Transient => SinkError::transient("writing to memory", "injected transient fault"),
-        Fault::Permanent => SinkError::permanent("writing to memory", "injected permanent fault"),
+        Fault::Permanent | Fault::Panic => {
+            SinkError::permanent("writing to memory", "injected permanent fault")
+        }
         Fault::Refuse { index } => {
             let index = index.min(batch.len().saturating_sub(1));
             match batch.get(index) {

@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use helios_ingest::events::{
+    encode_payload, validate, BodyFormat, ValidateLimits, ValidateMode, Validation,
+};
+use helios_journal::{Journal, JournalConfig, RecordMeta};
 use helios_store::sqlite::SqliteReader;
 use helios_store::ObjectId;
 
@@ -436,4 +440,78 @@ pub fn wait_for_dead_letters(data_dir: &Path) -> Vec<helios_ingest::deadletter::
         assert!(Instant::now() < deadline, "no dead letter written");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Journals `n` events (one record), then reopens the journal and returns
+/// it (with the runtime it lives on) and a flusher feed for it.
+pub fn journal_with_events(
+    dir: &std::path::Path,
+    n: usize,
+) -> (
+    monoio::Runtime<monoio::time::TimeDriver<monoio::IoUringDriver>>,
+    Journal,
+    helios_ingest::flusher::Feed,
+) {
+    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let j = Journal::open(
+            dir,
+            JournalConfig {
+                segment_size_bytes: 1 << 20,
+                ..JournalConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+        let body: String = format!(
+            "[{}]",
+            (0..n)
+                .map(|i| format!(r#"{{"type":"t{i}"}}"#))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let mut v = Validation::new();
+        validate(
+            body.as_bytes(),
+            BodyFormat::Json,
+            &ValidateLimits::default(),
+            ValidateMode { relay: false },
+            &mut v,
+        )
+        .unwrap();
+        let mut payload = Vec::new();
+        encode_payload(0, body.as_bytes(), v.accepted(), &mut payload).unwrap();
+        let meta = RecordMeta {
+            recv_ms: 1_764_000_000_000,
+            id_base: [1; 12],
+            event_count: n as u32,
+            ..RecordMeta::default()
+        };
+        j.append_durable(&meta, &payload).await.unwrap();
+        j.close().await.unwrap();
+    });
+    // Reopen for the flusher (a journal's reader works from any thread).
+    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap();
+    let j = rt
+        .block_on(Journal::open(
+            dir,
+            JournalConfig {
+                segment_size_bytes: 1 << 20,
+                ..JournalConfig::default()
+            },
+        ))
+        .unwrap();
+    let checkpointer = j.checkpointer();
+    let feed = helios_ingest::flusher::Feed {
+        name: "j".into(),
+        reader: j.reader(0),
+        checkpointer,
+    };
+    (rt, j, feed)
 }
