@@ -10,6 +10,7 @@ from typing import Iterator, List
 import pytest
 
 import helios
+
 from collector_process import Collector
 from fake_servers import FakeCollector
 from helpers import LostLog

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -148,16 +149,18 @@ def _decode_events(headers: Dict[str, str], raw_body: bytes) -> List[dict]:
 
 
 class _Server:
-    """Accept loop plus one thread per connection."""
+    """Accept loop plus one thread per connection (TLS when given a
+    server-side ``ssl.SSLContext``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
+        self._tls = tls
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(64)
         self._listener.settimeout(_POLL_SECONDS)
         self.port = self._listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._stop = threading.Event()
         self._threads: List[threading.Thread] = []
         self._connections = 0
@@ -182,6 +185,10 @@ class _Server:
 
     def _serve_guarded(self, sock: socket.socket, connection: int) -> None:
         try:
+            if self._tls is not None:
+                sock.settimeout(5)
+                sock = self._tls.wrap_socket(sock, server_side=True)
+                sock.settimeout(_POLL_SECONDS)
             self.serve(sock, connection)
         except OSError:
             pass
@@ -202,11 +209,13 @@ class _Server:
 class FakeCollector(_Server):
     """Answers each request as ``reply(request_index, request)`` says."""
 
-    def __init__(self, reply: ReplyFn = lambda i, r: accept()) -> None:
+    def __init__(
+        self, reply: ReplyFn = lambda i, r: accept(), tls: Optional[ssl.SSLContext] = None
+    ) -> None:
         self.reply = reply
         self.seen: List[SeenRequest] = []
         self._lock = threading.Lock()
-        super().__init__()
+        super().__init__(tls)
 
     def serve(self, sock: socket.socket, connection: int) -> None:
         buf = bytearray()

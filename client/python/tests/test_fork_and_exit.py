@@ -112,6 +112,33 @@ def test_multiprocessing_child_that_never_closes_still_delivers(make_client, col
     assert client.flush(10.0)  # the parent's own sender is unaffected
 
 
+def _record_in_spawned_child(url: str) -> None:
+    import helios
+
+    client = helios.Client(url, max_batch_delay=30.0)
+    for n in range(20):
+        client.record("spawned", {"n": n})
+    # No flush, no close.
+
+
+def test_forkserver_child_that_makes_its_own_client_and_never_closes_still_delivers(collector):
+    # A forkserver child ends with os._exit() too, after multiprocessing's
+    # finalizers; the client registers one when it is made in such a child.
+    process = multiprocessing.get_context("forkserver").Process(
+        target=_record_in_spawned_child, args=(collector.url,)
+    )
+    process.start()
+    process.join(60)
+    assert process.exitcode == 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        docs = collector.stored_documents() if collector.stored_ids() else {}
+        if sum(1 for d in docs.values() if d["type"] == "spawned") == 20:
+            break
+        time.sleep(0.05)
+    assert sorted(d["n"] for d in docs.values() if d["type"] == "spawned") == list(range(20))
+
+
 def run_python(script: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script)],

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 import helios
+
 from helpers import FAST_RETRIES
 
 

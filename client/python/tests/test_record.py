@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-import fake_servers
 import helios
+
+import fake_servers
 from helpers import FAST_RETRIES, expected_document, without_ts
 
 HEX_ID = re.compile(r"^[0-9a-f]{24}$")

@@ -29,7 +29,7 @@ import time
 import weakref
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from . import _lost, _object_id
 from ._config import (
@@ -145,15 +145,19 @@ class _Core:
 
     # ---- record() path -------------------------------------------------
 
-    def record(self, event_type: Any, fields: Any) -> str:
+    def record(self, event_type: Any, fields: Any, more_fields: Dict[str, Any]) -> str:
         unix_ms = time.time_ns() // 1_000_000
         id_hex = _object_id.mint_hex(unix_ms // 1000)
         try:
-            doc = encode_event(id_hex, unix_ms, event_type, fields, self._defaults)
+            doc = encode_event(id_hex, unix_ms, event_type, fields, self._defaults, more_fields)
         except Exception as error:  # noqa: BLE001 - whatever a value's __str__ raises
-            self._lose_unencodable(id_hex, unix_ms, event_type, fields, error)
+            given = fields if not more_fields else {"fields": fields, "keywords": more_fields}
+            self._lose_unencodable(id_hex, unix_ms, event_type, given, error)
             return id_hex
-        self._push(doc)
+        try:
+            self._push(doc)
+        except Exception as error:  # noqa: BLE001 - a bug here must not reach the app
+            _lost.log_lost(_lost.internal_error(error), doc, self._max_logged_bytes)
         return id_hex
 
     def _push(self, doc: bytes) -> None:
@@ -539,6 +543,24 @@ def _register_mp_exit_finalizer(owner: _MultiprocessingHook) -> None:
         util.Finalize(owner, close_all, exitpriority=0)
 
 
+_mp_child_hooked = False
+
+
+def _hook_multiprocessing_child() -> None:
+    """The same for a child multiprocessing started fresh (spawn,
+    forkserver) that creates its own client."""
+    global _mp_child_hooked
+    process = sys.modules.get("multiprocessing.process")
+    if _mp_child_hooked or process is None:
+        return
+    try:
+        if process.parent_process() is not None:
+            _register_mp_exit_finalizer(_mp_hook)
+            _mp_child_hooked = True
+    except Exception:  # noqa: BLE001, S110 - only a convenience
+        pass
+
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
         before=_before_fork,
@@ -653,6 +675,7 @@ class Client:
         core = _Core(config)
         self._core = core
         _register(core)
+        _hook_multiprocessing_child()
         # A handle dropped without close(): deliver in the background; the
         # exit hook still waits for it if the process ends first.
         finalizer = weakref.finalize(self, core.begin_close, config.shutdown_timeout)
@@ -677,14 +700,7 @@ class Client:
         queue full, client closed) is counted as dropped and logged whole
         on the ``helios.lost`` logger.
         """
-        if more_fields:
-            try:
-                merged = dict(fields) if fields is not None else {}
-                merged.update(more_fields)
-                fields = merged
-            except Exception:  # noqa: BLE001 - encode_event names the problem
-                fields = {"fields": fields, **more_fields}
-        return self._core.record(event_type, fields)
+        return self._core.record(event_type, fields, more_fields)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Waits until every event recorded before this call has been sent

@@ -312,14 +312,18 @@ def encode_event(
     event_type: Any,
     fields: Any,
     defaults: Tuple[Tuple[str, str], ...],
+    more_fields: Optional[Dict[str, Any]] = None,
 ) -> bytes:
     """The complete JSON document of one event, as UTF-8 bytes.
 
+    ``more_fields`` (``record()``'s keyword arguments) win over ``fields``.
     Raises ``EncodeError`` (or whatever a value's own ``__str__`` raises)
     when the arguments cannot make a document.
     """
     type_json = _type_json(event_type)
     fields = _fields_dict(fields)
+    if more_fields:
+        fields = {**fields, **more_fields}
     if "_id" in fields or "type" in fields or "recv" in fields:
         fields = {k: v for k, v in fields.items() if k not in CLIENT_OWNED_KEYS}
     parts = ['{"_id":"', id_hex, '","type":', type_json]

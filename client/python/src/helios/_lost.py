@@ -47,6 +47,10 @@ def invalid(error: str) -> str:
     return f"invalid event: {error}"
 
 
+def internal_error(error: BaseException) -> str:
+    return f"client internal error: {type(error).__name__}: {error}"
+
+
 def rejected(reason: str) -> str:
     return f"rejected by server: {reason}"
 
