@@ -95,7 +95,9 @@ def test_response_cut_after_the_commit_loses_and_duplicates_nothing(
     make_client, collector, lost_log
 ):
     with fake_servers.CuttingProxy(collector.port, cut=2) as proxy:
-        client = make_client(proxy.url, **{**PATIENT_RETRIES, "max_batch_events": 100})
+        # One batch of exactly 100: sent when the 100th event is queued.
+        settings = {**PATIENT_RETRIES, "max_batch_events": 100, "max_batch_delay": 30.0}
+        client = make_client(proxy.url, **settings)
         ids = [client.record("cut", {"n": n}) for n in range(100)]
         assert client.flush(30.0)
         assert proxy.cut_done == 2

@@ -4,6 +4,7 @@ event it cannot queue."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import re
@@ -281,3 +282,14 @@ def test_stats_is_a_value_with_named_counters(make_client, fake):
     stats = client.stats()
     assert stats.recorded == 0 and stats.queued == 0
     assert json.loads(json.dumps(stats.__dict__))["sent"] == 0
+
+
+def test_a_dropped_handle_still_delivers_what_it_queued_and_stops_its_sender(fake):
+    client = helios.Client(fake.url, host="test-host", **FAST_RETRIES)
+    ids = [client.record("t", {"n": n}) for n in range(5)]
+    sender = client._core._thread
+    del client
+    gc.collect()
+    sender.join(5.0)
+    assert not sender.is_alive()
+    assert [e["_id"] for e in fake.events()] == ids

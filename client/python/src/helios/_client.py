@@ -29,7 +29,7 @@ import time
 import weakref
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _lost, _object_id
 from ._config import (
@@ -110,6 +110,8 @@ class _Core:
         self._sender: Optional[Sender] = None
         self._thread: Optional[threading.Thread] = None
         self._start_failed_at: Optional[float] = None
+        #: Set (and only set: no lock) when the handle is garbage-collected.
+        self._abandon_timeout: Optional[float] = None
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -246,6 +248,8 @@ class _Core:
     # ---- the sender's side ---------------------------------------------
 
     def closing(self) -> bool:
+        if self._abandon_timeout is not None and not self._closed:
+            self.begin_close(self._abandon_timeout)
         return self._closed
 
     def shutdown_deadline(self) -> Optional[float]:
@@ -399,6 +403,13 @@ class _Core:
         self.lose(leftovers, _lost.SHUTDOWN_DEADLINE)
         self.settled(len(leftovers))
 
+    def abandon(self, timeout: float) -> None:
+        """The handle is gone: deliver what is queued, then stop. Runs as a
+        weakref finalizer, possibly from the cyclic GC in the middle of any
+        thread's code, even code holding this core's lock; so it takes no
+        lock at all and the sender closes the core on its next pass."""
+        self._abandon_timeout = timeout
+
     def stats(self) -> Stats:
         with self._lock:
             return Stats(
@@ -455,7 +466,10 @@ def _safe_repr(value: Any) -> str:
 # ---- the process-wide registry, fork hooks and exit hook ---------------
 
 _registry_lock = threading.Lock()
-_live_cores: Set[_Core] = set()
+#: Every core still alive. Weak: a running sender thread keeps its core
+#: alive, and a core whose handle is gone and that has no thread has
+#: nothing left to deliver, so it may go.
+_live_cores: weakref.WeakSet[_Core] = weakref.WeakSet()
 
 
 def _register(core: _Core) -> None:
@@ -678,12 +692,10 @@ class Client:
         _hook_multiprocessing_child()
         # A handle dropped without close(): deliver in the background; the
         # exit hook still waits for it if the process ends first.
-        finalizer = weakref.finalize(self, core.begin_close, config.shutdown_timeout)
+        finalizer = weakref.finalize(self, core.abandon, config.shutdown_timeout)
         finalizer.atexit = False
 
-    def record(
-        self, event_type: str, fields: Optional[Mapping[str, Any]] = None, /, **more_fields: Any
-    ) -> str:
+    def record(self, event_type: str, fields: Any = None, /, **more_fields: Any) -> str:
         """Records one event of type ``event_type`` and returns its ``_id``
         (24 lowercase hex digits) at once.
 
