@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::http::{Endpoint, EndpointError};
+use crate::transport::{Endpoint, EndpointError};
 
 /// Default bound on events waiting in the in-process queue.
 pub const DEFAULT_QUEUE_CAPACITY_EVENTS: usize = 10_000;
@@ -399,12 +399,29 @@ mod tests {
         ));
     }
 
+    #[cfg(not(feature = "tls"))]
     #[test]
-    fn https_is_refused_for_now() {
+    fn https_needs_the_tls_feature() {
         let result = ClientBuilder::new()
             .endpoint("https://example.invalid")
             .into_config();
-        assert!(matches!(result, Err(BuildError::Endpoint { .. })));
+        assert!(matches!(
+            result,
+            Err(BuildError::Endpoint {
+                source: EndpointError::TlsNotBuilt,
+                ..
+            })
+        ));
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn https_is_accepted_with_the_tls_feature() {
+        let config = ClientBuilder::new()
+            .endpoint("https://example.invalid")
+            .into_config()
+            .expect("https endpoint");
+        assert!(config.endpoints[0].is_tls());
     }
 
     #[test]

@@ -21,8 +21,8 @@
 //!   bounded in-process queue and return. They never block on the network,
 //!   never return an error and never panic.
 //! - One background thread batches queued events and POSTs them as NDJSON
-//!   to `/v1/events` over keep-alive HTTP/1.1 (plain `http://` only; put
-//!   TLS in a relay or load balancer), retrying with capped exponential
+//!   to `/v1/events` over keep-alive HTTP/1.1 (`http://`; `https://` with
+//!   the `tls` feature), retrying with capped exponential
 //!   backoff and full jitter, honouring `Retry-After`, failing over between
 //!   endpoints. A resend carries byte-identical events, so the collector
 //!   stores each `_id` once.
@@ -48,7 +48,6 @@
 mod config;
 mod event;
 mod hostname;
-mod http;
 mod lost;
 mod object_id;
 mod queue;
@@ -56,6 +55,7 @@ mod random;
 mod sender;
 mod stats;
 mod timestamp;
+pub mod transport;
 
 use std::borrow::{Borrow, Cow};
 use std::panic::{self, AssertUnwindSafe};
@@ -76,14 +76,14 @@ pub use config::{
     DEFAULT_QUEUE_CAPACITY_EVENTS, DEFAULT_READ_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS,
     DEFAULT_WRITE_TIMEOUT_MS,
 };
-pub use http::{
-    EndpointError, EVENTS_PATH, MAX_RESPONSE_BODY_BYTES, MAX_RESPONSE_HEADERS,
-    MAX_RESPONSE_HEAD_BYTES,
-};
 pub use lost::LOST_EVENT_LOG_TARGET;
 pub use object_id::{ObjectId, OBJECT_ID_BYTES, OBJECT_ID_HEX_LEN};
 pub use sender::{MAX_RETRY_AFTER_MS, SENDER_THREAD_NAME};
 pub use stats::Stats;
+pub use transport::{
+    EndpointError, EVENTS_PATH, MAX_RESPONSE_BODY_BYTES, MAX_RESPONSE_HEADERS,
+    MAX_RESPONSE_HEAD_BYTES,
+};
 
 use config::Config;
 use event::{Defaults, EncodeError, Event, Stamp};

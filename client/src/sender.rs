@@ -23,12 +23,12 @@ use serde_json::Value;
 
 use crate::config::{Config, RetryPolicy};
 use crate::event::Event;
-use crate::http::{PostRequest, Response, Transport};
 use crate::lost::{self, LossReason};
 use crate::queue::{Consumer, Item};
 use crate::random::Rng;
 use crate::stats::{self, Counters};
 use crate::timestamp;
+use crate::transport::{PostRequest, Response, Timeouts, Transport};
 
 /// Name of the sender thread (shows in debuggers and `top -H`).
 pub const SENDER_THREAD_NAME: &str = "helios-client-sender";
@@ -191,7 +191,7 @@ struct Sender {
 
 impl Sender {
     fn new(config: &Config, shared: Arc<Shared>, queue: Consumer) -> Self {
-        let timeouts = crate::http::Timeouts {
+        let timeouts = Timeouts {
             connect: config.connect_timeout,
             read: config.read_timeout,
             write: config.write_timeout,
@@ -388,12 +388,10 @@ impl Delivery {
     /// One POST of `body` to the current endpoint.
     fn attempt(&mut self, body: &[u8]) -> Result<Response, Failure> {
         let sent_at_unix_ms = self.next_sent_at();
-        let request = PostRequest {
-            body,
-            gzip: self.gzip,
-            api_key: self.api_key.as_deref(),
-            sent_at_unix_ms,
-        };
+        let request = PostRequest::new(body)
+            .gzip(self.gzip)
+            .api_key(self.api_key.as_deref())
+            .sent_at_unix_ms(sent_at_unix_ms);
         let shared = Arc::clone(&self.shared);
         let deadline = move || shared.deadline();
         self.transport

@@ -3,24 +3,28 @@
 //! each batch to the upstream collector's `/v1/events` as gzipped NDJSON,
 //! marked as relayed (`Helios-Relay: 1`, and the relay-role key when one is
 //! given), over one keep-alive connection. The stored documents already
-//! carry `_id`, `ts`, `ts_raw`, `recv` and `app`, which the upstream keeps;
-//! its answer is the only thing that lets the checkpoint move, and a resend
+//! carry `_id`, `ts`, `ts_raw`, `recv` and `app`, which the upstream keeps
+//! (so no `Helios-Sent-At`: their times were corrected once, here); its
+//! answer is the only thing that lets the checkpoint move, and a resend
 //! after a lost answer is deduplicated upstream by `_id`.
 //!
-//! `https://` upstreams (a TLS-terminating load balancer in front of the
-//! central collectors, DESIGN §9) use rustls over the same blocking socket,
-//! trusting the Mozilla roots (webpki-roots) plus an optional PEM file of
-//! private CAs.
+//! The HTTP is the client crate's ([`helios_client::transport`], feature
+//! `tls`): one HTTP client for apps and relays, with its bounded reads,
+//! Content-Length/chunked/1xx framing, timeouts and idle-connection checks.
+//! A response it cannot frame (a hostile or broken upstream) is a transport
+//! error, so a transient one here. `https://` upstreams (a TLS-terminating
+//! load balancer in front of the central collectors, DESIGN §9) use rustls
+//! over the same blocking socket, trusting the Mozilla roots plus an
+//! optional PEM file of private CAs (`--upstream-ca-file`); the handshake
+//! happens on connect, so `ping` reports a bad certificate.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-
+use helios_client::transport::{
+    Endpoint, PostRequest, Timeouts, TlsConfig, TlsConfigError, Transport,
+};
 use helios_store::{
     EventDoc, RefusedEvent, RetentionOutcome, Sink, SinkError, StoreError, WriteOutcome,
 };
@@ -30,243 +34,137 @@ use helios_store::{
 pub const RELAY_MAX_BATCH_EVENTS: usize = 1000;
 /// Connect, read and write timeout towards the upstream.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest upstream response accepted.
-const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// Most bytes of an upstream's error body quoted in a sink error.
+const MAX_QUOTED_ERROR_BYTES: usize = 512;
+/// The transport's one endpoint.
+const UPSTREAM: usize = 0;
+const FORWARDING: &str = "forwarding to the upstream collector";
+const READING_ANSWER: &str = "reading the upstream's answer";
 
 /// Forwards batches to an upstream collector.
 pub struct RelaySink {
-    host_port: String,
-    path: String,
+    transport: Transport,
     api_key: Option<String>,
-    /// `Some` for `https://` upstreams.
-    tls: Option<Tls>,
-    conn: Option<Upstream>,
+    /// `http(s)://host:port/prefix`, for `describe`.
+    description: String,
+    /// The gzipped body, reused between batches.
     body: Vec<u8>,
 }
 
-struct Tls {
-    config: Arc<rustls::ClientConfig>,
-    server_name: ServerName<'static>,
-}
-
-/// One keep-alive connection to the upstream, plain or TLS.
-enum Upstream {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Read for Upstream {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Upstream::Plain(s) => s.read(buf),
-            Upstream::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Upstream {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Upstream::Plain(s) => s.write(buf),
-            Upstream::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Upstream::Plain(s) => s.flush(),
-            Upstream::Tls(s) => s.flush(),
-        }
-    }
-}
-
-/// The TLS client settings: Mozilla's roots plus the PEM certificates in
-/// `ca_file` (a private CA), TLS 1.2+ via rustls with the ring provider.
-fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, StoreError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = ca_file {
-        let invalid = |reason: String| StoreError::InvalidUri { reason };
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| invalid(format!("--upstream-ca-file {}: {e}", path.display())))?;
-        let mut added = 0usize;
-        for cert in certs {
-            let cert =
-                cert.map_err(|e| invalid(format!("--upstream-ca-file {}: {e}", path.display())))?;
-            roots
-                .add(cert)
-                .map_err(|e| invalid(format!("--upstream-ca-file {}: {e}", path.display())))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(invalid(format!(
-                "--upstream-ca-file {} holds no PEM certificate",
-                path.display()
-            )));
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| StoreError::InvalidUri {
-            reason: format!("TLS setup: {e}"),
-        })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+/// The flusher has no deadline of its own: the transport's timeouts bound
+/// each call, and a failure is retried by the flusher.
+fn no_deadline() -> Option<Instant> {
+    None
 }
 
 impl RelaySink {
     /// A sink for `http(s)://host[:port][/prefix]`; `api_key` is sent as
     /// `Authorization: Bearer` (a relay-role key on the upstream);
-    /// `ca_file` adds trusted CAs for `https://`.
+    /// `ca_file` adds trusted CAs for `https://`. Contacts nothing.
     pub fn open(
         url: &str,
         api_key: Option<String>,
         ca_file: Option<&Path>,
     ) -> Result<RelaySink, StoreError> {
-        let (rest, default_port, secure) = if let Some(rest) = url.strip_prefix("http://") {
-            (rest, 80, false)
-        } else if let Some(rest) = url.strip_prefix("https://") {
-            (rest, 443, true)
-        } else {
-            return Err(StoreError::InvalidUri {
-                reason: "a relay store must be http(s)://host[:port][/prefix]".into(),
-            });
-        };
-        let (host_port, prefix) = match rest.split_once('/') {
-            Some((h, p)) => (h, format!("/{}", p.trim_end_matches('/'))),
-            None => (rest, String::new()),
-        };
-        if host_port.is_empty() || host_port.contains('@') {
-            return Err(StoreError::InvalidUri {
-                reason: "relay store needs a host (and no credentials in the URI)".into(),
-            });
+        // The endpoint error never quotes the URL (it may hold user info).
+        let endpoint = Endpoint::parse(url).map_err(|e| StoreError::InvalidUri {
+            reason: format!(
+                "a relay store must be http(s)://host[:port][/prefix] \
+                 (no credentials: use --upstream-api-key): {e}"
+            ),
+        })?;
+        if let Some(key) = &api_key {
+            if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(StoreError::InvalidUri {
+                    reason: "--upstream-api-key must be visible ASCII without spaces".into(),
+                });
+            }
         }
-        let host_port = if host_port
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| !p.contains(']'))
-        {
-            host_port.to_string()
-        } else {
-            format!("{host_port}:{default_port}")
-        };
-        let path = if prefix == "/" {
-            "/v1/events".to_string()
-        } else {
-            format!("{prefix}/v1/events")
-        };
-        let tls = if secure {
-            let host = host_port
-                .rsplit_once(':')
-                .map_or(host_port.as_str(), |(h, _)| h)
-                .trim_start_matches('[')
-                .trim_end_matches(']');
-            let server_name =
-                ServerName::try_from(host.to_owned()).map_err(|_| StoreError::InvalidUri {
-                    reason: "the https upstream's host is not a valid DNS name or IP address"
-                        .into(),
-                })?;
-            Some(Tls {
-                config: tls_config(ca_file)?,
-                server_name,
-            })
+        let description = endpoint.base_url();
+        let tls = if endpoint.is_tls() {
+            Some(TlsConfig::new(ca_file).map_err(|e| StoreError::InvalidUri {
+                reason: match e {
+                    TlsConfigError::Setup(_) => e.to_string(),
+                    _ => format!("--upstream-ca-file {e}"),
+                },
+            })?)
         } else {
             None
         };
+        let timeouts = Timeouts {
+            connect: UPSTREAM_TIMEOUT,
+            read: UPSTREAM_TIMEOUT,
+            write: UPSTREAM_TIMEOUT,
+        };
+        let mut transport = Transport::new(vec![endpoint], timeouts);
+        if let Some(tls) = tls {
+            transport = transport.with_tls_config(tls);
+        }
         Ok(RelaySink {
-            host_port,
-            path,
+            transport,
             api_key,
-            tls,
-            conn: None,
+            description,
             body: Vec::new(),
         })
     }
 
-    fn connect(&mut self) -> std::io::Result<&mut Upstream> {
-        if self.conn.is_none() {
-            let addr = self
-                .host_port
-                .to_socket_addrs()?
-                .next()
-                .ok_or_else(|| std::io::Error::other("upstream address does not resolve"))?;
-            let s = TcpStream::connect_timeout(&addr, UPSTREAM_TIMEOUT)?;
-            s.set_read_timeout(Some(UPSTREAM_TIMEOUT))?;
-            s.set_write_timeout(Some(UPSTREAM_TIMEOUT))?;
-            s.set_nodelay(true)?;
-            let conn = match &self.tls {
-                None => Upstream::Plain(s),
-                Some(tls) => {
-                    let client =
-                        rustls::ClientConnection::new(tls.config.clone(), tls.server_name.clone())
-                            .map_err(std::io::Error::other)?;
-                    let mut stream = rustls::StreamOwned::new(client, s);
-                    // Handshake now, so a bad certificate fails the connect
-                    // (and `ping`) with its own message.
-                    while stream.conn.is_handshaking() {
-                        stream.conn.complete_io(&mut stream.sock)?;
-                    }
-                    Upstream::Tls(Box::new(stream))
-                }
-            };
-            self.conn = Some(conn);
+    /// Gzips `batch` as NDJSON into `self.body`.
+    fn encode(&mut self, batch: &[EventDoc]) -> std::io::Result<()> {
+        self.body.clear();
+        let mut gz = flate2::write::GzEncoder::new(&mut self.body, flate2::Compression::fast());
+        for doc in batch {
+            gz.write_all(doc.doc.as_bytes())?;
+            gz.write_all(b"\n")?;
         }
-        self.conn
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("not connected"))
+        gz.finish().map(|_| ())
     }
+}
 
-    /// Sends the request and reads the response (status, body).
-    fn exchange(&mut self, request: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-        let conn = self.connect()?;
-        conn.write_all(request)?;
-        let mut buf = Vec::with_capacity(4096);
-        let mut chunk = [0u8; 16 << 10];
-        loop {
-            let n = conn.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "upstream closed",
-                ));
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if buf.len() > MAX_RESPONSE_BYTES {
-                return Err(std::io::Error::other("upstream response too large"));
-            }
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut resp = httparse::Response::new(&mut headers);
-            let head_len = match resp.parse(&buf) {
-                Ok(httparse::Status::Complete(n)) => n,
-                Ok(httparse::Status::Partial) => continue,
-                Err(e) => return Err(std::io::Error::other(format!("bad upstream response: {e}"))),
-            };
-            let status = resp.code.unwrap_or(0);
-            let mut close = false;
-            let mut len = 0usize;
-            for h in resp.headers.iter() {
-                if h.name.eq_ignore_ascii_case("content-length") {
-                    len = std::str::from_utf8(h.value)
-                        .ok()
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                } else if h.name.eq_ignore_ascii_case("connection")
-                    && h.value.eq_ignore_ascii_case(b"close")
-                {
-                    close = true;
-                }
-            }
-            if buf.len() < head_len + len {
-                continue;
-            }
-            let body = buf[head_len..head_len + len].to_vec();
-            if close {
-                self.conn = None;
-            }
-            return Ok((status, body));
-        }
+/// The upstream's 200 answer, `{"accepted":…, "rejected":[{"index","error"}]}`,
+/// as the sink's outcome: every event not rejected is stored upstream.
+fn judge_answer(batch: &[EventDoc], body: &[u8]) -> Result<WriteOutcome, SinkError> {
+    let answer: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| SinkError::transient(READING_ANSWER, e.to_string()))?;
+    let mut refused = Vec::new();
+    for rejected in answer["rejected"].as_array().into_iter().flatten() {
+        let index = rejected["index"]
+            .as_u64()
+            .and_then(|i| usize::try_from(i).ok());
+        let Some((index, doc)) = index.and_then(|i| batch.get(i).map(|d| (i, d))) else {
+            return Err(SinkError::transient(
+                READING_ANSWER,
+                format!("upstream rejected an event outside the batch: {rejected}"),
+            ));
+        };
+        let reason = rejected["error"].as_str().unwrap_or("rejected upstream");
+        refused.push(RefusedEvent {
+            index,
+            id: doc.id,
+            reason: format!("upstream rejected it: {reason}"),
+        });
     }
+    refused.sort_by_key(|r| r.index);
+    refused.dedup_by_key(|r| r.index);
+    // The upstream stored every event it did not reject.
+    let stored = WriteOutcome {
+        inserted: (batch.len() - refused.len()) as u64,
+        duplicates: 0,
+    };
+    if refused.is_empty() {
+        Ok(stored)
+    } else {
+        Err(SinkError::Refused { stored, refused })
+    }
+}
+
+/// The start of an upstream's error body, as text fit for a log line.
+fn quote(body: &[u8]) -> String {
+    // Cut by bytes before decoding: a cut inside a character becomes U+FFFD.
+    let cut = &body[..body.len().min(MAX_QUOTED_ERROR_BYTES)];
+    String::from_utf8_lossy(cut)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 impl Sink for RelaySink {
@@ -274,98 +172,28 @@ impl Sink for RelaySink {
         if batch.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        self.body.clear();
-        {
-            let mut gz = flate2::write::GzEncoder::new(&mut self.body, flate2::Compression::fast());
-            for doc in batch {
-                let _ = gz.write_all(doc.doc.as_bytes());
-                let _ = gz.write_all(b"\n");
-            }
-            if let Err(e) = gz.finish() {
-                return Err(SinkError::transient(
-                    "compressing a relay batch",
-                    e.to_string(),
-                ));
-            }
-        }
-        let mut request = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-ndjson\r\nContent-Encoding: gzip\r\nHelios-Relay: 1\r\nContent-Length: {}\r\n",
-            self.path,
-            self.host_port,
-            self.body.len()
-        );
-        if let Some(key) = &self.api_key {
-            request.push_str(&format!("Authorization: Bearer {key}\r\n"));
-        }
-        request.push_str("\r\n");
-        let mut bytes = request.into_bytes();
-        bytes.extend_from_slice(&self.body);
-        let (status, body) = match self.exchange(&bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                self.conn = None;
-                return Err(SinkError::transient(
-                    "forwarding to the upstream collector",
-                    e.to_string(),
-                ));
-            }
-        };
-        match status {
-            200 => {}
-            408 | 429 | 500..=599 => {
-                return Err(SinkError::transient(
-                    "forwarding to the upstream collector",
-                    format!("upstream answered {status}"),
-                ));
-            }
-            _ => {
-                self.conn = None;
-                return Err(SinkError::permanent(
-                    "forwarding to the upstream collector",
-                    format!(
-                        "upstream answered {status}: {}",
-                        String::from_utf8_lossy(&body)
-                    ),
-                ));
-            }
-        }
-        let answer: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| SinkError::transient("reading the upstream's answer", e.to_string()))?;
-        let mut refused = Vec::new();
-        for rejected in answer["rejected"].as_array().into_iter().flatten() {
-            let index = rejected["index"]
-                .as_u64()
-                .and_then(|i| usize::try_from(i).ok());
-            let Some((index, doc)) = index.and_then(|i| batch.get(i).map(|d| (i, d))) else {
-                return Err(SinkError::transient(
-                    "reading the upstream's answer",
-                    format!("upstream rejected an event outside the batch: {rejected}"),
-                ));
-            };
-            let reason = rejected["error"].as_str().unwrap_or("rejected upstream");
-            refused.push(RefusedEvent {
-                index,
-                id: doc.id,
-                reason: format!("upstream rejected it: {reason}"),
-            });
-        }
-        // The upstream stored every event it did not reject.
-        let stored = WriteOutcome {
-            inserted: (batch.len() - refused.len()) as u64,
-            duplicates: 0,
-        };
-        if refused.is_empty() {
-            Ok(stored)
-        } else {
-            refused.sort_by_key(|r| r.index);
-            refused.dedup_by_key(|r| r.index);
-            Err(SinkError::Refused {
-                stored: WriteOutcome {
-                    inserted: (batch.len() - refused.len()) as u64,
-                    duplicates: 0,
-                },
-                refused,
-            })
+        self.encode(batch)
+            .map_err(|e| SinkError::transient("compressing a relay batch", e.to_string()))?;
+        let request = PostRequest::new(&self.body)
+            .gzip(true)
+            .api_key(self.api_key.as_deref())
+            .relayed(true);
+        // Any transport error (refused, reset, timed out, unframable or
+        // oversized answer) closes the connection and is worth a retry.
+        let response = self
+            .transport
+            .post(UPSTREAM, &request, &no_deadline)
+            .map_err(|e| SinkError::transient(FORWARDING, e.to_string()))?;
+        match response.status {
+            200 => judge_answer(batch, &response.body),
+            status @ (408 | 429 | 500..=599) => Err(SinkError::transient(
+                FORWARDING,
+                format!("upstream answered {status}"),
+            )),
+            status => Err(SinkError::permanent(
+                FORWARDING,
+                format!("upstream answered {status}: {}", quote(&response.body)),
+            )),
         }
     }
 
@@ -383,18 +211,13 @@ impl Sink for RelaySink {
     }
 
     fn ping(&mut self) -> Result<(), SinkError> {
-        self.connect().map(|_| ()).map_err(|e| {
+        self.transport.connect(UPSTREAM, &no_deadline).map_err(|e| {
             SinkError::transient("connecting to the upstream collector", e.to_string())
         })
     }
 
     fn describe(&self) -> String {
-        format!(
-            "{}://{}{}",
-            if self.tls.is_some() { "https" } else { "http" },
-            self.host_port,
-            self.path.trim_end_matches("/v1/events")
-        )
+        self.description.clone()
     }
 }
 
@@ -415,6 +238,57 @@ mod tests {
         assert!(
             RelaySink::open("http://key@upstream:8080", None, None).is_err(),
             "credentials belong in --upstream-api-key"
+        );
+    }
+
+    #[test]
+    fn bad_upstream_urls_and_keys_are_refused_at_open_without_echoing_the_url() {
+        for url in [
+            "http://key@secrethost:8080",
+            "http:/\u{e9}x",
+            "http://secr\u{e9}thost:8080",
+            "http://secrethost:0",
+            "http://secrethost:8080/p?q=1",
+            "ftp://secrethost",
+        ] {
+            let Err(StoreError::InvalidUri { reason }) = RelaySink::open(url, None, None) else {
+                panic!("{url:?} accepted");
+            };
+            assert!(!reason.contains("secret"), "{reason}");
+        }
+        for key in ["", "k\r\nX-Evil: 1", "a b"] {
+            assert!(
+                RelaySink::open("http://upstream:8080", Some(key.to_owned()), None).is_err(),
+                "{key:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_upstream_ca_file_is_refused_at_open_with_its_path() {
+        let missing = Path::new("/nonexistent/helios-ca.pem");
+        let Err(StoreError::InvalidUri { reason }) =
+            RelaySink::open("https://central.example", None, Some(missing))
+        else {
+            panic!("a missing CA file was accepted");
+        };
+        assert!(
+            reason.starts_with("--upstream-ca-file /nonexistent/helios-ca.pem"),
+            "{reason}"
+        );
+        // Plain http:// has no use for it, as before.
+        assert!(RelaySink::open("http://central.example", None, Some(missing)).is_ok());
+    }
+
+    #[test]
+    fn an_error_body_is_quoted_bounded_and_on_one_line() {
+        assert_eq!(quote(b"bad\r\nkey"), "bad  key");
+        let long = "\u{e9}".repeat(MAX_QUOTED_ERROR_BYTES);
+        let quoted = quote(long.as_bytes());
+        assert!(
+            quoted.len() <= MAX_QUOTED_ERROR_BYTES + 3,
+            "{}",
+            quoted.len()
         );
     }
 }

@@ -368,3 +368,254 @@ fn an_event_the_upstream_rejects_becomes_a_dead_letter_on_the_relay() {
     );
     assert_eq!(relay.stop().code(), Some(0));
 }
+
+// ---------------------------------------------------------------------------
+// A hostile or broken upstream, against the sink itself (no relay process):
+// whatever it answers, `write_batch` returns an error the flusher can act on,
+// and never panics.
+
+/// How long a scripted upstream keeps a connection open after answering, so
+/// a sink that waits for a body it was promised is seen waiting.
+const SCRIPTED_LINGER: Duration = Duration::from_secs(20);
+/// Longest a refusal may take: well under the relay's 10 s read timeout, so
+/// a sink that waited for the promised body fails the test.
+const PROMPT_REFUSAL: Duration = Duration::from_secs(5);
+
+/// What a scripted upstream saw: each request's head, as text.
+type SeenHeads = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A fake upstream on 127.0.0.1 that reads each request whole and answers
+/// it with `answer` (raw bytes), then keeps the connection open (up to
+/// [`SCRIPTED_LINGER`]) without another word. Serves at most 16
+/// connections; the thread ends with the test process.
+fn scripted_upstream(answer: Vec<u8>) -> (std::net::SocketAddr, SeenHeads) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen: SeenHeads = Arc::default();
+    let heads = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().take(16) {
+            let Ok(mut client) = client else { continue };
+            let (answer, heads) = (answer.clone(), heads.clone());
+            std::thread::spawn(move || {
+                let _ = client.set_read_timeout(Some(SCRIPTED_LINGER));
+                // One answer per request, for as long as the sink sends.
+                while let Some(request) = read_http_message(&mut client, true) {
+                    let head_end = request
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .unwrap_or(request.len());
+                    heads
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&request[..head_end]).into_owned());
+                    if client.write_all(&answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// A batch of `n` events as the flusher would hand it to the sink.
+fn relay_batch(n: u64) -> Vec<helios_store::EventDoc> {
+    (0..n)
+        .map(|i| {
+            let id = client_id(i);
+            helios_store::EventDoc {
+                id: oid(&id),
+                event_type: "hostile".to_owned(),
+                ts_ms: 1_700_000_000_000,
+                recv_ms: 1_700_000_000_000,
+                app: None,
+                host: None,
+                doc: format!(r#"{{"_id":"{id}","type":"hostile"}}"#),
+            }
+        })
+        .collect()
+}
+
+/// `write_batch` of a 2-event batch against an upstream answering `answer`,
+/// and how long it took.
+fn write_against(
+    answer: &[u8],
+) -> (
+    Result<helios_store::WriteOutcome, helios_store::SinkError>,
+    Duration,
+) {
+    use helios_store::Sink;
+    let (addr, _) = scripted_upstream(answer.to_vec());
+    let mut sink =
+        helios_ingest::relay::RelaySink::open(&format!("http://{addr}"), None, None).unwrap();
+    let started = std::time::Instant::now();
+    let outcome = sink.write_batch(&relay_batch(2));
+    (outcome, started.elapsed())
+}
+
+/// Asserts that `answer` makes `write_batch` fail as transient, promptly.
+fn assert_transient(answer: &[u8]) {
+    let shown = String::from_utf8_lossy(&answer[..answer.len().min(120)]).into_owned();
+    let (outcome, took) = write_against(answer);
+    assert!(
+        matches!(outcome, Err(helios_store::SinkError::Transient { .. })),
+        "{shown:?}: {outcome:?}"
+    );
+    assert!(took < PROMPT_REFUSAL, "{shown:?}: took {took:?}");
+}
+
+#[test]
+fn a_content_length_past_the_address_space_is_transient_not_a_panic() {
+    for length in [
+        "18446744073709551615",
+        "18446744073709551600",
+        "9223372036854775808",
+    ] {
+        assert_transient(
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n{{}}").as_bytes(),
+        );
+    }
+}
+
+#[test]
+fn garbage_content_lengths_are_transient_whatever_the_status() {
+    // A response whose framing cannot be read says nothing trustworthy:
+    // not even its status is a verdict on the batch.
+    for length in [
+        "abc",
+        "-1",
+        "+5",
+        "5 5",
+        "0x10",
+        "",
+        "99999999999999999999999",
+    ] {
+        for status in ["200 OK", "400 Bad Request"] {
+            assert_transient(
+                format!("HTTP/1.1 {status}\r\nContent-Length: {length}\r\n\r\nhello").as_bytes(),
+            );
+        }
+    }
+    assert_transient(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nhi",
+    );
+}
+
+#[test]
+fn an_answer_larger_than_the_response_cap_is_transient_at_once() {
+    let over_cap = 2 << 20;
+    // Promised but never sent: refused from the head, without waiting.
+    assert_transient(format!("HTTP/1.1 200 OK\r\nContent-Length: {over_cap}\r\n\r\n{{").as_bytes());
+    // Sent in full, by each framing.
+    let big = vec![b' '; over_cap];
+    let mut framed = format!("HTTP/1.1 200 OK\r\nContent-Length: {over_cap}\r\n\r\n").into_bytes();
+    framed.extend_from_slice(&big);
+    assert_transient(&framed);
+    let mut chunked =
+        format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{over_cap:x}\r\n")
+            .into_bytes();
+    chunked.extend_from_slice(&big);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    assert_transient(&chunked);
+}
+
+#[test]
+fn a_chunked_answer_from_the_upstream_is_understood() {
+    let (outcome, _) = write_against(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+          e\r\n{\"accepted\":2,\r\nf\r\n\"rejected\":[]}\n\r\n0\r\n\r\n",
+    );
+    assert_eq!(
+        outcome.unwrap(),
+        helios_store::WriteOutcome {
+            inserted: 2,
+            duplicates: 0
+        }
+    );
+    let (outcome, _) = write_against(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+          33\r\n{\"accepted\":1,\"rejected\":[{\"index\":1,\"error\":\"x\"}]}\r\n0\r\n\r\n",
+    );
+    match outcome {
+        Err(helios_store::SinkError::Refused { stored, refused }) => {
+            assert_eq!(stored.inserted, 1);
+            assert_eq!(refused.len(), 1);
+            assert_eq!(refused[0].index, 1);
+            assert_eq!(refused[0].reason, "upstream rejected it: x");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_interim_response_before_the_answer_is_skipped() {
+    let (outcome, _) = write_against(
+        b"HTTP/1.1 100 Continue\r\n\r\n\
+          HTTP/1.1 200 OK\r\nContent-Length: 28\r\n\r\n{\"accepted\":2,\"rejected\":[]}",
+    );
+    assert_eq!(outcome.unwrap().inserted, 2);
+}
+
+#[test]
+fn relayed_requests_carry_the_relay_mark_and_key_but_no_sent_at() {
+    use helios_store::Sink;
+    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 28\r\n\r\n{\"accepted\":2,\"rejected\":[]}";
+    let (addr, seen) = scripted_upstream(answer.to_vec());
+    let mut sink = helios_ingest::relay::RelaySink::open(
+        &format!("http://{addr}/prefix/"),
+        Some("k-relay".to_owned()),
+        None,
+    )
+    .unwrap();
+    sink.ping().unwrap();
+    for _ in 0..2 {
+        assert_eq!(sink.write_batch(&relay_batch(2)).unwrap().inserted, 2);
+    }
+    let heads = seen.lock().unwrap().clone();
+    assert_eq!(heads.len(), 2);
+    for head in &heads {
+        let lower = head.to_ascii_lowercase();
+        assert!(
+            head.starts_with("POST /prefix/v1/events HTTP/1.1\r\n"),
+            "{head}"
+        );
+        for line in [
+            "\r\nhelios-relay: 1",
+            "\r\nauthorization: bearer k-relay",
+            "\r\ncontent-encoding: gzip",
+            "\r\ncontent-type: application/x-ndjson",
+        ] {
+            assert!(lower.contains(line), "{line:?} missing from {head}");
+        }
+        // DESIGN §3: a relay forwards stored times; a send time would make
+        // the upstream correct them for skew again.
+        assert!(!lower.contains("helios-sent-at"), "{head}");
+    }
+}
+
+#[test]
+fn statuses_map_to_retry_classes() {
+    for status in [408, 429, 500, 502, 503] {
+        let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+        assert_transient(answer.as_bytes());
+    }
+    for status in [400, 401, 403, 404, 413] {
+        let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 4\r\n\r\nnope");
+        let (outcome, _) = write_against(answer.as_bytes());
+        match outcome {
+            Err(helios_store::SinkError::Permanent { source, .. }) => {
+                assert!(
+                    source.to_string().contains(&format!("{status}")),
+                    "{source}"
+                );
+                assert!(source.to_string().contains("nope"), "{source}");
+            }
+            other => panic!("{status}: {other:?}"),
+        }
+    }
+    // An index outside the batch is the upstream's mistake: retry.
+    assert_transient(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 51\r\n\r\n{\"accepted\":1,\"rejected\":[{\"index\":7,\"error\":\"x\"}]}",
+    );
+}
