@@ -71,7 +71,9 @@ def test_fork_while_other_threads_record_does_not_deadlock_the_child(make_client
     stop = threading.Event()
 
     def hammer():
-        while not stop.is_set():
+        for _ in range(100_000):  # bounded, in case stop is never set
+            if stop.is_set():
+                return
             client.record("busy")
 
     workers = [threading.Thread(target=hammer) for _ in range(3)]
@@ -85,6 +87,7 @@ def test_fork_while_other_threads_record_does_not_deadlock_the_child(make_client
         stop.set()
         for worker in workers:
             worker.join()
+    assert client.flush(20.0)  # and the parent still delivers all it kept
 
 
 def _record_in_multiprocessing_child(client) -> None:
