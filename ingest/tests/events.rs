@@ -932,3 +932,72 @@ fn clock_offset_beyond_the_threshold_is_recv_minus_sent() {
         -60_000
     );
 }
+
+// ---- values every reader can give back ----
+
+#[test]
+fn a_lone_surrogate_escape_anywhere_in_an_event_rejects_that_event_alone() {
+    for value in [
+        r#""\ud800""#,
+        r#""a\udc00b""#,
+        r#"["x", {"deep": "\ud83d"}]"#,
+        r#""\ud83d\u0041""#,
+    ] {
+        let body = format!(r#"[{{"type":"ok"}},{{"type":"t","v":{value}}}]"#);
+        let (accepted, rejected) = json(&body);
+        assert_eq!(accepted.len(), 1, "{value}");
+        assert_eq!(
+            rejected,
+            [reject(1, EventError::UnreadableValue)],
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn a_paired_surrogate_escape_is_a_character_and_accepted() {
+    assert_eq!(
+        single_reject(r#"{"type":"t","v":"\ud83d\ude00"}"#, CLIENT),
+        None
+    );
+}
+
+#[test]
+fn a_number_beyond_f64_rejects_that_event_alone() {
+    for value in [
+        "1e400",
+        "-1e400",
+        "[1, 2e309]",
+        &format!("1{}", "0".repeat(400)),
+    ] {
+        let body = format!("{{\"type\":\"t\",\"v\":{value}}}\n{{\"type\":\"ok\"}}\n");
+        let (accepted, rejected) = ndjson(&body);
+        assert_eq!(accepted.len(), 1, "{value}");
+        assert_eq!(
+            rejected,
+            [reject(0, EventError::UnreadableValue)],
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn big_integers_and_tiny_numbers_within_f64_are_accepted() {
+    for value in [
+        "18446744073709551617",
+        "-0",
+        "1e-400",
+        "1.7976931348623157e308",
+    ] {
+        let event = format!(r#"{{"type":"t","v":{value}}}"#);
+        assert_eq!(single_reject(&event, CLIENT), None, "{value}");
+    }
+}
+
+#[test]
+fn an_unreadable_type_is_rejected_too() {
+    assert_eq!(
+        single_reject(r#"{"type":["\udfff"]}"#, CLIENT),
+        Some(EventError::UnreadableValue)
+    );
+}

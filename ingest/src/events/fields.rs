@@ -1,7 +1,11 @@
 //! One pass of serde_json over an event object that collects the envelope
 //! members the collector cares about (`type`, `ts`, `_id`, `recv`, `app`)
-//! and skips every other value with `IgnoredAny` (serde_json's fastest
-//! path: no values are built).
+//! and walks every other value with [`Readable`], which builds nothing but
+//! makes serde_json decode every string and number: a lone UTF-16
+//! surrogate escape (`"\ud800"`) or a number beyond `f64` (`1e400`) is
+//! valid JSON syntax that no reader (the store's, the report server's) can
+//! give back, so such an event must be refused here, before it is acked
+//! (`IgnoredAny` skips both unchecked).
 //!
 //! Both sides use it: request validation judges the [`EventFacts`] against
 //! the rules, the flush side reads ids and times from them. Keeping one
@@ -20,7 +24,7 @@ use helios_store::{
     parse_rfc3339_ms, ObjectId, FIELD_APP, FIELD_ID, FIELD_RECV, FIELD_TS, FIELD_TYPE,
     RFC3339_MAX_MS, RFC3339_MIN_MS,
 };
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Up to this many members the duplicate check compares every pair (no
 /// sorting, cache-friendly); above it, it sorts, so a hostile event with
@@ -217,11 +221,82 @@ impl<'de> Visitor<'de> for EventSeed<'_> {
                     }))?;
                 }
                 Member::Other => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Readable>()?;
                 }
             }
         }
         Ok(facts)
+    }
+}
+
+/// Whether serde_json refused `event` for a value it cannot decode (a
+/// lone surrogate escape, a number beyond `f64`) rather than for its
+/// syntax: such an event is JSON, and is refused alone, not with its body.
+/// serde_json reports both as syntax errors; its messages tell them apart
+/// (`events.rs` pins each one with a test).
+pub(super) fn is_unreadable_value(error: &serde_json::Error) -> bool {
+    const UNREADABLE: [&str; 4] = [
+        "number out of range",
+        "lone leading surrogate in hex escape",
+        "unexpected end of hex escape",
+        "invalid unicode code point",
+    ];
+    let message = error.to_string();
+    UNREADABLE.iter().any(|m| message.starts_with(m))
+}
+
+/// Any JSON value, decoded and dropped: strings are unescaped (a lone
+/// surrogate escape fails) and numbers converted (one beyond `f64` fails),
+/// exactly as a reader of the stored event will.
+pub(super) struct Readable;
+
+impl<'de> serde::Deserialize<'de> for Readable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Readable, D::Error> {
+        deserializer.deserialize_any(ReadableVisitor)
+    }
+}
+
+struct ReadableVisitor;
+
+impl<'de> Visitor<'de> for ReadableVisitor {
+    type Value = Readable;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Readable, A::Error> {
+        while seq.next_element::<Readable>()?.is_some() {}
+        Ok(Readable)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Readable, A::Error> {
+        while map.next_entry::<Readable, Readable>()?.is_some() {}
+        Ok(Readable)
     }
 }
 
@@ -317,12 +392,12 @@ impl<'de, J: Judge> Visitor<'de> for Judged<J> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<J::Out, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element::<Readable>()?.is_some() {}
         Ok(self.0.other())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<J::Out, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_entry::<Readable, Readable>()?.is_some() {}
         Ok(self.0.other())
     }
 }

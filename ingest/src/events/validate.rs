@@ -37,7 +37,9 @@
 
 use std::ops::Range;
 
-use super::fields::{event_facts, EventFacts, FieldScratch, IdField, StringField, TimeField};
+use super::fields::{
+    event_facts, is_unreadable_value, EventFacts, FieldScratch, IdField, StringField, TimeField,
+};
 use super::scan::{skip_whitespace, trim_whitespace, value_extent, Extent};
 
 /// Default for [`ValidateLimits::max_events_per_request`].
@@ -142,6 +144,11 @@ pub enum EventError {
     /// replay upstream stays deduplicated).
     #[error("relayed event must carry _id")]
     RelayWithoutId,
+    /// A string holds a lone UTF-16 surrogate escape, or a number is beyond
+    /// the range of a 64-bit float: valid JSON syntax that no reader of the
+    /// stored event could decode.
+    #[error("a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff) or a number is beyond the 64-bit float range")]
+    UnreadableValue,
 }
 
 impl EventError {
@@ -161,6 +168,9 @@ impl EventError {
             Self::InvalidRecv => "recv must be an RFC 3339 string or integer epoch milliseconds",
             Self::InvalidApp => "app must be a string",
             Self::RelayWithoutId => "relayed event must carry _id",
+            Self::UnreadableValue => {
+                "a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff) or a number is beyond the 64-bit float range"
+            }
         }
     }
 }
@@ -440,6 +450,9 @@ impl Run<'_> {
         }
         let facts = match event_facts(event, &mut self.out.scratch) {
             Ok(facts) => facts,
+            Err(error) if is_unreadable_value(&error) => {
+                return Verdict::Rejected(EventError::UnreadableValue)
+            }
             Err(error) => return Verdict::NotJson(NotJson::Syntax(error)),
         };
         if self.out.scratch.has_duplicate_name() {
