@@ -5,10 +5,11 @@
 //! and prints "skipped: no MongoDB" otherwise. Each test uses its own
 //! database and drops it at the end.
 
+#[path = "../../store/tests/support/skip.rs"]
+mod skip;
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -33,11 +34,9 @@ impl RealMongo {
     /// `None` (and a loud line on stderr) when no server is configured.
     fn connect(test: &str) -> Option<RealMongo> {
         let Ok(uri) = std::env::var(URI_VAR) else {
-            // Straight to the stderr handle: libtest captures eprintln!, and
-            // a skip must be seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped: no MongoDB ({test}); set {URI_VAR}=mongodb://… to run it"
+            skip::skip(
+                test,
+                &format!("no MongoDB server; set {URI_VAR}=mongodb://… to run it"),
             );
             return None;
         };

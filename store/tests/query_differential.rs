@@ -5,8 +5,10 @@
 //!
 //! Seeded, so a failure reproduces; the failing case is printed shrunk.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use helios_store::query::{
     eval, CompareOp, Cursor, FieldPath, Filter, GroupByRequest, GroupKey, HistogramRequest,
@@ -389,10 +391,9 @@ fn mongo_comparable(filter: &Filter) -> bool {
 #[test]
 fn mongodb_backend_agrees_with_the_reference_evaluator_when_a_server_is_given() {
     let Ok(uri) = std::env::var("HELIOS_TEST_MONGODB_URI") else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: no MongoDB (query back end vs the reference evaluator); \
-             set HELIOS_TEST_MONGODB_URI=mongodb://… to run it"
+        skip::skip(
+            "mongodb_backend_agrees_with_the_reference_evaluator_when_a_server_is_given",
+            "no MongoDB server; set HELIOS_TEST_MONGODB_URI=mongodb://… to run it",
         );
         return;
     };
