@@ -103,11 +103,17 @@ impl ApiKeys {
 
     /// The principal of a request's `Authorization` header value.
     pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<&Principal, AuthError> {
-        let value = authorization.ok_or(AuthError::Missing)?;
-        let key = value
-            .strip_prefix(b"Bearer ")
-            .or_else(|| value.strip_prefix(b"bearer "))
+        let value = authorization.ok_or(AuthError::Missing)?.trim_ascii();
+        // The scheme is case-insensitive (RFC 9110 §11.1), the key follows
+        // after one or more spaces.
+        let space = value
+            .iter()
+            .position(|&b| b == b' ')
             .ok_or(AuthError::Missing)?;
+        let (scheme, key) = value.split_at(space);
+        if !scheme.eq_ignore_ascii_case(b"Bearer") {
+            return Err(AuthError::Missing);
+        }
         self.by_hash
             .get(&hash_key(key.trim_ascii()))
             .ok_or(AuthError::Unknown)
@@ -155,6 +161,28 @@ mod tests {
         assert_eq!(keys.authenticate(None), Err(AuthError::Missing));
         assert_eq!(
             keys.authenticate(Some(b"Basic k1")),
+            Err(AuthError::Missing)
+        );
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let keys = ApiKeys::parse("k1 billing ingest\n").unwrap();
+        for value in [
+            &b"bearer k1"[..],
+            b"BEARER k1",
+            b"BeArEr  k1",
+            b"  Bearer k1  ",
+        ] {
+            assert_eq!(
+                keys.authenticate(Some(value)).map(|p| p.app.as_str()),
+                Ok("billing"),
+                "{}",
+                String::from_utf8_lossy(value)
+            );
+        }
+        assert_eq!(
+            keys.authenticate(Some(b"Bearerk1")),
             Err(AuthError::Missing)
         );
     }

@@ -203,13 +203,30 @@ fn journal_dirs(root: &Path, cores: usize) -> anyhow::Result<Vec<(usize, PathBuf
         .collect())
 }
 
-/// Test hook: `HELIOS_FAULT_INJECT_WRITE=N` makes the Nth commit write of
-/// core 0's journal fail (as a dying disk would), to test failure handling
-/// in a running collector. Never set it in production.
+/// Test hook, compiled in only with the `fault-injection` feature (the
+/// test command enables it; release builds never read it):
+/// `HELIOS_FAULT_INJECT_WRITE=N` makes the Nth commit write of core 0's
+/// journal fail (as a dying disk would), to test failure handling in a
+/// running collector.
+#[cfg(feature = "fault-injection")]
 pub const FAULT_INJECT_WRITE_ENV: &str = "HELIOS_FAULT_INJECT_WRITE";
 
 fn journal_config(cfg: &Config, core: usize) -> JournalConfig {
-    let fault_plan = match std::env::var(FAULT_INJECT_WRITE_ENV)
+    JournalConfig {
+        segment_size_bytes: cfg.segment_size_bytes,
+        fault_plan: injected_faults(core),
+        ..JournalConfig::default()
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn injected_faults(_core: usize) -> Option<Arc<FaultPlan>> {
+    None
+}
+
+#[cfg(feature = "fault-injection")]
+fn injected_faults(core: usize) -> Option<Arc<FaultPlan>> {
+    match std::env::var(FAULT_INJECT_WRITE_ENV)
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
@@ -223,11 +240,6 @@ fn journal_config(cfg: &Config, core: usize) -> JournalConfig {
             Some(plan)
         }
         _ => None,
-    };
-    JournalConfig {
-        segment_size_bytes: cfg.segment_size_bytes,
-        fault_plan,
-        ..JournalConfig::default()
     }
 }
 

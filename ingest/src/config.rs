@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::events::{MAX_EVENTS_PER_REQUEST_CEILING, MAX_JSON_DEPTH_CEILING};
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 
@@ -474,7 +475,7 @@ impl Config {
         // Secure by default (DESIGN §3): nothing unauthenticated is exposed
         // beyond this machine unless asked for in so many words.
         anyhow::ensure!(
-            self.listen.ip().is_loopback() || self.api_keys.is_some() || self.allow_anonymous,
+            is_loopback(self.listen.ip()) || self.api_keys.is_some() || self.allow_anonymous,
             "refusing to accept unauthenticated events on {}: give --api-keys, or --allow-anonymous to do so deliberately",
             self.listen
         );
@@ -490,11 +491,47 @@ impl Config {
             self.max_decoded_bytes >= self.max_body_bytes,
             "--max-decoded-bytes must be at least --max-body-bytes"
         );
+        // The validator's ceiling is below the ids one record can mint.
+        debug_assert!(MAX_EVENTS_PER_REQUEST_CEILING <= crate::events::COUNTER_SPACE as usize);
         anyhow::ensure!(
-            (1..=crate::events::COUNTER_SPACE as usize).contains(&self.max_events_per_request),
-            "--max-events-per-request must be 1..={} (the ids one record can mint)",
-            crate::events::COUNTER_SPACE
+            (1..=MAX_EVENTS_PER_REQUEST_CEILING).contains(&self.max_events_per_request),
+            "--max-events-per-request must be 1..={MAX_EVENTS_PER_REQUEST_CEILING}"
         );
+        anyhow::ensure!(
+            (1..=MAX_JSON_DEPTH_CEILING).contains(&self.max_json_depth),
+            "--max-json-depth must be 1..={MAX_JSON_DEPTH_CEILING} (the store's JSON reader nests no deeper)"
+        );
+        anyhow::ensure!(
+            self.max_pipelined_requests >= 1,
+            "--max-pipelined-requests must be at least 1 (it also bounds a connection's read buffer)"
+        );
+        anyhow::ensure!(
+            self.max_connections_per_core >= 1,
+            "--max-connections-per-core must be at least 1"
+        );
+        for (flag, ms) in [
+            ("--header-timeout-ms", self.header_timeout_ms),
+            ("--body-timeout-ms", self.body_timeout_ms),
+            ("--idle-timeout-ms", self.idle_timeout_ms),
+            ("--retention-check-ms", self.retention_check_ms),
+        ] {
+            anyhow::ensure!(ms >= 1, "{flag} must be at least 1");
+        }
+        anyhow::ensure!(
+            self.journal_budget_bytes >= self.cores as u64,
+            "--journal-budget-bytes must leave every core at least one byte (0 would refuse every event)"
+        );
+        anyhow::ensure!(
+            self.dead_letter_max_bytes >= 1,
+            "--dead-letter-max-bytes must be positive (0 would hold every refused event forever)"
+        );
+        if let Some(days) = self.retention_days {
+            anyhow::ensure!(
+                days.is_finite() && days > 0.0,
+                "--retention-days must be a positive number of days ({days} would delete every event); \
+                 leave it unset to keep events forever"
+            );
+        }
         anyhow::ensure!(
             self.flush_batch_events >= 1,
             "--flush-batch-events must be positive"
@@ -517,6 +554,17 @@ impl Config {
     }
 }
 
+/// Loopback, counting IPv4-mapped IPv6 (`::ffff:127.0.0.1`), which
+/// `IpAddr::is_loopback` does not.
+pub fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+    }
+}
+
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
@@ -533,16 +581,80 @@ mod tests {
         Cli::try_parse_from(all).unwrap()
     }
 
+    /// The start-up error for `args`, which must be refused.
+    fn refused(args: &[&str]) -> String {
+        match Config::resolve(cli(args)) {
+            Ok(_) => panic!("{args:?} was accepted"),
+            Err(error) => error.to_string(),
+        }
+    }
+
     #[test]
-    fn more_events_per_request_than_one_second_of_ids_is_refused() {
-        let too_many = (crate::events::COUNTER_SPACE as usize + 1).to_string();
-        let Err(error) = Config::resolve(cli(&["--max-events-per-request", &too_many])) else {
-            panic!("--max-events-per-request {too_many} was accepted");
-        };
-        assert!(
-            error.to_string().contains("--max-events-per-request"),
-            "{error}"
-        );
+    fn values_that_destroy_data_or_hang_are_refused_at_start_naming_the_flag() {
+        let too_many = (MAX_EVENTS_PER_REQUEST_CEILING + 1).to_string();
+        let too_deep = (MAX_JSON_DEPTH_CEILING + 1).to_string();
+        for (args, flag) in [
+            (vec!["--retention-days", "0"], "--retention-days"),
+            (vec!["--retention-days=-1"], "--retention-days"),
+            (vec!["--retention-days", "NaN"], "--retention-days"),
+            (
+                vec!["--max-pipelined-requests", "0"],
+                "--max-pipelined-requests",
+            ),
+            (vec!["--max-json-depth", "100000"], "--max-json-depth"),
+            (
+                vec!["--max-json-depth", too_deep.as_str()],
+                "--max-json-depth",
+            ),
+            (vec!["--max-json-depth", "0"], "--max-json-depth"),
+            (
+                vec!["--max-events-per-request", too_many.as_str()],
+                "--max-events-per-request",
+            ),
+            (
+                vec!["--max-connections-per-core", "0"],
+                "--max-connections-per-core",
+            ),
+            (vec!["--idle-timeout-ms", "0"], "--idle-timeout-ms"),
+            (vec!["--header-timeout-ms", "0"], "--header-timeout-ms"),
+            (
+                vec!["--journal-budget-bytes", "0"],
+                "--journal-budget-bytes",
+            ),
+            (
+                vec!["--dead-letter-max-bytes", "0"],
+                "--dead-letter-max-bytes",
+            ),
+            (vec!["--retention-check-ms", "0"], "--retention-check-ms"),
+        ] {
+            let message = refused(&args);
+            assert!(message.contains(flag), "{args:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn the_largest_allowed_values_are_accepted() {
+        let events = MAX_EVENTS_PER_REQUEST_CEILING.to_string();
+        let depth = MAX_JSON_DEPTH_CEILING.to_string();
+        let c = Config::resolve(cli(&[
+            "--max-events-per-request",
+            &events,
+            "--max-json-depth",
+            &depth,
+            "--retention-days",
+            "0.5",
+        ]))
+        .unwrap();
+        assert_eq!(c.max_json_depth, MAX_JSON_DEPTH_CEILING);
+    }
+
+    #[test]
+    fn an_ipv4_mapped_loopback_address_is_loopback() {
+        assert!(Config::resolve(cli(&["--listen", "[::ffff:127.0.0.1]:7070"])).is_ok());
+        assert!(is_loopback("::1".parse().unwrap()));
+        assert!(!is_loopback("::ffff:10.0.0.1".parse().unwrap()));
+        let message = refused(&["--listen", "[::ffff:10.0.0.1]:7070"]);
+        assert!(message.contains("--api-keys"), "{message}");
     }
 
     #[test]

@@ -187,7 +187,9 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
     };
     let mut content_length: Option<usize> = None;
     let mut chunked = false;
-    let mut keep_alive = version_minor == 1;
+    // `close` anywhere wins over `keep-alive` (RFC 9112 §9.6).
+    let mut connection_close = false;
+    let mut connection_keep_alive = false;
     let mut expect_continue = false;
     let mut encoding = Encoding::Identity;
     let mut ndjson = false;
@@ -214,9 +216,9 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
             for token in value.split(|&b| b == b',') {
                 let token = trim(token);
                 if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
+                    connection_close = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive = true;
+                    connection_keep_alive = true;
                 }
             }
         } else if name.eq_ignore_ascii_case(H_EXPECT) {
@@ -270,6 +272,7 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
     if method == Method::Post && framing == Framing::None {
         return Err(HttpError::LengthRequired);
     }
+    let keep_alive = !connection_close && (version_minor == 1 || connection_keep_alive);
     Ok(Some(RequestHead {
         method,
         route,
@@ -461,6 +464,23 @@ mod tests {
                 .map(|h| h.head_len),
             None
         );
+    }
+
+    #[test]
+    fn connection_close_wins_over_keep_alive_in_any_order() {
+        for connection in [
+            "Connection: close, keep-alive\r\n",
+            "Connection: keep-alive, close\r\n",
+            "Connection: keep-alive\r\nConnection: close\r\n",
+            "Connection: close\r\nConnection: keep-alive\r\n",
+        ] {
+            for version in ["1.0", "1.1"] {
+                let h = head(&format!("GET /healthz HTTP/{version}\r\n{connection}\r\n"))
+                    .unwrap()
+                    .unwrap();
+                assert!(!h.keep_alive, "{version} {connection:?}");
+            }
+        }
     }
 
     #[test]

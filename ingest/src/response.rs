@@ -34,38 +34,74 @@ pub const CONTENT_TYPE_PROMETHEUS: &str = "text/plain; version=0.0.4";
 
 /// Appends a complete response with a JSON body.
 pub fn write_response(out: &mut Vec<u8>, status: u16, body: &[u8], keep_alive: bool, http10: bool) {
-    write_response_typed(out, status, CONTENT_TYPE_JSON, body, keep_alive, http10);
+    let head = ResponseHead {
+        keep_alive,
+        http10,
+        ..ResponseHead::new(status)
+    };
+    write_response_with(out, &head, body);
 }
 
-/// Appends a complete response with a body of the given content type.
-pub fn write_response_typed(
-    out: &mut Vec<u8>,
-    status: u16,
-    content_type: &str,
-    body: &[u8],
-    keep_alive: bool,
-    http10: bool,
-) {
+/// Everything about a response but its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type` of the body.
+    pub content_type: &'static str,
+    /// Whether the connection stays open after it.
+    pub keep_alive: bool,
+    /// The request was HTTP/1.0 (keep-alive must then be spelled out).
+    pub http10: bool,
+    /// The methods a 405 names in `Allow`.
+    pub allow: Option<&'static str>,
+    /// Answering `HEAD`: the head says what a `GET` would send
+    /// (`Content-Length` included) but no body follows (RFC 9110 §9.3.2).
+    pub omit_body: bool,
+}
+
+impl ResponseHead {
+    /// A JSON response with `status`, keep-alive, HTTP/1.1, with a body.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            content_type: CONTENT_TYPE_JSON,
+            keep_alive: true,
+            http10: false,
+            allow: None,
+            omit_body: false,
+        }
+    }
+}
+
+/// Appends a complete response: `head`, then `body` unless the head says
+/// to omit it.
+pub fn write_response_with(out: &mut Vec<u8>, head: &ResponseHead, body: &[u8]) {
     // Writing into a Vec cannot fail.
     let _ = write!(
         out,
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
-        reason(status),
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        head.status,
+        reason(head.status),
+        head.content_type,
         body.len()
     );
-    if status == 503 {
+    if head.status == 503 {
         let _ = write!(out, "Retry-After: {RETRY_AFTER_SECS}\r\n");
     }
-    if status == 405 {
-        out.extend_from_slice(b"Allow: POST\r\n");
+    if let Some(methods) = head.allow {
+        debug_assert_eq!(head.status, 405, "Allow goes with 405");
+        let _ = write!(out, "Allow: {methods}\r\n");
     }
-    if !keep_alive {
+    if !head.keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
-    } else if http10 {
+    } else if head.http10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
+    if !head.omit_body {
+        out.extend_from_slice(body);
+    }
 }
 
 /// Appends `{"error": error, "detail": detail}`.

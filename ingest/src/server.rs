@@ -24,8 +24,8 @@ use crate::http::{
 };
 use crate::metrics::{CoreMetrics, Metrics};
 use crate::response::{
-    error_body, error_name, json_string, write_response, write_response_typed, CONTENT_TYPE_JSON,
-    CONTENT_TYPE_PROMETHEUS,
+    error_body, error_name, json_string, write_response, write_response_with, ResponseHead,
+    CONTENT_TYPE_JSON, CONTENT_TYPE_PROMETHEUS,
 };
 use crate::shutdown::Shutdown;
 
@@ -107,7 +107,16 @@ struct Pending {
     events: (u64, u64),
     /// The body is the Prometheus text format, not JSON.
     prometheus: bool,
+    /// For a 405: the methods the path takes.
+    allow: Option<&'static str>,
+    /// A `HEAD` request: send the head only.
+    omit_body: bool,
 }
+
+/// What `/v1/events` takes.
+const ALLOW_EVENTS: &str = "POST";
+/// What the read-only paths take.
+const ALLOW_READ: &str = "GET, HEAD";
 
 impl Core {
     /// Sets up the core around an opened journal.
@@ -609,6 +618,8 @@ impl Responses {
             ticket: None,
             events: (0, 0),
             prometheus: false,
+            allow: None,
+            omit_body: false,
         });
         self.close = true;
     }
@@ -620,6 +631,7 @@ impl Responses {
         let bodies = &mut self.bodies;
         let mut events = (0, 0);
         let mut prometheus = false;
+        let mut allow = None;
         let (status, ticket) = match (head.route, head.method) {
             (Route::Events, Method::Post) => {
                 core.metrics.body_bytes(body.len() as u64);
@@ -627,17 +639,19 @@ impl Responses {
                 events = counts;
                 (status, ticket)
             }
-            (Route::Metrics, Method::Get) => {
+            (Route::Metrics, Method::Get | Method::Head) => {
                 bodies.extend_from_slice(core.registry.render().as_bytes());
                 prometheus = true;
                 (200, None)
             }
             (Route::Metrics, _) => {
                 error_body(bodies, error_name(405), "use GET");
+                allow = Some(ALLOW_READ);
                 (405, None)
             }
             (Route::Events, _) => {
                 error_body(bodies, error_name(405), "use POST");
+                allow = Some(ALLOW_EVENTS);
                 (405, None)
             }
             (Route::Healthz, Method::Get | Method::Head) => {
@@ -670,6 +684,7 @@ impl Responses {
             }
             (Route::Healthz | Route::Readyz, _) => {
                 error_body(bodies, error_name(405), "use GET");
+                allow = Some(ALLOW_READ);
                 (405, None)
             }
             (Route::NotFound, _) => {
@@ -688,6 +703,8 @@ impl Responses {
             ticket,
             events,
             prometheus,
+            allow,
+            omit_body: head.method == Method::Head,
         });
     }
 
@@ -712,12 +729,20 @@ impl Responses {
             if status == 200 {
                 core.metrics.events(p.events.0, p.events.1);
             }
-            let content_type = if p.prometheus {
+            let content_type = if p.prometheus && status == 200 {
                 CONTENT_TYPE_PROMETHEUS
             } else {
                 CONTENT_TYPE_JSON
             };
-            write_response_typed(out, status, content_type, body, p.keep_alive, p.http10);
+            let head = ResponseHead {
+                status,
+                content_type,
+                keep_alive: p.keep_alive,
+                http10: p.http10,
+                allow: p.allow,
+                omit_body: p.omit_body,
+            };
+            write_response_with(out, &head, body);
         }
         self.pending.clear();
         self.bodies.clear();

@@ -397,3 +397,94 @@ fn responses_to_earlier_pipelined_requests_go_out_before_a_rejection_closes() {
         "nothing after the rejection was read"
     );
 }
+
+/// Reads from `conn` until `n` complete response heads are in the buffer.
+fn read_raw_until_heads(stream: &mut std::net::TcpStream, n: usize) -> Vec<u8> {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while raw.windows(4).filter(|w| w == b"\r\n\r\n").count() < n {
+        let got = stream.read(&mut chunk).expect("response bytes");
+        assert!(got > 0, "closed early: {}", String::from_utf8_lossy(&raw));
+        raw.extend_from_slice(&chunk[..got]);
+    }
+    raw
+}
+
+#[test]
+fn head_answers_carry_a_content_length_but_no_body_and_keep_the_connection_in_step() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let mut stream = std::net::TcpStream::connect(c.addr).unwrap();
+    // Pipelined: if the HEAD answer carried a body, the GET's answer would
+    // not start right after the HEAD's head.
+    stream
+        .write_all(
+            b"HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+        )
+        .unwrap();
+    let raw = read_raw_until_heads(&mut stream, 2);
+    let mut headers = [httparse::EMPTY_HEADER; 16];
+    let mut first = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(head_len) = first.parse(&raw).unwrap() else {
+        panic!("incomplete head");
+    };
+    assert_eq!(first.code, Some(200));
+    let length = first
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .map(|h| String::from_utf8_lossy(h.value).into_owned());
+    assert_eq!(length.as_deref(), Some("15"), "the GET body's length");
+    assert!(
+        raw[head_len..].starts_with(b"HTTP/1.1 200"),
+        "no body after a HEAD answer: {}",
+        String::from_utf8_lossy(&raw[head_len..])
+    );
+}
+
+#[test]
+fn a_405_names_the_methods_the_path_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    for (request, allow) in [
+        (&b"GET /v1/events HTTP/1.1\r\nHost: t\r\n\r\n"[..], "POST"),
+        (b"DELETE /healthz HTTP/1.1\r\nHost: t\r\n\r\n", "GET, HEAD"),
+        (
+            b"POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+            "GET, HEAD",
+        ),
+        (
+            b"PUT /readyz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+            "GET, HEAD",
+        ),
+    ] {
+        let mut conn = Conn::open(c.addr);
+        conn.send_raw(request).unwrap();
+        let r = conn.read_response().unwrap();
+        assert_eq!(r.status, 405, "{}", String::from_utf8_lossy(request));
+        assert_eq!(
+            r.header("Allow"),
+            Some(allow),
+            "{}",
+            String::from_utf8_lossy(request)
+        );
+    }
+}
+
+#[test]
+fn connection_close_in_a_list_with_keep_alive_closes_after_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let mut conn = Conn::open(c.addr);
+    conn.send_raw(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, close\r\n\r\n")
+        .unwrap();
+    let r = conn.read_response().unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Connection"), Some("close"));
+    assert!(conn.is_closed(), "the server closes after answering");
+}
