@@ -43,6 +43,10 @@ pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_MAX_CONNECTIONS_PER_CORE: usize = 10_000;
 /// Default for `--max-pipelined-requests`.
 pub const DEFAULT_MAX_PIPELINED_REQUESTS: usize = 128;
+/// Default of [`Cli::max_buffered_body_bytes_per_core`]: 8 bodies of the
+/// default 8 MiB limit at once per core, whatever the number of
+/// connections.
+pub const DEFAULT_MAX_BUFFERED_BODY_BYTES_PER_CORE: usize = 64 << 20;
 /// Default for `--retention-check-ms`.
 pub const DEFAULT_RETENTION_CHECK_MS: u64 = 60_000;
 /// Default disk budget for journaled events the store does not have yet.
@@ -163,6 +167,11 @@ pub struct Cli {
     /// Requests handled from one connection's buffer before their responses are written [default: 128].
     #[arg(long, env = "HELIOS_MAX_PIPELINED_REQUESTS")]
     pub max_pipelined_requests: Option<usize>,
+    /// Request-body bytes one core's connections together may hold in
+    /// memory while bodies arrive; a body that would pass it gets 503 +
+    /// Retry-After [default: 64 MiB].
+    #[arg(long, env = "HELIOS_MAX_BUFFERED_BODY_BYTES_PER_CORE")]
+    pub max_buffered_body_bytes_per_core: Option<usize>,
     /// Delete stored events received more than this many days ago
     /// (checked every --retention-check-ms) [default: keep forever].
     #[arg(long, env = "HELIOS_RETENTION_DAYS")]
@@ -249,6 +258,7 @@ struct FileConfig {
     idle_timeout_ms: Option<u64>,
     max_connections_per_core: Option<usize>,
     max_pipelined_requests: Option<usize>,
+    max_buffered_body_bytes_per_core: Option<usize>,
     allow_anonymous: Option<bool>,
 }
 
@@ -299,6 +309,8 @@ pub struct Config {
     pub max_connections_per_core: usize,
     /// See [`Cli::max_pipelined_requests`].
     pub max_pipelined_requests: usize,
+    /// See [`Cli::max_buffered_body_bytes_per_core`].
+    pub max_buffered_body_bytes_per_core: usize,
     /// See [`Cli::retention_days`].
     pub retention_days: Option<f64>,
     /// See [`Cli::retention_check_ms`].
@@ -410,6 +422,10 @@ impl Config {
                 .max_pipelined_requests
                 .or(file.max_pipelined_requests)
                 .unwrap_or(DEFAULT_MAX_PIPELINED_REQUESTS),
+            max_buffered_body_bytes_per_core: cli
+                .max_buffered_body_bytes_per_core
+                .or(file.max_buffered_body_bytes_per_core)
+                .unwrap_or(DEFAULT_MAX_BUFFERED_BODY_BYTES_PER_CORE),
             mongodb: helios_store::mongo::MongoOptions {
                 database: cli
                     .mongodb_database
@@ -504,6 +520,11 @@ impl Config {
         anyhow::ensure!(
             self.max_pipelined_requests >= 1,
             "--max-pipelined-requests must be at least 1 (it also bounds a connection's read buffer)"
+        );
+        anyhow::ensure!(
+            self.max_buffered_body_bytes_per_core >= self.max_body_bytes,
+            "--max-buffered-body-bytes-per-core must hold at least one --max-body-bytes body ({} bytes)",
+            self.max_body_bytes
         );
         anyhow::ensure!(
             self.max_connections_per_core >= 1,

@@ -83,6 +83,9 @@ pub struct Core {
     shutting_down: Cell<bool>,
     in_flight: Cell<usize>,
     connections: Cell<usize>,
+    /// Request-body bytes this core's connections hold while bodies arrive
+    /// (`--max-buffered-body-bytes-per-core`).
+    buffered_body_bytes: Cell<usize>,
     buffers: BufferPool,
 }
 
@@ -148,6 +151,7 @@ impl Core {
             shutting_down: Cell::new(false),
             in_flight: Cell::new(0),
             connections: Cell::new(0),
+            buffered_body_bytes: Cell::new(0),
             buffers: BufferPool::default(),
         })
     }
@@ -315,6 +319,45 @@ impl Drop for ConnectionSlot {
     }
 }
 
+/// The share of the core's body budget a connection holds while its
+/// request body arrives; given back when the request is handled or the
+/// connection ends.
+struct BodyReservation {
+    core: Rc<Core>,
+    bytes: usize,
+}
+
+impl BodyReservation {
+    /// Holds `bytes` in all (more only, never less); false when the core's
+    /// budget cannot give that much.
+    fn grow_to(&mut self, bytes: usize) -> bool {
+        if bytes <= self.bytes {
+            return true;
+        }
+        let extra = bytes - self.bytes;
+        let held = self.core.buffered_body_bytes.get();
+        if held + extra > self.core.cfg.max_buffered_body_bytes_per_core {
+            return false;
+        }
+        self.core.buffered_body_bytes.set(held + extra);
+        self.bytes = bytes;
+        true
+    }
+
+    fn release(&mut self) {
+        let held = self.core.buffered_body_bytes.get();
+        debug_assert!(held >= self.bytes);
+        self.core.buffered_body_bytes.set(held - self.bytes);
+        self.bytes = 0;
+    }
+}
+
+impl Drop for BodyReservation {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// What a connection is waiting for, which decides its read deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Waiting {
@@ -338,6 +381,10 @@ async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         chunked: None,
         sent_continue: false,
         request_started: None,
+        reservation: BodyReservation {
+            core: Rc::clone(&core),
+            bytes: 0,
+        },
     };
     loop {
         let consumed = conn.handle_buffered(&core);
@@ -434,6 +481,8 @@ struct Conn {
     sent_continue: bool,
     /// When the first byte of the request now being received arrived.
     request_started: Option<std::time::Instant>,
+    /// Body budget held for the request now being received.
+    reservation: BodyReservation,
 }
 
 /// Responses queued for the requests handled since the last write.
@@ -527,6 +576,13 @@ impl Conn {
             ) {
                 Ok(ChunkProgress::NeedMore(n)) => {
                     self.inbuf.drain(head_len..head_len + n);
+                    if !self.reservation.grow_to(c.body.len()) {
+                        let http10 = c.head.version_minor == 0;
+                        self.chunked = None;
+                        self.reservation.release();
+                        self.responses.refuse(503, BODY_BUDGET_DETAIL, http10);
+                        return Step::Handled(self.inbuf.len());
+                    }
                     Step::NeedMore
                 }
                 Ok(ChunkProgress::Done(n)) => {
@@ -535,11 +591,13 @@ impl Conn {
                     };
                     let values = HeadValues::of(&c.head, &self.inbuf);
                     self.responses.respond_to(core, &c.head, &c.body, values);
+                    self.reservation.release();
                     Step::Handled(head_len + n)
                 }
                 Err(e) => {
                     let http10 = c.head.version_minor == 0;
                     self.chunked = None;
+                    self.reservation.release();
                     self.responses.reject(&e, http10);
                     Step::Handled(self.inbuf.len())
                 }
@@ -555,6 +613,21 @@ impl Conn {
             }
         };
         let values = HeadValues::of(&head, buf);
+        let http10 = head.version_minor == 0;
+        // Auth on the head of a body still to come: an unauthorized body is
+        // never read, let alone buffered (one already here in full is
+        // answered as usual, keeping the connection).
+        let body_to_come = match head.framing {
+            Framing::None => false,
+            Framing::Length(len) => buf.len() < head.head_len + len,
+            Framing::Chunked => true,
+        };
+        if body_to_come && head.route == Route::Events && head.method == Method::Post {
+            if let Err((status, detail)) = authorize(core, &head, values.authorization) {
+                self.responses.refuse(status, detail, http10);
+                return Step::Handled(buf.len());
+            }
+        }
         match head.framing {
             Framing::None => {
                 self.responses.respond_to(core, &head, &[], values);
@@ -563,12 +636,17 @@ impl Conn {
             Framing::Length(len) => {
                 let total = head.head_len + len;
                 if buf.len() < total {
+                    if !self.reservation.grow_to(len) {
+                        self.responses.refuse(503, BODY_BUDGET_DETAIL, http10);
+                        return Step::Handled(buf.len());
+                    }
                     let missing = start + total - self.inbuf.len();
                     self.inbuf.reserve(missing);
                     return Step::NeedMore;
                 }
                 self.responses
                     .respond_to(core, &head, &buf[head.head_len..total], values);
+                self.reservation.release();
                 Step::Handled(total)
             }
             Framing::Chunked => {
@@ -608,10 +686,17 @@ impl<'a> HeadValues<'a> {
 impl Responses {
     /// Queues an error response for a framing error and closes after it.
     fn reject(&mut self, e: &HttpError, http10: bool) {
+        self.refuse(e.status(), e.detail(), http10);
+    }
+
+    /// Queues an error answer to a request whose body will not be read,
+    /// and closes the connection after it (the unread body would otherwise
+    /// be taken for the next request).
+    fn refuse(&mut self, status: u16, detail: &str, http10: bool) {
         let start = self.bodies.len();
-        error_body(&mut self.bodies, error_name(e.status()), e.detail());
+        error_body(&mut self.bodies, error_name(status), detail);
         self.pending.push(Pending {
-            status: e.status(),
+            status,
             body: start..self.bodies.len(),
             keep_alive: false,
             http10,
@@ -768,6 +853,31 @@ fn now_ms() -> i64 {
 /// `POST /v1/events`: decode, validate, journal the accepted events.
 /// Returns the status and, for a journaled request, the ticket the
 /// response must wait for; the body goes into `bodies`.
+/// Why a request's body is refused before it is read: the core's body
+/// budget is spent.
+const BODY_BUDGET_DETAIL: &str =
+    "request bodies being received on this core exceed --max-buffered-body-bytes-per-core; retry";
+
+/// Whether the request's key may post these events: `(relayed, app)` to
+/// stamp, or the status and reason to refuse with. Without `--api-keys`
+/// everyone may, and a relay says so with `Helios-Relay: 1`.
+fn authorize<'c>(
+    core: &'c Core,
+    head: &RequestHead,
+    authorization: Option<&[u8]>,
+) -> Result<(bool, &'c str), (u16, &'static str)> {
+    let Some(keys) = &core.api_keys else {
+        return Ok((head.relay, ""));
+    };
+    match keys.authenticate(authorization) {
+        Ok(p) if p.role == Role::Relay => Ok((true, "")),
+        Ok(_) if head.relay => Err((403, "this key may not send relayed events")),
+        Ok(p) => Ok((false, p.app.as_str())),
+        Err(AuthError::Missing) => Err((401, "missing API key: send Authorization: Bearer KEY")),
+        Err(AuthError::Unknown) => Err((401, "unknown API key")),
+    }
+}
+
 fn ingest_events(
     core: &Core,
     head: &RequestHead,
@@ -776,32 +886,12 @@ fn ingest_events(
     bodies: &mut Vec<u8>,
 ) -> (u16, Option<Ticket>, (u64, u64)) {
     // Auth first: nothing about an unauthorized body is worth decoding.
-    let (relay, app) = match &core.api_keys {
-        None => (head.relay, ""),
-        Some(keys) => match keys.authenticate(values.authorization) {
-            Ok(p) if p.role == Role::Relay => (true, ""),
-            Ok(_) if head.relay => {
-                error_body(
-                    bodies,
-                    error_name(403),
-                    "this key may not send relayed events",
-                );
-                return (403, None, (0, 0));
-            }
-            Ok(p) => (false, p.app.as_str()),
-            Err(AuthError::Missing) => {
-                error_body(
-                    bodies,
-                    error_name(401),
-                    "missing API key: send Authorization: Bearer KEY",
-                );
-                return (401, None, (0, 0));
-            }
-            Err(AuthError::Unknown) => {
-                error_body(bodies, error_name(401), "unknown API key");
-                return (401, None, (0, 0));
-            }
-        },
+    let (relay, app) = match authorize(core, head, values.authorization) {
+        Ok(allowed) => allowed,
+        Err((status, detail)) => {
+            error_body(bodies, error_name(status), detail);
+            return (status, None, (0, 0));
+        }
     };
     let sent_at = values.sent_at;
     let mut scratch = core.scratch.borrow_mut();

@@ -112,3 +112,83 @@ fn pipelined_requests_beyond_the_batch_limit_are_all_answered_in_order() {
     }
     wait_for_count(&c.db_path(), 10);
 }
+
+/// A head announcing a JSON body of `len` bytes, and its first bytes.
+fn partial_post(len: usize) -> Vec<u8> {
+    let mut wire = format!("POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n")
+        .into_bytes();
+    wire.extend_from_slice(br#"{"type":"big","pad":""#);
+    wire
+}
+
+#[test]
+fn bodies_past_the_cores_buffer_budget_get_503_and_the_budget_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(
+        dir.path(),
+        &[
+            "--cores",
+            "1",
+            "--max-body-bytes",
+            "1000000",
+            "--max-buffered-body-bytes-per-core",
+            "2000000",
+        ],
+    );
+    const LEN: usize = 900_000;
+    // Two bodies on their way hold 1.8 MB of the 2 MB budget.
+    let mut first = Conn::open(c.addr);
+    first.send_raw(&partial_post(LEN)).unwrap();
+    let mut second = Conn::open(c.addr);
+    second.send_raw(&partial_post(LEN)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let mut third = Conn::open(c.addr);
+    third.send_raw(&partial_post(LEN)).unwrap();
+    let r = third.read_response().unwrap();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    assert!(r.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("--max-buffered-body-bytes-per-core"));
+    assert!(
+        third.is_closed(),
+        "its unread body must not be taken for a request"
+    );
+
+    // The first body completes: its share comes back, and a new one fits.
+    let sent = br#"{"type":"big","pad":""#.len();
+    let mut rest = vec![b'x'; LEN - sent - 2];
+    rest.extend_from_slice(b"\"}");
+    first.send_raw(&rest).unwrap();
+    assert_eq!(first.read_response().unwrap().status, 200);
+    let mut fourth = Conn::open(c.addr);
+    fourth.send_raw(&partial_post(LEN)).unwrap();
+    fourth.send_raw(&rest).unwrap();
+    assert_eq!(fourth.read_response().unwrap().status, 200);
+    drop(second);
+    assert_still_serving(&c);
+}
+
+#[test]
+fn an_unauthorized_body_is_refused_on_its_head_without_being_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, "k-shop shop ingest\n").unwrap();
+    let c = Collector::start(
+        &dir.path().join("data"),
+        &["--api-keys", keys.to_str().unwrap()],
+    );
+    for auth in ["", "Authorization: Bearer wrong\r\n"] {
+        let mut conn = Conn::open(c.addr);
+        // An 8 MB body is announced but never sent: the answer must come
+        // from the head alone.
+        let head =
+            format!("POST /v1/events HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: 8000000\r\n\r\n");
+        conn.send_raw(head.as_bytes()).unwrap();
+        let r = conn.read_response().unwrap();
+        assert_eq!(r.status, 401, "{auth:?}");
+        assert!(conn.is_closed());
+    }
+}
