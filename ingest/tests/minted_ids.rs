@@ -50,39 +50,24 @@ struct Acked {
 /// Posts arrays of events without `_id` (the collector mints every id),
 /// each carrying a unique `n`, until `stop`.
 fn load(addr: SocketAddr, stop: Arc<AtomicBool>, acked: Acked) -> Vec<u16> {
-    let mut conn: Option<Conn> = None;
-    let mut other_statuses = Vec::new();
-    while !stop.load(Ordering::SeqCst) {
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match Conn::try_open(addr) {
-                Ok(c) => conn.insert(c),
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-            },
-        };
-        let first = acked.next.fetch_add(EVENTS_PER_REQUEST, Ordering::SeqCst);
-        let numbers: Vec<u64> = (first..first + EVENTS_PER_REQUEST).collect();
-        let events: Vec<String> = numbers
-            .iter()
-            .map(|n| format!(r#"{{"type":"minted","n":{n}}}"#))
-            .collect();
-        let body = format!("[{}]", events.join(","));
-        match c.post(&[], body.as_bytes()) {
-            Ok(r) if r.status == 200 => {
-                assert_eq!(r.json()["accepted"], EVENTS_PER_REQUEST);
-                acked.numbers.lock().unwrap().extend(numbers);
-            }
-            Ok(r) => {
-                other_statuses.push(r.status);
-                conn = None;
-            }
-            Err(_) => conn = None,
-        }
-    }
-    other_statuses
+    post_until_stopped(
+        addr,
+        &stop,
+        || {
+            let first = acked.next.fetch_add(EVENTS_PER_REQUEST, Ordering::SeqCst);
+            let numbers: Vec<u64> = (first..first + EVENTS_PER_REQUEST).collect();
+            let events: Vec<String> = numbers
+                .iter()
+                .map(|n| format!(r#"{{"type":"minted","n":{n}}}"#))
+                .collect();
+            (
+                format!("[{}]", events.join(",")),
+                EVENTS_PER_REQUEST,
+                numbers,
+            )
+        },
+        |numbers| acked.numbers.lock().unwrap().extend(numbers),
+    )
 }
 
 /// `(stored rows, the distinct event numbers among them)`.

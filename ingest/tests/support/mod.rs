@@ -332,12 +332,44 @@ pub struct LoadLog {
 /// One load connection for the kill tests: POSTs `events_per_request`
 /// events with client ids (an object when 1, else an array) until `stop`,
 /// reconnecting after errors (the server may be SIGKILLed at any time).
-/// Records acked ids in `log`; returns the statuses other than 200 seen.
 pub fn load_worker(
     addr: SocketAddr,
     events_per_request: u64,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     log: LoadLog,
+) -> Vec<u16> {
+    use std::sync::atomic::Ordering;
+    post_until_stopped(
+        addr,
+        &stop,
+        || {
+            let ids: Vec<String> = (0..events_per_request)
+                .map(|_| client_id(log.next.fetch_add(1, Ordering::SeqCst)))
+                .collect();
+            let events: Vec<String> = ids
+                .iter()
+                .map(|id| format!(r#"{{"_id":"{id}","type":"load"}}"#))
+                .collect();
+            let body = if events.len() == 1 {
+                events[0].clone()
+            } else {
+                format!("[{}]", events.join(","))
+            };
+            (body, events_per_request, ids)
+        },
+        |ids| log.acked.lock().unwrap().extend(ids),
+    )
+}
+
+/// POSTs what `next` makes — `(body, events in it, what to remember)` —
+/// until `stop`, reconnecting after errors (the server may be SIGKILLed at
+/// any time); gives `acked` what each 200 acknowledged (every event must
+/// be accepted). Returns the statuses other than 200.
+pub fn post_until_stopped<K>(
+    addr: SocketAddr,
+    stop: &std::sync::atomic::AtomicBool,
+    mut next: impl FnMut() -> (String, u64, K),
+    mut acked: impl FnMut(K),
 ) -> Vec<u16> {
     use std::sync::atomic::Ordering;
     let mut conn: Option<Conn> = None;
@@ -353,26 +385,11 @@ pub fn load_worker(
                 }
             },
         };
-        let ids: Vec<String> = (0..events_per_request)
-            .map(|_| client_id(log.next.fetch_add(1, Ordering::SeqCst)))
-            .collect();
-        let events: Vec<String> = ids
-            .iter()
-            .map(|id| format!(r#"{{"_id":"{id}","type":"load"}}"#))
-            .collect();
-        let body = if events.len() == 1 {
-            events[0].clone()
-        } else {
-            format!("[{}]", events.join(","))
-        };
+        let (body, events, keys) = next();
         match c.post(&[], body.as_bytes()) {
             Ok(r) if r.status == 200 => {
-                assert_eq!(
-                    r.json()["accepted"],
-                    events_per_request,
-                    "every event is valid"
-                );
-                log.acked.lock().unwrap().extend(ids);
+                assert_eq!(r.json()["accepted"], events, "every event is valid");
+                acked(keys);
             }
             Ok(r) => {
                 other_statuses.push(r.status);
