@@ -32,6 +32,21 @@ pub enum SyncMode {
     Fdatasync,
 }
 
+/// How each commit reaches the disk; it must match the driver of the
+/// monoio runtime the journal lives on (see [`crate::runtime::IoDriver`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommitPath {
+    /// The committer task writes (and fdatasyncs) through io_uring: the
+    /// core thread never blocks on the disk.
+    #[default]
+    IoUring,
+    /// Each commit is handed to a dedicated blocking writer thread of this
+    /// journal (std `write_at` + `fdatasync`), and its tickets complete once
+    /// that thread reports it durable. For the legacy (epoll) driver, whose
+    /// file operations would block the core thread.
+    WriterThread,
+}
+
 /// How a journal lays out and bounds its files and memory.
 #[derive(Debug, Clone)]
 pub struct JournalConfig {
@@ -47,6 +62,17 @@ pub struct JournalConfig {
     pub max_record_bytes: usize,
     /// How commits are made durable.
     pub sync_mode: SyncMode,
+    /// Which path commits take (io_uring, or the blocking writer thread).
+    pub commit_path: CommitPath,
+    /// Open segments without `O_DIRECT`: each commit is a buffered write
+    /// followed by fdatasync before its tickets complete (same ack rule,
+    /// through the page cache). Only for filesystems that refuse O_DIRECT;
+    /// without it such a filesystem refuses to open the journal.
+    pub buffered_io: bool,
+    /// Accept a journal directory on a memory filesystem (tmpfs, ramfs),
+    /// where commits survive a process crash but not a power loss or a
+    /// reboot. Without it such a directory refuses to open the journal.
+    pub allow_volatile: bool,
     /// Test hook: fail chosen writes/fdatasyncs.
     pub fault_plan: Option<Arc<FaultPlan>>,
 }
@@ -60,6 +86,9 @@ impl Default for JournalConfig {
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             sync_mode: SyncMode::default(),
+            commit_path: CommitPath::default(),
+            buffered_io: false,
+            allow_volatile: false,
             fault_plan: None,
         }
     }
@@ -89,6 +118,16 @@ impl JournalConfig {
             )));
         }
         Ok(())
+    }
+
+    /// How commits are made durable once `buffered_io` is considered: a
+    /// buffered write is always followed by its own fdatasync.
+    pub fn effective_sync_mode(&self) -> SyncMode {
+        if self.buffered_io {
+            SyncMode::Fdatasync
+        } else {
+            self.sync_mode
+        }
     }
 
     /// The largest record that fits this configuration: bounded by the knob

@@ -117,6 +117,37 @@ pub enum JournalError {
         /// The limit.
         max_record_bytes: usize,
     },
+    /// The journal directory is on a memory filesystem (tmpfs, ramfs):
+    /// nothing written there survives a power loss, so no ack could mean
+    /// durable. Allowed only with `JournalConfig::allow_volatile`.
+    #[error(
+        "journal directory {dir} is on {filesystem}, a memory filesystem: \
+         commits there are not durable across a power loss or reboot"
+    )]
+    Volatile {
+        /// Journal directory.
+        dir: PathBuf,
+        /// The filesystem's name.
+        filesystem: String,
+    },
+    /// The filesystem refuses `O_DIRECT` (EINVAL at the open or at the
+    /// first write). Commits can be buffered writes + fdatasync instead,
+    /// only when `JournalConfig::buffered_io` asks for it.
+    #[error(
+        "journal directory {dir} ({filesystem}) refuses {stage} ({source}); \
+         commits need O_DIRECT unless buffered writes + fdatasync are chosen"
+    )]
+    DirectIoRefused {
+        /// Journal directory.
+        dir: PathBuf,
+        /// The filesystem's name.
+        filesystem: String,
+        /// `O_DIRECT open` or `O_DIRECT write`.
+        stage: &'static str,
+        /// The OS error (EINVAL).
+        #[source]
+        source: io::Error,
+    },
     /// Invalid configuration.
     #[error("invalid journal configuration: {0}")]
     Config(String),

@@ -1,8 +1,10 @@
-//! The group-commit writer. Lives on one monoio (io_uring) runtime: appends
-//! copy records into an aligned group buffer without blocking; one committer
+//! The group-commit writer. Lives on one monoio runtime: appends copy
+//! records into an aligned group buffer without blocking; one committer
 //! task writes each group with a single O_DIRECT write starting on a fresh
 //! block, fdatasyncs, and only then completes the group's tickets. Appends
-//! arriving during a commit fill the next group.
+//! arriving during a commit fill the next group. The write and fdatasync go
+//! through io_uring, or (`CommitPath::WriterThread`, for the epoll driver)
+//! through the journal's blocking writer thread; the rule is the same.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -17,7 +19,9 @@ use std::thread::JoinHandle;
 
 use crate::aligned::AlignedBuf;
 use crate::checkpoint::{write_checkpoint_until, Checkpoint, CheckpointStep, RecordIds};
-use crate::config::{JournalConfig, SyncMode};
+use crate::commit_thread::CommitThread;
+use crate::config::{CommitPath, JournalConfig, SyncMode};
+use crate::disk::{check_dir, DiskCheck};
 use crate::error::{JournalError, Result};
 use crate::fault::injected_error;
 use crate::format::{
@@ -123,7 +127,7 @@ struct WriterState {
     place_lap: u64,
     place_offset: u64,
     active_lap: u64,
-    active_file: Option<Rc<monoio::fs::File>>,
+    active_file: Option<Rc<SegmentFile>>,
     pending_bytes: usize,
     failed: Option<String>,
     closed: bool,
@@ -142,7 +146,18 @@ struct Inner {
     shared: Arc<Shared>,
     prealloc: Arc<Prealloc>,
     prealloc_thread: Cell<Option<JoinHandle<()>>>,
+    /// The blocking writer thread (`CommitPath::WriterThread` only).
+    writer_thread: Option<CommitThread>,
     recovered: Recovered,
+    disk: DiskCheck,
+}
+
+/// The open segment being committed to, by commit path.
+enum SegmentFile {
+    /// Registered with the io_uring runtime.
+    IoUring(monoio::fs::File),
+    /// A plain file the writer thread writes.
+    Blocking(Arc<std::fs::File>),
 }
 
 /// What opening a journal found on disk.
@@ -172,12 +187,16 @@ pub struct Journal {
 
 impl Journal {
     /// Opens (creating if needed) the journal in `dir`, recovering from disk
-    /// first, and starts its committer task on the current monoio runtime.
-    /// Fails with `Corrupt` if acked data is damaged.
+    /// first, and starts its committer task on the current monoio runtime
+    /// (whose driver must match `cfg.commit_path`). Fails with `Corrupt` if
+    /// acked data is damaged, with `Volatile` on a memory filesystem and
+    /// with `DirectIoRefused` where O_DIRECT is refused, unless the
+    /// configuration allows them.
     pub async fn open(dir: impl AsRef<Path>, cfg: JournalConfig) -> Result<Journal> {
         cfg.validate()?;
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| JournalError::io("create", &dir, e))?;
+        let disk = check_dir(&dir, cfg.buffered_io, cfg.allow_volatile)?;
         remove_stale_temps(&dir)?;
         let mut rec = recover(&dir)?;
         if rec.segments.is_empty() {
@@ -245,7 +264,14 @@ impl Journal {
             cfg.fault_plan.clone(),
         )
         .map_err(|e| JournalError::io("start preallocator", &dir, e))?;
-        let file = open_direct(&active.path, cfg.sync_mode)?;
+        let writer_thread = match cfg.commit_path {
+            CommitPath::IoUring => None,
+            CommitPath::WriterThread => Some(
+                CommitThread::start()
+                    .map_err(|e| JournalError::io("start writer thread", &dir, e))?,
+            ),
+        };
+        let file = open_segment(&active.path, &cfg)?;
         let max_record_bytes = cfg.effective_max_record_bytes();
         let inner = Rc::new(Inner {
             dir: Rc::new(dir),
@@ -271,7 +297,9 @@ impl Journal {
             shared,
             prealloc,
             prealloc_thread: Cell::new(Some(thread)),
+            writer_thread,
             recovered: rec,
+            disk,
         });
         monoio::spawn(run_committer(Rc::clone(&inner)));
         Ok(Journal { inner })
@@ -296,6 +324,12 @@ impl Journal {
     /// The journal directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// What the directory's filesystem was found to be at open (its name,
+    /// whether it is a memory filesystem, whether commits are buffered).
+    pub fn disk(&self) -> &DiskCheck {
+        &self.inner.disk
     }
 
     /// Copies one record into the current group and returns its ticket.
@@ -466,6 +500,9 @@ impl Journal {
         if let Some(handle) = inner.prealloc_thread.take() {
             let _ = handle.join();
         }
+        if let Some(writer) = &inner.writer_thread {
+            writer.stop();
+        }
         match last.and_then(|s| s.outcome.borrow().clone()) {
             Some(Err(f)) => Err(to_error(f, &inner.dir)),
             _ => Ok(()),
@@ -491,21 +528,37 @@ impl Drop for Inner {
         if let Some(handle) = self.prealloc_thread.take() {
             let _ = handle.join();
         }
+        if let Some(writer) = &self.writer_thread {
+            writer.stop();
+        }
     }
 }
 
-fn open_direct(path: &Path, sync_mode: SyncMode) -> Result<monoio::fs::File> {
-    let flags = match sync_mode {
-        SyncMode::Dsync => libc::O_DIRECT | libc::O_DSYNC,
-        SyncMode::Fdatasync => libc::O_DIRECT,
+/// Opens a segment for commits: O_DIRECT (plus O_DSYNC in that sync
+/// mode), or neither with `buffered_io`; as a file of the commit path.
+fn open_segment(path: &Path, cfg: &JournalConfig) -> Result<SegmentFile> {
+    let direct = if cfg.buffered_io { 0 } else { libc::O_DIRECT };
+    let flags = match cfg.effective_sync_mode() {
+        SyncMode::Dsync => direct | libc::O_DSYNC,
+        SyncMode::Fdatasync => direct,
+    };
+    let op = if cfg.buffered_io {
+        "open (buffered)"
+    } else {
+        "open O_DIRECT"
     };
     let std_file = OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(flags)
         .open(path)
-        .map_err(|e| JournalError::io("open O_DIRECT", path, e))?;
-    monoio::fs::File::from_std(std_file).map_err(|e| JournalError::io("register", path, e))
+        .map_err(|e| JournalError::io(op, path, e))?;
+    match cfg.commit_path {
+        CommitPath::IoUring => monoio::fs::File::from_std(std_file)
+            .map(SegmentFile::IoUring)
+            .map_err(|e| JournalError::io("register", path, e)),
+        CommitPath::WriterThread => Ok(SegmentFile::Blocking(Arc::new(std_file))),
+    }
 }
 
 /// Opens a new group at the current placement, moving to the next segment
@@ -623,17 +676,38 @@ async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<()
     let fault = inner.cfg.fault_plan.as_deref();
     let buf = std::mem::replace(&mut group.buf, AlignedBuf::zeroed(0));
     let submitted = std::time::Instant::now();
-    let (write_result, mut buf) = if fault.is_some_and(|f| f.on_write()) {
+    // O_DSYNC: the write completes only once durable; else fdatasync.
+    let needs_sync = inner.cfg.effective_sync_mode() == SyncMode::Fdatasync;
+    let (result, mut buf) = if fault.is_some_and(|f| f.on_write()) {
         (Err(injected_error("write")), buf)
     } else {
-        file.write_all_at(buf, group.offset).await
-    };
-    let result = match write_result {
-        Ok(()) if fault.is_some_and(|f| f.on_sync()) => Err(injected_error("fdatasync")),
-        // O_DSYNC: the write completed only once durable.
-        Ok(()) if inner.cfg.sync_mode == SyncMode::Dsync => Ok(()),
-        Ok(()) => file.sync_data().await,
-        Err(e) => Err(e),
+        match &*file {
+            SegmentFile::IoUring(file) => {
+                let (written, buf) = file.write_all_at(buf, group.offset).await;
+                let result = match written {
+                    Ok(()) if fault.is_some_and(|f| f.on_sync()) => {
+                        Err(injected_error("fdatasync"))
+                    }
+                    Ok(()) if needs_sync => file.sync_data().await,
+                    other => other,
+                };
+                (result, buf)
+            }
+            SegmentFile::Blocking(file) => {
+                let Some(writer) = &inner.writer_thread else {
+                    unreachable!("a blocking segment file is opened only with a writer thread");
+                };
+                writer
+                    .commit(
+                        Arc::clone(file),
+                        buf,
+                        group.offset,
+                        needs_sync,
+                        inner.cfg.fault_plan.clone(),
+                    )
+                    .await
+            }
+        }
     };
     let end_offset = group.offset + buf.len() as u64;
     let mut st = inner.st.borrow_mut();
@@ -685,7 +759,7 @@ fn segment_name(inner: &Inner, lap: u64) -> String {
 async fn segment_file(
     inner: &Inner,
     lap: u64,
-) -> std::result::Result<Rc<monoio::fs::File>, GroupFailure> {
+) -> std::result::Result<Rc<SegmentFile>, GroupFailure> {
     {
         let st = inner.st.borrow();
         if st.active_lap == lap {
@@ -699,8 +773,7 @@ async fn segment_file(
         .map_err(GroupFailure::Unavailable)?;
     // The preallocator has moved on past this lap: failing to open it now
     // is not something a retry of the same lap can fix.
-    let file =
-        open_direct(&path, inner.cfg.sync_mode).map_err(|e| GroupFailure::Failed(e.to_string()))?;
+    let file = open_segment(&path, &inner.cfg).map_err(|e| GroupFailure::Failed(e.to_string()))?;
     let file = Rc::new(file);
     {
         let mut shared = inner.shared.lock();

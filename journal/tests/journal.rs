@@ -345,3 +345,92 @@ fn the_checkpoint_keeps_the_last_records_ids_after_its_segment_is_recycled() {
         );
     });
 }
+
+#[test]
+fn commits_take_the_path_of_the_runtimes_driver() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let j = Journal::open(dir.path(), small_config()).await.unwrap();
+        append_group(&j, 0, 20).await;
+        match driver() {
+            // No journal of this target has a writer thread.
+            helios_journal::IoDriver::IoUring => assert_eq!(writer_threads(), 0),
+            // Ours (at least) commits on one; io_uring is refused anyway.
+            helios_journal::IoDriver::Epoll => assert!(writer_threads() >= 1),
+        }
+        j.close().await.unwrap();
+        let j = Journal::open(dir.path(), small_config()).await.unwrap();
+        assert_records(&read_all(&j, 0), 0, 20);
+    });
+}
+
+#[test]
+fn a_filesystem_refusing_o_direct_refuses_to_open_naming_it_unless_buffered_io() {
+    let dir = tempfile::tempdir().unwrap();
+    // What some FUSE and network filesystems answer to an O_DIRECT open.
+    seccomp::o_direct_open_refused(libc::EINVAL)
+        .apply_to_this_thread()
+        .unwrap();
+    run(async {
+        let err = Journal::open(dir.path(), small_config()).await.err();
+        match &err {
+            Some(JournalError::DirectIoRefused {
+                dir: d,
+                filesystem,
+                stage,
+                ..
+            }) => {
+                assert_eq!(d, dir.path());
+                assert!(!filesystem.is_empty());
+                assert_eq!(*stage, "O_DIRECT open");
+            }
+            other => panic!("expected DirectIoRefused, got {other:?}"),
+        }
+        let message = err.unwrap().to_string();
+        assert!(
+            message.contains(&dir.path().display().to_string()),
+            "{message}"
+        );
+        // Nothing was created that a later open would misread.
+        assert!(segment_files(dir.path()).is_empty());
+
+        // Buffered writes + fdatasync: same ack rule, no O_DIRECT anywhere
+        // (the filter would refuse it).
+        let cfg = JournalConfig {
+            buffered_io: true,
+            ..small_config()
+        };
+        let j = Journal::open(dir.path(), cfg.clone()).await.unwrap();
+        assert!(j.disk().buffered);
+        append_each(&j, 0, 30).await;
+        append_group(&j, 30, 300).await;
+        j.close().await.unwrap();
+        let j = Journal::open(dir.path(), cfg).await.unwrap();
+        assert_eq!(j.recovery_report().last_seq, 300);
+        assert_records(&read_all(&j, 0), 0, 300);
+    });
+}
+
+#[test]
+fn a_failed_fdatasync_fails_its_group_with_buffered_io_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = std::sync::Arc::new(FaultPlan::new());
+    let cfg = JournalConfig {
+        buffered_io: true,
+        fault_plan: Some(plan.clone()),
+        ..small_config()
+    };
+    run(async {
+        let j = Journal::open(dir.path(), cfg).await.unwrap();
+        append_each(&j, 0, 5).await;
+        plan.fail_nth_sync(1);
+        let err = j.append_durable(&meta(5), &payload(5)).await.unwrap_err();
+        assert!(matches!(err, JournalError::Failed { .. }), "{err}");
+        assert!(j.is_failed());
+        j.close().await.ok();
+        let j = Journal::open(dir.path(), small_config()).await.unwrap();
+        // Acked records are there; the failed one may or may not be.
+        assert!(j.recovery_report().last_seq >= 5);
+        assert_records(&read_all(&j, 0)[..5], 0, 5);
+    });
+}

@@ -1,7 +1,10 @@
 //! Crash test with real processes: a child appends and commits in a loop,
 //! printing each acknowledged record; we SIGKILL it at random moments, and
 //! after every kill check that every acknowledged record past the
-//! checkpoint is recovered intact and no record is there twice.
+//! checkpoint is recovered intact and no record is there twice. Once on
+//! io_uring, and once with io_uring refused to the child by a seccomp
+//! filter (as in a default Docker container), where it must find that out
+//! itself and commit on epoll with the journal's writer thread.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -10,7 +13,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use helios_journal::{Journal, JournalConfig};
+use helios_journal::{IoDriver, Journal, JournalConfig};
+use helios_tests::seccomp;
 
 const KILL_CYCLES: u64 = 20;
 const MIN_RUN_MS: u64 = 40;
@@ -29,8 +33,36 @@ impl Rng {
     }
 }
 
+/// How the child is started.
+#[derive(Clone, Copy)]
+enum Host {
+    /// As it is (io_uring allowed).
+    Plain,
+    /// io_uring refused by seccomp with EPERM.
+    IoUringRefused,
+}
+
+impl Host {
+    /// The driver the child must report having chosen.
+    fn expected_driver(self) -> IoDriver {
+        match self {
+            Host::Plain => IoDriver::IoUring,
+            Host::IoUringRefused => IoDriver::Epoll,
+        }
+    }
+}
+
 #[test]
-fn every_acknowledged_record_survives_sigkill_exactly_once() {
+fn every_acknowledged_record_survives_sigkill_exactly_once_on_io_uring() {
+    kill_cycles(Host::Plain);
+}
+
+#[test]
+fn every_acknowledged_record_survives_sigkill_exactly_once_on_epoll_where_io_uring_is_refused() {
+    kill_cycles(Host::IoUringRefused);
+}
+
+fn kill_cycles(host: Host) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("journal");
     let seed = SystemTime::now()
@@ -47,6 +79,7 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
             &dir,
             cycle,
             MIN_RUN_MS + rng.next() % (MAX_RUN_MS - MIN_RUN_MS),
+            host,
         );
         for line in &lines {
             let mut parts = line.splitn(3, ' ');
@@ -63,10 +96,15 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
                     total_acks += 1;
                 }
                 (Some("cp"), Some(_), None) => {}
+                (Some("driver"), Some(name), None) => assert_eq!(
+                    name,
+                    host.expected_driver().name(),
+                    "cycle {cycle}: the child chose the wrong driver"
+                ),
                 _ => panic!("child reported: {line}"),
             }
         }
-        verify(&dir, &acked, cycle);
+        verify(&dir, &acked, cycle, host.expected_driver());
     }
     assert!(
         total_acks > 1000,
@@ -74,14 +112,17 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
     );
 }
 
-fn run_child_until_killed(dir: &Path, cycle: u64, run_ms: u64) -> Vec<String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_journal_crash_child"))
-        .arg(dir)
+fn run_child_until_killed(dir: &Path, cycle: u64, run_ms: u64, host: Host) -> Vec<String> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_journal_crash_child"));
+    cmd.arg(dir)
         .arg(cycle.to_string())
+        .arg("auto")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn child");
+        .stderr(Stdio::inherit());
+    if let Host::IoUringRefused = host {
+        seccomp::confine(&mut cmd, &[seccomp::io_uring_refused(libc::EPERM)]);
+    }
+    let mut child = cmd.spawn().expect("spawn child");
     let stdout = child.stdout.take().unwrap();
     let lines = Arc::new(Mutex::new(Vec::new()));
     let collector = {
@@ -95,7 +136,8 @@ fn run_child_until_killed(dir: &Path, cycle: u64, run_ms: u64) -> Vec<String> {
     };
     // Kill at a random moment after the child has started acknowledging.
     let start = Instant::now();
-    while lines.lock().unwrap().is_empty() {
+    // The first line names the driver; acks follow.
+    while lines.lock().unwrap().len() < 2 {
         assert!(start.elapsed() < FIRST_ACK_TIMEOUT, "cycle {cycle}: no ack");
         if let Ok(Some(status)) = child.try_wait() {
             panic!(
@@ -113,14 +155,11 @@ fn run_child_until_killed(dir: &Path, cycle: u64, run_ms: u64) -> Vec<String> {
     lines
 }
 
-fn verify(dir: &Path, acked: &HashMap<u64, String>, cycle: u64) {
-    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+fn verify(dir: &Path, acked: &HashMap<u64, String>, cycle: u64, driver: IoDriver) {
+    helios_journal::runtime::block_on(driver, 256, async {
         let cfg = JournalConfig {
             segment_size_bytes: 256 * 1024,
+            commit_path: driver.commit_path(),
             ..JournalConfig::default()
         };
         let j = Journal::open(dir, cfg)
@@ -153,5 +192,6 @@ fn verify(dir: &Path, acked: &HashMap<u64, String>, cycle: u64) {
             }
         }
         j.close().await.unwrap();
-    });
+    })
+    .expect("runtime");
 }

@@ -3,26 +3,50 @@
 
 use std::path::Path;
 
-use helios_journal::{Journal, JournalConfig, Record, RecordMeta};
+use helios_journal::{IoDriver, Journal, JournalConfig, Record, RecordMeta};
+
+#[path = "../../../tests/src/seccomp.rs"]
+pub mod seccomp;
 
 /// Small segments so tests roll over and recycle quickly.
 pub const TEST_SEGMENT_BYTES: u64 = 64 * 1024;
+/// Queue entries of the test runtimes.
+const TEST_RUNTIME_ENTRIES: u32 = 256;
+
+/// The driver this test target runs its journals on. A target whose name
+/// ends in `_on_epoll` (`journal_on_epoll.rs` includes `journal.rs`, …)
+/// runs the same tests on the legacy (epoll) driver with commits on the
+/// blocking writer thread; the others on io_uring, as the collector does
+/// where the kernel allows it.
+pub fn driver() -> IoDriver {
+    if env!("CARGO_CRATE_NAME").ends_with("_on_epoll") {
+        IoDriver::Epoll
+    } else {
+        IoDriver::IoUring
+    }
+}
 
 pub fn small_config() -> JournalConfig {
     JournalConfig {
         segment_size_bytes: TEST_SEGMENT_BYTES,
         group_target_bytes: 16 * 1024,
+        commit_path: driver().commit_path(),
         ..JournalConfig::default()
     }
 }
 
-/// Runs `f` on a fresh monoio io_uring runtime (what the collector uses).
+/// Runs `f` on a fresh monoio runtime of this target's [`driver`]. On
+/// epoll the test's thread (and every thread the journal starts from it)
+/// first gets io_uring refused by a seccomp filter, as in a default Docker
+/// container: the epoll path must never touch io_uring.
 pub fn run<F: std::future::Future>(f: F) -> F::Output {
-    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .enable_timer()
-        .build()
-        .expect("io_uring runtime")
-        .block_on(f)
+    if driver() == IoDriver::Epoll {
+        seccomp::io_uring_refused(libc::EPERM)
+            .apply_to_this_thread()
+            .expect("install the io_uring-refusing seccomp filter");
+    }
+    helios_journal::runtime::block_on(driver(), TEST_RUNTIME_ENTRIES, f)
+        .unwrap_or_else(|e| panic!("{} runtime: {e}", driver()))
 }
 
 pub fn meta(i: u64) -> RecordMeta<'static> {
@@ -114,4 +138,14 @@ pub fn segment_files(dir: &Path) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// Threads of this process named like a journal's blocking writer thread.
+pub fn writer_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|t| t.ok())
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .filter(|name| name.trim_end() == "journal-writer")
+        .count()
 }

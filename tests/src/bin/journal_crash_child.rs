@@ -1,13 +1,16 @@
 //! Child process for the journal crash test: appends from several tasks in
 //! a loop, printing `ack SEQ PAYLOAD` only after each record is durable, and
 //! checkpoints now and then so segments get recycled. Runs until killed.
+//! It first chooses its driver the way the collector does (`auto`: probe
+//! io_uring, epoll where it is refused) and prints `driver NAME`.
 //!
-//! usage: journal_crash_child DIR CYCLE
+//! usage: journal_crash_child DIR CYCLE [auto|io_uring|epoll]
 
 use std::io::Write;
 use std::rc::Rc;
 
-use helios_journal::{Journal, JournalConfig, RecordMeta};
+use helios_journal::runtime::{block_on, probe_io_uring};
+use helios_journal::{IoDriver, Journal, JournalConfig, RecordMeta};
 
 /// Small segments so a few hundred milliseconds of load rolls over and
 /// recycles several times.
@@ -16,23 +19,35 @@ const WRITER_TASKS: u64 = 4;
 const CHECKPOINT_EVERY_ACKS: u64 = 300;
 /// The checkpoint trails the durable mark, as a store's would.
 const CHECKPOINT_LAG_RECORDS: u64 = 100;
+/// Queue entries of the child's runtime.
+const RUNTIME_ENTRIES: u32 = 256;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(dir), Some(cycle)) = (args.get(1), args.get(2)) else {
-        eprintln!("usage: journal_crash_child DIR CYCLE");
+        eprintln!("usage: journal_crash_child DIR CYCLE [auto|io_uring|epoll]");
         std::process::exit(2);
     };
     let dir = dir.clone();
     let cycle = cycle.clone();
-    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .enable_timer()
-        .build()
-        .expect("io_uring runtime");
-    rt.block_on(async move {
+    let driver = match args.get(3).map(String::as_str) {
+        None | Some("auto") => match probe_io_uring(RUNTIME_ENTRIES, 1) {
+            Ok(()) => IoDriver::IoUring,
+            Err(_) => IoDriver::Epoll,
+        },
+        Some("io_uring") => IoDriver::IoUring,
+        Some("epoll") => IoDriver::Epoll,
+        Some(other) => {
+            eprintln!("unknown driver {other}");
+            std::process::exit(2);
+        }
+    };
+    println!("driver {driver}");
+    let ran = block_on(driver, RUNTIME_ENTRIES, async move {
         let cfg = JournalConfig {
             segment_size_bytes: SEGMENT_BYTES,
             group_target_bytes: 32 * 1024,
+            commit_path: driver.commit_path(),
             ..JournalConfig::default()
         };
         let journal = match Journal::open(&dir, cfg).await {
@@ -56,6 +71,10 @@ fn main() {
             t.await;
         }
     });
+    if let Err(e) = ran {
+        println!("runtime-error {e}");
+        std::process::exit(7);
+    }
 }
 
 async fn write_loop(j: &Journal, cycle: &str, task: u64) {
