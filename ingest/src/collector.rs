@@ -1,4 +1,5 @@
-//! Starting and stopping a whole collector: recover every journal
+//! Starting and stopping a whole collector: check what the host allows
+//! (the I/O driver, the journal filesystem), recover every journal
 //! directory, open the store, start one thread per core and the flusher,
 //! and on shutdown drain in order (cores first, then the flusher).
 
@@ -10,21 +11,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use helios_journal::{FaultPlan, Journal, JournalConfig};
+use helios_journal::runtime::probe_io_uring;
+use helios_journal::{DiskCheck, FaultPlan, IoDriver, Journal, JournalConfig, JournalError};
 
 use crate::auth::ApiKeys;
-use crate::config::Config;
+use crate::config::{Config, IoDriverArg};
 use crate::deadletter::DeadLetters;
 
 /// Dead letters live in `DATA/dead-letter/`.
 pub const DEAD_LETTER_DIR: &str = "dead-letter";
 use crate::events::{load_or_create_node_id, IdMinter};
 use crate::flusher::{self, Feed, FlusherControl};
-use crate::metrics::Metrics;
+use crate::metrics::{IoSetup, Metrics};
 use crate::server::{self, Core, JournalReopen};
 use crate::shutdown::Shutdown;
 
-/// Entries of each core's io_uring submission queue.
+/// Entries of each core's io_uring submission queue (on epoll: the size
+/// of a core's event buffer).
 const IO_URING_ENTRIES: u32 = 1024;
 
 /// Runs a collector until `shutdown` fires, then drains and returns.
@@ -35,10 +38,18 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
     let journal_root = cfg.journal_root();
     std::fs::create_dir_all(&journal_root)
         .with_context(|| format!("creating {}", journal_root.display()))?;
+    // What the host refuses is found before anything is opened or started.
+    let disk = check_journal_disk(&journal_root, &cfg)?;
+    let driver = choose_io_driver(cfg.io_driver, cfg.cores)?;
     let sink = cfg.open_sink().with_context(|| "opening the store")?;
     tracing::info!(store = %sink.describe(), "store open");
     let journal_dirs = journal_dirs(&journal_root, cfg.cores)?;
     let metrics = Metrics::new(cfg.cores);
+    metrics.set_io(IoSetup {
+        driver,
+        journal_buffered_io: disk.buffered,
+        journal_volatile: disk.volatile,
+    });
     let api_keys = match &cfg.api_keys {
         Some(path) => Some(Arc::new(ApiKeys::load(path).map_err(anyhow::Error::msg)?)),
         None => None,
@@ -68,6 +79,7 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
             .spawn(move || {
                 run_core(CoreStart {
                     core,
+                    driver,
                     cfg,
                     own,
                     extra,
@@ -154,6 +166,98 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Decides the cores' I/O driver and logs the one line that says which
+/// and why. `auto` probes io_uring the way the cores will use it (one ring
+/// per core, a no-op through `io_uring_enter`, the opcodes in use) and runs
+/// on epoll where that is refused; `io-uring` refuses to start instead.
+pub fn choose_io_driver(arg: IoDriverArg, cores: usize) -> anyhow::Result<IoDriver> {
+    match arg {
+        IoDriverArg::Epoll => {
+            tracing::info!(driver = "epoll", "io driver: epoll (--io-driver epoll)");
+            Ok(IoDriver::Epoll)
+        }
+        IoDriverArg::IoUring => match probe_io_uring(IO_URING_ENTRIES, cores) {
+            Ok(()) => {
+                tracing::info!(
+                    driver = "io_uring",
+                    "io driver: io_uring (--io-driver io-uring)"
+                );
+                Ok(IoDriver::IoUring)
+            }
+            Err(refused) => anyhow::bail!(
+                "--io-driver io-uring, but this host refuses io_uring ({refused}); \
+                 use --io-driver auto (or epoll) to run on epoll"
+            ),
+        },
+        IoDriverArg::Auto => match probe_io_uring(IO_URING_ENTRIES, cores) {
+            Ok(()) => {
+                tracing::info!(driver = "io_uring", "io driver: io_uring");
+                Ok(IoDriver::IoUring)
+            }
+            Err(refused) => {
+                tracing::warn!(
+                    driver = "epoll",
+                    "io driver: epoll (io_uring refused: {refused})"
+                );
+                Ok(IoDriver::Epoll)
+            }
+        },
+    }
+}
+
+/// Checks the journal directory's filesystem against `--journal-buffered-io`
+/// and `--allow-volatile-journal`: a refusal is one line naming the
+/// directory, the filesystem and the flag; an allowed weakening is a
+/// warning (and a metric).
+fn check_journal_disk(journal_root: &Path, cfg: &Config) -> anyhow::Result<DiskCheck> {
+    let disk = helios_journal::disk::check_dir(
+        journal_root,
+        cfg.journal_buffered_io,
+        cfg.allow_volatile_journal,
+    )
+    .map_err(explain_journal_error)?;
+    if disk.volatile {
+        tracing::warn!(
+            journal = %journal_root.display(),
+            filesystem = %disk.filesystem,
+            "journal on {} (--allow-volatile-journal): acks survive a collector crash, not a power loss or reboot",
+            disk.filesystem
+        );
+    }
+    if disk.buffered {
+        tracing::warn!(
+            journal = %journal_root.display(),
+            filesystem = %disk.filesystem,
+            "journal commits are buffered writes + fdatasync (--journal-buffered-io), not O_DIRECT"
+        );
+    }
+    Ok(disk)
+}
+
+/// A journal refusal the operator can act on, said with the flag that
+/// changes it; other journal errors unchanged.
+fn explain_journal_error(e: JournalError) -> anyhow::Error {
+    match e {
+        JournalError::Volatile { dir, filesystem } => anyhow::anyhow!(
+            "journal directory {} is on {filesystem}, a memory filesystem: acks would not survive \
+             a power loss or reboot; put --data-dir on a disk, or pass --allow-volatile-journal \
+             to accept acks from memory",
+            dir.display()
+        ),
+        JournalError::DirectIoRefused {
+            dir,
+            filesystem,
+            stage,
+            ..
+        } => anyhow::anyhow!(
+            "journal directory {} is on {filesystem}, which refuses O_DIRECT (EINVAL at {stage}); \
+             pass --journal-buffered-io to commit with buffered writes + fdatasync before each ack",
+            dir.display()
+        ),
+        other => other.into(),
+    }
+}
+
 /// Name of the lock file in the data directory.
 pub const DATA_DIR_LOCK_FILE: &str = "lock";
 
@@ -211,9 +315,12 @@ fn journal_dirs(root: &Path, cores: usize) -> anyhow::Result<Vec<(usize, PathBuf
 #[cfg(feature = "fault-injection")]
 pub const FAULT_INJECT_WRITE_ENV: &str = "HELIOS_FAULT_INJECT_WRITE";
 
-fn journal_config(cfg: &Config, core: usize) -> JournalConfig {
+fn journal_config(cfg: &Config, core: usize, driver: IoDriver) -> JournalConfig {
     JournalConfig {
         segment_size_bytes: cfg.segment_size_bytes,
+        commit_path: driver.commit_path(),
+        buffered_io: cfg.journal_buffered_io,
+        allow_volatile: cfg.allow_volatile_journal,
         fault_plan: injected_faults(core),
         ..JournalConfig::default()
     }
@@ -246,6 +353,7 @@ fn injected_faults(core: usize) -> Option<Arc<FaultPlan>> {
 /// What one core thread starts from.
 struct CoreStart {
     core: usize,
+    driver: IoDriver,
     cfg: Config,
     own: PathBuf,
     extra: Vec<PathBuf>,
@@ -259,6 +367,7 @@ struct CoreStart {
 fn run_core(start: CoreStart) {
     let CoreStart {
         core,
+        driver,
         cfg,
         own,
         extra,
@@ -268,21 +377,20 @@ fn run_core(start: CoreStart) {
         metrics,
         api_keys,
     } = start;
-    let runtime = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-        .with_entries(IO_URING_ENTRIES)
-        .enable_timer()
-        .build();
-    let mut runtime = match runtime {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = started.send(Err(anyhow::anyhow!(
-                "core {core}: cannot start an io_uring runtime: {e}"
-            )));
-            return;
-        }
-    };
-    runtime.block_on(async move {
-        let opened = open_core(core, &cfg, &own, &extra, (reopened, metrics, api_keys)).await;
+    let on_build_error = started.clone();
+    // The same code on either driver: monoio's sockets, timers and tasks
+    // follow the runtime they run on; the journal's commits follow
+    // `JournalConfig::commit_path`.
+    let ran = helios_journal::runtime::block_on(driver, IO_URING_ENTRIES, async move {
+        let opened = open_core(
+            core,
+            driver,
+            &cfg,
+            &own,
+            &extra,
+            (reopened, metrics, api_keys),
+        )
+        .await;
         let (core_state, extra_journals, feeds) = match opened {
             Ok(x) => x,
             Err(e) => {
@@ -306,17 +414,23 @@ fn run_core(start: CoreStart) {
             let _ = j.close().await;
         }
     });
+    if let Err(e) = ran {
+        let _ = on_build_error.send(Err(anyhow::anyhow!(
+            "core {core}: cannot start an {driver} runtime: {e}"
+        )));
+    }
 }
 
 async fn open_core(
     core: usize,
+    driver: IoDriver,
     cfg: &Config,
     own: &Path,
     extra: &[PathBuf],
     (reopened, metrics, api_keys): (mpsc::Sender<Feed>, Arc<Metrics>, Option<Arc<ApiKeys>>),
 ) -> anyhow::Result<(Rc<Core>, Vec<Journal>, Vec<Feed>)> {
     let mut feeds = Vec::new();
-    let journal_cfg = journal_config(cfg, core);
+    let journal_cfg = journal_config(cfg, core, driver);
     let journal = open_journal(own, journal_cfg.clone(), &mut feeds, &metrics).await?;
     let node_id =
         load_or_create_node_id(own).with_context(|| format!("node id in {}", own.display()))?;
@@ -325,8 +439,15 @@ async fn open_core(
     let minter = IdMinter::resume(node_id, journal.recovery_report().last_record_ids);
     let mut extra_journals = Vec::new();
     for dir in extra {
-        extra_journals
-            .push(open_journal(dir, journal_config(cfg, usize::MAX), &mut feeds, &metrics).await?);
+        extra_journals.push(
+            open_journal(
+                dir,
+                journal_config(cfg, usize::MAX, driver),
+                &mut feeds,
+                &metrics,
+            )
+            .await?,
+        );
     }
     tracing::debug!(core, journals = feeds.len(), "core ready");
     Ok((
@@ -354,9 +475,13 @@ async fn open_journal(
     feeds: &mut Vec<Feed>,
     metrics: &Metrics,
 ) -> anyhow::Result<Journal> {
-    let journal = Journal::open(dir, journal_cfg)
-        .await
-        .with_context(|| format!("opening journal {}", dir.display()))?;
+    let journal = match Journal::open(dir, journal_cfg).await {
+        Ok(j) => j,
+        Err(e @ (JournalError::Volatile { .. } | JournalError::DirectIoRefused { .. })) => {
+            return Err(explain_journal_error(e))
+        }
+        Err(e) => return Err(e).with_context(|| format!("opening journal {}", dir.display())),
+    };
     let report = journal.recovery_report();
     if report.torn_commits > 0 || report.last_seq > report.checkpoint_seq {
         tracing::info!(journal = %dir.display(), torn = report.torn_commits, pending = report.last_seq - report.checkpoint_seq, "journal recovered");

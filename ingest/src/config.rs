@@ -62,6 +62,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--io-driver` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IoDriverArg {
+    /// io_uring where the probe at start finds it usable, else epoll.
+    #[default]
+    Auto,
+    /// io_uring or nothing: refuse to start where it is refused.
+    IoUring,
+    /// epoll (monoio's legacy driver; journal commits on a writer thread
+    /// per journal), even where io_uring works.
+    Epoll,
+}
+
 /// `--mongodb-layout` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -91,8 +105,8 @@ pub struct Cli {
     /// [default: ./helios-data].
     #[arg(long, env = "HELIOS_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Cores (threads, each with its own io_uring runtime, listener and
-    /// journal) [default: all available].
+    /// Cores (threads, each with its own io_uring or epoll runtime,
+    /// listener and journal) [default: all available].
     #[arg(long, env = "HELIOS_CORES")]
     pub cores: Option<usize>,
     /// Where events are stored: sqlite://PATH, a MongoDB connection string
@@ -201,6 +215,23 @@ pub struct Cli {
     /// a non-loopback --listen needs --api-keys.
     #[arg(long, env = "HELIOS_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
+    /// I/O driver of every core: `auto` probes io_uring at start and runs
+    /// on epoll where it is refused (seccomp, old kernel, memlock limit,
+    /// kernel.io_uring_disabled); `io-uring` refuses to start without it;
+    /// `epoll` always runs on epoll [default: auto].
+    #[arg(long, env = "HELIOS_IO_DRIVER", value_enum)]
+    pub io_driver: Option<IoDriverArg>,
+    /// Journal commits as buffered writes, each fdatasynced before the ack,
+    /// for a journal directory whose filesystem refuses O_DIRECT (some FUSE
+    /// and network filesystems). Acks stay durable; commits go through
+    /// the page cache.
+    #[arg(long, env = "HELIOS_JOURNAL_BUFFERED_IO")]
+    pub journal_buffered_io: bool,
+    /// Accept a journal directory on tmpfs or ramfs: acks then survive a
+    /// collector crash but not a power loss or reboot. Without it such a
+    /// directory is refused at start.
+    #[arg(long, env = "HELIOS_ALLOW_VOLATILE_JOURNAL")]
+    pub allow_volatile_journal: bool,
 }
 
 /// Maintenance commands.
@@ -260,6 +291,9 @@ struct FileConfig {
     max_pipelined_requests: Option<usize>,
     max_buffered_body_bytes_per_core: Option<usize>,
     allow_anonymous: Option<bool>,
+    io_driver: Option<IoDriverArg>,
+    journal_buffered_io: Option<bool>,
+    allow_volatile_journal: Option<bool>,
 }
 
 /// The resolved configuration.
@@ -325,6 +359,12 @@ pub struct Config {
     pub api_keys: Option<PathBuf>,
     /// See [`Cli::allow_anonymous`].
     pub allow_anonymous: bool,
+    /// See [`Cli::io_driver`].
+    pub io_driver: IoDriverArg,
+    /// See [`Cli::journal_buffered_io`].
+    pub journal_buffered_io: bool,
+    /// See [`Cli::allow_volatile_journal`].
+    pub allow_volatile_journal: bool,
 }
 
 /// Hard ceiling on `max_headers` (the parser's stack array).
@@ -458,6 +498,11 @@ impl Config {
             upstream_ca_file: cli.upstream_ca_file.or(file.upstream_ca_file),
             api_keys: cli.api_keys.or(file.api_keys),
             allow_anonymous: cli.allow_anonymous || file.allow_anonymous.unwrap_or(false),
+            io_driver: cli.io_driver.or(file.io_driver).unwrap_or_default(),
+            journal_buffered_io: cli.journal_buffered_io
+                || file.journal_buffered_io.unwrap_or(false),
+            allow_volatile_journal: cli.allow_volatile_journal
+                || file.allow_volatile_journal.unwrap_or(false),
             data_dir,
         };
         cfg.validate()?;
@@ -699,6 +744,45 @@ mod tests {
             Config::resolve(cli(&["--config", path.to_str().unwrap(), "--cores", "2"])).unwrap();
         assert_eq!(c.cores, 2);
         assert_eq!(c.max_body_bytes, 1000);
+    }
+
+    #[test]
+    fn the_io_driver_and_journal_durability_flags_come_from_flag_env_or_file() {
+        let c = Config::resolve(cli(&[])).unwrap();
+        assert_eq!(c.io_driver, IoDriverArg::Auto);
+        assert!(!c.journal_buffered_io && !c.allow_volatile_journal);
+        let c = Config::resolve(cli(&[
+            "--io-driver",
+            "io-uring",
+            "--journal-buffered-io",
+            "--allow-volatile-journal",
+        ]))
+        .unwrap();
+        assert_eq!(c.io_driver, IoDriverArg::IoUring);
+        assert!(c.journal_buffered_io && c.allow_volatile_journal);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "io_driver = \"epoll\"\njournal_buffered_io = true\nallow_volatile_journal = true\n",
+        )
+        .unwrap();
+        let c = Config::resolve(cli(&["--config", path.to_str().unwrap()])).unwrap();
+        assert_eq!(c.io_driver, IoDriverArg::Epoll);
+        assert!(c.journal_buffered_io && c.allow_volatile_journal);
+        let c = Config::resolve(cli(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--io-driver",
+            "auto",
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.io_driver,
+            IoDriverArg::Auto,
+            "the flag wins over the file"
+        );
+        assert!(Cli::try_parse_from(["helios-collector", "--io-driver", "kqueue"]).is_err());
     }
 
     #[test]

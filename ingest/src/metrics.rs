@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use helios_journal::histogram::HistogramSnapshot;
-use helios_journal::JournalMonitor;
+use helios_journal::{IoDriver, JournalMonitor};
 
 /// Statuses counted one by one; anything else is counted as `other`.
 pub const TRACKED_STATUSES: [u16; 13] = [
@@ -67,10 +67,22 @@ pub struct FlusherMetrics {
     pub store_failing: std::sync::atomic::AtomicBool,
 }
 
+/// How the collector does its I/O, decided once at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoSetup {
+    /// The driver every core runs.
+    pub driver: IoDriver,
+    /// Journal commits are buffered writes + fdatasync (`--journal-buffered-io`).
+    pub journal_buffered_io: bool,
+    /// The journals are on a memory filesystem (`--allow-volatile-journal`).
+    pub journal_volatile: bool,
+}
+
 /// Everything `/metrics` shows.
 #[derive(Default)]
 pub struct Metrics {
     cores: Vec<Arc<CoreMetrics>>,
+    io: Mutex<Option<IoSetup>>,
     journals: Mutex<Vec<(String, JournalMonitor)>>,
     /// The flusher's counters.
     pub flusher: Arc<FlusherMetrics>,
@@ -83,9 +95,15 @@ impl Metrics {
             cores: (0..cores)
                 .map(|_| Arc::new(CoreMetrics::default()))
                 .collect(),
+            io: Mutex::new(None),
             journals: Mutex::new(Vec::new()),
             flusher: Arc::new(FlusherMetrics::default()),
         })
+    }
+
+    /// Records the I/O set-up chosen at start.
+    pub fn set_io(&self, setup: IoSetup) {
+        *self.io.lock().unwrap_or_else(|p| p.into_inner()) = Some(setup);
     }
 
     /// Core `i`'s counters.
@@ -105,6 +123,35 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(8192);
+        let io = *self.io.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(io) = io {
+            header(
+                &mut out,
+                "helios_io_driver",
+                "gauge",
+                "I/O driver of the cores: 1 for the one running (epoll where io_uring is refused or --io-driver epoll).",
+            );
+            for driver in [IoDriver::IoUring, IoDriver::Epoll] {
+                let _ = writeln!(
+                    out,
+                    "helios_io_driver{{driver=\"{}\"}} {}",
+                    driver.name(),
+                    u8::from(io.driver == driver)
+                );
+            }
+            gauge(
+                &mut out,
+                "helios_journal_buffered_io",
+                "1 when journal commits are buffered writes + fdatasync (--journal-buffered-io) instead of O_DIRECT.",
+                u64::from(io.journal_buffered_io),
+            );
+            gauge(
+                &mut out,
+                "helios_journal_volatile",
+                "1 when the journals are on a memory filesystem (--allow-volatile-journal): acks do not survive a power loss.",
+                u64::from(io.journal_volatile),
+            );
+        }
         header(
             &mut out,
             "helios_requests_total",
@@ -253,6 +300,11 @@ fn counter(out: &mut String, name: &str, help: &str, value: u64) {
     let _ = writeln!(out, "{name} {value}");
 }
 
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    header(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 fn histogram(out: &mut String, name: &str, journal: &str, h: &HistogramSnapshot) {
     let j = label(journal);
     for (bound, count) in h.bounds.iter().zip(&h.cumulative) {
@@ -272,4 +324,31 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_io_setup_shows_the_running_driver_as_1_and_the_journal_weakenings() {
+        let m = Metrics::new(1);
+        assert!(!m.render().contains("helios_io_driver"), "unset: not shown");
+        m.set_io(IoSetup {
+            driver: IoDriver::Epoll,
+            journal_buffered_io: true,
+            journal_volatile: false,
+        });
+        let text = m.render();
+        assert!(
+            text.contains("helios_io_driver{driver=\"epoll\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("helios_io_driver{driver=\"io_uring\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("helios_journal_buffered_io 1"), "{text}");
+        assert!(text.contains("helios_journal_volatile 0"), "{text}");
+    }
 }

@@ -1,6 +1,11 @@
-//! One collector core: a monoio (io_uring) runtime with its own
+//! One collector core: a monoio runtime (io_uring, or epoll where the host
+//! refuses io_uring: `collector::choose_io_driver`) with its own
 //! SO_REUSEPORT listener and journal. Connections are served by tasks on
 //! this core only; nothing on the request path is shared with other cores.
+//! The code is the same on both drivers: monoio's sockets, timers and the
+//! idle wait (`readable`, a poll on io_uring, readiness on epoll) follow
+//! the runtime; only the journal's commits change path (its writer thread
+//! on epoll), never the ack rule.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;

@@ -1,7 +1,10 @@
 //! Acked means durable: under continuous load from several connections
 //! (single events and batches), SIGKILL the collector at random moments,
 //! restart it each time; in the end every acked event is in the store
-//! exactly once.
+//! exactly once. Once on io_uring, and once with io_uring refused by a
+//! seccomp filter (EPERM, as Docker's default profile answers), where the
+//! collector must find that out itself, say so, and run on epoll with its
+//! journals' writer threads.
 
 mod support;
 
@@ -29,8 +32,41 @@ impl Rng {
     }
 }
 
+/// How each collector of the test is started.
+#[derive(Clone, Copy, Debug)]
+enum Host {
+    /// As the host is (io_uring where the kernel allows it).
+    Plain,
+    /// io_uring refused by seccomp with EPERM.
+    IoUringRefused,
+}
+
+impl Host {
+    fn start(self, dir: &std::path::Path, port: u16) -> Collector {
+        match self {
+            Host::Plain => Collector::start_on(dir, port, &[]),
+            Host::IoUringRefused => Collector::start_confined(
+                dir,
+                port,
+                &[],
+                &[],
+                &[seccomp::io_uring_refused(libc::EPERM)],
+            ),
+        }
+    }
+}
+
 #[test]
 fn every_acked_event_is_stored_exactly_once_across_sigkills() {
+    kill_cycles(Host::Plain);
+}
+
+#[test]
+fn every_acked_event_is_stored_exactly_once_across_sigkills_on_epoll_where_io_uring_is_refused() {
+    kill_cycles(Host::IoUringRefused);
+}
+
+fn kill_cycles(host: Host) {
     let dir = tempfile::tempdir().unwrap();
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -40,8 +76,17 @@ fn every_acked_event_is_stored_exactly_once_across_sigkills() {
     eprintln!("kill test seed {seed}");
     let mut rng = Rng(seed);
     let log = LoadLog::default();
-    let mut collector = Collector::start(dir.path(), &[]);
+    let mut collector = host.start(dir.path(), free_port());
     let addr = collector.addr;
+    if let Host::IoUringRefused = host {
+        collector.wait_for_log("io driver: epoll (io_uring refused: EPERM)");
+        assert!(
+            collector
+                .metrics()
+                .contains("helios_io_driver{driver=\"epoll\"} 1"),
+            "/metrics must say epoll"
+        );
+    }
     for cycle in 0..KILL_CYCLES {
         let stop = Arc::new(AtomicBool::new(false));
         let workers: Vec<_> = (0..LOAD_CONNECTIONS)
@@ -68,7 +113,7 @@ fn every_acked_event_is_stored_exactly_once_across_sigkills() {
             "cycle {cycle}: {} events acked so far",
             log.acked.lock().unwrap().len()
         );
-        collector = Collector::start_on(dir.path(), addr.port(), &[]);
+        collector = host.start(dir.path(), addr.port());
     }
     let acked = log.acked.lock().unwrap().clone();
     assert!(acked.len() > 1000, "only {} events acked", acked.len());

@@ -6,6 +6,7 @@
 //! The clock is the real process's: libfaketime (Debian package
 //! `faketime`, installed by `.ci/run`) freezes `CLOCK_REALTIME` for the
 //! collector while leaving `CLOCK_MONOTONIC` real, so its timers still run.
+//! Once on io_uring, once on epoll with io_uring refused by seccomp.
 
 mod support;
 
@@ -97,6 +98,16 @@ fn stored_numbers(db: &Path) -> (usize, HashSet<u64>) {
 
 #[test]
 fn minted_ids_never_repeat_under_a_frozen_or_stepped_back_clock_across_sigkills() {
+    kill_cycles(&[]);
+}
+
+#[test]
+fn minted_ids_never_repeat_across_sigkills_on_epoll_where_io_uring_is_refused() {
+    kill_cycles(&[seccomp::io_uring_refused(libc::EPERM)]);
+}
+
+/// The test, each collector confined by `filters`.
+fn kill_cycles(filters: &[seccomp::Filter]) {
     let dir = tempfile::tempdir().unwrap();
     let acked = Acked::default();
     let port = free_port();
@@ -107,7 +118,8 @@ fn minted_ids_never_repeat_under_a_frozen_or_stepped_back_clock_across_sigkills(
         } else {
             FROZEN_AT
         };
-        let collector = Collector::start_with_env(dir.path(), port, &[], &frozen_clock(at));
+        let collector =
+            Collector::start_confined(dir.path(), port, &[], &frozen_clock(at), filters);
         let stop = Arc::new(AtomicBool::new(false));
         let workers: Vec<_> = (0..LOAD_CONNECTIONS)
             .map(|_| {
@@ -127,7 +139,8 @@ fn minted_ids_never_repeat_under_a_frozen_or_stepped_back_clock_across_sigkills(
             acked.numbers.lock().unwrap().len()
         );
     }
-    let collector = Collector::start_with_env(dir.path(), port, &[], &frozen_clock(FROZEN_AT));
+    let collector =
+        Collector::start_confined(dir.path(), port, &[], &frozen_clock(FROZEN_AT), filters);
     let acked: HashSet<u64> = acked.numbers.lock().unwrap().iter().copied().collect();
     assert!(acked.len() > 1_000, "only {} events acked", acked.len());
     let deadline = Instant::now() + STORE_TIMEOUT;

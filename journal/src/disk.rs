@@ -139,7 +139,12 @@ pub fn check_dir(dir: &Path, buffered: bool, allow_volatile: bool) -> Result<Dis
                     source,
                 }
             } else {
-                JournalError::io(stage, dir.join(DIRECT_IO_PROBE_FILE), source)
+                let op = if stage == "open" {
+                    "O_DIRECT probe open"
+                } else {
+                    "O_DIRECT probe write"
+                };
+                JournalError::io(op, dir.join(DIRECT_IO_PROBE_FILE), source)
             }
         })?;
     }
@@ -151,8 +156,8 @@ pub fn check_dir(dir: &Path, buffered: bool, allow_volatile: bool) -> Result<Dis
 }
 
 /// Opens the probe file with O_DIRECT and writes one aligned block, the
-/// way commits do. On failure, says at which step (`O_DIRECT open` or
-/// `O_DIRECT write`).
+/// way commits do. On failure, says at which step (`open` or `first
+/// write`).
 fn probe_direct_io(dir: &Path) -> std::result::Result<(), (&'static str, io::Error)> {
     let path: PathBuf = dir.join(DIRECT_IO_PROBE_FILE);
     let file: File = OpenOptions::new()
@@ -162,14 +167,14 @@ fn probe_direct_io(dir: &Path) -> std::result::Result<(), (&'static str, io::Err
         .truncate(true)
         .custom_flags(libc::O_DIRECT)
         .open(&path)
-        .map_err(|e| ("O_DIRECT open", e))?;
+        .map_err(|e| ("open", e))?;
     let mut block = AlignedBuf::zeroed(BLOCK_BYTES);
     block.extend(BLOCK_BYTES);
     let written = file.write_all_at(block.as_slice(), 0);
     drop(file);
     // The probe file is scratch: failing to remove it changes nothing.
     let _ = std::fs::remove_file(&path);
-    written.map_err(|e| ("O_DIRECT write", e))
+    written.map_err(|e| ("first write", e))
 }
 
 #[cfg(test)]

@@ -134,15 +134,15 @@ pub enum JournalError {
     /// first write). Commits can be buffered writes + fdatasync instead,
     /// only when `JournalConfig::buffered_io` asks for it.
     #[error(
-        "journal directory {dir} ({filesystem}) refuses {stage} ({source}); \
-         commits need O_DIRECT unless buffered writes + fdatasync are chosen"
+        "journal directory {dir} is on {filesystem}, which refuses O_DIRECT (EINVAL at {stage}); \
+         commits need O_DIRECT unless buffered writes + fdatasync are chosen (buffered_io)"
     )]
     DirectIoRefused {
         /// Journal directory.
         dir: PathBuf,
         /// The filesystem's name.
         filesystem: String,
-        /// `O_DIRECT open` or `O_DIRECT write`.
+        /// Where it was refused: `open` or `first write`.
         stage: &'static str,
         /// The OS error (EINVAL).
         #[source]

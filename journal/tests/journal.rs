@@ -382,7 +382,7 @@ fn a_filesystem_refusing_o_direct_refuses_to_open_naming_it_unless_buffered_io()
             }) => {
                 assert_eq!(d, dir.path());
                 assert!(!filesystem.is_empty());
-                assert_eq!(*stage, "O_DIRECT open");
+                assert_eq!(*stage, "open");
             }
             other => panic!("expected DirectIoRefused, got {other:?}"),
         }

@@ -2,10 +2,14 @@
 //! port and talk HTTP/1.1 to it over plain sockets.
 #![allow(dead_code)]
 
+#[path = "../../../tests/src/seccomp.rs"]
+pub mod seccomp;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use helios_ingest::events::{
@@ -25,6 +29,81 @@ pub struct Collector {
     child: Option<Child>,
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// Everything it has written to stderr (its log) so far.
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+/// The flag that lets a journal live on a memory filesystem.
+pub const ALLOW_VOLATILE_JOURNAL: &str = "--allow-volatile-journal";
+
+/// True when `dir` (or, before it exists, its nearest existing ancestor)
+/// is on tmpfs or ramfs.
+pub fn on_memory_filesystem(dir: &Path) -> bool {
+    let existing = dir.ancestors().find(|d| d.exists()).unwrap_or(dir);
+    helios_journal::disk::Filesystem::of(existing).is_ok_and(|fs| fs.is_volatile())
+}
+
+/// The collector command every start uses: the test binary, a loopback
+/// address, JSON logs, small segments, 2 cores unless `extra` says, and
+/// `--allow-volatile-journal` where the data directory is on a memory
+/// filesystem (a tmpfs /tmp: these tests are about behaviour, not power
+/// loss; the refusal itself is tested in io_driver.rs).
+pub fn collector_command(data_dir: &Path, addr: SocketAddr, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_helios-collector"));
+    cmd.arg("--listen")
+        .arg(addr.to_string())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--log-format", "json", "--segment-size-bytes", "4194304"])
+        .args(extra);
+    if !extra.contains(&"--cores") {
+        cmd.args(["--cores", "2"]);
+    }
+    if !extra.contains(&ALLOW_VOLATILE_JOURNAL) && on_memory_filesystem(data_dir) {
+        cmd.arg(ALLOW_VOLATILE_JOURNAL);
+    }
+    cmd
+}
+
+/// Runs a collector that must refuse to start (under `filters`); returns
+/// its exit status and its log. Fails the test if it starts listening.
+pub fn start_refused(
+    data_dir: &Path,
+    extra: &[&str],
+    filters: &[seccomp::Filter],
+) -> (ExitStatus, String) {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_helios-collector"));
+    cmd.arg("--listen")
+        .arg(addr.to_string())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--log-format", "json", "--cores", "2"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    seccomp::confine(&mut cmd, filters);
+    let child = cmd.spawn().expect("spawn helios-collector");
+    let pid = child.id();
+    let waiter = std::thread::spawn(move || child.wait_with_output().expect("wait"));
+    let start = Instant::now();
+    while !waiter.is_finished() {
+        if start.elapsed() > START_TIMEOUT {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("collector neither started nor exited");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = waiter.join().expect("waiter");
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "a refused collector must not listen"
+    );
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 pub fn free_port() -> u16 {
@@ -54,20 +133,23 @@ impl Collector {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Collector {
+        Self::start_confined(data_dir, port, extra, env, &[])
+    }
+
+    /// Like `start_with_env`, the process confined by seccomp `filters`
+    /// from its first instruction (as a container runtime's profile would).
+    pub fn start_confined(
+        data_dir: &Path,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        filters: &[seccomp::Filter],
+    ) -> Collector {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_helios-collector"));
-        cmd.arg("--listen")
-            .arg(addr.to_string())
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--log-format", "json", "--segment-size-bytes", "4194304"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        let mut cmd = collector_command(data_dir, addr, extra);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         cmd.envs(env.iter().copied());
-        if !extra.contains(&"--cores") {
-            cmd.args(["--cores", "2"]);
-        }
+        seccomp::confine(&mut cmd, filters);
         let mut child = cmd.spawn().expect("spawn helios-collector");
         let start = Instant::now();
         loop {
@@ -87,18 +169,56 @@ impl Collector {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        // Drain stderr so the child never blocks on a full pipe.
+        // Drain stderr so the child never blocks on a full pipe; keep it
+        // for tests that read the log.
+        let log = Arc::new(Mutex::new(Vec::new()));
         if let Some(mut e) = child.stderr.take() {
+            let log = Arc::clone(&log);
             std::thread::spawn(move || {
-                let mut sink = Vec::new();
-                let _ = e.read_to_end(&mut sink);
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = e.read(&mut chunk) {
+                    log.lock().unwrap().extend_from_slice(&chunk[..n]);
+                }
             });
         }
         Collector {
             child: Some(child),
             addr,
             data_dir: data_dir.to_path_buf(),
+            log,
         }
+    }
+
+    /// Its log (stderr) so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until its log holds `needle` (start-up lines are written
+    /// before it listens, but reach the pipe reader a moment later).
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log never said {needle:?}; it holds:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `GET /metrics` on a fresh connection.
+    pub fn metrics(&self) -> String {
+        let mut conn = Conn::open(self.addr);
+        conn.send_raw(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+            .unwrap();
+        let r = conn.read_response().unwrap();
+        assert_eq!(r.status, 200);
+        String::from_utf8(r.body).expect("metrics are text")
     }
 
     /// SIGTERM, then wait for the exit status.
