@@ -149,6 +149,12 @@ fn a_filesystem_refusing_o_direct_stops_the_collector_unless_buffered_io_is_aske
     let (status, log) = start_refused(&data, &[], std::slice::from_ref(&no_direct));
     assert_eq!(status.code(), Some(1), "{log}");
     assert_o_direct_refusal(&log, &data.join("journal"));
+    assert!(log.contains("EINVAL at open"), "{log}");
+    // A filesystem that takes the O_DIRECT open but refuses the write.
+    let (status, log) = start_refused(&data, &[], &[seccomp::pwrite_refused(libc::EINVAL)]);
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert_o_direct_refusal(&log, &data.join("journal"));
+    assert!(log.contains("EINVAL at first write"), "{log}");
 
     // With the flag: a warning, a metric, and the same ack rule.
     let port = free_port();

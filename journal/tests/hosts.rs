@@ -77,6 +77,29 @@ fn the_probe_submits_through_the_ring_so_a_refused_enter_is_caught() {
     }
 }
 
+#[test]
+fn an_o_direct_write_refused_with_einval_is_named_when_the_journal_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let dir_for_thread = journal.clone();
+    // The open succeeds; the first write is refused, as on filesystems
+    // that accept the flag and fail the I/O.
+    let err = confined(seccomp::pwrite_refused(libc::EINVAL), move || {
+        run(async move { Journal::open(&dir_for_thread, small_config()).await.err() })
+    });
+    match err {
+        Some(JournalError::DirectIoRefused {
+            dir, stage, source, ..
+        }) => {
+            assert_eq!(dir, journal);
+            assert_eq!(stage, "first write");
+            assert_eq!(source.raw_os_error(), Some(libc::EINVAL));
+        }
+        other => panic!("expected DirectIoRefused at the first write, got {other:?}"),
+    }
+    assert!(segment_files(&journal).is_empty(), "no segment was created");
+}
+
 struct Mounted(PathBuf);
 
 impl Drop for Mounted {

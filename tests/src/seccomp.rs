@@ -106,6 +106,15 @@ pub fn o_direct_open_refused(errno: i32) -> Filter {
     )
 }
 
+/// Every positioned write (`pwrite64`, what std's `write_at` uses; the
+/// journal's commits and its O_DIRECT probe) answers `errno`: a filesystem
+/// that takes an O_DIRECT open but refuses the write (EINVAL). Plain
+/// `write` is untouched.
+pub fn pwrite_refused(errno: i32) -> Filter {
+    let rules = [(libc::SYS_pwrite64, Vec::new())].into();
+    compile(rules, errno, format!("pwrite64 refused with errno {errno}"))
+}
+
 impl Filter {
     /// Installs the filter on the calling thread (and the threads it starts
     /// from now on). It cannot be removed: use it on a test's own thread.
