@@ -91,7 +91,7 @@ fn forcing_epoll_where_io_uring_works_runs_every_connection_path_on_epoll() {
     let c = Collector::start_with_env(
         dir.path(),
         free_port(),
-        &["--idle-timeout-ms", "400"],
+        &["--idle-timeout-ms", "400", "--header-timeout-ms", "300"],
         &[("HELIOS_IO_DRIVER", "epoll")],
     );
     c.wait_for_log("io driver: epoll (--io-driver epoll)");
@@ -121,6 +121,12 @@ fn forcing_epoll_where_io_uring_works_runs_every_connection_path_on_epoll() {
         conn.is_closed(),
         "an idle connection is closed on epoll too"
     );
+
+    // A head that never completes gets 408 after --header-timeout-ms.
+    let mut slow = Conn::open(c.addr);
+    slow.send_raw(b"POST /v1/events HTTP/1.1\r\nHost: t")
+        .unwrap();
+    assert_eq!(slow.read_response().unwrap().status, 408);
 
     assert_exactly_acked(&c.db_path(), &acked, &[]);
     assert_eq!(c.stop().code(), Some(0));

@@ -1,6 +1,7 @@
 //! A journal write fails in a running collector: that request gets 503,
 //! the core answers 503 while it reopens the journal from disk, then acks
 //! resume; every acked event is stored exactly once, no refused one is.
+//! On io_uring, and on epoll (the write fails on the writer thread).
 
 #[cfg(not(feature = "fault-injection"))]
 #[path = "../../store/tests/support/skip.rs"]
@@ -24,11 +25,24 @@ fn a_failed_journal_write_gets_503_then_the_journal_reopens_and_nothing_acked_is
 #[cfg(feature = "fault-injection")]
 #[test]
 fn a_failed_journal_write_gets_503_then_the_journal_reopens_and_nothing_acked_is_lost() {
+    fail_the_20th_write(&[]);
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_failed_journal_write_on_epoll_gets_503_then_the_journal_reopens_and_nothing_acked_is_lost() {
+    fail_the_20th_write(&["--io-driver", "epoll"]);
+}
+
+#[cfg(feature = "fault-injection")]
+fn fail_the_20th_write(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--cores", "1"];
+    args.extend_from_slice(extra);
     let c = Collector::start_with_env(
         dir.path(),
         free_port(),
-        &["--cores", "1"],
+        &args,
         &[("HELIOS_FAULT_INJECT_WRITE", "20")],
     );
     let mut conn = Conn::open(c.addr);
