@@ -1,6 +1,7 @@
 //! Command line and the checked configuration of the report server.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -22,6 +23,12 @@ pub const MAX_HOST_NAME_BYTES: usize = 253;
 #[derive(Debug, Parser)]
 #[command(name = "helios-report", version, about, long_about = None)]
 pub struct Cli {
+    /// TOML file with any of the settings below (keys as the flags, with
+    /// underscores: `store = "sqlite:///var/lib/helios/events.db"`); a flag
+    /// or variable beats the file.
+    // Applied by `file_config::parse_args`, not by `ReportConfig::resolve`.
+    #[arg(long, env = "HELIOS_REPORT_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Address to listen on. A non-loopback address needs `--token` or
     /// `--allow-anonymous`.
     #[arg(long, env = "HELIOS_REPORT_LISTEN", default_value = DEFAULT_LISTEN)]

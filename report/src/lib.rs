@@ -1,7 +1,8 @@
 //! The Helios report server: a JSON query API and a web UI over the stored
 //! events (DESIGN §6).
 //!
-//! - [`config`]: the command line and its secure-by-default checks.
+//! - [`config`]: the command line and its secure-by-default checks;
+//!   [`file_config`]: `--config FILE`.
 //! - [`ReportServer`]: bind and serve (used by `helios-report` and by the
 //!   one-command `helios` stack).
 //! - [`Backend`]: the store, opened from a store URI, queried on the
@@ -19,6 +20,7 @@ mod assets;
 pub mod backend;
 pub mod config;
 pub mod error;
+pub mod file_config;
 pub mod params;
 pub mod routes;
 pub mod security;

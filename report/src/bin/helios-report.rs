@@ -3,11 +3,20 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
-use helios_report::{Backend, Cli, ReportConfig, ReportServer};
+use helios_report::file_config::{self, FileConfigError};
+use helios_report::{Backend, ReportConfig, ReportServer};
 
 fn main() -> ExitCode {
-    let cfg = match ReportConfig::resolve(Cli::parse()) {
+    let cli = match file_config::parse_args(std::env::args_os()) {
+        Ok(cli) => cli,
+        // `--help`, `--version` and bad arguments: clap prints and exits.
+        Err(FileConfigError::Args(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("helios-report: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = match ReportConfig::resolve(cli) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("helios-report: {e}");
@@ -63,5 +72,8 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a file, a pipe or journald gets
+        // plain text (issue 23).
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
