@@ -19,6 +19,13 @@ use helios_store::{ObjectId, COUNTER_MAX, NODE_ID_BYTES, OBJECT_ID_BYTES};
 /// File in a journal directory holding its node id: 10 lowercase hex digits
 /// and a newline (text, so an operator can read and compare it).
 pub const NODE_ID_FILE: &str = "node-id";
+/// The node-id file's format version: the bare line above is version 1. A
+/// later format must start with a line `version N` (N > 1), which this
+/// build refuses naming both versions instead of drawing a new node id
+/// (a new draw could repeat ids the journal already minted).
+pub const NODE_ID_FILE_VERSION: u32 = 1;
+/// How a versioned node-id file's first line starts.
+const NODE_ID_VERSION_PREFIX: &str = "version ";
 /// Temporary name the node id is written under before the atomic rename.
 const NODE_ID_TEMP_FILE: &str = "node-id.tmp";
 /// Where randomness comes from (Linux only, like the rest of the collector;
@@ -153,13 +160,16 @@ pub fn load_or_create_node_id(dir: &Path) -> io::Result<[u8; NODE_ID_BYTES]> {
     let path = dir.join(NODE_ID_FILE);
     match fs::read(&path) {
         Ok(text) => parse_node_id_file(&text).ok_or_else(|| {
+            let problem = match file_version(&text) {
+                Some(version) => format!(
+                    "written in node-id file format version {version}; this build reads \
+                     version {NODE_ID_FILE_VERSION}: run a Helios that knows version {version}"
+                ),
+                None => format!("expected {} hex digits and a newline", 2 * NODE_ID_BYTES),
+            };
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "{}: expected {} hex digits and a newline",
-                    path.display(),
-                    2 * NODE_ID_BYTES
-                ),
+                format!("{}: {problem}", path.display()),
             )
         }),
         Err(error) if error.kind() == io::ErrorKind::NotFound => create_node_id(dir),
@@ -189,6 +199,19 @@ fn format_node_id_file(node_id: [u8; NODE_ID_BYTES]) -> String {
     let mut text: String = node_id.iter().map(|byte| format!("{byte:02x}")).collect();
     text.push('\n');
     text
+}
+
+/// The version a later node-id file format declares on its first line
+/// (`version N`), if it declares one this build does not read.
+fn file_version(text: &[u8]) -> Option<u32> {
+    let first_line = text.split(|&b| b == b'\n').next()?;
+    let digits = std::str::from_utf8(first_line)
+        .ok()?
+        .strip_prefix(NODE_ID_VERSION_PREFIX)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|&v| v != NODE_ID_FILE_VERSION)
 }
 
 fn parse_node_id_file(text: &[u8]) -> Option<[u8; NODE_ID_BYTES]> {
@@ -342,6 +365,42 @@ mod tests {
         let text = format_node_id_file(node);
         assert_eq!(text, "001fa0ff42\n");
         assert_eq!(parse_node_id_file(text.as_bytes()), Some(node));
+    }
+
+    #[test]
+    fn a_node_id_file_of_a_later_format_is_refused_naming_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(NODE_ID_FILE);
+        std::fs::write(&path, "version 2\nnode 001fa0ff42\n").unwrap();
+        let err = load_or_create_node_id(dir.path()).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("version 2") && message.contains("version 1"),
+            "{message}"
+        );
+        // Refused, not replaced by a fresh draw.
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "version 2\nnode 001fa0ff42\n"
+        );
+    }
+
+    #[test]
+    fn a_version_1_node_id_file_is_the_bare_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(NODE_ID_FILE), "001fa0ff42\n").unwrap();
+        assert_eq!(
+            load_or_create_node_id(dir.path()).unwrap(),
+            [0x00, 0x1f, 0xa0, 0xff, 0x42]
+        );
+        for text in [
+            &b"version 1\n"[..],
+            b"version \n",
+            b"version x\n",
+            b"garbage",
+        ] {
+            assert_eq!(file_version(text), None, "{text:?}");
+        }
     }
 
     #[test]
