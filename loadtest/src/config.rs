@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::driver::IoDriverChoice;
+use crate::pacing::Arrivals;
+
 /// Most connections one run may open (file descriptors, ring entries).
 pub const MAX_CONNECTIONS: usize = 65_536;
 /// Most runtime threads; the thread index is one byte of each minted `_id`.
@@ -78,6 +81,21 @@ pub struct Args {
     /// request's intended send time; otherwise closed loop at full speed.
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Open-loop arrivals on each connection: constant (evenly spaced) or
+    /// poisson (exponential gaps, each connection independent).
+    #[arg(long, value_parser = parse_arrivals, value_name = "constant|poisson")]
+    pub arrivals: Option<Arrivals>,
+    /// Seed of the Poisson arrivals, to repeat a run exactly [default: random].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write an HdrHistogram interval log (one corrected and one uncorrected
+    /// histogram per second, µs) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<PathBuf>,
+    /// I/O under the threads: io_uring where it works, else epoll (auto), or
+    /// one of them forced.
+    #[arg(long, value_parser = parse_io_driver, default_value = "auto", value_name = "auto|io-uring|epoll")]
+    pub io_driver: IoDriverChoice,
     /// Per-request response timeout, and connect timeout.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub timeout: Duration,
@@ -147,6 +165,14 @@ pub struct Config {
     /// Total open-loop rate in requests per second; `None` is closed loop at
     /// full speed.
     pub rate: Option<f64>,
+    /// Open-loop arrivals (constant unless `--arrivals poisson`).
+    pub arrivals: Arrivals,
+    /// Seed of the Poisson arrivals (given or drawn at random).
+    pub seed: u64,
+    /// `--hdr-log` file.
+    pub hdr_log: Option<PathBuf>,
+    /// `--io-driver`.
+    pub io_driver: IoDriverChoice,
     /// Connect timeout, and the time a written batch has for all its responses.
     pub timeout: Duration,
     /// File to append acked events' ids to; also makes every event carry a
@@ -208,6 +234,14 @@ impl Config {
                 return err(format!("--rate must be > 0 and <= {MAX_RATE}"));
             }
         }
+        if args.arrivals.is_some() && args.rate.is_none() {
+            return err("--arrivals needs --rate (closed loop has no arrivals)");
+        }
+        let arrivals = args.arrivals.unwrap_or(Arrivals::Constant);
+        if args.seed.is_some() && arrivals != Arrivals::Poisson {
+            return err("--seed only applies to --arrivals poisson");
+        }
+        let seed = args.seed.unwrap_or_else(random_seed);
         if args.timeout.is_zero() {
             return err("--timeout must be positive");
         }
@@ -253,6 +287,10 @@ impl Config {
             gzip: args.gzip,
             headers,
             rate: args.rate,
+            arrivals,
+            seed,
+            hdr_log: args.hdr_log,
+            io_driver: args.io_driver,
             timeout: args.timeout,
             ids_out: args.ids_out,
             json: args.json,
@@ -326,6 +364,34 @@ fn has_port(authority: &str) -> bool {
     }
 }
 
+/// `constant` or `poisson`.
+pub fn parse_arrivals(text: &str) -> Result<Arrivals, String> {
+    match text {
+        "constant" => Ok(Arrivals::Constant),
+        "poisson" => Ok(Arrivals::Poisson),
+        _ => Err(format!("{text:?}: expected constant or poisson")),
+    }
+}
+
+/// `auto`, `io-uring` or `epoll` (the collector's `--io-driver` values).
+pub fn parse_io_driver(text: &str) -> Result<IoDriverChoice, String> {
+    match text {
+        "auto" => Ok(IoDriverChoice::Auto),
+        "io-uring" | "io_uring" => Ok(IoDriverChoice::IoUring),
+        "epoll" => Ok(IoDriverChoice::Epoll),
+        _ => Err(format!("{text:?}: expected auto, io-uring or epoll")),
+    }
+}
+
+/// A seed for Poisson arrivals when none is given: the run nonce's random
+/// bits and the clock.
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (u64::from(crate::object_id::run_nonce()) << 32) ^ nanos
+}
+
 /// `10s`, `500ms`, `2m`, `1h`, `1.5s`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -378,6 +444,33 @@ mod tests {
         assert_eq!(t.addr.port(), 9000);
         assert!(parse_url("https://127.0.0.1/").is_err());
         assert!(parse_url("http:///x").is_err());
+    }
+
+    fn args(extra: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["helios-loadgen", "--url", "http://127.0.0.1:9/"];
+        argv.extend_from_slice(extra);
+        Config::from_args(Args::try_parse_from(argv).map_err(|e| ConfigError(e.to_string()))?)
+    }
+
+    #[test]
+    fn arrivals_seed_and_driver_flags() {
+        let c = args(&["--rate", "100"]).unwrap();
+        assert_eq!(c.arrivals, Arrivals::Constant);
+        assert_eq!(c.io_driver, IoDriverChoice::Auto);
+        let c = args(&["--rate", "100", "--arrivals", "poisson", "--seed", "7"]).unwrap();
+        assert_eq!((c.arrivals, c.seed), (Arrivals::Poisson, 7));
+        let c = args(&["--io-driver", "epoll"]).unwrap();
+        assert_eq!(c.io_driver, IoDriverChoice::Epoll);
+        assert!(
+            args(&["--arrivals", "poisson"]).is_err(),
+            "arrivals need a rate"
+        );
+        assert!(
+            args(&["--rate", "100", "--seed", "7"]).is_err(),
+            "seed needs poisson"
+        );
+        assert!(args(&["--rate", "100", "--arrivals", "bursty"]).is_err());
+        assert!(args(&["--io-driver", "kqueue"]).is_err());
     }
 
     #[test]
