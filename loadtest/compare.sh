@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Side-by-side HTTP benchmark: nginx answering 204 (the machine's HTTP
 # ceiling) and helios-collector (every ack fsynced), the same wrk loads from
-# ../shared/bench, alternated A B A B; then the sustained rate into SQLite.
+# ../shared/bench, alternated A B A B; then latency open loop at half the
+# collector's single-event rate, helios-loadgen against both servers (SVG
+# charts: the percentile spectrum of each, and throughput and p99 per
+# second); then the sustained rate into SQLite.
 #
 #   loadtest/compare.sh [SECONDS_PER_RUN] [ROUNDS]
+#   CHARTS=loadtest/charts loadtest/compare.sh 10 2   # refresh the committed charts
 #
 # Needs wrk and nginx (apt-get install -y wrk nginx). Loopback only.
 set -euo pipefail
@@ -21,8 +25,13 @@ command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; e
 command -v nginx >/dev/null || { echo "nginx missing: apt-get install -y nginx" >&2; exit 2; }
 
 cargo build --release -q -p helios-ingest --bin helios-collector -p helios-store --example show
+cargo build --release -q -p helios-loadgen --features charts --bins
 BIN=target/release/helios-collector
 SHOW=target/release/examples/show
+LG=target/release/helios-loadgen
+CHART=target/release/helios-loadgen-chart
+CHARTS=${CHARTS:-$(mktemp -d /var/tmp/helios-charts.XXXXXX)}
+mkdir -p "$CHARTS"
 
 WORK=$(mktemp -d /var/tmp/helios-compare.XXXXXX)
 cleanup() {
@@ -86,6 +95,32 @@ for name in single pipelined16 batch100; do
   n=$(echo "${SUM[$name.nginx]}" | median); h=$(echo "${SUM[$name.helios]}" | median)
   awk -v name=$name -v n="$n" -v h="$h" 'BEGIN {printf "  %-12s nginx %10.0f  helios %10.0f  ratio %.2f\n", name, n, h, h/n}'
 done
+
+echo
+half=$(echo "${SUM[single.helios]}" | median | awk '{printf "%.0f", $1 / 2}')
+echo "latency open loop at $half req/s (half the collector's single-event median), helios-loadgen -c$WRK_CONNS, constant arrivals (ms):"
+printf '  %-8s %12s %9s %9s %9s %9s %15s %6s\n' server sent_req/s p50 p99 p99.9 max "uncorrected p99" load
+ms() { awk -v us="$1" 'BEGIN {printf "%.3f", us / 1000}'; }
+nested() { sed -n "s/.*\"$2\":{[^}]*\"$3\":\([0-9.e+-]*\).*/\1/p" "$1"; }
+for server in nginx helios; do
+  if [ $server = nginx ]; then port=$NGINX_PORT; else start_helios; port=$HELIOS_PORT; fi
+  l=$(cut -d' ' -f1 /proc/loadavg)
+  "$LG" --url "http://127.0.0.1:$port/v1/events" -c "$WRK_CONNS" -d "${SECS}s" --body-file "$BENCH/event.json" \
+    --rate "$half" --json -q > "$WORK/latency-$server.json" 2>/dev/null
+  [ $server = helios ] && stop_helios
+  o=$WORK/latency-$server.json
+  printf '  %-8s %12s %9s %9s %9s %9s %15s %6s\n' "$server" "$(grep -o '"rate_achieved":[0-9.]*' "$o" | cut -d: -f2)" \
+    "$(ms "$(nested "$o" latency_us p50)")" "$(ms "$(nested "$o" latency_us p99)")" \
+    "$(ms "$(nested "$o" latency_us p999)")" "$(ms "$(nested "$o" latency_us max)")" \
+    "$(ms "$(nested "$o" latency_uncorrected_us p99)")" "$l"
+done
+"$CHART" spectrum --out "$CHARTS/compare-spectrum.svg" \
+  --title "latency spectrum at $half req/s, $WRK_CONNS connections (helios-loadgen)" \
+  helios-collector="$WORK/latency-helios.json" nginx-204="$WORK/latency-nginx.json"
+"$CHART" series --out "$CHARTS/compare-series.svg" \
+  --title "throughput and p99 per second at $half req/s" \
+  helios-collector="$WORK/latency-helios.json" nginx-204="$WORK/latency-nginx.json"
+echo "  charts: $CHARTS"
 
 echo
 echo "sustained rate into SQLite: batch100 for ${SECS}s, then wait until the store holds every acked event"

@@ -15,9 +15,9 @@ const IO_URING_SYSCALLS: (u32, u32) = (425, 427);
 /// Installs, in the child about to exec, a seccomp filter that answers
 /// EPERM to the three io_uring calls and allows everything else.
 fn refuse_io_uring(cmd: &mut Command) {
-    const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-    const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
-    const BPF_JMP_JGT_K: u16 = 0x05 | 0x20;
+    const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
+    const BPF_JMP_JGE_K: u16 = 0x05 | 0x30; // BPF_JMP | BPF_JGE | BPF_K (0)
+    const BPF_JMP_JGT_K: u16 = 0x05 | 0x20; // BPF_JMP | BPF_JGT | BPF_K (0)
     const BPF_RET_K: u16 = 0x06;
     const RET_ALLOW: u32 = 0x7fff_0000;
     const RET_ERRNO: u32 = 0x0005_0000;
