@@ -3,6 +3,7 @@
 //! the async runtime.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +42,10 @@ pub struct Backend {
     opener: Opener,
     open: Mutex<Option<Arc<dyn QueryBackend>>>,
     permits: Arc<Semaphore>,
+    /// Time budget of each statement.
+    query_timeout: Duration,
+    /// Set by [`Backend::cancel`]: nothing opens or runs any more.
+    cancelled: AtomicBool,
 }
 
 /// Why a store URI cannot be served.
@@ -77,13 +82,35 @@ impl Backend {
             opener,
             open: Mutex::new(None),
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT_QUERIES)),
+            query_timeout: cfg.query_timeout,
+            cancelled: AtomicBool::new(false),
         })
+    }
+
+    /// Cancels the store for good (server shutdown): queries running now end
+    /// within moments with a 503, later ones get it at once, so no
+    /// blocking thread outlives the server by more than that.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        let slot = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(backend) = slot.as_ref() {
+            backend.cancel();
+        }
+    }
+
+    fn shutting_down() -> ApiError {
+        ApiError::Busy("the server is shutting down".to_owned())
     }
 
     /// The open back end, opening it now if needed. Blocking; runs on the
     /// runtime's blocking pool (MongoDB's client needs the runtime).
     fn get(&self) -> Result<Arc<dyn QueryBackend>, ApiError> {
         let mut slot = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked under the lock `cancel` takes: a backend opened now is
+        // either seen by `cancel` or never opened.
+        if self.cancelled.load(Ordering::Acquire) {
+            return Err(Self::shutting_down());
+        }
         if let Some(backend) = slot.as_ref() {
             return Ok(Arc::clone(backend));
         }
@@ -98,14 +125,17 @@ impl Backend {
                 }
                 Arc::new(
                     SqliteQueries::open(path)
-                        .map_err(|error| ApiError::Store(format!("opening the store: {error}")))?,
+                        .map_err(|error| ApiError::Store(format!("opening the store: {error}")))?
+                        .with_query_timeout(self.query_timeout),
                 )
             }
             Opener::MongoDb {
                 uri,
                 database,
                 collection,
-            } => Arc::new(open_mongodb(uri, database, collection)?),
+            } => Arc::new(
+                open_mongodb(uri, database, collection)?.with_query_timeout(self.query_timeout),
+            ),
         };
         tracing::info!(store = %backend.describe(), "store open for queries");
         *slot = Some(Arc::clone(&backend));
@@ -129,7 +159,7 @@ impl Backend {
                         QUERY_QUEUE_WAIT.as_secs()
                     ))
                 })?
-                .map_err(|_| ApiError::Busy("the server is shutting down".to_owned()))?;
+                .map_err(|_| Self::shutting_down())?;
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;

@@ -16,6 +16,9 @@ pub const MIN_TOKEN_CHARS: usize = 16;
 /// How long an export waits on a client that takes no data before it
 /// gives up (its slot is one of `MAX_CONCURRENT_EXPORTS`).
 pub const EXPORT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time budget of one store statement (SQLite's per-statement budget,
+/// MongoDB's `maxTimeMS`); past it the request gets a 503.
+pub const QUERY_TIMEOUT: Duration = helios_store::sqlite::SQLITE_QUERY_TIMEOUT;
 /// Longest `--allowed-host` name (a DNS name's limit).
 pub const MAX_HOST_NAME_BYTES: usize = 253;
 
@@ -87,6 +90,9 @@ pub struct ReportConfig {
     /// gives up and frees its slot: [`EXPORT_IDLE_TIMEOUT`] (not a flag;
     /// tests shorten it).
     pub export_idle_timeout: Duration,
+    /// Time budget of each store statement: [`QUERY_TIMEOUT`] (not a flag;
+    /// tests shorten it).
+    pub query_timeout: Duration,
 }
 
 impl std::fmt::Debug for ReportConfig {
@@ -177,6 +183,7 @@ impl ReportConfig {
             mongodb_namespace: (cli.mongodb_database, cli.mongodb_collection),
             allowed_hosts,
             export_idle_timeout: EXPORT_IDLE_TIMEOUT,
+            query_timeout: QUERY_TIMEOUT,
         })
     }
 }

@@ -37,6 +37,13 @@ pub enum ApiError {
     /// No such event (404).
     #[error("no such event")]
     NotFound,
+    /// No such path: neither a page of the UI nor an API endpoint (404).
+    #[error("no such page or API endpoint")]
+    NoSuchPath,
+    /// The path exists but not for this method (405); the router adds the
+    /// `Allow` header.
+    #[error("this path does not take that method; the Allow header lists those it takes")]
+    MethodNotAllowed,
     /// A limit on concurrent work was reached (503, try again later).
     #[error("{0}")]
     Busy(String),
@@ -61,7 +68,8 @@ impl ApiError {
             ApiError::BadFilter { .. } => (StatusCode::BAD_REQUEST, "bad filter"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not found"),
+            ApiError::NotFound | ApiError::NoSuchPath => (StatusCode::NOT_FOUND, "not found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
             ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "no store yet"),
             ApiError::NotSupported(_) => (StatusCode::NOT_IMPLEMENTED, "not supported"),
@@ -96,7 +104,7 @@ impl From<QueryError> for ApiError {
         match error {
             QueryError::Invalid(detail) => ApiError::BadRequest(detail),
             QueryError::Unsupported(detail) => ApiError::NotSupported(detail),
-            QueryError::Timeout { .. } => ApiError::Busy(error.to_string()),
+            QueryError::Timeout { .. } | QueryError::Cancelled => ApiError::Busy(error.to_string()),
             other => ApiError::Store(other.to_string()),
         }
     }

@@ -22,7 +22,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(assets::router())
         .merge(api::router(state))
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(|| async { ApiError::NoSuchPath })
+        // After the merges (it applies to the routes present): the JSON
+        // error shape; axum still adds the route's `Allow` header.
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(auth, require_token))
         // Before the token check and the routes: a request that names
         // another server (DNS rebinding) gets nothing, not even a 401.

@@ -16,6 +16,12 @@ use crate::routes;
 /// How long in-flight requests (an export, say) may run after shutdown
 /// starts before the server stops anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long store queries running when shutdown starts may still finish;
+/// then the store is cancelled ([`crate::Backend::cancel`]) and they end
+/// within moments with a 503, whatever they were doing (a slow regular
+/// expression included). Shorter than [`SHUTDOWN_GRACE`], so their
+/// answers still go out before the server stops.
+pub const QUERY_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// A bound report server, not yet serving.
 pub struct ReportServer {
@@ -64,12 +70,17 @@ impl ReportServer {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, ends live
-    /// tails and exports, and waits up to [`SHUTDOWN_GRACE`] for requests in
-    /// flight.
+    /// tails and exports, cancels store queries still running after
+    /// [`QUERY_SHUTDOWN_GRACE`], and waits up to [`SHUTDOWN_GRACE`] for
+    /// requests in flight. When it returns, no query is left running on
+    /// the blocking pool (beyond one bounded step), so dropping the runtime
+    /// does not wait on one.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        let backend = Arc::clone(&self.state.backend);
+        let cancel_queries = Arc::clone(&backend);
         let app = routes::router(self.state);
         let shutdown_tx = self.shutdown_tx;
         let mut stopping = shutdown_tx.subscribe();
@@ -83,14 +94,20 @@ impl ReportServer {
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(signal);
         let deadline = async move {
             let _ = stopping.wait_for(|stop| *stop).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tokio::time::sleep(QUERY_SHUTDOWN_GRACE).await;
+            cancel_queries.cancel();
+            tokio::time::sleep(SHUTDOWN_GRACE.saturating_sub(QUERY_SHUTDOWN_GRACE)).await;
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = serve => result.map_err(ServerError::Serve),
             () = deadline => {
                 tracing::warn!("requests still running after the shutdown grace; stopping anyway");
                 Ok(())
             }
-        }
+        };
+        // Also when every connection closed before the grace ended: a query
+        // whose client went away runs on, detached, until cancelled.
+        backend.cancel();
+        result
     }
 }

@@ -561,3 +561,352 @@ fn connect_with_small_receive_buffer(addr: std::net::SocketAddr) -> std::net::Tc
         std::net::TcpStream::from_raw_fd(fd)
     }
 }
+
+// ---- Hostile and extreme queries (issue 13, items 5 and 6) ----
+
+/// Accepted by every regex limit, yet each match over a run of `a`s costs
+/// positions (993) × bytes once the lazy DFA gives up.
+const COSTLY_PATTERN: &str = "(?:a{1,31}){1,32}c";
+
+/// A stack whose store holds `events` runs of 3,000 `a`s (`s`), which
+/// [`COSTLY_PATTERN`] scans slowly and never matches.
+fn hostile_stack(events: u64, tweak: impl FnOnce(&mut helios_report::ReportConfig)) -> Stack {
+    let stack = Stack::start_configured(&[], tweak);
+    let value = "a".repeat(3_000);
+    let batch: Vec<Value> = (0..events)
+        .map(|n| json!({"type": "hostile", "n": n, "s": value}))
+        .collect();
+    stack.ingest(&batch, events);
+    stack
+}
+
+fn costly_query() -> String {
+    format!(
+        "/api/events?from=0&q={}",
+        enc(&format!("s:/{COSTLY_PATTERN}/"))
+    )
+}
+
+#[test]
+fn a_costly_regex_query_answers_503_at_its_time_budget_not_minutes_later() {
+    let budget = std::time::Duration::from_secs(1);
+    let stack = hostile_stack(60, |cfg| cfg.query_timeout = budget);
+    let started = std::time::Instant::now();
+    let response = stack.get(&costly_query());
+    let took = started.elapsed();
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert!(
+        response.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("budget"),
+        "{}",
+        response.text()
+    );
+    assert!(
+        took < budget + std::time::Duration::from_secs(4),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn a_nested_counted_repetition_is_a_400_in_both_filter_languages() {
+    let nested = "(?:a{1,100}){1,100}c";
+    for target in [
+        format!("/api/events?q={}", enc(&format!("s:/{nested}/"))),
+        format!(
+            "/api/events?filter={}",
+            enc(&json!({"s": {"$regex": nested}}).to_string())
+        ),
+    ] {
+        let response = shared().get(&target);
+        assert_eq!(response.status, 400, "{target}: {}", response.text());
+        let detail = response.json()["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("multiply to 10000"), "{detail}");
+    }
+}
+
+#[test]
+fn the_report_server_stops_within_seconds_while_a_costly_query_runs() {
+    // The default 30 s budget: only the shutdown can stop this query soon.
+    let stack = hostile_stack(200, |_| {});
+    let server = support::ReportOnly::start(&format!("sqlite://{}", stack.db_path().display()));
+    let addr = server.addr;
+    let client = std::thread::spawn(move || http::get(addr, &costly_query()));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    drop(server);
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "stopped after {took:?}"
+    );
+    let response = client.join().unwrap();
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert!(
+        response.text().contains("shutting down"),
+        "{}",
+        response.text()
+    );
+}
+
+#[test]
+fn the_report_binary_exits_within_seconds_of_sigterm_while_a_costly_query_runs() {
+    use std::io::BufRead;
+    let stack = hostile_stack(200, |_| {});
+    let store = format!("sqlite://{}", stack.db_path().display());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_helios-report"))
+        .args(["--listen", "127.0.0.1:0", "--store", &store])
+        .env_remove("HELIOS_REPORT_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("helios-report: http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .parse()
+        .unwrap();
+    let client = std::thread::spawn(move || http::get(addr, &costly_query()));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    // SAFETY: kill(2) on the child this test spawned and still owns.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("still running 20 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let took = started.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "exited after {took:?}"
+    );
+    assert_eq!(client.join().unwrap().status, 503);
+}
+
+#[test]
+fn the_largest_in_list_the_node_limit_allows_is_answered() {
+    // The document, the field and `$in` are three nodes; each value one.
+    let values: Vec<Value> = (0..helios_store::query::MAX_MONGO_FILTER_NODES - 3)
+        .map(|i| json!(i))
+        .collect();
+    for (operator, expected) in [("$in", 24), ("$nin", 16)] {
+        let filter = json!({"latency_ms": {operator: values}}).to_string();
+        let page = shared().get_json(&format!(
+            "/api/events?{}&limit=1000&filter={}",
+            corpus_range(),
+            enc(&filter)
+        ));
+        assert_eq!(
+            page["events"].as_array().unwrap().len(),
+            expected,
+            "{operator}"
+        );
+    }
+}
+
+#[test]
+fn or_and_nesting_at_the_filters_limits_is_answered() {
+    let branches: Vec<Value> = (0..(helios_store::query::MAX_MONGO_FILTER_NODES - 1) / 2)
+        .map(|i| json!({"latency_ms": 100 + 20 * i}))
+        .collect();
+    let wide = json!({"$or": branches}).to_string();
+    let page = shared().get_json(&format!(
+        "/api/events?{}&limit=1000&filter={}",
+        corpus_range(),
+        enc(&wide)
+    ));
+    assert_eq!(page["events"].as_array().unwrap().len(), 24);
+    // Fourteen `$and`/`$or` levels: the deepest the depth limit allows.
+    let mut deep = json!({"plan": {"$in": ["pro", "team"]}});
+    for level in 0..14 {
+        deep = if level % 2 == 0 {
+            json!({"$and": [deep, {"type": "signup"}]})
+        } else {
+            json!({"$or": [deep, {"plan": "nope"}]})
+        };
+    }
+    let page = shared().get_json(&format!(
+        "/api/events?{}&limit=1000&filter={}",
+        corpus_range(),
+        enc(&deep.to_string())
+    ));
+    assert_eq!(page["events"].as_array().unwrap().len(), 12);
+}
+
+// ---- HTTP details of the report server (issue 13, item 9) ----
+
+#[test]
+fn an_unknown_path_is_a_404_that_says_not_found_not_no_such_event() {
+    for target in ["/nope", "/api/nope", "/api/events/abc/def", "/api/events/"] {
+        let response = shared().get(target);
+        assert_eq!(response.status, 404, "{target}");
+        let body = response.json();
+        assert_eq!(body["error"], json!("not found"), "{target}");
+        assert_eq!(
+            body["detail"],
+            json!("no such page or API endpoint"),
+            "{target}"
+        );
+    }
+    let unknown_event = shared().get("/api/events/0123456789abcdef01234567");
+    assert_eq!(unknown_event.status, 404);
+    assert_eq!(unknown_event.json()["detail"], json!("no such event"));
+}
+
+#[test]
+fn a_wrong_method_is_a_405_with_the_paths_allow_header_and_a_json_reason() {
+    let report = shared().report;
+    for (method, target, allow) in [
+        ("POST", "/api/events", "GET,HEAD"),
+        ("DELETE", "/", "GET,HEAD"),
+        ("PUT", "/app.js", "GET,HEAD"),
+        ("GET", "/api/login", "POST"),
+        ("HEAD", "/api/login", "POST"),
+    ] {
+        let response = http::request(report, method, target, &[], b"");
+        assert_eq!(response.status, 405, "{method} {target}");
+        assert_eq!(response.header("allow"), Some(allow), "{method} {target}");
+        if method != "HEAD" {
+            assert_eq!(
+                response.json()["error"],
+                json!("method not allowed"),
+                "{method} {target}"
+            );
+        }
+    }
+}
+
+#[test]
+fn head_responses_carry_no_body_so_keep_alive_stays_in_step() {
+    use std::io::{Read, Write};
+    let report = shared().report;
+    for target in [
+        "/api/types",
+        "/",
+        "/nope",
+        "/api/login",
+        "/api/events?from=x",
+    ] {
+        let mut socket = std::net::TcpStream::connect(report).unwrap();
+        socket
+            .set_read_timeout(Some(support::STORE_TIMEOUT))
+            .unwrap();
+        write!(
+            socket,
+            "HEAD {target} HTTP/1.1\r\nHost: {report}\r\n\r\n\
+             GET /api/status HTTP/1.1\r\nHost: {report}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        socket.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        let first_end = text.find("\r\n\r\n").expect("a first response head") + 4;
+        assert!(
+            text[first_end..].starts_with("HTTP/1.1 200"),
+            "HEAD {target}: the next response must follow the head at once:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn tail_positions_outside_the_valid_range_are_400s() {
+    for after in [
+        "-1",
+        "-99999999999",
+        "99999999999999999999",
+        "r01",
+        "rx",
+        "r-1",
+    ] {
+        let response = shared().get(&format!("/api/tail?after={}", enc(after)));
+        assert_eq!(response.status, 400, "after={after}: {}", response.text());
+        assert_eq!(
+            response.json()["error"],
+            json!("bad request"),
+            "after={after}"
+        );
+    }
+}
+
+// ---- CSV export columns (issue 13, item 10) ----
+
+#[test]
+fn csv_columns_come_from_the_exported_events_and_keep_dotted_keys() {
+    let stack = Stack::start();
+    let base = support::corpus_base_ms();
+    let events = vec![
+        json!({"type": "order", "ts": base, "a.b": 1, "cart": {"items": 2}, "n": 1}),
+        json!({"type": "order", "ts": base + 1, "a.b": 3, "cart": {"items": 4}, "n": 2}),
+        json!({"type": "visit", "ts": base + 2, "page": "/home", "n": 3}),
+    ];
+    stack.ingest(&events, 3);
+    let range = format!("from={}&to={}", base - 1, base + 10);
+    for selection in [
+        "types=order",
+        "q=cart.items%3E0",
+        "filter=%7B%22type%22%3A%22order%22%7D",
+    ] {
+        let response = stack.get(&format!(
+            "/api/export?format=csv&sort=asc&{range}&{selection}"
+        ));
+        assert_eq!(response.status, 200, "{selection}: {}", response.text());
+        let text = response.text();
+        let mut lines = text.split("\r\n");
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(
+            &header[..4],
+            &["_id", "ts", "type", "app"],
+            "{selection}: {text}"
+        );
+        assert!(header.contains(&"a.b"), "{selection}: {text}");
+        assert!(header.contains(&"cart.items"), "{selection}: {text}");
+        assert!(
+            !header.contains(&"page"),
+            "a column of an event not exported ({selection}): {text}"
+        );
+        let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
+        let first: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(first[column("a.b")], "1", "{selection}: {text}");
+        assert_eq!(first[column("cart.items")], "2", "{selection}: {text}");
+    }
+}
+
+#[test]
+fn an_export_whose_selection_cannot_run_gets_its_status_not_a_broken_download() {
+    let target = format!(
+        "/api/export?format=ndjson&from=0&filter={}",
+        enc(&json!({"plan": {"$regex": "(?:a{1,31}){1,32}c"}}).to_string())
+    );
+    // Runs (the corpus' values are short): the regex limits refuse only
+    // values longer than the pattern may scan.
+    assert_eq!(shared().get(&target).status, 200);
+    let stack = hostile_stack(1, |_| {});
+    let long = "a".repeat(100_000);
+    stack.ingest(&[json!({"type": "hostile", "s": long})], 2);
+    let response = stack.get(&format!(
+        "/api/export?format=csv&from=0&q={}",
+        enc(&format!("s:/{COSTLY_PATTERN}/"))
+    ));
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert!(response.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("may scan strings of up to"));
+}

@@ -492,6 +492,26 @@ fn tail_refuses_a_malformed_cursor_as_a_client_error() {
 }
 
 #[test]
+fn tail_refuses_a_negative_cursor_as_out_of_range_instead_of_replaying_everything() {
+    let store = shop();
+    for cursor in ["-1", "-9223372036854775808"] {
+        let error = store
+            .queries()
+            .tail(&TailRequest {
+                types: Vec::new(),
+                filter: None,
+                after: Some(helios_store::query::TailCursor(cursor.to_owned())),
+                limit: 10,
+            })
+            .unwrap_err();
+        assert!(
+            error.is_client_error() && error.to_string().contains("out of range"),
+            "{cursor}: {error}"
+        );
+    }
+}
+
+#[test]
 fn export_yields_every_event_across_chunks_in_order() {
     let count = EXPORT_CHUNK_EVENTS as u32 * 2 + 7;
     let store = Store::with(

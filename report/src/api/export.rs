@@ -10,6 +10,14 @@
 //! ends the export and frees its slot; the body then ends with an error, so
 //! the client sees a truncated transfer, never a short file that looks
 //! complete.
+//!
+//! The first chunk is read before the answer starts, so a selection that
+//! cannot run (a refused pattern scan, a filter too complex for the store,
+//! a timeout) gets its proper status instead of a broken download. Without
+//! `fields=`, the CSV columns are the envelope's and then the value paths
+//! of that first chunk, the exported events themselves (so `types`, `q`
+//! and `filter` shape them), most frequent first; a member name with a dot
+//! is one column, looked up whole.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,12 +30,11 @@ use axum::http::header::{self, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use helios_store::query::{
-    Export, ExportRequest, FieldPath, Hit, EXPORT_CHUNK_EVENTS, MAX_EXPORT_EVENTS,
+    value_paths, Export, ExportRequest, Hit, QueryError, EXPORT_CHUNK_EVENTS, MAX_EXPORT_EVENTS,
 };
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use super::read::DEFAULT_FIELD_SAMPLE;
 use super::AppState;
 use crate::error::ApiError;
 use crate::params::{self, Params};
@@ -40,8 +47,12 @@ pub const MAX_CSV_COLUMNS: usize = 64;
 const EXPORT_BUFFER_BYTES: usize = 64 * 1024;
 /// Buffers in flight between the reader and the connection.
 const EXPORT_CHANNEL_BUFFERS: usize = 4;
-/// CSV columns every export starts with.
-const CSV_ENVELOPE: [&str; 5] = ["_id", "ts", "type", "app", "host"];
+/// CSV columns every export without `fields=` starts with (the envelope
+/// members people sort and filter by).
+const CSV_ENVELOPE: [&str; 4] = ["_id", "ts", "type", "app"];
+
+/// A CSV column: the member names leading to its value.
+type Column = Vec<String>;
 
 #[derive(Clone, Copy)]
 enum Format {
@@ -84,17 +95,10 @@ pub async fn export(
                 "at most {MAX_CONCURRENT_EXPORTS} exports run at once; try again shortly"
             ))
         })?;
-    let columns = match (format, &fields) {
-        (Format::Csv, Some(fields)) => fields.iter().map(FieldPath::dotted).collect(),
-        (Format::Csv, None) => {
-            let range = select.range;
-            let names = state
-                .backend
-                .run(move |b| b.field_names(range, DEFAULT_FIELD_SAMPLE))
-                .await?;
-            default_columns(names.into_iter().map(|f| f.path))
-        }
-        (Format::Ndjson, _) => Vec::new(),
+    // With `fields=`, those columns; otherwise chosen from the first chunk.
+    let columns: Option<Vec<Column>> = match (format, &fields) {
+        (Format::Csv, Some(fields)) => Some(fields.iter().map(|f| f.segments().to_vec()).collect()),
+        _ => None,
     };
     let request = ExportRequest {
         select,
@@ -110,6 +114,7 @@ pub async fn export(
             .map_err(|e| ApiError::Store(format!("export task failed: {e}")))??
     };
     let (tx, rx) = mpsc::channel::<Bytes>(EXPORT_CHANNEL_BUFFERS);
+    let (started_tx, started_rx) = oneshot::channel::<Result<(), ApiError>>();
     let complete = Arc::new(AtomicBool::new(false));
     let mut writer = ChunkWriter {
         tx,
@@ -122,15 +127,35 @@ pub async fn export(
     tokio::task::spawn_blocking(move || {
         // Dropped when this task ends, however it ends: the slot frees.
         let _permit = permit;
-        let export = Export::new(backend.as_ref(), request);
-        let ok = match format {
-            Format::Ndjson => write_ndjson(export, &mut writer),
-            Format::Csv => write_csv(export, &columns, &mut writer),
+        let mut export = Export::new(backend.as_ref(), request);
+        let first = match first_chunk(&mut export) {
+            Ok(first) => first,
+            Err(error) => {
+                let _ = started_tx.send(Err(ApiError::from(error)));
+                return;
+            }
+        };
+        if started_tx.send(Ok(())).is_err() {
+            return;
+        }
+        let columns = match format {
+            Format::Csv => {
+                Some(columns.unwrap_or_else(|| default_columns(first.iter().map(|hit| &hit.doc))))
+            }
+            Format::Ndjson => None,
+        };
+        let hits = first.into_iter().map(Ok).chain(export);
+        let ok = match columns {
+            None => write_ndjson(hits, &mut writer),
+            Some(columns) => write_csv(hits, &columns, &mut writer),
         };
         if ok && writer.flush() {
             finished.store(true, Ordering::Release);
         }
     });
+    started_rx
+        .await
+        .map_err(|_| ApiError::Store("export task failed before its first chunk".to_owned()))??;
     let body = Body::from_stream(stream::unfold(Some(rx), move |rx| {
         let complete = Arc::clone(&complete);
         async move {
@@ -162,15 +187,23 @@ pub async fn export(
         .into_response())
 }
 
-/// The envelope columns, then the sampled field names, up to the limit.
-fn default_columns(names: impl Iterator<Item = String>) -> Vec<String> {
-    let mut columns: Vec<String> = CSV_ENVELOPE.iter().map(|c| (*c).to_owned()).collect();
-    for name in names {
+/// The first chunk of an export: what the CSV columns are chosen from,
+/// and what tells whether the selection runs at all before answering.
+fn first_chunk(export: &mut Export<'_>) -> Result<Vec<Hit>, QueryError> {
+    // Exactly one read: the export fetches EXPORT_CHUNK_EVENTS at a time.
+    export.by_ref().take(EXPORT_CHUNK_EVENTS).collect()
+}
+
+/// The envelope columns, then the value paths of `docs` (most frequent
+/// first), up to [`MAX_CSV_COLUMNS`].
+fn default_columns<'a>(docs: impl IntoIterator<Item = &'a Value>) -> Vec<Column> {
+    let mut columns: Vec<Column> = CSV_ENVELOPE.iter().map(|c| vec![(*c).to_owned()]).collect();
+    for path in value_paths(docs, MAX_CSV_COLUMNS) {
         if columns.len() >= MAX_CSV_COLUMNS {
             break;
         }
-        if !columns.contains(&name) {
-            columns.push(name);
+        if !columns.contains(&path) {
+            columns.push(path);
         }
     }
     columns
@@ -259,11 +292,11 @@ impl ChunkWriter {
 /// Writes hits until the end, an error, a gone or stalled client or
 /// shutdown; true if it reached the end.
 fn pump(
-    export: Export<'_>,
+    hits: impl Iterator<Item = Result<Hit, QueryError>>,
     writer: &mut ChunkWriter,
     mut line: impl FnMut(&Hit, &mut Vec<u8>),
 ) -> bool {
-    for (n, hit) in export.enumerate() {
+    for (n, hit) in hits.enumerate() {
         // Checked once per read chunk: cheap, and bounds shutdown latency.
         if n % EXPORT_CHUNK_EVENTS == 0 && *writer.shutdown.borrow() {
             tracing::info!("export stopped: the server is shutting down");
@@ -283,21 +316,29 @@ fn pump(
     true
 }
 
-fn write_ndjson(export: Export<'_>, writer: &mut ChunkWriter) -> bool {
-    pump(export, writer, |hit, out| {
+fn write_ndjson(
+    hits: impl Iterator<Item = Result<Hit, QueryError>>,
+    writer: &mut ChunkWriter,
+) -> bool {
+    pump(hits, writer, |hit, out| {
         // Serializing a Value into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, &hit.doc);
         out.push(b'\n');
     })
 }
 
-fn write_csv(export: Export<'_>, columns: &[String], writer: &mut ChunkWriter) -> bool {
-    let header: Vec<String> = columns.iter().map(|c| csv_cell(c)).collect();
+fn write_csv(
+    hits: impl Iterator<Item = Result<Hit, QueryError>>,
+    columns: &[Column],
+    writer: &mut ChunkWriter,
+) -> bool {
+    // A column's header is its dotted path; a member name with a dot reads
+    // the same as the nested path it spells, but is its own column.
+    let header: Vec<String> = columns.iter().map(|c| csv_cell(&c.join("."))).collect();
     writer.buf.extend_from_slice(header.join(",").as_bytes());
     writer.buf.extend_from_slice(b"\r\n");
-    let paths: Vec<Vec<&str>> = columns.iter().map(|c| c.split('.').collect()).collect();
-    pump(export, writer, |hit, out| {
-        for (i, path) in paths.iter().enumerate() {
+    pump(hits, writer, |hit, out| {
+        for (i, path) in columns.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -309,10 +350,11 @@ fn write_csv(export: Export<'_>, columns: &[String], writer: &mut ChunkWriter) -
     })
 }
 
-/// The node at a dotted path through nested objects (no array traversal:
-/// a CSV cell holds one value).
-fn lookup<'v>(doc: &'v Value, path: &[&str]) -> Option<&'v Value> {
-    path.iter().try_fold(doc, |node, key| node.get(key))
+/// The node at a path of member names through nested objects (no array
+/// traversal: a CSV cell holds one value).
+fn lookup<'v>(doc: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter()
+        .try_fold(doc, |node, key| node.get(key.as_str()))
 }
 
 fn csv_value(value: &Value) -> String {
@@ -361,14 +403,41 @@ mod tests {
         assert_eq!(csv_cell("-5"), "-5");
     }
 
+    fn path(segments: &[&str]) -> Column {
+        segments.iter().map(|s| (*s).to_owned()).collect()
+    }
+
     #[test]
-    fn nested_values_are_looked_up_by_dotted_path() {
-        let doc = serde_json::json!({"user": {"plan": "pro"}, "n": 1});
-        assert_eq!(lookup(&doc, &["user", "plan"]), Some(&Value::from("pro")));
-        assert_eq!(lookup(&doc, &["user", "none"]), None);
+    fn nested_values_are_looked_up_by_their_member_names() {
+        let doc = serde_json::json!({"user": {"plan": "pro"}, "n": 1, "a.b": 2});
         assert_eq!(
-            csv_value(lookup(&doc, &["user"]).unwrap()),
+            lookup(&doc, &path(&["user", "plan"])),
+            Some(&Value::from("pro"))
+        );
+        assert_eq!(lookup(&doc, &path(&["user", "none"])), None);
+        assert_eq!(lookup(&doc, &path(&["a.b"])), Some(&Value::from(2)));
+        assert_eq!(
+            csv_value(lookup(&doc, &path(&["user"])).unwrap()),
             "\"{\"\"plan\"\":\"\"pro\"\"}\""
+        );
+    }
+
+    #[test]
+    fn default_columns_are_the_envelope_then_the_documents_value_paths() {
+        let docs = [
+            serde_json::json!({"_id": "x", "ts": "t", "type": "a", "a.b": 1, "u": {"p": 2}}),
+            serde_json::json!({"_id": "y", "ts": "t", "type": "a", "u": {"p": 3}}),
+        ];
+        assert_eq!(
+            default_columns(&docs),
+            vec![
+                path(&["_id"]),
+                path(&["ts"]),
+                path(&["type"]),
+                path(&["app"]),
+                path(&["u", "p"]),
+                path(&["a.b"]),
+            ]
         );
     }
 }

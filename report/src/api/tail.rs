@@ -75,16 +75,39 @@ impl ResumePositions {
         format!("{RESUME_ID_PREFIX}{id}")
     }
 
-    /// The position a short id stands for: `None` if `text` is not a short
-    /// id, `Some(None)` if it is one this server no longer (or never) had.
-    fn recall(&self, text: &str) -> Option<Option<String>> {
-        let number = text.strip_prefix(RESUME_ID_PREFIX)?;
-        let Ok(id) = number.parse::<u64>() else {
-            return Some(None);
+    /// What `text` stands for as a short id (see [`Recalled`]).
+    fn recall(&self, text: &str) -> Recalled {
+        let Some(number) = text.strip_prefix(RESUME_ID_PREFIX) else {
+            return Recalled::NotShort;
+        };
+        // Exactly the form `remember` writes: digits, no sign, no leading
+        // zero (so one id has one spelling).
+        let canonical = !number.is_empty()
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && (number == "0" || !number.starts_with('0'));
+        let Some(id) = number.parse::<u64>().ok().filter(|_| canonical) else {
+            return Recalled::Malformed;
         };
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        Some(inner.by_id.get(&id).cloned())
+        match inner.by_id.get(&id) {
+            Some(position) => Recalled::Kept(position.clone()),
+            None => Recalled::Forgotten,
+        }
     }
+}
+
+/// What a client's tail position is, as a short id.
+#[derive(Debug, PartialEq, Eq)]
+enum Recalled {
+    /// Not a short id: a store position.
+    NotShort,
+    /// A short id for this kept position.
+    Kept(String),
+    /// A well-formed short id this server no longer (or never: an earlier
+    /// run's) has: the tail follows from the end.
+    Forgotten,
+    /// Starts like a short id but is none this server could have written.
+    Malformed,
 }
 
 /// `GET /api/tail?types&q&filter&after` (or the `Last-Event-ID` header).
@@ -99,15 +122,16 @@ pub async fn tail(
         .or_else(|| params::text(&params, "after"));
     let after = match given.map(|text| (text, state.tail_positions.recall(text))) {
         None => None,
-        Some((_, Some(Some(position)))) => Some(TailCursor(position)),
-        Some((text, Some(None))) => {
+        Some((_, Recalled::Kept(position))) => Some(TailCursor(position)),
+        Some((text, Recalled::Forgotten)) => {
             tracing::info!(
                 id = text,
                 "tail resume id forgotten; following from the end"
             );
             None
         }
-        Some((text, None)) => Some(tail_cursor(text)?),
+        Some((_, Recalled::Malformed)) => return Err(not_handed_out()),
+        Some((text, Recalled::NotShort)) => Some(tail_cursor(text)?),
     };
     let request = TailRequest {
         types: params::types(&params)?,
@@ -142,13 +166,16 @@ pub async fn tail(
 
 /// A tail position from a client: short and plain, because it is echoed
 /// back as an SSE `id` line.
+/// The store judges its own positions (a 400 for one out of its range).
 fn tail_cursor(text: &str) -> Result<TailCursor, ApiError> {
     if !is_plain_cursor(text) {
-        return Err(ApiError::BadRequest(
-            "the tail position is not one this server handed out".to_owned(),
-        ));
+        return Err(not_handed_out());
     }
     Ok(TailCursor(text.to_owned()))
+}
+
+fn not_handed_out() -> ApiError {
+    ApiError::BadRequest("the tail position is not one this server handed out".to_owned())
 }
 
 /// Whether a position can travel as an SSE `id` line (axum panics on line
@@ -241,14 +268,23 @@ mod tests {
         );
         let id = positions.remember(long.clone());
         assert!(is_plain_cursor(&id), "{id}");
-        assert_eq!(positions.recall(&id), Some(Some(long)));
+        assert_eq!(positions.recall(&id), Recalled::Kept(long));
     }
 
     #[test]
     fn store_positions_are_not_mistaken_for_short_ids() {
         let positions = ResumePositions::default();
-        assert_eq!(positions.recall("42"), None);
-        assert_eq!(positions.recall("-3.7"), None);
+        assert_eq!(positions.recall("42"), Recalled::NotShort);
+        assert_eq!(positions.recall("-3.7"), Recalled::NotShort);
+    }
+
+    #[test]
+    fn a_short_id_this_server_could_not_have_written_is_malformed() {
+        let positions = ResumePositions::default();
+        for text in ["r", "rx", "r-1", "r01", "r+1", "r99999999999999999999999"] {
+            assert_eq!(positions.recall(text), Recalled::Malformed, "{text}");
+        }
+        assert_eq!(positions.recall("r7"), Recalled::Forgotten);
     }
 
     #[test]
@@ -260,9 +296,8 @@ mod tests {
         }
         assert_eq!(
             positions.recall(&first),
-            Some(None),
+            Recalled::Forgotten,
             "forgotten, not an error"
         );
-        assert_eq!(positions.recall("rnot-a-number"), Some(None));
     }
 }

@@ -1,6 +1,7 @@
 //! `helios-report`: see `--help`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use helios_report::file_config::{self, FileConfigError};
@@ -33,6 +34,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// How long the runtime may wait for blocking work still running once the
+/// server has stopped. The server cancels its queries before it returns,
+/// so this is only a backstop: a stop must not hang on a stuck thread.
+const RUNTIME_STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
 fn run(cfg: ReportConfig) -> anyhow::Result<()> {
     let backend = Backend::from_config(&cfg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -40,7 +46,7 @@ fn run(cfg: ReportConfig) -> anyhow::Result<()> {
         .thread_name("helios-report")
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         // Installed before the URL is printed: a SIGTERM right after it
         // must stop the server cleanly, not kill it.
         let stop = termination()?;
@@ -50,7 +56,9 @@ fn run(cfg: ReportConfig) -> anyhow::Result<()> {
         println!("helios-report: http://{addr}/");
         server.serve(stop).await?;
         Ok(())
-    })
+    });
+    runtime.shutdown_timeout(RUNTIME_STOP_TIMEOUT);
+    served
 }
 
 /// A future that resolves on SIGINT or SIGTERM (handlers installed now).

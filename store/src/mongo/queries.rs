@@ -10,6 +10,11 @@
 //! Substring and prefix become anchored/escaped `$regex` strings; regexes
 //! are passed as strings with inline flags (`(?i)…`), which PCRE reads too.
 
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bson::oid::ObjectId as BsonObjectId;
@@ -51,6 +56,13 @@ pub const MONGO_CLIENT_GRACE: Duration = Duration::from_secs(5);
 pub const TAIL_LATE_WINDOW_MS: i64 = 60_000;
 /// Most ids a tail cursor remembers to deduplicate the trailing window.
 pub const MAX_TAIL_SEEN_IDS: usize = 2_000;
+/// How often a request waiting on the server looks at the cancel flag
+/// ([`QueryBackend::cancel`]): a shutdown waits at most this long for it.
+const CANCEL_POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Latest `recv` a tail position may name, UTC ms: 9999-12-31T23:59:59.999Z,
+/// the last time the stored RFC 3339 form can spell. A position outside
+/// `0..=` this was not handed out by this back end.
+const MAX_TAIL_POSITION_MS: i64 = 253_402_300_799_999;
 
 /// The filter document of `filter`.
 pub fn filter_document(filter: &Filter) -> Document {
@@ -330,12 +342,29 @@ fn bson_to_json(value: &Bson) -> Value {
 pub struct MongoQueries {
     collection: mongodb::Collection<Document>,
     handle: tokio::runtime::Handle,
+    /// `maxTimeMS` of every command but the tail's.
+    max_time: Duration,
+    /// Set by [`QueryBackend::cancel`].
+    cancelled: Arc<AtomicBool>,
 }
 
 impl MongoQueries {
     /// Queries `collection` (e.g. `helios.events`) using `handle`'s runtime.
     fn new(collection: mongodb::Collection<Document>, handle: tokio::runtime::Handle) -> Self {
-        Self { collection, handle }
+        Self {
+            collection,
+            handle,
+            max_time: MONGO_QUERY_MAX_TIME,
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Sets the server-side time limit of each command (default
+    /// [`MONGO_QUERY_MAX_TIME`]; a live-tail poll keeps the shorter of it
+    /// and [`MONGO_TAIL_MAX_TIME`]).
+    pub fn with_query_timeout(mut self, budget: Duration) -> Self {
+        self.max_time = budget;
+        self
     }
 
     /// Connects to `uri` (a `mongodb://` connection string) and queries
@@ -401,20 +430,43 @@ impl MongoQueries {
     /// Runs `work` on the runtime with a client-side deadline a little past
     /// the server's `maxTimeMS`, so a server that stops answering cannot
     /// hold the calling thread forever.
+    /// It also ends at once, with [`QueryError::Cancelled`], when the back
+    /// end is cancelled (the driver then abandons the request).
     fn run<T>(
         &self,
         context: &str,
-        work: impl std::future::Future<Output = Result<T, QueryError>>,
+        work: impl Future<Output = Result<T, QueryError>>,
     ) -> Result<T, QueryError> {
-        let limit = MONGO_QUERY_MAX_TIME + MONGO_CLIENT_GRACE;
-        self.handle
-            .block_on(async { tokio::time::timeout(limit, work).await })
-            .unwrap_or_else(|_| {
+        if self.cancelled.load(Ordering::Acquire) {
+            return Err(QueryError::Cancelled);
+        }
+        let limit = self.max_time + MONGO_CLIENT_GRACE;
+        let cancelled = Arc::clone(&self.cancelled);
+        let answer = self.handle.block_on(async move {
+            let mut work = pin!(tokio::time::timeout(limit, work));
+            let mut cancel = pin!(async move {
+                while !cancelled.load(Ordering::Acquire) {
+                    tokio::time::sleep(CANCEL_POLL_INTERVAL).await;
+                }
+            });
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(answer) = work.as_mut().poll(cx) {
+                    return Poll::Ready(Some(answer));
+                }
+                cancel.as_mut().poll(cx).map(|()| None)
+            })
+            .await
+        });
+        match answer {
+            None => Err(QueryError::Cancelled),
+            Some(Ok(result)) => result,
+            Some(Err(_)) => {
                 tracing::warn!(context, "MongoDB did not answer in time");
                 Err(QueryError::Timeout {
                     limit_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
                 })
-            })
+            }
+        }
     }
 
     fn find(
@@ -424,7 +476,7 @@ impl MongoQueries {
         sort: Document,
         limit: usize,
     ) -> Result<Vec<Document>, QueryError> {
-        self.find_within(context, filter, sort, limit, MONGO_QUERY_MAX_TIME)
+        self.find_within(context, filter, sort, limit, self.max_time)
     }
 
     /// [`Self::find`] with its own server-side time limit.
@@ -459,7 +511,7 @@ impl MongoQueries {
             let cursor = self
                 .collection
                 .aggregate(pipeline)
-                .max_time(MONGO_QUERY_MAX_TIME)
+                .max_time(self.max_time)
                 .await
                 .map_err(|e| self.store_error(context, e))?;
             self.drain(context, cursor, max).await
@@ -470,7 +522,7 @@ impl MongoQueries {
         self.run("counting events", async {
             self.collection
                 .count_documents(selection_document(select))
-                .max_time(MONGO_QUERY_MAX_TIME)
+                .max_time(self.max_time)
                 .await
                 .map_err(|e| self.store_error("counting events", e))
         })
@@ -715,8 +767,13 @@ impl QueryBackend for MongoQueries {
         let since = position.window_start();
         let delivered: Vec<ObjectId> = position.seen.iter().map(|&(_, id)| id).collect();
         let (filter, sort) = tail_find(request, since, &delivered);
-        let documents =
-            self.find_within("tailing events", filter, sort, limit, MONGO_TAIL_MAX_TIME)?;
+        let documents = self.find_within(
+            "tailing events",
+            filter,
+            sort,
+            limit,
+            MONGO_TAIL_MAX_TIME.min(self.max_time),
+        )?;
         let mut events = Vec::new();
         for document in &documents {
             let found = hit(document)?;
@@ -745,6 +802,10 @@ impl QueryBackend for MongoQueries {
             self.collection.namespace().db,
             self.collection.name()
         )
+    }
+
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
     }
 }
 
@@ -798,6 +859,16 @@ impl TailPosition {
             .collect::<Result<Vec<_>, QueryError>>()?;
         if seen.len() > MAX_TAIL_SEEN_IDS {
             return Err(invalid());
+        }
+        // Every time in a position this back end hands out is a stored
+        // `recv` (or one past it), except the floor of a bare position.
+        let in_range = |ms: i64| (0..=MAX_TAIL_POSITION_MS).contains(&ms);
+        let floor_ok = floor_ms == i64::MIN || (0..=recv_ms.saturating_add(1)).contains(&floor_ms);
+        if !in_range(recv_ms) || !floor_ok || seen.iter().any(|&(recv, _)| !in_range(recv)) {
+            return Err(QueryError::Invalid(format!(
+                "tail cursor `{token}` is out of range: its times must lie between 0 and \
+                 {MAX_TAIL_POSITION_MS} ms, the floor at most one past the newest"
+            )));
         }
         Ok(Self {
             recv_ms,
@@ -1082,16 +1153,36 @@ mod tests {
     fn tail_positions_round_trip_through_their_token() {
         let position = TailPosition {
             recv_ms: 42,
-            floor_ms: -7,
+            floor_ms: 7,
             seen: vec![
                 (40, ObjectId::from_bytes([1; 12])),
-                (-3, ObjectId::from_bytes([2; 12])),
+                (8, ObjectId::from_bytes([2; 12])),
             ],
         };
         assert_eq!(TailPosition::parse(&position.token()).unwrap(), position);
         assert!(TailPosition::parse("x").is_err());
         assert!(TailPosition::parse("1.2.zz").is_err());
         assert!(TailPosition::parse("1.2.5-zz").is_err());
+    }
+
+    #[test]
+    fn tail_positions_out_of_range_are_client_errors() {
+        let id = ObjectId::from_parts(1, [1; 5], 1).unwrap();
+        for token in [
+            "-1.0".to_owned(),
+            format!("{}", MAX_TAIL_POSITION_MS + 1),
+            "100.500".to_owned(),
+            format!("100.50.-5-{id}"),
+            format!("{}.0", i64::MAX),
+        ] {
+            let error = TailPosition::parse(&token).unwrap_err();
+            assert!(
+                matches!(&error, QueryError::Invalid(reason) if reason.contains("out of range")),
+                "{token}: {error}"
+            );
+        }
+        assert!(TailPosition::parse("100").is_ok(), "a bare position");
+        assert!(TailPosition::parse("100.101").is_ok(), "the start position");
     }
 
     #[test]

@@ -254,6 +254,12 @@ pub trait QueryBackend: Send + Sync {
 
     /// What this back end reads, for logs (never with credentials).
     fn describe(&self) -> String;
+
+    /// Stops for good: requests running now end within moments with
+    /// [`QueryError::Cancelled`] (between two steps of a statement, or two
+    /// regular expression matches), and later ones fail with it at once. For
+    /// a server shutting down, whose blocking threads must not outlive it.
+    fn cancel(&self);
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature

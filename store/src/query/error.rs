@@ -56,6 +56,31 @@ pub enum PatternError {
         /// The limit.
         max: usize,
     },
+    /// Nested counted repetitions multiply past
+    /// [`super::MAX_REGEX_REPETITION`] (`(a{1,100}){1,100}`): the pattern
+    /// would cost minutes per long string once the DFA gives up.
+    #[error(
+        "the regular expression's counted repetitions multiply to {product}, the limit is \
+         {max} (nested repetitions such as (a{{1,100}}){{1,100}} are refused)"
+    )]
+    RepetitionTooLarge {
+        /// The product of the nested bounds.
+        product: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The pattern expands to more than [`super::MAX_REGEX_POSITIONS`]
+    /// positions once its repetitions are counted.
+    #[error(
+        "the regular expression expands to {positions} positions once its repetitions are \
+         counted, the limit is {max}: use fewer or smaller repetitions"
+    )]
+    TooManyPositions {
+        /// Its positions.
+        positions: u64,
+        /// The limit.
+        max: u64,
+    },
     /// Not valid `regex` crate syntax, or over the compiled size limit.
     #[error("invalid regular expression: {message}")]
     Invalid {
@@ -97,6 +122,10 @@ pub enum QueryError {
     /// insertion order): a server answers 501.
     #[error("not supported by this store: {0}")]
     Unsupported(String),
+    /// The back end was cancelled ([`super::QueryBackend::cancel`], a
+    /// server shutting down): a server answers 503.
+    #[error("the query was cancelled: the server is shutting down")]
+    Cancelled,
     /// The query ran out of its time budget: a server answers 503.
     #[error("query took longer than its {limit_ms} ms budget")]
     Timeout {

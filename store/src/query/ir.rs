@@ -7,16 +7,12 @@ use std::fmt;
 use crate::ObjectId;
 
 use super::error::{PathError, PatternError};
+use super::pattern::BoundedRegex;
 
 /// Most segments a [`FieldPath`] may have (`a.b.c` has 3).
 pub const MAX_PATH_SEGMENTS: usize = 16;
 /// Longest [`FieldPath`], in bytes of its dotted form.
 pub const MAX_PATH_BYTES: usize = 256;
-/// Longest regular expression source accepted, in bytes.
-pub const MAX_REGEX_PATTERN_BYTES: usize = 1_024;
-/// Compiled size limit of one regular expression (the `regex` crate's
-/// `size_limit`): bounds memory and matching cost per pattern.
-pub const REGEX_SIZE_LIMIT_BYTES: usize = 1 << 20;
 /// Most events one [`Query`] page returns; larger limits are capped.
 pub const MAX_PAGE_LIMIT: usize = 1_000;
 /// Page size when a caller has no opinion.
@@ -156,18 +152,22 @@ pub enum CompareOp {
 }
 
 /// A validated regular expression in the Rust `regex` crate's syntax (the
-/// one syntax every back end is given), with its source kept.
+/// one syntax every back end is given), with its source kept. Its work is
+/// bounded (`query::pattern`): limits at compile time, and a longest
+/// string one match may scan ([`RegexPattern::max_scan_bytes`]).
 #[derive(Debug, Clone)]
 pub struct RegexPattern {
     source: String,
-    compiled: regex::Regex,
+    compiled: BoundedRegex,
 }
 
 impl RegexPattern {
-    /// Compiles `source` under [`MAX_REGEX_PATTERN_BYTES`] and
-    /// [`REGEX_SIZE_LIMIT_BYTES`]. Flags go inline (`(?i)abc`).
+    /// Compiles `source` under the limits of `query::pattern`
+    /// ([`super::MAX_REGEX_PATTERN_BYTES`], [`super::MAX_REGEX_REPETITION`],
+    /// [`super::MAX_REGEX_POSITIONS`], [`super::REGEX_SIZE_LIMIT_BYTES`],
+    /// ...). Flags go inline (`(?i)abc`).
     pub fn new(source: &str) -> Result<Self, PatternError> {
-        let compiled = compile_regex(source)?;
+        let compiled = BoundedRegex::new(source)?;
         Ok(Self {
             source: source.to_owned(),
             compiled,
@@ -180,28 +180,19 @@ impl RegexPattern {
     }
 
     /// Whether the pattern matches anywhere in `text` (unanchored, like
-    /// MongoDB's `$regex`).
+    /// MongoDB's `$regex`), however long `text` is: the reference
+    /// semantics. Back ends refuse strings longer than
+    /// [`RegexPattern::max_scan_bytes`] instead.
     pub fn is_match(&self, text: &str) -> bool {
         self.compiled.is_match(text)
     }
-}
 
-/// Compiles a pattern with the IR's limits; shared with SQLite's REGEXP so
-/// both refuse and accept the same patterns.
-pub(crate) fn compile_regex(source: &str) -> Result<regex::Regex, PatternError> {
-    if source.len() > MAX_REGEX_PATTERN_BYTES {
-        return Err(PatternError::TooLong {
-            len: source.len(),
-            max: MAX_REGEX_PATTERN_BYTES,
-        });
+    /// Longest string a back end lets this pattern scan in one match
+    /// ([`super::MAX_REGEX_SCAN_WORK`] divided by the pattern's positions);
+    /// a longer selected value fails the query with a client error.
+    pub fn max_scan_bytes(&self) -> usize {
+        self.compiled.max_scan_bytes()
     }
-    regex::RegexBuilder::new(source)
-        .size_limit(REGEX_SIZE_LIMIT_BYTES)
-        .dfa_size_limit(REGEX_SIZE_LIMIT_BYTES)
-        .build()
-        .map_err(|error| PatternError::Invalid {
-            message: error.to_string(),
-        })
 }
 
 impl PartialEq for RegexPattern {

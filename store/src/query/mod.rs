@@ -51,8 +51,12 @@
 //! case-sensitive and match string nodes/elements only. [`Filter::Regex`]
 //! uses the Rust `regex` crate's syntax everywhere (SQLite's `REGEXP` is
 //! registered with that crate; MongoDB gets the same source, whose common
-//! subset PCRE reads the same way), unanchored, with the limits
-//! [`MAX_REGEX_PATTERN_BYTES`] and [`REGEX_SIZE_LIMIT_BYTES`].
+//! subset PCRE reads the same way), unanchored. Its work is bounded
+//! (`pattern.rs`): patterns over [`MAX_REGEX_PATTERN_BYTES`],
+//! [`MAX_REGEX_REPETITION`], [`MAX_REGEX_POSITIONS`] or
+//! [`REGEX_SIZE_LIMIT_BYTES`] are refused, and a back end refuses (with a
+//! client error, never a different answer) to scan a string longer than
+//! [`RegexPattern::max_scan_bytes`]; the evaluator has no such limit.
 //!
 //! **Results.** Pages sort by `ts`, then `_id` (descending by default), and
 //! paginate by keyset ([`Cursor`]). Group-by, histogram splits and distinct
@@ -74,6 +78,7 @@ pub(crate) mod fields;
 pub(crate) mod histogram;
 pub(crate) mod ir;
 mod mongo_filter;
+pub(crate) mod pattern;
 pub(crate) mod project;
 mod text;
 
@@ -85,11 +90,15 @@ pub use api::{
 };
 pub use error::{FilterError, ParseError, PathError, PatternError, QueryError};
 pub use export::{Export, ExportRequest, EXPORT_CHUNK_EVENTS, MAX_EXPORT_EVENTS};
+pub use fields::value_paths;
 pub use ir::{
     CompareOp, Cursor, FieldPath, Filter, Literal, Query, RegexPattern, Selection, SortOrder,
-    TimeRange, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MAX_PATH_BYTES, MAX_PATH_SEGMENTS,
-    MAX_REGEX_PATTERN_BYTES, PATH_APP, PATH_ID, PATH_RECV, PATH_TS, PATH_TYPE,
-    REGEX_SIZE_LIMIT_BYTES,
+    TimeRange, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MAX_PATH_BYTES, MAX_PATH_SEGMENTS, PATH_APP,
+    PATH_ID, PATH_RECV, PATH_TS, PATH_TYPE,
 };
 pub use mongo_filter::{parse_mongo_filter, MAX_MONGO_FILTER_DEPTH, MAX_MONGO_FILTER_NODES};
+pub use pattern::{
+    ScanRefused, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_POSITIONS, MAX_REGEX_REPETITION,
+    MAX_REGEX_SCAN_WORK, REGEX_DFA_SIZE_LIMIT_BYTES, REGEX_NEST_LIMIT, REGEX_SIZE_LIMIT_BYTES,
+};
 pub use text::{parse_text, MAX_TEXT_DEPTH, MAX_TEXT_QUERY_BYTES, MAX_TEXT_TERMS};

@@ -131,19 +131,123 @@ fn combine(
     for child in children {
         parts.push(compile_filter(sql, child)?);
     }
-    Ok(format!("({})", parts.join(operator)))
+    Ok(balanced(&parts, operator))
 }
 
+/// `parts` joined by `operator` as a balanced tree of parentheses. SQLite
+/// parses `a OR b OR c …` as a left-deep tree whose depth is the number of
+/// terms, and refuses one deeper than 1000 ("Expression tree is too
+/// large"); balanced, 1000 terms nest 10 deep.
+fn balanced(parts: &[String], operator: &str) -> String {
+    match parts {
+        [] => String::new(),
+        [one] => one.clone(),
+        _ => {
+            let (left, right) = parts.split_at(parts.len() / 2);
+            format!(
+                "({}{operator}{})",
+                balanced(left, operator),
+                balanced(right, operator)
+            )
+        }
+    }
+}
+
+/// `path` equals one of `values`: one flat `IN (?, ?, …)` list per type
+/// bracket (strings, numbers, and for envelope columns dates or ids) and a
+/// type test for booleans, instead of one condition per value, so the SQL
+/// stays small and shallow however long the list is (up to the filter's
+/// node limit). Same semantics as an `Or` of `Eq`s: `IN` compares with `=`
+/// and the type brackets are checked as `compare` checks them.
 fn in_list(sql: &mut Sql, path: &FieldPath, values: &[Literal]) -> Result<String, QueryError> {
-    let mut parts = Vec::with_capacity(values.len());
+    let mut null = false;
+    let mut bools = [false; 2];
+    let (mut numbers, mut strings, mut dates, mut ids) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for value in values {
-        parts.push(compare(sql, path, CompareOp::Eq, value)?);
+        match value {
+            Literal::Null => null = true,
+            Literal::Bool(b) => bools[usize::from(*b)] = true,
+            Literal::Int(i) => numbers.push(SqlValue::Integer(*i)),
+            Literal::Float(f) => numbers.push(SqlValue::Real(*f)),
+            Literal::String(text) => strings.push(SqlValue::Text(text.clone())),
+            Literal::Date(ms) => dates.push(SqlValue::Integer(*ms)),
+            Literal::Id(id) => ids.push(SqlValue::Blob(id.as_bytes().to_vec())),
+        }
+    }
+    let mut parts = Vec::new();
+    if null {
+        parts.push(compare(sql, path, CompareOp::Eq, &Literal::Null)?);
+    }
+    let source = NodeSource::of(path);
+    if let NodeSource::Column {
+        value_sql,
+        column_type,
+        nullable,
+        ..
+    } = source
+    {
+        // Only the values of the column's own type can match; the others
+        // are not bound at all (an unused parameter breaks the count).
+        let same_type = match column_type {
+            "text" => strings,
+            "date" => dates,
+            "oid" => ids,
+            _ => Vec::new(),
+        };
+        if !same_type.is_empty() {
+            let list = bind_list(sql, same_type)?;
+            parts.push(if nullable {
+                format!("({value_sql} IS NOT NULL AND {value_sql} IN ({list}))")
+            } else {
+                format!("({value_sql} IN ({list}))")
+            });
+        }
+    } else {
+        // (type names a candidate must have, placeholders its value must be
+        // among, if any).
+        let mut conditions: Vec<(&str, Option<String>)> = Vec::new();
+        if !numbers.is_empty() {
+            conditions.push(("'integer', 'real'", Some(bind_list(sql, numbers)?)));
+        }
+        if !strings.is_empty() {
+            conditions.push(("'text'", Some(bind_list(sql, strings)?)));
+        }
+        match bools {
+            [true, true] => conditions.push(("'false', 'true'", None)),
+            [true, false] => conditions.push(("'false'", None)),
+            [false, true] => conditions.push(("'true'", None)),
+            [false, false] => {}
+        }
+        // Dates and ids are held only by envelope columns: no JSON node
+        // matches them.
+        if !conditions.is_empty() {
+            parts.push(source.any_candidate(sql, &|t, v| {
+                let each: Vec<String> = conditions
+                    .iter()
+                    .map(|(types, list)| match list {
+                        Some(list) => format!("({t} IN ({types}) AND {v} IN ({list}))"),
+                        None => format!("({t} IN ({types}))"),
+                    })
+                    .collect();
+                balanced(&each, " OR ")
+            })?);
+        }
     }
     Ok(if parts.is_empty() {
         "0".to_owned()
     } else {
-        format!("({})", parts.join(" OR "))
+        balanced(&parts, " OR ")
     })
+}
+
+/// Binds `values` and returns their placeholders, comma-separated.
+fn bind_list(sql: &mut Sql, values: Vec<SqlValue>) -> Result<String, QueryError> {
+    let mut placeholders = Vec::with_capacity(values.len());
+    for value in values {
+        placeholders.push(sql.bind(value)?);
+    }
+    Ok(placeholders.join(", "))
 }
 
 fn compare(

@@ -133,13 +133,24 @@ impl SqliteQueries {
         &self.path
     }
 
-    fn read_error(&self, context: &str, source: rusqlite::Error) -> QueryError {
-        if source.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
-            return QueryError::Timeout {
+    fn pool_error(&self, context: &str, error: conn::PoolError) -> QueryError {
+        match error {
+            conn::PoolError::Open(error) => QueryError::store(context.to_owned(), error),
+            conn::PoolError::Stopped(conn::Stop::Deadline) => QueryError::Timeout {
                 limit_ms: u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX),
-            };
+            },
+            conn::PoolError::Stopped(conn::Stop::Cancelled) => QueryError::Cancelled,
+            conn::PoolError::Stopped(conn::Stop::Scan(refused)) => {
+                QueryError::Invalid(refused.to_string())
+            }
+            conn::PoolError::Sql(error) => match too_complex(&error) {
+                Some(reason) => QueryError::Invalid(format!(
+                    "the filter is too complex for SQLite ({reason}): use fewer conditions or \
+                     less nesting"
+                )),
+                None => QueryError::store(format!("{context} in {}", self.path.display()), error),
+            },
         }
-        QueryError::store(format!("{context} in {}", self.path.display()), source)
     }
 
     /// Runs `sql` and maps each row with `map`.
@@ -155,10 +166,7 @@ impl SqliteQueries {
                 let rows = statement.query_map(params_from_iter(sql.params.iter()), map)?;
                 rows.collect::<rusqlite::Result<Vec<T>>>()
             })
-            .map_err(|error| match error {
-                conn::PoolError::Open(error) => QueryError::store(context.to_owned(), error),
-                conn::PoolError::Sql(error) => self.read_error(context, error),
-            })
+            .map_err(|error| self.pool_error(context, error))
     }
 
     /// Runs `sql` and hands each row to `each` until it returns `false`;
@@ -180,10 +188,7 @@ impl SqliteQueries {
                 }
                 Ok(())
             })
-            .map_err(|error| match error {
-                conn::PoolError::Open(error) => QueryError::store(context.to_owned(), error),
-                conn::PoolError::Sql(error) => self.read_error(context, error),
-            })
+            .map_err(|error| self.pool_error(context, error))
     }
 
     /// The `limit` most frequent values of `path` among `select` (as
@@ -526,6 +531,14 @@ impl QueryBackend for SqliteQueries {
                 after.0
             ))
         })?;
+        // Sequence numbers start at 1 and a cursor at 0 is "before the
+        // first": a negative one was never handed out (following it would
+        // replay the whole store, or stall below the first row).
+        if after < 0 {
+            return Err(QueryError::Invalid(format!(
+                "tail cursor `{after}` is out of range: positions are 0 or more"
+            )));
+        }
         // A cursor past the head means rows with the highest `seq` were
         // deleted and SQLite will hand those numbers out again (`seq` has no
         // AUTOINCREMENT): follow from the head, or the reused numbers would
@@ -572,6 +585,39 @@ impl QueryBackend for SqliteQueries {
     fn describe(&self) -> String {
         format!("sqlite://{}", self.path.display())
     }
+
+    fn cancel(&self) {
+        self.pool.cancel();
+    }
+}
+
+/// SQLite's own words for a statement beyond its limits (expression depth,
+/// parser stack, terms, variables, sizes): the filter's fault, not the
+/// store's, so a client error. `None` for any other failure.
+fn too_complex(error: &rusqlite::Error) -> Option<String> {
+    const MARKERS: [&str; 7] = [
+        "Expression tree is too large",
+        "parser stack overflow",
+        "too many terms in compound SELECT",
+        "too many SQL variables",
+        "too many FROM clause terms",
+        "at most 64 tables in a join",
+        "too many arguments on function",
+    ];
+    let rusqlite::Error::SqliteFailure(failure, message) = error else {
+        return None;
+    };
+    let message = message.as_deref().unwrap_or("");
+    if failure.code == rusqlite::ErrorCode::TooBig
+        || MARKERS.iter().any(|marker| message.contains(marker))
+    {
+        return Some(if message.is_empty() {
+            error.to_string()
+        } else {
+            message.to_owned()
+        });
+    }
+    None
 }
 
 /// The statement of one page: the selection, the keyset position, the
