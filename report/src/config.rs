@@ -167,7 +167,7 @@ impl ReportConfig {
         {
             return Err(ConfigError::TokenTooShort);
         }
-        if !cli.listen.ip().is_loopback() && cli.token.is_none() && !cli.allow_anonymous {
+        if !is_loopback(cli.listen.ip()) && cli.token.is_none() && !cli.allow_anonymous {
             return Err(ConfigError::OpenNonLoopbackBind { listen: cli.listen });
         }
         let allowed_hosts = cli
@@ -185,6 +185,17 @@ impl ReportConfig {
             export_idle_timeout: EXPORT_IDLE_TIMEOUT,
             query_timeout: QUERY_TIMEOUT,
         })
+    }
+}
+
+/// Loopback, counting IPv4-mapped IPv6 (`::ffff:127.0.0.1`), which
+/// `IpAddr::is_loopback` does not.
+fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
     }
 }
 
@@ -221,6 +232,13 @@ mod tests {
     fn loopback_needs_no_token() {
         assert!(ReportConfig::resolve(cli(&["--listen", "127.0.0.1:1"])).is_ok());
         assert!(ReportConfig::resolve(cli(&["--listen", "[::1]:1"])).is_ok());
+        assert!(ReportConfig::resolve(cli(&["--listen", "[::ffff:127.0.0.1]:1"])).is_ok());
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_that_is_not_loopback_needs_a_token() {
+        let err = ReportConfig::resolve(cli(&["--listen", "[::ffff:10.1.2.3]:7071"])).unwrap_err();
+        assert!(matches!(err, ConfigError::OpenNonLoopbackBind { .. }));
     }
 
     #[test]

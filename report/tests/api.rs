@@ -910,3 +910,34 @@ fn an_export_whose_selection_cannot_run_gets_its_status_not_a_broken_download() 
         .unwrap()
         .contains("may scan strings of up to"));
 }
+
+#[test]
+fn numbers_read_back_exactly_as_they_were_acknowledged() {
+    let stack = Stack::start();
+    // Raw text: a serde_json Value would already round these.
+    let id = "65f1a2b3c4d5e6f708091a2b";
+    let event = format!(
+        r#"[{{"_id":"{id}","type":"exact","big":18446744073709551617,"neg_zero":-0,"long":0.1000000000000000055511151231257827,"small":-9223372036854775809}}]"#
+    );
+    let response = http::post_json(stack.collector, "/v1/events", &event);
+    assert_eq!(response.status, 200, "{}", response.text());
+    stack.wait_stored(1);
+    for target in [
+        "/api/events".to_owned(),
+        format!("/api/events/{id}"),
+        "/api/export?format=ndjson".to_owned(),
+    ] {
+        let text = stack.get(&target).text();
+        for literal in [
+            r#""big":18446744073709551617"#,
+            r#""neg_zero":-0"#,
+            r#""long":0.1000000000000000055511151231257827"#,
+            r#""small":-9223372036854775809"#,
+        ] {
+            assert!(
+                text.contains(literal),
+                "{target}: {literal} missing from {text}"
+            );
+        }
+    }
+}

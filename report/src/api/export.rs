@@ -322,7 +322,7 @@ fn write_ndjson(
 ) -> bool {
     pump(hits, writer, |hit, out| {
         // Serializing a Value into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, &hit.doc);
+        let _ = serde_json::to_writer(&mut *out, &hit.document());
         out.push(b'\n');
     })
 }

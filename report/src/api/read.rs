@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use helios_store::query::{
-    DistinctRequest, GroupByRequest, GroupCount, GroupKey, HistogramRequest, Query as PageQuery,
-    Split, DEFAULT_PAGE_LIMIT, MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_PAGE_LIMIT,
-    MAX_TOP_N,
+    DistinctRequest, Document, GroupByRequest, GroupCount, GroupKey, HistogramRequest,
+    Query as PageQuery, Split, DEFAULT_PAGE_LIMIT, MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS,
+    MAX_PAGE_LIMIT, MAX_TOP_N,
 };
 use helios_store::ObjectId;
 use serde::Deserialize;
@@ -32,6 +32,19 @@ pub const DEFAULT_VALUE_LIMIT: usize = 20;
 pub const MAX_PROJECTION_FIELDS: usize = 64;
 
 type ApiResult = Result<Json<Value>, ApiError>;
+
+/// `GET /api/events`'s answer.
+#[derive(serde::Serialize)]
+struct EventsPage<'a> {
+    events: Vec<Document<'a>>,
+    next_cursor: Option<String>,
+}
+
+/// `GET /api/events/{id}`'s answer.
+#[derive(serde::Serialize)]
+struct OneEvent<'a> {
+    event: Document<'a>,
+}
 
 /// `GET /api/status`: version and whether a token is required.
 pub async fn status(State(state): State<AppState>) -> Json<Value> {
@@ -81,7 +94,10 @@ pub async fn types(State(state): State<AppState>, Query(params): Query<Params>) 
 
 /// `GET /api/events?from&to&types&q&filter&sort&limit&cursor&fields`: one
 /// page of events and the cursor of the next.
-pub async fn events(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult {
+pub async fn events(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+) -> Result<Response, ApiError> {
     let query = PageQuery {
         select: params::selection(&params)?,
         sort: params::sort(&params)?,
@@ -91,17 +107,28 @@ pub async fn events(State(state): State<AppState>, Query(params): Query<Params>)
     };
     let page = state.backend.run(move |b| b.query(&query)).await?;
     let next = page.next.map(|c| c.to_token());
-    let events: Vec<Value> = page.events.into_iter().map(|hit| hit.doc).collect();
-    Ok(Json(json!({ "events": events, "next_cursor": next })))
+    // Serialized straight to the body, never through a `Value`: the stored
+    // text goes out as it is (integers past 64 bits, `-0`), not re-rendered.
+    let body = EventsPage {
+        events: page.events.iter().map(|hit| hit.document()).collect(),
+        next_cursor: next,
+    };
+    Ok(Json(body).into_response())
 }
 
 /// `GET /api/events/{id}`: one event by its 24-hex id.
-pub async fn event(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub async fn event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = ObjectId::parse_hex(&id)
         .map_err(|_| ApiError::BadRequest("an event id is 24 hex digits".to_owned()))?;
     let hit = state.backend.run(move |b| b.get(id)).await?;
     let hit = hit.ok_or(ApiError::NotFound)?;
-    Ok(Json(json!({ "event": hit.doc })))
+    Ok(Json(OneEvent {
+        event: hit.document(),
+    })
+    .into_response())
 }
 
 /// `GET /api/histogram?...&buckets|interval_ms&split&top`: counts per time

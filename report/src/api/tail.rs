@@ -238,7 +238,9 @@ impl Tail {
         self.behind = page.events.len() >= request.limit;
         let last = page.events.len().saturating_sub(1);
         for (i, hit) in page.events.iter().enumerate() {
-            let mut event = Event::default().event("event").data(hit.doc.to_string());
+            let mut event = Event::default()
+                .event("event")
+                .data(hit.document().to_string());
             if i == last {
                 let id = if is_plain_cursor(&page.next.0) {
                     page.next.0.clone()

@@ -578,6 +578,7 @@ fn hit(document: &Document) -> Result<Hit, QueryError> {
         id: ObjectId::from_bytes(id.bytes()),
         ts_ms: ts.timestamp_millis(),
         doc: document_to_json(document),
+        stored_text: None,
     })
 }
 

@@ -33,15 +33,66 @@ pub struct Hit {
     pub ts_ms: i64,
     /// The document as stored (SQLite's `doc`; MongoDB's document rendered
     /// the same way: `_id` as 24 hex, `ts`/`recv` as RFC 3339 UTC ms).
+    /// Numbers here are `f64`/`i64`/`u64`: use [`Hit::document`] to give
+    /// the event back.
     pub doc: serde_json::Value,
+    /// The stored JSON text of the whole document, when the back end keeps
+    /// one (SQLite) and no projection applies. [`Hit::document`] writes it
+    /// as it is, so an integer beyond 64 bits, `-0` or a long decimal reads
+    /// back exactly as it was acknowledged, which `doc` cannot do.
+    #[serde(skip)]
+    pub stored_text: Option<String>,
 }
 
 impl Hit {
+    /// The document to send to a reader: the stored text byte for byte when
+    /// there is one, else `doc`.
+    pub fn document(&self) -> Document<'_> {
+        match &self.stored_text {
+            Some(text) => Document::Stored(text),
+            None => Document::Parsed(&self.doc),
+        }
+    }
+
     /// The keyset position of this event.
     pub fn cursor(&self) -> super::ir::Cursor {
         super::ir::Cursor {
             ts_ms: self.ts_ms,
             id: self.id,
+        }
+    }
+}
+
+/// An event's document ready to serialize (see [`Hit::document`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Document<'a> {
+    /// The stored JSON text, written verbatim.
+    Stored(&'a str),
+    /// A parsed (possibly projected) document.
+    Parsed(&'a serde_json::Value),
+}
+
+impl Serialize for Document<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Document::Stored(text) => {
+                // The text is the store's own `doc`, already valid JSON;
+                // borrowing it as a RawValue checks that once more and copies
+                // nothing.
+                let raw: &serde_json::value::RawValue =
+                    serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
+                raw.serialize(serializer)
+            }
+            Document::Parsed(value) => value.serialize(serializer),
+        }
+    }
+}
+
+impl std::fmt::Display for Document<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Document::Stored(text) => f.write_str(text),
+            Document::Parsed(value) => write!(f, "{value}"),
         }
     }
 }

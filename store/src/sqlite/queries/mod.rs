@@ -286,7 +286,12 @@ impl SqliteQueries {
             context: format!("event {id} in {}", self.path.display()),
             reason: format!("doc is not JSON: {error}"),
         })?;
-        Ok(Hit { id, ts_ms, doc })
+        Ok(Hit {
+            id,
+            ts_ms,
+            doc,
+            stored_text: None,
+        })
     }
 
     /// Rows of `(_id, ts, doc)` → hits, projected.
@@ -298,8 +303,9 @@ impl SqliteQueries {
         rows.into_iter()
             .map(|(id, ts_ms, doc)| {
                 let mut hit = self.hit(&id, ts_ms, &doc)?;
-                if let Some(paths) = projection {
-                    hit.doc = project(&hit.doc, paths);
+                match projection {
+                    Some(paths) => hit.doc = project(&hit.doc, paths),
+                    None => hit.stored_text = Some(doc),
                 }
                 Ok(hit)
             })
