@@ -7,6 +7,7 @@ use helios_store::query::{
     parse_text, Cursor, DistinctRequest, Export, ExportRequest, FieldPath, Filter, GroupByRequest,
     GroupKey, HistogramRequest, Literal, Query, QueryBackend, Selection, SortOrder, Split,
     TailRequest, TimeRange, EXPORT_CHUNK_EVENTS, MAX_HISTOGRAM_BUCKETS, MAX_PAGE_LIMIT,
+    MAX_READ_DOC_BYTES, MAX_TAIL_LIMIT,
 };
 use helios_store::sqlite::SqliteQueries;
 use helios_store::sqlite::SqliteSink;
@@ -736,4 +737,77 @@ fn tail_follows_new_events_after_retention_expired_every_event() {
     store.add(vec![event(20, 0, json!({"type": "t"}))]);
     let page = queries.tail(&request(Some(at_end))).unwrap();
     assert_eq!(ids(&page.events), vec![id(20)]);
+}
+
+/// `n` events of about `bytes` each.
+fn big_events(n: u32, bytes: usize) -> Vec<EventDoc> {
+    let pad = "x".repeat(bytes);
+    (0..n)
+        .map(|i| event(i, i64::from(i), json!({"type": "big", "pad": pad})))
+        .collect()
+}
+
+#[test]
+fn a_page_of_big_documents_ends_at_the_byte_budget_and_its_cursor_walks_the_rest() {
+    // 20 events of 1 MiB: a page of 100 would hold 20 MiB.
+    let store = Store::with(big_events(20, 1 << 20));
+    let queries = store.queries();
+    let mut query = Query::new(select(None));
+    query.limit = 100;
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = queries.query(&query).unwrap();
+        let bytes: usize = page
+            .events
+            .iter()
+            .map(|hit| hit.doc.to_string().len())
+            .sum();
+        assert!(
+            bytes <= MAX_READ_DOC_BYTES + (1 << 20) + 4096,
+            "a page held {bytes} bytes"
+        );
+        assert!(!page.events.is_empty());
+        seen.extend(ids(&page.events));
+        pages += 1;
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    assert!(pages >= 3, "{pages} pages");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (20, 20), "each event once");
+}
+
+#[test]
+fn a_tail_poll_of_big_documents_ends_at_the_byte_budget_and_resumes_there() {
+    let mut store = Store::new();
+    let queries = store.queries();
+    let request = |after| TailRequest {
+        types: Vec::new(),
+        filter: None,
+        after,
+        limit: MAX_TAIL_LIMIT,
+    };
+    let start = queries.tail(&request(None)).unwrap();
+    store.add(big_events(20, 1 << 20));
+    let mut cursor = Some(start.next);
+    let mut seen = 0;
+    let mut polls = 0;
+    while seen < 20 {
+        let page = queries.tail(&request(cursor.take())).unwrap();
+        assert!(
+            page.events.len() <= 9,
+            "{} events in one poll",
+            page.events.len()
+        );
+        seen += page.events.len();
+        cursor = Some(page.next);
+        polls += 1;
+        assert!(polls < 10, "the tail stopped moving");
+    }
+    assert_eq!(seen, 20);
 }

@@ -27,7 +27,8 @@ use crate::ObjectId;
 use crate::query::api::{
     DistinctRequest, FieldName, GroupBy, GroupByRequest, GroupCount, GroupKey, Histogram,
     HistogramRequest, Hit, Page, QueryBackend, TailCursor, TailPage, TailRequest, TypeCount,
-    MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_SUGGEST_SCAN_EVENTS, MAX_TAIL_LIMIT, MAX_TOP_N,
+    MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_READ_DOC_BYTES, MAX_SUGGEST_SCAN_EVENTS,
+    MAX_TAIL_LIMIT, MAX_TOP_N,
 };
 use crate::query::error::QueryError;
 use crate::query::fields::field_names;
@@ -408,9 +409,12 @@ impl MongoQueries {
         context: &str,
         mut cursor: mongodb::Cursor<Document>,
         max: usize,
-    ) -> Result<Vec<Document>, QueryError> {
+    ) -> Result<Drained, QueryError> {
         let mut out = Vec::new();
-        while out.len() < max {
+        let mut bytes = 0usize;
+        // Past MAX_READ_DOC_BYTES one more document is taken as a sign that
+        // more exist (a page then ends early with a cursor; see `query`).
+        while out.len() < max && bytes < MAX_READ_DOC_BYTES {
             let more = cursor
                 .advance()
                 .await
@@ -418,13 +422,17 @@ impl MongoQueries {
             if !more {
                 break;
             }
+            bytes += cursor.current().as_bytes().len();
             out.push(
                 cursor
                     .deserialize_current()
                     .map_err(|e| self.store_error(context, e))?,
             );
         }
-        Ok(out)
+        Ok(Drained {
+            cut_by_bytes: bytes >= MAX_READ_DOC_BYTES && out.len() < max,
+            documents: out,
+        })
     }
 
     /// Runs `work` on the runtime with a client-side deadline a little past
@@ -475,7 +483,7 @@ impl MongoQueries {
         filter: Document,
         sort: Document,
         limit: usize,
-    ) -> Result<Vec<Document>, QueryError> {
+    ) -> Result<Drained, QueryError> {
         self.find_within(context, filter, sort, limit, self.max_time)
     }
 
@@ -487,7 +495,7 @@ impl MongoQueries {
         sort: Document,
         limit: usize,
         max_time: Duration,
-    ) -> Result<Vec<Document>, QueryError> {
+    ) -> Result<Drained, QueryError> {
         self.run(context, async {
             let cursor = self
                 .collection
@@ -514,7 +522,7 @@ impl MongoQueries {
                 .max_time(self.max_time)
                 .await
                 .map_err(|e| self.store_error(context, e))?;
-            self.drain(context, cursor, max).await
+            Ok(self.drain(context, cursor, max).await?.documents)
         })
     }
 
@@ -582,6 +590,13 @@ fn hit(document: &Document) -> Result<Hit, QueryError> {
     })
 }
 
+/// Documents read from a cursor, and whether the read stopped at
+/// [`MAX_READ_DOC_BYTES`] before its count limit (so more may follow).
+struct Drained {
+    documents: Vec<Document>,
+    cut_by_bytes: bool,
+}
+
 /// A `{t, v}` group key back from the server.
 fn group_key(key: Option<&Document>) -> GroupKey {
     match key {
@@ -618,8 +633,13 @@ impl QueryBackend for MongoQueries {
             });
         }
         let (filter, sort) = page_find(query);
-        let documents = self.find("querying events", filter, sort, limit + 1)?;
-        let more = documents.len() > limit;
+        let Drained {
+            documents,
+            cut_by_bytes,
+        } = self.find("querying events", filter, sort, limit + 1)?;
+        // More past this page: a row past the limit, or the byte budget
+        // reached (the page then holds what was read, the last one too).
+        let more = documents.len() > limit || cut_by_bytes;
         let mut events = Vec::with_capacity(limit);
         for document in documents.iter().take(limit) {
             let mut found = hit(document)?;
@@ -705,12 +725,14 @@ impl QueryBackend for MongoQueries {
     }
 
     fn field_names(&self, range: TimeRange, sample: usize) -> Result<Vec<FieldName>, QueryError> {
-        let documents = self.find(
-            "sampling documents",
-            selection_document(&Selection::range(range)),
-            doc! { PATH_TS: -1, PATH_ID: -1 },
-            sample.min(MAX_FIELD_SAMPLE_DOCS),
-        )?;
+        let documents = self
+            .find(
+                "sampling documents",
+                selection_document(&Selection::range(range)),
+                doc! { PATH_TS: -1, PATH_ID: -1 },
+                sample.min(MAX_FIELD_SAMPLE_DOCS),
+            )?
+            .documents;
         let docs: Vec<Value> = documents.iter().map(document_to_json).collect();
         Ok(field_names(&docs))
     }
@@ -729,12 +751,14 @@ impl QueryBackend for MongoQueries {
     }
 
     fn get(&self, id: ObjectId) -> Result<Option<Hit>, QueryError> {
-        let found = self.find(
-            "reading one event",
-            doc! { PATH_ID: object_id(id) },
-            doc! {},
-            1,
-        )?;
+        let found = self
+            .find(
+                "reading one event",
+                doc! { PATH_ID: object_id(id) },
+                doc! {},
+                1,
+            )?
+            .documents;
         found.first().map(hit).transpose()
     }
 
@@ -744,12 +768,14 @@ impl QueryBackend for MongoQueries {
             Some(cursor) => TailPosition::parse(&cursor.0)?,
             None => {
                 // Start at the end: after the newest `recv` stored now.
-                let newest = self.find(
-                    "reading the newest event",
-                    Document::new(),
-                    doc! { PATH_RECV: -1, PATH_ID: -1 },
-                    1,
-                )?;
+                let newest = self
+                    .find(
+                        "reading the newest event",
+                        Document::new(),
+                        doc! { PATH_RECV: -1, PATH_ID: -1 },
+                        1,
+                    )?
+                    .documents;
                 let recv_ms = newest
                     .first()
                     .and_then(|d| d.get_datetime(PATH_RECV).ok())
@@ -768,13 +794,15 @@ impl QueryBackend for MongoQueries {
         let since = position.window_start();
         let delivered: Vec<ObjectId> = position.seen.iter().map(|&(_, id)| id).collect();
         let (filter, sort) = tail_find(request, since, &delivered);
-        let documents = self.find_within(
-            "tailing events",
-            filter,
-            sort,
-            limit,
-            MONGO_TAIL_MAX_TIME.min(self.max_time),
-        )?;
+        let documents = self
+            .find_within(
+                "tailing events",
+                filter,
+                sort,
+                limit,
+                MONGO_TAIL_MAX_TIME.min(self.max_time),
+            )?
+            .documents;
         let mut events = Vec::new();
         for document in &documents {
             let found = hit(document)?;

@@ -21,6 +21,11 @@ pub const MAX_SUGGEST_SCAN_EVENTS: usize = 100_000;
 pub const MAX_FIELD_SAMPLE_DOCS: usize = 5_000;
 /// Most events one [`QueryBackend::tail`] call returns.
 pub const MAX_TAIL_LIMIT: usize = 1_000;
+/// Most stored-document bytes one read holds (a page, a tail poll, a field
+/// sample): documents can be megabytes each, so the event counts alone do
+/// not bound memory. A page that reaches it ends early with a cursor (the
+/// next page goes on from there); it always holds at least one event.
+pub const MAX_READ_DOC_BYTES: usize = 8 << 20;
 
 /// One event of a result: its sort key and its document (projected if the
 /// query asked for a projection).

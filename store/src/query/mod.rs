@@ -86,7 +86,7 @@ pub use api::{
     Bucket, DistinctRequest, Document, FieldName, GroupBy, GroupByRequest, GroupCount, GroupKey,
     Histogram, HistogramRequest, Hit, Page, QueryBackend, Split, TailCursor, TailPage, TailRequest,
     TypeCount, MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_HISTOGRAM_BUCKETS,
-    MAX_SUGGEST_SCAN_EVENTS, MAX_TAIL_LIMIT, MAX_TOP_N,
+    MAX_READ_DOC_BYTES, MAX_SUGGEST_SCAN_EVENTS, MAX_TAIL_LIMIT, MAX_TOP_N,
 };
 pub use error::{FilterError, ParseError, PathError, PatternError, QueryError};
 pub use export::{Export, ExportRequest, EXPORT_CHUNK_EVENTS, MAX_EXPORT_EVENTS};

@@ -21,7 +21,8 @@ use crate::ObjectId;
 use crate::query::api::{
     DistinctRequest, FieldName, GroupBy, GroupByRequest, GroupCount, GroupKey, Histogram,
     HistogramRequest, Hit, Page, QueryBackend, TailCursor, TailPage, TailRequest, TypeCount,
-    MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_SUGGEST_SCAN_EVENTS, MAX_TAIL_LIMIT, MAX_TOP_N,
+    MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_READ_DOC_BYTES, MAX_SUGGEST_SCAN_EVENTS,
+    MAX_TAIL_LIMIT, MAX_TOP_N,
 };
 use crate::query::error::QueryError;
 use crate::query::fields::field_names;
@@ -55,6 +56,9 @@ struct Ranked {
     groups: Vec<(Option<String>, u64)>,
     total: u64,
 }
+
+/// One event row as read: `(_id, ts, doc)`.
+type DocRow = (Vec<u8>, i64, String);
 
 /// Most rows past the tail cursor one tail poll examines: with a filter
 /// that matches little, a poll still returns quickly and moves the cursor.
@@ -167,6 +171,37 @@ impl SqliteQueries {
                 rows.collect::<rusqlite::Result<Vec<T>>>()
             })
             .map_err(|error| self.pool_error(context, error))
+    }
+
+    /// Rows of `(_id, ts, doc)` from `sql`, at most `limit` and at most
+    /// [`MAX_READ_DOC_BYTES`] of `doc` text (but at least one row), and
+    /// whether more rows were left (`sql` should ask for `limit + 1` when
+    /// the caller needs to know that by count).
+    fn bounded_rows(
+        &self,
+        context: &str,
+        sql: &Sql,
+        limit: usize,
+        mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<DocRow>,
+    ) -> Result<(Vec<DocRow>, bool), QueryError> {
+        let mut rows = Vec::new();
+        let mut doc_bytes = 0usize;
+        let mut more = false;
+        self.scan(context, sql, |row| {
+            if rows.len() == limit {
+                more = true;
+                return Ok(false);
+            }
+            let row = map(row)?;
+            doc_bytes += row.2.len();
+            rows.push(row);
+            if doc_bytes >= MAX_READ_DOC_BYTES {
+                more = true;
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        Ok((rows, more))
     }
 
     /// Runs `sql` and hands each row to `each` until it returns `false`;
@@ -389,11 +424,9 @@ impl QueryBackend for SqliteQueries {
             });
         }
         let sql = page_sql(query, limit)?;
-        let mut rows = self.rows("querying events", &sql, |row| {
+        let (rows, more) = self.bounded_rows("querying events", &sql, limit, |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
         })?;
-        let more = rows.len() > limit;
-        rows.truncate(limit);
         let events = self.hits(rows, query.projection.as_deref())?;
         Ok(Page::keyset(events, more))
     }
@@ -478,6 +511,7 @@ impl QueryBackend for SqliteQueries {
     }
 
     fn field_names(&self, range: TimeRange, sample: usize) -> Result<Vec<FieldName>, QueryError> {
+        let sample_limit = sample.min(MAX_FIELD_SAMPLE_DOCS);
         let mut sql = Sql::default();
         sql.push("SELECT doc FROM events WHERE ");
         compile::selection(&mut sql, &Selection::range(range))?;
@@ -485,7 +519,11 @@ impl QueryBackend for SqliteQueries {
             sample.min(MAX_FIELD_SAMPLE_DOCS),
         )))?;
         sql.push(&format!(" ORDER BY ts DESC, _id DESC LIMIT {sample}"));
-        let texts = self.rows("sampling documents", &sql, |row| row.get::<_, String>(0))?;
+        let (texts, _) = self.bounded_rows("sampling documents", &sql, sample_limit, |row| {
+            let text: String = row.get(0)?;
+            Ok((Vec::new(), 0, text))
+        })?;
+        let texts: Vec<String> = texts.into_iter().map(|(_, _, text)| text).collect();
         // A document that is not JSON is skipped here: suggestions are best
         // effort, and `query` reports such rows as corrupt.
         let docs: Vec<Value> = texts
@@ -566,15 +604,16 @@ impl QueryBackend for SqliteQueries {
         compile::selection(&mut sql, &select)?;
         let fetch = sql.bind(SqlValue::Integer(to_sql_int(limit)))?;
         sql.push(&format!(" ORDER BY seq LIMIT {fetch}"));
-        let rows = self.rows("tailing events", &sql, |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                (row.get(1)?, row.get(2)?, row.get(3)?),
-            ))
+        let mut seqs = Vec::new();
+        let (rows, cut) = self.bounded_rows("tailing events", &sql, limit, |row| {
+            seqs.push(row.get::<_, i64>(0)?);
+            Ok((row.get(1)?, row.get(2)?, row.get(3)?))
         })?;
-        // A full page stops at its last event; a short one has seen every
-        // row up to the end of the scan.
-        let next = if rows.len() == limit && limit > 0 {
+        seqs.truncate(rows.len());
+        let rows: Vec<(i64, DocRow)> = seqs.into_iter().zip(rows).collect();
+        // A full page (by count or by bytes) stops at its last event; a
+        // short one has seen every row up to the end of the scan.
+        let next = if (rows.len() == limit || cut) && limit > 0 {
             rows.last().map_or(scan_end, |(seq, _)| *seq)
         } else if limit == 0 {
             after
