@@ -105,13 +105,38 @@ impl Checkpoint {
     }
 }
 
+/// The version of a checkpoint that is whole (its CRC holds) but newer than
+/// this build's: such a file is not damage, and must not be read as if it
+/// were (replaying the whole journal would forget the id position it keeps).
+fn newer_version(b: &[u8]) -> Option<u32> {
+    if b.len() < 8 || b[0..4] != CHECKPOINT_MAGIC {
+        return None;
+    }
+    let version = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+    if version <= CHECKPOINT_VERSION || b.len() < 12 {
+        return None;
+    }
+    // A newer format keeps magic, version and a CRC of all before it last.
+    let (body, crc) = b.split_at(b.len() - 4);
+    let crc = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    (crc32c::crc32c(body) == crc).then_some(version)
+}
+
 /// Reads the checkpoint of `dir`. Absent → `None`. Unreadable or damaged →
 /// `None` with a warning: replaying from the start of what is on disk is
-/// safe because every store write is idempotent by `_id`.
+/// safe because every store write is idempotent by `_id`. Whole but of a
+/// newer version → [`JournalError::NewerCheckpoint`] (never guessed at).
 pub fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>> {
     let path = dir.join(CHECKPOINT_FILE);
     match fs::read(&path) {
         Ok(bytes) => {
+            if let Some(found) = newer_version(&bytes) {
+                return Err(JournalError::NewerCheckpoint {
+                    path,
+                    found,
+                    supported: CHECKPOINT_VERSION,
+                });
+            }
             let cp = Checkpoint::decode(&bytes);
             if cp.is_none() {
                 tracing::warn!(path = %path.display(), "damaged checkpoint ignored; replaying the whole journal");
@@ -218,6 +243,24 @@ mod tests {
             ids: RecordIds::default(),
         };
         assert_eq!(read_checkpoint(dir.path()).unwrap(), Some(expected));
+    }
+
+    #[test]
+    fn a_whole_checkpoint_of_a_newer_version_refuses_to_open_naming_both_versions() {
+        let mut b = Checkpoint::default().encode().to_vec();
+        b[4..8].copy_from_slice(&(CHECKPOINT_VERSION + 1).to_le_bytes());
+        let crc = crc32c::crc32c(&b[..b.len() - 4]);
+        let at = b.len() - 4;
+        b[at..].copy_from_slice(&crc.to_le_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(CHECKPOINT_FILE), &b).unwrap();
+        let error = read_checkpoint(dir.path()).expect_err("a newer checkpoint is refused");
+        let message = error.to_string();
+        assert!(
+            message.contains(&(CHECKPOINT_VERSION + 1).to_string())
+                && message.contains(&CHECKPOINT_VERSION.to_string()),
+            "{message}"
+        );
     }
 
     #[test]

@@ -19,8 +19,13 @@ pub enum FormatError {
     #[error("unknown record kind {0}")]
     BadKind(u8),
     /// A segment written by a format version this build does not know.
-    #[error("unsupported format version {0}")]
-    UnsupportedVersion(u32),
+    #[error("segment format version {found} is not one this build reads (it reads version {supported}); a newer Helios wrote it")]
+    UnsupportedVersion {
+        /// The version in the segment header.
+        found: u32,
+        /// The one version this build reads.
+        supported: u32,
+    },
     /// A segment written with another block size.
     #[error("unsupported block size {0}")]
     BadBlockSize(u32),
@@ -60,6 +65,18 @@ pub enum JournalError {
         later_path: PathBuf,
         /// Its byte offset.
         later_offset: u64,
+    },
+    /// The checkpoint was written by a newer format than this build reads:
+    /// refused rather than replayed from the start, which would lose the
+    /// minted-id position it keeps.
+    #[error("journal checkpoint {path} has format version {found}, newer than the {supported} this build reads; run the Helios that wrote it (a checkpoint is never guessed at)")]
+    NewerCheckpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
     },
     /// A segment file is unusable (bad header, wrong size, duplicate lap...).
     #[error("journal segment {path} is unusable: {reason}")]

@@ -78,7 +78,10 @@ impl SegmentHeader {
         }
         let version = read_u32(block, 8);
         if version != FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion(version));
+            return Err(FormatError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         let block_bytes = read_u32(block, 12);
         if block_bytes as usize != BLOCK_BYTES {
