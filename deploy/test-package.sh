@@ -185,7 +185,7 @@ build_start=$SECONDS
 # the package ships binaries without them (300 MB less to compress).
 cargo deb -p "$PACKAGE" --locked --strip
 echo "   built in $((SECONDS - build_start)) s"
-DEB=$(ls -t target/debian/"${PACKAGE}"_*.deb | head -n 1)
+DEB=$(ls -t "${CARGO_TARGET_DIR:-target}"/debian/"${PACKAGE}"_*.deb | head -n 1)
 dpkg-deb --info "$DEB" | sed -n 's/^ \(Package\|Version\|Depends\|Installed-Size\):/   \1:/p'
 
 step "install: dpkg -i $DEB"
