@@ -315,3 +315,20 @@ fn size_is_limited() {
         .message
         .contains("more than"));
 }
+
+#[test]
+fn more_regex_operators_than_the_limit_are_refused() {
+    use helios_store::query::MAX_REGEXES_PER_FILTER;
+    let branches = |n: usize| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|i| serde_json::json!({ format!("f{i}"): { "$regex": format!("a{i}") } }))
+            .collect()
+    };
+    assert!(
+        parse_mongo_filter(&serde_json::json!({ "$or": branches(MAX_REGEXES_PER_FILTER) })).is_ok()
+    );
+    let error =
+        parse_mongo_filter(&serde_json::json!({ "$or": branches(MAX_REGEXES_PER_FILTER + 1) }))
+            .unwrap_err();
+    assert!(error.to_string().contains("regular expressions"), "{error}");
+}

@@ -487,3 +487,17 @@ fn offsets_are_byte_offsets_after_multibyte_text() {
     assert_eq!(error("v:Genè oops").0, 8);
     assert_eq!(error("v:é oops").0, 5);
 }
+
+#[test]
+fn more_regular_expressions_than_the_limit_are_refused() {
+    use helios_store::query::MAX_REGEXES_PER_FILTER;
+    let within: Vec<String> = (0..MAX_REGEXES_PER_FILTER)
+        .map(|i| format!("f{i}:/a{i}/"))
+        .collect();
+    assert!(parse_text(&within.join(" OR ")).is_ok());
+    let over: Vec<String> = (0..=MAX_REGEXES_PER_FILTER)
+        .map(|i| format!("f{i}:/a{i}/"))
+        .collect();
+    let error = parse_text(&over.join(" OR ")).unwrap_err();
+    assert!(error.message.contains("regular expressions"), "{error}");
+}

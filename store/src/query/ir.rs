@@ -266,7 +266,30 @@ pub enum Filter {
     Not(Box<Filter>),
 }
 
+/// Most regular expressions one filter may hold, whatever its front end:
+/// each may compile to up to `REGEX_SIZE_LIMIT_BYTES` with a lazy DFA cache
+/// beside it, and the operator and term limits alone would let one query
+/// hold hundreds of them.
+pub const MAX_REGEXES_PER_FILTER: usize = 16;
+
 impl Filter {
+    /// How many [`Filter::Regex`] nodes this filter holds.
+    pub fn regex_count(&self) -> usize {
+        match self {
+            Filter::Regex { .. } => 1,
+            Filter::And(children) | Filter::Or(children) => {
+                children.iter().map(Filter::regex_count).sum()
+            }
+            Filter::Not(child) => child.regex_count(),
+            Filter::Compare { .. }
+            | Filter::In { .. }
+            | Filter::Nin { .. }
+            | Filter::Exists { .. }
+            | Filter::Contains { .. }
+            | Filter::Prefix { .. } => 0,
+        }
+    }
+
     /// `path == value`.
     pub fn eq(path: FieldPath, value: Literal) -> Self {
         Self::compare(path, CompareOp::Eq, value)

@@ -93,8 +93,8 @@ pub use export::{Export, ExportRequest, EXPORT_CHUNK_EVENTS, MAX_EXPORT_EVENTS};
 pub use fields::value_paths;
 pub use ir::{
     CompareOp, Cursor, FieldPath, Filter, Literal, Query, RegexPattern, Selection, SortOrder,
-    TimeRange, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MAX_PATH_BYTES, MAX_PATH_SEGMENTS, PATH_APP,
-    PATH_ID, PATH_RECV, PATH_TS, PATH_TYPE,
+    TimeRange, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MAX_PATH_BYTES, MAX_PATH_SEGMENTS,
+    MAX_REGEXES_PER_FILTER, PATH_APP, PATH_ID, PATH_RECV, PATH_TS, PATH_TYPE,
 };
 pub use mongo_filter::{parse_mongo_filter, MAX_MONGO_FILTER_DEPTH, MAX_MONGO_FILTER_NODES};
 pub use pattern::{

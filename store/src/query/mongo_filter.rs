@@ -21,7 +21,7 @@ use crate::model::parse_rfc3339_ms;
 use crate::ObjectId;
 
 use super::error::FilterError;
-use super::ir::{CompareOp, FieldPath, Filter, Literal, RegexPattern};
+use super::ir::{CompareOp, FieldPath, Filter, Literal, RegexPattern, MAX_REGEXES_PER_FILTER};
 
 /// Deepest nesting of a raw filter (objects and arrays).
 pub const MAX_MONGO_FILTER_DEPTH: usize = 32;
@@ -37,7 +37,15 @@ pub fn parse_mongo_filter(filter: &Value) -> Result<Filter, FilterError> {
     let object = filter
         .as_object()
         .ok_or_else(|| error("filter", "a filter must be a JSON object"))?;
-    parser.document(object, "filter", 1)
+    let parsed = parser.document(object, "filter", 1)?;
+    let regexes = parsed.regex_count();
+    if regexes > MAX_REGEXES_PER_FILTER {
+        return Err(error(
+            "filter",
+            format!("the filter holds {regexes} regular expressions; at most {MAX_REGEXES_PER_FILTER} are allowed"),
+        ));
+    }
+    Ok(parsed)
 }
 
 fn error(location: &str, message: impl Into<String>) -> FilterError {

@@ -46,7 +46,10 @@ use crate::model::parse_rfc3339_ms;
 use crate::ObjectId;
 
 use super::error::ParseError;
-use super::ir::{CompareOp, FieldPath, Filter, Literal, RegexPattern, PATH_ID, PATH_RECV, PATH_TS};
+use super::ir::{
+    CompareOp, FieldPath, Filter, Literal, RegexPattern, MAX_REGEXES_PER_FILTER, PATH_ID,
+    PATH_RECV, PATH_TS,
+};
 
 /// Longest text query accepted, in bytes.
 pub const MAX_TEXT_QUERY_BYTES: usize = 4_096;
@@ -79,6 +82,15 @@ pub fn parse_text(input: &str) -> Result<Filter, ParseError> {
     }
     let filter = parser.or(0)?;
     parser.skip_blanks();
+    let regexes = filter.regex_count();
+    if regexes > MAX_REGEXES_PER_FILTER {
+        return Err(ParseError {
+            offset: 0,
+            message: format!(
+                "the query holds {regexes} regular expressions (`/…/` and `*suffix` terms); at most {MAX_REGEXES_PER_FILTER} are allowed"
+            ),
+        });
+    }
     match parser.peek() {
         None => Ok(filter),
         Some(')') => Err(parser.error_here("unexpected `)` without a matching `(`")),
