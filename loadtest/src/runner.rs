@@ -31,7 +31,7 @@ use crate::worker::{Worker, WorkerMsg, WorkerOutput};
 pub const STARTUP_GRACE: Duration = Duration::from_millis(100);
 /// How often the main thread looks for finished workers while waiting for
 /// their intervals.
-const POLL_PERIOD: Duration = Duration::from_millis(10);
+const POLL_PERIOD: Duration = Duration::from_millis(100);
 
 /// Why a run produced no report.
 #[derive(Debug)]
