@@ -341,6 +341,7 @@ impl Driver {
     /// Starts ending the timer's own operation (see [`Driver::idle`]).
     pub fn stop_timer(&mut self) {
         if let Driver::Uring(d) = self {
+            d.timer_stopped = true;
             if d.timer_read_in_flight {
                 let e = opcode::AsyncCancel::new(user_data(TIMER_TOKEN, Op::Read as u64))
                     .build()
@@ -425,6 +426,9 @@ pub struct UringDriver {
     /// to the kernel and must not move).
     timer_buf: Box<u64>,
     timer_read_in_flight: bool,
+    /// Set by [`Driver::stop_timer`]: a timer read that completes is not
+    /// queued again (the worker is draining).
+    timer_stopped: bool,
 }
 
 impl UringDriver {
@@ -438,6 +442,7 @@ impl UringDriver {
             timer: TimerFd::new(false)?,
             timer_buf: Box::new(0),
             timer_read_in_flight: false,
+            timer_stopped: false,
         };
         d.queue_timer_read()?;
         Ok(d)
@@ -513,7 +518,7 @@ impl UringDriver {
                 result: cqe.result(),
             });
         }
-        if rearm {
+        if rearm && !self.timer_stopped {
             self.queue_timer_read()?;
         }
         Ok(woken)

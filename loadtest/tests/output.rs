@@ -30,6 +30,9 @@ fn open_loop_reports_pacing_spectrum_and_series() {
         "constant arrivals send exactly rate × duration"
     );
     assert_eq!(report["rate_achieved"], 400.0);
+    // The run ends with its last answer, not a drain timeout later.
+    let elapsed = report["elapsed_s"].as_f64().unwrap();
+    assert!((2.0..2.5).contains(&elapsed), "elapsed {elapsed}");
     let pacing = &report["pacing"];
     for field in ["p50", "p99", "max"] {
         assert!(pacing["send_lateness_us"][field].as_f64().unwrap() >= 0.0);
