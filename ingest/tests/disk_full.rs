@@ -3,50 +3,13 @@
 //! 503 (never 500, never a crash); when space is freed, acks resume and
 //! every acked event is stored exactly once.
 
-#[path = "../../store/tests/support/skip.rs"]
-mod skip;
 mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::*;
-
-const FS_SIZE: &str = "size=40m";
-
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-fn mount_tmpfs(at: &Path) -> Option<Mounted> {
-    std::fs::create_dir_all(at).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", FS_SIZE, "tmpfs"])
-        .arg(at)
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(Mounted(at.to_path_buf()));
-    }
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    assert!(
-        !root,
-        "running as root but could not mount a tmpfs at {}",
-        at.display()
-    );
-    skip::skip(
-        "disk_full",
-        "not root, so no small filesystem can be mounted (CI runs it as root)",
-    );
-    None
-}
 
 /// Fills the filesystem at `dir` with one file until ENOSPC.
 fn fill(dir: &Path) -> PathBuf {
@@ -83,7 +46,7 @@ fn batch(from: u64) -> (Vec<String>, String) {
 fn a_full_disk_gets_503_and_acks_resume_exactly_once_when_space_returns() {
     let tmp = tempfile::tempdir().unwrap();
     let mnt = tmp.path().join("mnt");
-    let Some(_mounted) = mount_tmpfs(&mnt) else {
+    let Some(_mounted) = mount_tmpfs(&mnt, "40m", "disk_full") else {
         return;
     };
     let data = mnt.join("data");

@@ -5,12 +5,9 @@
 //! host, the collector either acks only durable events or refuses to start
 //! with one line saying why and which flag changes it.
 
-#[path = "../../store/tests/support/skip.rs"]
-mod skip;
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use helios_journal::disk::Filesystem;
@@ -173,51 +170,22 @@ fn a_filesystem_refusing_o_direct_stops_the_collector_unless_buffered_io_is_aske
 
     // Also on epoll (io_uring refused too): buffered commits on the
     // writer thread; what was acked before the kill is still there.
+    // A fresh port: a SIGKILLed io_uring process releases its listening
+    // socket only when the kernel tears its ring down, a moment after the
+    // exit, and until then SO_REUSEPORT hashes some connections to it.
     let both = [no_direct, seccomp::io_uring_refused(libc::EPERM)];
-    let c = Collector::start_confined(&data, port, &flag, &[], &both);
+    let c = Collector::start_confined(&data, free_port(), &flag, &[], &both);
     c.wait_for_log("io driver: epoll (io_uring refused: EPERM)");
     acked.extend(post_events(&c, 1000, 30));
     assert_exactly_acked(&c.db_path(), &acked, &[]);
     assert_eq!(c.stop().code(), Some(0));
 }
 
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-fn mount_tmpfs(at: &Path) -> Option<Mounted> {
-    std::fs::create_dir_all(at).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
-        .arg(at)
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(Mounted(at.to_path_buf()));
-    }
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    assert!(
-        !root,
-        "running as root but could not mount a tmpfs at {}",
-        at.display()
-    );
-    skip::skip(
-        "io_driver::a_journal_on_tmpfs",
-        "not root, so no tmpfs can be mounted (CI runs it as root)",
-    );
-    None
-}
-
 #[test]
 fn a_journal_on_tmpfs_is_refused_unless_acks_from_memory_are_allowed() {
     let tmp = tempfile::tempdir().unwrap();
     let mnt = tmp.path().join("mnt");
-    let Some(_mounted) = mount_tmpfs(&mnt) else {
+    let Some(_mounted) = mount_tmpfs(&mnt, "64m", "io_driver::a_journal_on_tmpfs") else {
         return;
     };
     let data = mnt.join("data");

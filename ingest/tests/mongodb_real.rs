@@ -5,8 +5,6 @@
 //! and prints "skipped: no MongoDB" otherwise. Each test uses its own
 //! database and drops it at the end.
 
-#[path = "../../store/tests/support/skip.rs"]
-mod skip;
 mod support;
 
 use std::collections::{HashMap, HashSet};

@@ -4,6 +4,8 @@
 
 #[path = "../../../tests/src/seccomp.rs"]
 pub mod seccomp;
+#[path = "../../../store/tests/support/skip.rs"]
+pub mod skip;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -106,12 +108,23 @@ pub fn start_refused(
     )
 }
 
+/// A port no other test of this binary has been given. The collector binds
+/// with SO_REUSEPORT, so two tests handed the same free port (the kernel may
+/// hand out a released port again) would silently share their connections.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 impl Collector {
@@ -651,4 +664,40 @@ pub fn journal_with_events(
         checkpointer,
     };
     (rt, j, feed)
+}
+
+/// A tmpfs mounted for one test, unmounted (lazily) when dropped.
+pub struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Mounts a tmpfs of `size` (mount's `size=` option, e.g. `40m`) at `at`;
+/// `None` when not root, after reporting `test` as skipped. Root that
+/// cannot mount is a failure, not a skip.
+pub fn mount_tmpfs(at: &Path, size: &str, test: &str) -> Option<Mounted> {
+    std::fs::create_dir_all(at).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(at)
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(Mounted(at.to_path_buf()));
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    assert!(
+        !root,
+        "running as root but could not mount a tmpfs at {}",
+        at.display()
+    );
+    skip::skip(
+        test,
+        "not root, so no tmpfs can be mounted (CI runs it as root)",
+    );
+    None
 }
