@@ -114,6 +114,8 @@ for server in nginx helios; do
     "$(ms "$(nested "$o" latency_us p999)")" "$(ms "$(nested "$o" latency_us max)")" \
     "$(ms "$(nested "$o" latency_uncorrected_us p99)")" "$l"
 done
+cp "$WORK/latency-helios.json" "$CHARTS/compare-helios-collector.json"
+cp "$WORK/latency-nginx.json" "$CHARTS/compare-nginx-204.json"
 "$CHART" spectrum --out "$CHARTS/compare-spectrum.svg" \
   --title "latency spectrum at $half req/s, $WRK_CONNS connections (helios-loadgen)" \
   helios-collector="$WORK/latency-helios.json" nginx-204="$WORK/latency-nginx.json"

@@ -18,6 +18,7 @@
 #
 #   loadtest/latency.sh [SECONDS] [ROUNDS]
 #   RATES="2000 15000" CONNS=64 SKIP_COLLECTOR=1 CHARTS=loadtest/charts loadtest/latency.sh 8 3
+#   SKIP_FLOOR=1 loadtest/latency.sh 10      # part 2 only
 #
 # Needs nginx and gcc (apt-get install -y nginx gcc). Loopback only; the
 # load average is printed with every figure (a busy machine only adds
@@ -71,6 +72,7 @@ for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$NGINX_PORT) 2>/dev/null && b
 NGINX_URL=127.0.0.1:$NGINX_PORT/v1/events
 
 echo "machine: $(nproc) cores, $(uname -r); $CONNS connections, ${SECS}s per run, $ROUNDS rounds"
+floor() {
 echo
 echo "1. the floor: nginx-204, Poisson arrivals; helios-loadgen beside the reference client (ms)"
 printf '%-7s %-5s %-15s %9s %9s %9s %13s %11s %6s\n' rate round client p50 p99 p99.9 sent_req/s lateness_p99 load
@@ -115,11 +117,16 @@ for rate in $RATES; do
   # Chart each client's round with the lowest p99.
   lg_best=$(sort -g -k2 "$WORK/best-lg-$rate" | head -1 | cut -d' ' -f3)
   rf_best=$(sort -g -k2 "$WORK/best-ref-$rate" | head -1 | cut -d' ' -f3)
+  # The reports beside the charts: the data behind them, to redraw.
+  cp "$lg_best" "$CHARTS/floor-$rate-helios-loadgen.json"
+  cp "$rf_best" "$CHARTS/floor-$rate-reference.json"
   "$CHART" spectrum --out "$CHARTS/floor-$rate.svg" \
     --title "nginx-204 at $rate req/s, $CONNS connections, Poisson: best rounds" \
     helios-loadgen="$lg_best" "reference client"="$rf_best"
 done
 
+}
+[ -n "${SKIP_FLOOR:-}" ] || floor
 [ -n "${SKIP_COLLECTOR:-}" ] && exit 0
 echo
 echo "2. the collector at half its closed-loop maximum (constant arrivals)"
@@ -150,5 +157,6 @@ done
 printf '  send lateness (us)       p50 %s  p99 %s  max %s; backlog %s, sent behind a busy connection %s\n' \
   "$(nested "$o" send_lateness_us p50)" "$(nested "$o" send_lateness_us p99)" \
   "$(nested "$o" send_lateness_us max)" "$(flat "$o" backlog)" "$(flat "$o" sends_behind)"
+cp "$o" "$CHARTS/collector-half-load.json"
 "$CHART" series --out "$CHARTS/collector-half-load-series.svg" \
   --title "helios-collector at $half req/s (half its maximum), $CONNS connections" helios-collector="$o"

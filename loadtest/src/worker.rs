@@ -3,9 +3,9 @@
 //!
 //! Each round: hand the interval of the second that ended to the main
 //! thread, check deadlines, fire due timers (a paced send, a reconnect),
-//! hand every send queued in the round to the kernel at once and stamp it
-//! with the time taken just before (the send time the pacing is judged
-//! by), then wait. The wait is where the pacing is made: when the next
+//! then hand every send queued in the round to the kernel in the same
+//! system call that waits, stamped with the time taken just before it (the
+//! send time the pacing is judged by). The wait is where the pacing is made: when the next
 //! paced send is further away than the [`EarlyWake`] margin the thread
 //! sleeps on the absolute timerfd until that margin before it; inside the
 //! margin it polls its completions without blocking and yields the CPU
@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, Sender};
 
 use crate::clock::now_ns;
 use crate::conn::{Conn, Ctx, NO_DEADLINE};
-use crate::driver::{Completion, IoDriverKind};
+use crate::driver::{Completion, IoDriverKind, Woken};
 use crate::pacing::{plan_wait, EarlyWake, Wait, NS_PER_S};
 use crate::stats::{Interval, ThreadStats};
 
@@ -126,7 +126,6 @@ impl Worker {
             self.tick(now);
             self.sweep(now);
             self.fire_timers(now);
-            self.submit_round()?;
             if self.live == 0 {
                 break;
             }
@@ -229,24 +228,25 @@ impl Worker {
         }
     }
 
-    /// Hands the round's queued operations to the kernel, stamping each
-    /// batch sent in it with the time just before.
-    fn submit_round(&mut self) -> Result<(), String> {
-        if self.ctx.just_sent.is_empty() {
-            return Ok(());
+    /// Hands the round's queued operations to the kernel and collects
+    /// completions (blocking or not), stamping each batch queued in the
+    /// round with the time just before: one system call both submits the
+    /// round's sends and waits, as cheap as closed loop needs, as precise as
+    /// open loop needs.
+    fn submit_and_wait(&mut self, block: bool) -> Result<Woken, String> {
+        if !self.ctx.just_sent.is_empty() {
+            let submitted = now_ns();
+            let sent = std::mem::take(&mut self.ctx.just_sent);
+            for &token in &sent {
+                self.conns[token as usize].stamp(&mut self.ctx, submitted);
+            }
+            self.ctx.just_sent = sent;
+            self.ctx.just_sent.clear();
         }
-        let submitted = now_ns();
         self.ctx
             .driver
-            .submit()
-            .map_err(|e| format!("submitting to the kernel failed: {e}"))?;
-        let sent = std::mem::take(&mut self.ctx.just_sent);
-        for &token in &sent {
-            self.conns[token as usize].stamp(&mut self.ctx, submitted);
-        }
-        self.ctx.just_sent = sent;
-        self.ctx.just_sent.clear();
-        Ok(())
+            .wait(block, &mut self.completions)
+            .map_err(|e| format!("submitting to or waiting on the kernel failed: {e}"))
     }
 
     /// The next timed event: `(at_ns, precise)`.
@@ -270,33 +270,27 @@ impl Worker {
     fn wait(&mut self) -> Result<(), String> {
         let margin = self.early.as_ref().map_or(0, EarlyWake::margin_ns);
         let next = self.next_event();
-        let io_err = |e: std::io::Error| format!("waiting for I/O failed: {e}");
         match plan_wait(now_ns(), next, margin) {
+            // Completions that are already there are taken on the way.
             Wait::Now => {
-                // Completions that are already there are taken on the way.
-                self.ctx
-                    .driver
-                    .wait(false, &mut self.completions)
-                    .map_err(io_err)?;
+                self.submit_and_wait(false)?;
             }
             Wait::Spin => {
-                self.ctx
-                    .driver
-                    .wait(false, &mut self.completions)
-                    .map_err(io_err)?;
+                self.submit_and_wait(false)?;
                 if self.completions.is_empty() {
                     self.ctx.stats.spin_polls += 1;
+                    // Low priority: whatever else wants this CPU (the server
+                    // under test) gets it before the next poll.
                     // SAFETY: sched_yield has no arguments and cannot fail.
                     unsafe { libc::sched_yield() };
                 }
             }
             Wait::SleepUntil(at) => {
-                self.ctx.driver.arm_timer(at).map_err(io_err)?;
-                let woken = self
-                    .ctx
+                self.ctx
                     .driver
-                    .wait(true, &mut self.completions)
-                    .map_err(io_err)?;
+                    .arm_timer(at)
+                    .map_err(|e| format!("arming the timer failed: {e}"))?;
+                let woken = self.submit_and_wait(true)?;
                 let precise = next.is_some_and(|(_, p)| p);
                 if woken.timer && precise {
                     let late = now_ns().saturating_sub(at);
@@ -307,10 +301,7 @@ impl Worker {
                 }
             }
             Wait::Forever => {
-                self.ctx
-                    .driver
-                    .wait(true, &mut self.completions)
-                    .map_err(io_err)?;
+                self.submit_and_wait(true)?;
             }
         }
         Ok(())

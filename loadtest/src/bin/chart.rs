@@ -142,7 +142,7 @@ fn spectrum(out: &PathBuf, title: &str, inputs: &[Input]) -> Result<(), String> 
     chart
         .configure_mesh()
         .x_labels(7)
-        .light_line_style(WHITE)
+        .max_light_lines(0)
         .x_label_formatter(&|x| match x.round() as i64 {
             0 => "0%".into(),
             1 => "90%".into(),
@@ -231,7 +231,7 @@ fn series(out: &PathBuf, title: &str, inputs: &[Input]) -> Result<(), String> {
         .build_cartesian_2d(0f64..t_max, 0f64..rps_max)
         .map_err(draw_err)?;
     rate.configure_mesh()
-        .light_line_style(WHITE)
+        .max_light_lines(0)
         .y_desc("responses/s")
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
@@ -243,7 +243,7 @@ fn series(out: &PathBuf, title: &str, inputs: &[Input]) -> Result<(), String> {
         .build_cartesian_2d(0f64..t_max, (lo..hi).log_scale())
         .map_err(draw_err)?;
     lat.configure_mesh()
-        .light_line_style(WHITE)
+        .max_light_lines(0)
         .y_desc("p99 (ms)")
         .x_desc("seconds")
         .y_label_formatter(&|y| format!("{y}"))
