@@ -243,6 +243,8 @@ impl Worker {
             self.ctx.just_sent = sent;
             self.ctx.just_sent.clear();
         }
+        // Completions already taken are handled first: never block on them.
+        let block = block && self.completions.is_empty();
         self.ctx
             .driver
             .wait(block, &mut self.completions)
@@ -286,6 +288,11 @@ impl Worker {
                 }
             }
             Wait::SleepUntil(at) => {
+                if self.early.is_some() && !self.ctx.just_sent.is_empty() {
+                    // Paced sends go before the timer is re-armed (a
+                    // system call of its own); closed loop saves the call.
+                    self.submit_and_wait(false)?;
+                }
                 self.ctx
                     .driver
                     .arm_timer(at)
