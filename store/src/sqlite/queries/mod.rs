@@ -173,17 +173,17 @@ impl SqliteQueries {
             .map_err(|error| self.pool_error(context, error))
     }
 
-    /// Rows of `(_id, ts, doc)` from `sql`, at most `limit` and at most
+    /// Rows of `(key, doc)` from `sql`, at most `limit` and at most
     /// [`MAX_READ_DOC_BYTES`] of `doc` text (but at least one row), and
     /// whether more rows were left (`sql` should ask for `limit + 1` when
     /// the caller needs to know that by count).
-    fn bounded_rows(
+    fn bounded_rows<T>(
         &self,
         context: &str,
         sql: &Sql,
         limit: usize,
-        mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<DocRow>,
-    ) -> Result<(Vec<DocRow>, bool), QueryError> {
+        mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(T, String)>,
+    ) -> Result<(Vec<(T, String)>, bool), QueryError> {
         let mut rows = Vec::new();
         let mut doc_bytes = 0usize;
         let mut more = false;
@@ -193,7 +193,7 @@ impl SqliteQueries {
                 return Ok(false);
             }
             let row = map(row)?;
-            doc_bytes += row.2.len();
+            doc_bytes += row.1.len();
             rows.push(row);
             if doc_bytes >= MAX_READ_DOC_BYTES {
                 more = true;
@@ -425,8 +425,12 @@ impl QueryBackend for SqliteQueries {
         }
         let sql = page_sql(query, limit)?;
         let (rows, more) = self.bounded_rows("querying events", &sql, limit, |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            Ok(((row.get(0)?, row.get(1)?), row.get(2)?))
         })?;
+        let rows = rows
+            .into_iter()
+            .map(|((id, ts), doc)| (id, ts, doc))
+            .collect();
         let events = self.hits(rows, query.projection.as_deref())?;
         Ok(Page::keyset(events, more))
     }
@@ -520,10 +524,9 @@ impl QueryBackend for SqliteQueries {
         )))?;
         sql.push(&format!(" ORDER BY ts DESC, _id DESC LIMIT {sample}"));
         let (texts, _) = self.bounded_rows("sampling documents", &sql, sample_limit, |row| {
-            let text: String = row.get(0)?;
-            Ok((Vec::new(), 0, text))
+            Ok(((), row.get(0)?))
         })?;
-        let texts: Vec<String> = texts.into_iter().map(|(_, _, text)| text).collect();
+        let texts: Vec<String> = texts.into_iter().map(|((), text)| text).collect();
         // A document that is not JSON is skipped here: suggestions are best
         // effort, and `query` reports such rows as corrupt.
         let docs: Vec<Value> = texts
@@ -604,13 +607,16 @@ impl QueryBackend for SqliteQueries {
         compile::selection(&mut sql, &select)?;
         let fetch = sql.bind(SqlValue::Integer(to_sql_int(limit)))?;
         sql.push(&format!(" ORDER BY seq LIMIT {fetch}"));
-        let mut seqs = Vec::new();
         let (rows, cut) = self.bounded_rows("tailing events", &sql, limit, |row| {
-            seqs.push(row.get::<_, i64>(0)?);
-            Ok((row.get(1)?, row.get(2)?, row.get(3)?))
+            Ok((
+                (row.get::<_, i64>(0)?, row.get(1)?, row.get(2)?),
+                row.get(3)?,
+            ))
         })?;
-        seqs.truncate(rows.len());
-        let rows: Vec<(i64, DocRow)> = seqs.into_iter().zip(rows).collect();
+        let rows: Vec<(i64, DocRow)> = rows
+            .into_iter()
+            .map(|((seq, id, ts), doc)| (seq, (id, ts, doc)))
+            .collect();
         // A full page (by count or by bytes) stops at its last event; a
         // short one has seen every row up to the end of the scan.
         let next = if (rows.len() == limit || cut) && limit > 0 {
