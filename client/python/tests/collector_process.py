@@ -19,7 +19,7 @@ import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, Optional, Sequence
 
 import pytest
 
@@ -54,9 +54,12 @@ def free_port() -> int:
 class Collector:
     """One collector process; ``kill``/``start`` keep the port and data dir."""
 
-    def __init__(self, data_dir: Path, port: Optional[int] = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: Optional[int] = None, extra_args: Sequence[str] = ()
+    ) -> None:
         self.binary = collector_binary()
         self.data_dir = data_dir
+        self.extra_args = list(extra_args)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._process: Optional[subprocess.Popen] = None
@@ -82,6 +85,7 @@ class Collector:
                     "json",
                     "--segment-size-bytes",
                     "4194304",
+                    *self.extra_args,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
