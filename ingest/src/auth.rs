@@ -46,7 +46,7 @@ pub struct ApiKeys {
 /// Why a request is not authorized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthError {
-    /// No `Authorization: Bearer` header (401).
+    /// No `Authorization` header in a scheme we read (401).
     Missing,
     /// A key that is not in the file (401).
     Unknown,
@@ -101,23 +101,52 @@ impl ApiKeys {
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// The principal of a request's `Authorization` header value.
+    /// The principal of a request's `Authorization` header value. The key
+    /// may come in any scheme the shippers' clients send it in:
+    /// `Bearer KEY` (Helios, OTLP, Loki), `Splunk KEY` (HEC), `ApiKey KEY`
+    /// (Elasticsearch clients; also `ApiKey base64(id:KEY)`, the form they
+    /// build from an id and a key) and `Basic base64(user:KEY)` (the
+    /// password is the key, the user name is ignored).
     pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<&Principal, AuthError> {
         let value = authorization.ok_or(AuthError::Missing)?.trim_ascii();
-        // The scheme is case-insensitive (RFC 9110 §11.1), the key follows
-        // after one or more spaces.
+        // The scheme is case-insensitive (RFC 9110 §11.1), the credentials
+        // follow after one or more spaces.
         let space = value
             .iter()
             .position(|&b| b == b' ')
             .ok_or(AuthError::Missing)?;
-        let (scheme, key) = value.split_at(space);
-        if !scheme.eq_ignore_ascii_case(b"Bearer") {
-            return Err(AuthError::Missing);
+        let (scheme, credentials) = value.split_at(space);
+        let credentials = credentials.trim_ascii();
+        let lookup = |key: &[u8]| self.by_hash.get(&hash_key(key));
+        if scheme.eq_ignore_ascii_case(b"Bearer") || scheme.eq_ignore_ascii_case(b"Splunk") {
+            return lookup(credentials).ok_or(AuthError::Unknown);
         }
-        self.by_hash
-            .get(&hash_key(key.trim_ascii()))
-            .ok_or(AuthError::Unknown)
+        if scheme.eq_ignore_ascii_case(b"ApiKey") {
+            if let Some(found) = lookup(credentials) {
+                return Ok(found);
+            }
+            return decode_pair(credentials)
+                .and_then(|(_, key)| lookup(&key))
+                .ok_or(AuthError::Unknown);
+        }
+        if scheme.eq_ignore_ascii_case(b"Basic") {
+            return decode_pair(credentials)
+                .and_then(|(_, key)| lookup(&key))
+                .ok_or(AuthError::Unknown);
+        }
+        Err(AuthError::Missing)
     }
+}
+
+/// `base64(first:second)` → its two halves (split at the first colon, as
+/// Basic auth does: a key may contain colons, a user name may not).
+fn decode_pair(credentials: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials)
+        .ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    Some((decoded[..colon].to_vec(), decoded[colon + 1..].to_vec()))
 }
 
 fn hash_key(key: &[u8]) -> [u8; 32] {
@@ -140,6 +169,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_shippers_schemes_carry_the_same_key() {
+        use base64::Engine as _;
+        let keys = ApiKeys::parse("k1 billing ingest\n").unwrap();
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        for header in [
+            "Bearer k1".to_string(),
+            "Splunk k1".to_string(),
+            "splunk   k1".to_string(),
+            "ApiKey k1".to_string(),
+            format!("ApiKey {}", b64("some-id:k1")),
+            format!("Basic {}", b64("anyone:k1")),
+        ] {
+            let p = keys.authenticate(Some(header.as_bytes()));
+            assert_eq!(p.map(|p| p.app.as_str()), Ok("billing"), "{header}");
+        }
+        for header in [
+            format!("Basic {}", b64("k1:wrong")),
+            format!("Basic {}", b64("k1")),
+            "Basic !!!".to_string(),
+            "ApiKey nope".to_string(),
+        ] {
+            assert_eq!(
+                keys.authenticate(Some(header.as_bytes())),
+                Err(AuthError::Unknown),
+                "{header}"
+            );
+        }
+        assert_eq!(
+            keys.authenticate(Some(b"Digest k1")),
+            Err(AuthError::Missing)
+        );
+    }
+
+    #[test]
     fn plain_and_hashed_keys_authenticate() {
         // sha256("secret")
         let keys = ApiKeys::parse(
@@ -160,7 +223,7 @@ mod tests {
         );
         assert_eq!(keys.authenticate(None), Err(AuthError::Missing));
         assert_eq!(
-            keys.authenticate(Some(b"Basic k1")),
+            keys.authenticate(Some(b"Negotiate k1")),
             Err(AuthError::Missing)
         );
     }

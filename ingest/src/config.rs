@@ -232,6 +232,23 @@ pub struct Cli {
     /// directory is refused at start.
     #[arg(long, env = "HELIOS_ALLOW_VOLATILE_JOURNAL")]
     pub allow_volatile_journal: bool,
+    /// Where OTLP log records take their `type`: candidates separated by
+    /// `|`, `$field` for a field of the stored event, ending in literal
+    /// text (default `$event_name|$attributes.event.name|otel.log`).
+    #[arg(long, env = "HELIOS_OTLP_TYPE")]
+    pub otlp_type: Option<String>,
+    /// Where Elasticsearch bulk documents take their `type` (same syntax;
+    /// default: the index).
+    #[arg(long, env = "HELIOS_ES_TYPE")]
+    pub es_type: Option<String>,
+    /// Where Splunk HEC events take their `type` (same syntax; default:
+    /// the sourcetype).
+    #[arg(long, env = "HELIOS_HEC_TYPE")]
+    pub hec_type: Option<String>,
+    /// Where Loki entries take their `type` (same syntax; default: the
+    /// `job` label).
+    #[arg(long, env = "HELIOS_LOKI_TYPE")]
+    pub loki_type: Option<String>,
 }
 
 /// Maintenance commands.
@@ -294,6 +311,10 @@ struct FileConfig {
     io_driver: Option<IoDriverArg>,
     journal_buffered_io: Option<bool>,
     allow_volatile_journal: Option<bool>,
+    otlp_type: Option<String>,
+    es_type: Option<String>,
+    hec_type: Option<String>,
+    loki_type: Option<String>,
 }
 
 /// The resolved configuration.
@@ -365,6 +386,8 @@ pub struct Config {
     pub journal_buffered_io: bool,
     /// See [`Cli::allow_volatile_journal`].
     pub allow_volatile_journal: bool,
+    /// The shippers' `type` rules ([`Cli::otlp_type`] and its siblings).
+    pub shipper_types: helios_shippers::TypeRules,
 }
 
 /// Hard ceiling on `max_headers` (the parser's stack array).
@@ -503,6 +526,10 @@ impl Config {
                 || file.journal_buffered_io.unwrap_or(false),
             allow_volatile_journal: cli.allow_volatile_journal
                 || file.allow_volatile_journal.unwrap_or(false),
+            shipper_types: shipper_types(
+                [cli.otlp_type, cli.es_type, cli.hec_type, cli.loki_type],
+                [file.otlp_type, file.es_type, file.hec_type, file.loki_type],
+            )?,
             data_dir,
         };
         cfg.validate()?;
@@ -528,6 +555,15 @@ impl Config {
                 self.upstream_ca_file.as_deref(),
             )?)),
             _ => helios_store::open_sink_with(&self.store, &self.sink_options()),
+        }
+    }
+
+    /// What the shippers' decoders need from the configuration.
+    pub fn shipper_settings(&self) -> helios_shippers::Settings {
+        helios_shippers::Settings {
+            types: self.shipper_types.clone(),
+            max_decoded_bytes: self.max_decoded_bytes,
+            max_events: self.max_events_per_request,
         }
     }
 
@@ -635,6 +671,28 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+}
+
+/// The shippers' `type` rules: each flag over its file key over the
+/// protocol's default, in the order OTLP, Elasticsearch, HEC, Loki.
+fn shipper_types(
+    flags: [Option<String>; 4],
+    file: [Option<String>; 4],
+) -> anyhow::Result<helios_shippers::TypeRules> {
+    let mut rules = helios_shippers::TypeRules::default();
+    let slots = [
+        (&mut rules.otlp, "--otlp-type"),
+        (&mut rules.elasticsearch, "--es-type"),
+        (&mut rules.hec, "--hec-type"),
+        (&mut rules.loki, "--loki-type"),
+    ];
+    for (((slot, flag), given), in_file) in slots.into_iter().zip(flags).zip(file) {
+        if let Some(text) = given.or(in_file) {
+            *slot = helios_shippers::TypeRule::parse(&text)
+                .map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+        }
+    }
+    Ok(rules)
 }
 
 #[cfg(test)]

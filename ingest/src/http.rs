@@ -41,6 +41,8 @@ pub enum Route {
     Readyz,
     /// `/metrics`.
     Metrics,
+    /// A shipper's protocol (OTLP, Elasticsearch, Splunk HEC, Loki).
+    Shipper(helios_shippers::Endpoint),
     /// Anything else.
     NotFound,
 }
@@ -54,6 +56,8 @@ pub enum Method {
     Get,
     /// HEAD.
     Head,
+    /// PUT (Elasticsearch's bulk takes it).
+    Put,
     /// Any other.
     Other,
 }
@@ -105,6 +109,12 @@ pub struct RequestHead {
     pub relay: bool,
     /// Value of `Authorization`, if any.
     pub authorization: Option<Range<usize>>,
+    /// The request target's path (before any `?`).
+    pub path: Range<usize>,
+    /// The request target's query string (after `?`, empty when none).
+    pub query: Range<usize>,
+    /// Value of `Content-Type`, if any.
+    pub content_type: Option<Range<usize>>,
     /// Length of the head in bytes.
     pub head_len: usize,
 }
@@ -174,16 +184,27 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
         Some("POST") => Method::Post,
         Some("GET") => Method::Get,
         Some("HEAD") => Method::Head,
+        Some("PUT") => Method::Put,
         _ => Method::Other,
     };
-    let path = req.path.unwrap_or("");
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let base = buf.as_ptr() as usize;
+    let target = req.path.unwrap_or("");
+    // Both halves borrow from `buf` (an empty query is the empty tail), so
+    // their ranges index it.
+    let (path, query) = target
+        .split_once('?')
+        .unwrap_or((target, &target[target.len()..]));
+    let range_of = |part: &str| {
+        let start = part.as_ptr() as usize - base;
+        start..start + part.len()
+    };
+    let (path_range, query_range) = (range_of(path), range_of(query));
     let route = match path {
         "/v1/events" => Route::Events,
         "/healthz" => Route::Healthz,
         "/readyz" => Route::Readyz,
         "/metrics" => Route::Metrics,
-        _ => Route::NotFound,
+        _ => helios_shippers::route(path).map_or(Route::NotFound, Route::Shipper),
     };
     let mut content_length: Option<usize> = None;
     let mut chunked = false;
@@ -196,7 +217,7 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
     let mut sent_at = None;
     let mut relay = false;
     let mut authorization = None;
-    let base = buf.as_ptr() as usize;
+    let mut content_type = None;
     for h in req.headers.iter() {
         let name = h.name;
         let value = trim(h.value);
@@ -235,6 +256,8 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
                 Encoding::Unsupported
             };
         } else if name.eq_ignore_ascii_case(H_CONTENT_TYPE) {
+            let start = value.as_ptr() as usize - base;
+            content_type = Some(start..start + value.len());
             let mime = value.split(|&b| b == b';').next().map(trim).unwrap_or(b"");
             ndjson = mime.eq_ignore_ascii_case(b"application/x-ndjson")
                 || mime.eq_ignore_ascii_case(b"application/ndjson")
@@ -269,7 +292,7 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
             return Err(HttpError::BodyTooLarge);
         }
     }
-    if method == Method::Post && framing == Framing::None {
+    if matches!(method, Method::Post | Method::Put) && framing == Framing::None {
         return Err(HttpError::LengthRequired);
     }
     let keep_alive = !connection_close && (version_minor == 1 || connection_keep_alive);
@@ -285,6 +308,9 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
         sent_at,
         relay,
         authorization,
+        path: path_range,
+        query: query_range,
+        content_type,
         head_len,
     }))
 }

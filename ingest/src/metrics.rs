@@ -11,8 +11,8 @@ use helios_journal::histogram::HistogramSnapshot;
 use helios_journal::{IoDriver, JournalMonitor};
 
 /// Statuses counted one by one; anything else is counted as `other`.
-pub const TRACKED_STATUSES: [u16; 13] = [
-    200, 400, 401, 403, 404, 405, 408, 411, 413, 415, 431, 500, 503,
+pub const TRACKED_STATUSES: [u16; 16] = [
+    200, 204, 400, 401, 403, 404, 405, 406, 408, 411, 413, 415, 429, 431, 500, 503,
 ];
 
 /// Counters of one core.
@@ -22,6 +22,9 @@ pub struct CoreMetrics {
     events_accepted: AtomicU64,
     events_rejected: AtomicU64,
     body_bytes: AtomicU64,
+    /// Requests to each shipper protocol's endpoints, in
+    /// `helios_shippers::Protocol::ALL` order.
+    shipper_requests: [AtomicU64; helios_shippers::Protocol::ALL.len()],
 }
 
 impl CoreMetrics {
@@ -38,6 +41,15 @@ impl CoreMetrics {
     pub fn events(&self, accepted: u64, rejected: u64) {
         self.events_accepted.fetch_add(accepted, Ordering::Relaxed);
         self.events_rejected.fetch_add(rejected, Ordering::Relaxed);
+    }
+
+    /// Counts a request to one of a shipper protocol's endpoints.
+    pub fn shipper_request(&self, protocol: helios_shippers::Protocol) {
+        let i = helios_shippers::Protocol::ALL
+            .iter()
+            .position(|&p| p == protocol)
+            .unwrap_or(0);
+        self.shipper_requests[i].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts request body bytes received (on the wire).
@@ -189,6 +201,24 @@ impl Metrics {
             "Events rejected one by one (listed in a 200 response).",
             sum(|c| &c.events_rejected),
         );
+        header(
+            &mut out,
+            "helios_shipper_requests_total",
+            "counter",
+            "Requests to the shippers' protocol endpoints (OTLP, Elasticsearch, Splunk HEC, Loki), by protocol.",
+        );
+        for (i, protocol) in helios_shippers::Protocol::ALL.iter().enumerate() {
+            let n: u64 = self
+                .cores
+                .iter()
+                .map(|c| c.shipper_requests[i].load(Ordering::Relaxed))
+                .sum();
+            let _ = writeln!(
+                out,
+                "helios_shipper_requests_total{{protocol=\"{}\"}} {n}",
+                protocol.name()
+            );
+        }
         counter(
             &mut out,
             "helios_request_body_bytes_total",

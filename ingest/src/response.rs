@@ -11,15 +11,18 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         200 => "OK",
+        204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         408 => "Request Timeout",
         411 => "Length Required",
         413 => "Content Too Large",
         415 => "Unsupported Media Type",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -58,6 +61,11 @@ pub struct ResponseHead {
     /// Answering `HEAD`: the head says what a `GET` would send
     /// (`Content-Length` included) but no body follows (RFC 9110 §9.3.2).
     pub omit_body: bool,
+    /// Send `Retry-After` (every 503 of Helios's own API; a shipper's
+    /// protocol says for itself, e.g. Elasticsearch's 429).
+    pub retry_after: bool,
+    /// Extra header lines, each ending in `\r\n` (`X-Elastic-Product`).
+    pub extra_headers: &'static str,
 }
 
 impl ResponseHead {
@@ -70,6 +78,8 @@ impl ResponseHead {
             http10: false,
             allow: None,
             omit_body: false,
+            retry_after: status == 503,
+            extra_headers: "",
         }
     }
 }
@@ -78,15 +88,20 @@ impl ResponseHead {
 /// to omit it.
 pub fn write_response_with(out: &mut Vec<u8>, head: &ResponseHead, body: &[u8]) {
     // Writing into a Vec cannot fail.
-    let _ = write!(
-        out,
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-        head.status,
-        reason(head.status),
-        head.content_type,
-        body.len()
-    );
-    if head.status == 503 {
+    let _ = write!(out, "HTTP/1.1 {} {}\r\n", head.status, reason(head.status));
+    // A 204 has neither body nor Content-Length (RFC 9110 §8.6, §15.3.5).
+    let no_content = head.status == 204;
+    debug_assert!(!no_content || body.is_empty(), "a 204 carries no body");
+    if !no_content {
+        let _ = write!(
+            out,
+            "Content-Type: {}\r\nContent-Length: {}\r\n",
+            head.content_type,
+            body.len()
+        );
+    }
+    out.extend_from_slice(head.extra_headers.as_bytes());
+    if head.retry_after {
         let _ = write!(out, "Retry-After: {RETRY_AFTER_SECS}\r\n");
     }
     if let Some(methods) = head.allow {
@@ -99,7 +114,7 @@ pub fn write_response_with(out: &mut Vec<u8>, head: &ResponseHead, body: &[u8]) 
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    if !head.omit_body {
+    if !head.omit_body && !no_content {
         out.extend_from_slice(body);
     }
 }

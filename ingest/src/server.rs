@@ -92,6 +92,8 @@ pub struct Core {
     /// (`--max-buffered-body-bytes-per-core`).
     buffered_body_bytes: Cell<usize>,
     buffers: BufferPool,
+    /// The shippers' decoder settings (from `cfg`).
+    shipper_settings: helios_shippers::Settings,
 }
 
 /// Buffers reused by every request on this core (requests are processed
@@ -101,6 +103,8 @@ struct Scratch {
     decoded: Vec<u8>,
     payload: Vec<u8>,
     validation: events::Validation,
+    /// A shipper request's body as Helios events.
+    translation: helios_shippers::Translation,
 }
 
 /// A response waiting to be written, in request order.
@@ -113,12 +117,47 @@ struct Pending {
     ticket: Option<Ticket>,
     /// Events accepted and rejected (counted once the response is final).
     events: (u64, u64),
-    /// The body is the Prometheus text format, not JSON.
-    prometheus: bool,
+    /// `Content-Type` of the body.
+    content_type: &'static str,
+    /// Send `Retry-After`.
+    retry_after: bool,
+    /// Extra header lines (a shipper protocol's).
+    extra_headers: &'static str,
     /// For a 405: the methods the path takes.
     allow: Option<&'static str>,
     /// A `HEAD` request: send the head only.
     omit_body: bool,
+    /// A shipper request's answer should its commit fail, rendered in its
+    /// protocol's shape (Helios's own requests get `error_body`).
+    commit_failure: Option<(helios_shippers::Answer, std::ops::Range<usize>)>,
+}
+
+impl Pending {
+    /// A JSON answer with nothing to wait for.
+    fn json(status: u16, body: std::ops::Range<usize>, keep_alive: bool, http10: bool) -> Pending {
+        Pending {
+            status,
+            body,
+            keep_alive,
+            http10,
+            ticket: None,
+            events: (0, 0),
+            content_type: CONTENT_TYPE_JSON,
+            retry_after: status == 503,
+            extra_headers: "",
+            allow: None,
+            omit_body: false,
+            commit_failure: None,
+        }
+    }
+
+    /// Takes a shipper protocol's answer (status, content type, headers).
+    fn answer(&mut self, answer: &helios_shippers::Answer) {
+        self.status = answer.status;
+        self.content_type = answer.content_type;
+        self.retry_after = answer.retry_after;
+        self.extra_headers = answer.headers;
+    }
 }
 
 /// What `/v1/events` takes.
@@ -142,6 +181,7 @@ impl Core {
             max_headers: cfg.max_headers,
             max_body_bytes: cfg.max_body_bytes,
         };
+        let shipper_settings = cfg.shipper_settings();
         Rc::new(Core {
             index,
             cfg,
@@ -158,6 +198,7 @@ impl Core {
             connections: Cell::new(0),
             buffered_body_bytes: Cell::new(0),
             buffers: BufferPool::default(),
+            shipper_settings,
         })
     }
 
@@ -601,9 +642,18 @@ impl Conn {
                 }
                 Err(e) => {
                     let http10 = c.head.version_minor == 0;
+                    let head = c.head.clone();
                     self.chunked = None;
                     self.reservation.release();
-                    self.responses.reject(&e, http10);
+                    match head.route {
+                        Route::Shipper(endpoint) if e == HttpError::BodyTooLarge => {
+                            let values = HeadValues::of(&head, &self.inbuf);
+                            let req = shipper_request(endpoint, values, now_ms());
+                            let failure = helios_shippers::Failure::TooLarge(e.detail().into());
+                            self.responses.refuse_shipper(&req, &failure, http10);
+                        }
+                        _ => self.responses.reject(&e, http10),
+                    }
                     Step::Handled(self.inbuf.len())
                 }
             };
@@ -613,7 +663,16 @@ impl Conn {
             Ok(Some(h)) => h,
             Ok(None) => return Step::NeedMore,
             Err(e) => {
-                self.responses.reject(&e, false);
+                match shipper_of_oversized(&e, buf, core) {
+                    Some((head, endpoint)) => {
+                        let values = HeadValues::of(&head, buf);
+                        let req = shipper_request(endpoint, values, now_ms());
+                        let failure = helios_shippers::Failure::TooLarge(e.detail().into());
+                        self.responses
+                            .refuse_shipper(&req, &failure, head.version_minor == 0);
+                    }
+                    None => self.responses.reject(&e, false),
+                }
                 return Step::Handled(buf.len());
             }
         };
@@ -631,6 +690,15 @@ impl Conn {
             if let Err((status, detail)) = authorize(core, &head, values.authorization) {
                 self.responses.refuse(status, detail, http10);
                 return Step::Handled(buf.len());
+            }
+        }
+        if let Route::Shipper(endpoint) = head.route {
+            if body_to_come && endpoint.carries_events() {
+                if let Err(failure) = authorize_shipper(core, values.authorization) {
+                    let req = shipper_request(endpoint, values, now_ms());
+                    self.responses.refuse_shipper(&req, &failure, http10);
+                    return Step::Handled(buf.len());
+                }
             }
         }
         match head.framing {
@@ -676,15 +744,44 @@ impl Conn {
 struct HeadValues<'a> {
     sent_at: Option<&'a [u8]>,
     authorization: Option<&'a [u8]>,
+    path: &'a str,
+    query: &'a str,
+    /// `Content-Type`, `""` when absent or not UTF-8.
+    content_type: &'a str,
 }
 
 impl<'a> HeadValues<'a> {
     /// Resolves `head`'s ranges in `buf` (the buffer it was parsed from).
     fn of(head: &RequestHead, buf: &'a [u8]) -> HeadValues<'a> {
+        let text = |range: Option<std::ops::Range<usize>>| {
+            range
+                .and_then(|r| buf.get(r))
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .unwrap_or("")
+        };
         HeadValues {
             sent_at: head.sent_at.clone().and_then(|r| buf.get(r)),
             authorization: head.authorization.clone().and_then(|r| buf.get(r)),
+            path: text(Some(head.path.clone())),
+            query: text(Some(head.query.clone())),
+            content_type: text(head.content_type.clone()),
         }
+    }
+}
+
+/// What a shipper's decoder and answers know of a request.
+fn shipper_request<'a>(
+    endpoint: helios_shippers::Endpoint,
+    values: HeadValues<'a>,
+    recv_ms: i64,
+) -> helios_shippers::Request<'a> {
+    helios_shippers::Request {
+        endpoint,
+        path: values.path,
+        query: values.query,
+        content_type: values.content_type,
+        app: "",
+        recv_ms,
     }
 }
 
@@ -700,17 +797,27 @@ impl Responses {
     fn refuse(&mut self, status: u16, detail: &str, http10: bool) {
         let start = self.bodies.len();
         error_body(&mut self.bodies, error_name(status), detail);
-        self.pending.push(Pending {
+        self.pending.push(Pending::json(
             status,
-            body: start..self.bodies.len(),
-            keep_alive: false,
+            start..self.bodies.len(),
+            false,
             http10,
-            ticket: None,
-            events: (0, 0),
-            prometheus: false,
-            allow: None,
-            omit_body: false,
-        });
+        ));
+        self.close = true;
+    }
+
+    /// [`Responses::refuse`] for a shipper endpoint: the protocol's shape.
+    fn refuse_shipper(
+        &mut self,
+        req: &helios_shippers::Request<'_>,
+        failure: &helios_shippers::Failure,
+        http10: bool,
+    ) {
+        let start = self.bodies.len();
+        let answer = helios_shippers::render_failure(req, failure, &mut self.bodies);
+        let mut pending = Pending::json(answer.status, start..self.bodies.len(), false, http10);
+        pending.answer(&answer);
+        self.pending.push(pending);
         self.close = true;
     }
 
@@ -719,83 +826,109 @@ impl Responses {
         let http10 = head.version_minor == 0;
         let body_start = self.bodies.len();
         let bodies = &mut self.bodies;
-        let mut events = (0, 0);
-        let mut prometheus = false;
-        let mut allow = None;
-        let (status, ticket) = match (head.route, head.method) {
+        let mut pending = Pending::json(200, 0..0, keep_alive, http10);
+        pending.omit_body = head.method == Method::Head;
+        let status = match (head.route, head.method) {
             (Route::Events, Method::Post) => {
                 core.metrics.body_bytes(body.len() as u64);
                 let (status, ticket, counts) = ingest_events(core, head, body, values, bodies);
-                events = counts;
-                (status, ticket)
+                pending.events = counts;
+                pending.ticket = ticket;
+                status
             }
             (Route::Metrics, Method::Get | Method::Head) => {
                 bodies.extend_from_slice(core.registry.render().as_bytes());
-                prometheus = true;
-                (200, None)
+                pending.content_type = CONTENT_TYPE_PROMETHEUS;
+                200
             }
             (Route::Metrics, _) => {
                 error_body(bodies, error_name(405), "use GET");
-                allow = Some(ALLOW_READ);
-                (405, None)
+                pending.allow = Some(ALLOW_READ);
+                405
             }
             (Route::Events, _) => {
                 error_body(bodies, error_name(405), "use POST");
-                allow = Some(ALLOW_EVENTS);
-                (405, None)
+                pending.allow = Some(ALLOW_EVENTS);
+                405
             }
             (Route::Healthz, Method::Get | Method::Head) => {
                 bodies.extend_from_slice(b"{\"status\":\"ok\"}");
-                (200, None)
+                200
             }
-            (Route::Readyz, Method::Get | Method::Head) => {
-                if core.journal().is_failed() {
-                    error_body(bodies, "unavailable", "journal failed; reopening");
-                    (503, None)
-                } else if core.journal().unflushed_bytes() >= core.cfg.journal_budget_per_core() {
-                    error_body(
-                        bodies,
-                        "unavailable",
-                        "journal budget reached: the store is behind",
-                    );
-                    (503, None)
-                } else if core
-                    .registry
-                    .flusher
-                    .store_failing
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    error_body(bodies, "unavailable", "the store is not accepting writes");
-                    (503, None)
-                } else {
-                    bodies.extend_from_slice(b"{\"status\":\"ready\"}");
-                    (200, None)
+            (Route::Readyz, Method::Get | Method::Head) => match unready_reason(core) {
+                Some(reason) => {
+                    error_body(bodies, "unavailable", reason);
+                    503
                 }
-            }
+                None => {
+                    bodies.extend_from_slice(b"{\"status\":\"ready\"}");
+                    200
+                }
+            },
             (Route::Healthz | Route::Readyz, _) => {
                 error_body(bodies, error_name(405), "use GET");
-                allow = Some(ALLOW_READ);
-                (405, None)
+                pending.allow = Some(ALLOW_READ);
+                405
+            }
+            (Route::Shipper(endpoint), method) => {
+                let req = shipper_request(endpoint, values, now_ms());
+                core.metrics.shipper_request(endpoint.protocol());
+                let allowed = match endpoint.allow() {
+                    "POST" => method == Method::Post,
+                    "POST, PUT" => matches!(method, Method::Post | Method::Put),
+                    _ => matches!(method, Method::Get | Method::Head),
+                };
+                if !allowed {
+                    let answer = helios_shippers::render_failure(
+                        &req,
+                        &helios_shippers::Failure::MethodNotAllowed,
+                        bodies,
+                    );
+                    pending.answer(&answer);
+                    // `Allow` only goes with a 405 (a protocol could answer
+                    // otherwise).
+                    pending.allow = (answer.status == 405).then(|| endpoint.allow());
+                } else if endpoint.carries_events() {
+                    core.metrics.body_bytes(body.len() as u64);
+                    let done = ingest_shipper(core, head, req, body, values, bodies);
+                    pending.answer(&done.answer);
+                    pending.ticket = done.ticket;
+                    pending.events = done.counts;
+                    pending.commit_failure = done.commit_failure;
+                } else {
+                    let answer = match authorize(core, head, values.authorization) {
+                        Err((_, _)) if endpoint.needs_key() => {
+                            let failure = auth_failure(core, values.authorization);
+                            helios_shippers::render_failure(&req, &failure, bodies)
+                        }
+                        _ => helios_shippers::render_probe(
+                            &req,
+                            unready_reason(core).is_none(),
+                            bodies,
+                        ),
+                    };
+                    pending.answer(&answer);
+                }
+                pending.status
             }
             (Route::NotFound, _) => {
                 error_body(bodies, error_name(404), "unknown path");
-                (404, None)
+                404
             }
         };
+        if !matches!(head.route, Route::Shipper(_)) {
+            pending.retry_after = status == 503;
+        }
+        pending.status = status;
         if !keep_alive {
             self.close = true;
         }
-        self.pending.push(Pending {
-            status,
-            body: body_start..self.bodies.len(),
-            keep_alive,
-            http10,
-            ticket,
-            events,
-            prometheus,
-            allow,
-            omit_body: head.method == Method::Head,
-        });
+        pending.body = body_start..self.bodies.len();
+        if let Some((_, range)) = &pending.commit_failure {
+            // The commit-failure answer was rendered after the success body.
+            pending.body = body_start..range.start;
+        }
+        self.pending.push(pending);
     }
 
     /// Awaits the tickets of queued responses, then renders them in order
@@ -804,34 +937,47 @@ impl Responses {
     async fn finish(&mut self, core: &Core, out: &mut Vec<u8>) {
         let mut failed_body = Vec::new();
         for p in &self.pending {
-            let mut status = p.status;
-            let mut body = &self.bodies[p.body.clone()];
-            if let Some(t) = &p.ticket {
-                if let Err(e) = t.durable().await {
-                    tracing::warn!(core = core.index, error = %e, "commit failed; answering 503");
-                    failed_body.clear();
-                    error_body(&mut failed_body, "unavailable", &journal_detail(&e));
-                    status = 503;
-                    body = &failed_body;
-                }
-            }
-            core.metrics.response(status);
-            if status == 200 {
-                core.metrics.events(p.events.0, p.events.1);
-            }
-            let content_type = if p.prometheus && status == 200 {
-                CONTENT_TYPE_PROMETHEUS
-            } else {
-                CONTENT_TYPE_JSON
-            };
-            let head = ResponseHead {
-                status,
-                content_type,
+            let mut head = ResponseHead {
+                status: p.status,
+                content_type: p.content_type,
                 keep_alive: p.keep_alive,
                 http10: p.http10,
                 allow: p.allow,
                 omit_body: p.omit_body,
+                retry_after: p.retry_after,
+                extra_headers: p.extra_headers,
             };
+            let mut body = &self.bodies[p.body.clone()];
+            let mut committed = true;
+            if let Some(t) = &p.ticket {
+                if let Err(e) = t.durable().await {
+                    tracing::warn!(core = core.index, error = %e, "commit failed; answering 503");
+                    committed = false;
+                    match &p.commit_failure {
+                        Some((answer, range)) => {
+                            head.status = answer.status;
+                            head.content_type = answer.content_type;
+                            head.retry_after = answer.retry_after;
+                            head.extra_headers = answer.headers;
+                            body = &self.bodies[range.clone()];
+                        }
+                        None => {
+                            failed_body.clear();
+                            error_body(&mut failed_body, "unavailable", &journal_detail(&e));
+                            head = ResponseHead {
+                                keep_alive: p.keep_alive,
+                                http10: p.http10,
+                                ..ResponseHead::new(503)
+                            };
+                            body = &failed_body;
+                        }
+                    }
+                }
+            }
+            core.metrics.response(head.status);
+            if committed {
+                core.metrics.events(p.events.0, p.events.1);
+            }
             write_response_with(out, &head, body);
         }
         self.pending.clear();
@@ -883,6 +1029,106 @@ fn authorize<'c>(
     }
 }
 
+/// Why a request's accepted events were not journaled.
+enum JournalRefusal {
+    /// The store is behind by a whole budget, the journal is failed or
+    /// reopening, or the disk is full: retry later (503).
+    Busy(String),
+    /// The accepted events exceed one journal record (413).
+    TooLarge,
+    /// A defect: the ranges did not frame.
+    Internal,
+}
+
+/// Journals the events `v` accepted from `body` as one record: the ticket
+/// to wait for before answering (`None` when nothing was accepted).
+/// What a journal record says of its request besides its events.
+struct Stamp<'a> {
+    relay: bool,
+    app: &'a str,
+    recv_ms: i64,
+    clock_offset_ms: i64,
+}
+
+fn journal_accepted(
+    core: &Core,
+    body: &[u8],
+    v: &events::Validation,
+    payload: &mut Vec<u8>,
+    stamp: Stamp<'_>,
+) -> Result<Option<Ticket>, JournalRefusal> {
+    let accepted = v.accepted().len();
+    if accepted == 0 {
+        return Ok(None);
+    }
+    if core.journal().unflushed_bytes() >= core.cfg.journal_budget_per_core() {
+        // The store is behind by a whole budget: refuse rather than grow
+        // the journals without bound (DESIGN §5 backpressure).
+        return Err(JournalRefusal::Busy(
+            "journal budget reached: the store is behind; retry later".into(),
+        ));
+    }
+    let Stamp {
+        relay,
+        app,
+        recv_ms,
+        clock_offset_ms,
+    } = stamp;
+    let id_base = core.minter.borrow_mut().reserve(recv_ms, v.mint_count());
+    payload.clear();
+    let flags = if relay {
+        events::PAYLOAD_FLAG_RELAYED
+    } else {
+        0
+    };
+    if let Err(e) = events::encode_payload(flags, body, v.accepted(), payload) {
+        // The ranges come from `validate` on this very body.
+        debug_assert!(false, "payload encoding failed: {e}");
+        return Err(JournalRefusal::Internal);
+    }
+    let meta = RecordMeta {
+        recv_ms,
+        clock_offset_ms,
+        id_base,
+        event_count: accepted as u32,
+        app,
+    };
+    match core.journal().append(&meta, payload) {
+        Ok(t) => Ok(Some(t)),
+        Err(JournalError::RecordTooLarge { .. }) => Err(JournalRefusal::TooLarge),
+        Err(e) => Err(JournalRefusal::Busy(journal_detail(&e))),
+    }
+}
+
+/// Why a body's `Content-Encoding` could not be removed.
+enum ContentRefusal {
+    /// Decodes past `--max-decoded-bytes`.
+    TooLarge,
+    /// Not what its encoding says.
+    Corrupt,
+    /// An encoding we do not decode.
+    Unsupported,
+}
+
+/// The body with its `Content-Encoding` removed (into `decoded` when
+/// there is one to remove).
+fn decode_content<'b>(
+    core: &Core,
+    head: &RequestHead,
+    wire_body: &'b [u8],
+    decoded: &'b mut Vec<u8>,
+) -> Result<&'b [u8], ContentRefusal> {
+    match head.encoding {
+        Encoding::Identity => Ok(wire_body),
+        Encoding::Gzip => match gunzip_limited(wire_body, core.cfg.max_decoded_bytes, decoded) {
+            Ok(()) => Ok(decoded),
+            Err(GunzipError::TooLarge) => Err(ContentRefusal::TooLarge),
+            Err(GunzipError::Corrupt) => Err(ContentRefusal::Corrupt),
+        },
+        Encoding::Unsupported => Err(ContentRefusal::Unsupported),
+    }
+}
+
 fn ingest_events(
     core: &Core,
     head: &RequestHead,
@@ -900,27 +1146,27 @@ fn ingest_events(
     };
     let sent_at = values.sent_at;
     let mut scratch = core.scratch.borrow_mut();
-    let scratch = &mut *scratch;
-    let body: &[u8] = match head.encoding {
-        Encoding::Identity => wire_body,
-        Encoding::Gzip => {
-            match gunzip_limited(wire_body, core.cfg.max_decoded_bytes, &mut scratch.decoded) {
-                Ok(()) => &scratch.decoded,
-                Err(GunzipError::TooLarge) => {
-                    error_body(
-                        bodies,
-                        error_name(413),
-                        "decoded body exceeds max_decoded_bytes",
-                    );
-                    return (413, None, (0, 0));
-                }
-                Err(GunzipError::Corrupt) => {
-                    error_body(bodies, error_name(400), "body is not valid gzip");
-                    return (400, None, (0, 0));
-                }
-            }
+    let Scratch {
+        decoded,
+        payload,
+        validation: v,
+        ..
+    } = &mut *scratch;
+    let body = match decode_content(core, head, wire_body, decoded) {
+        Ok(body) => body,
+        Err(ContentRefusal::TooLarge) => {
+            error_body(
+                bodies,
+                error_name(413),
+                "decoded body exceeds max_decoded_bytes",
+            );
+            return (413, None, (0, 0));
         }
-        Encoding::Unsupported => {
+        Err(ContentRefusal::Corrupt) => {
+            error_body(bodies, error_name(400), "body is not valid gzip");
+            return (400, None, (0, 0));
+        }
+        Err(ContentRefusal::Unsupported) => {
             error_body(
                 bodies,
                 error_name(415),
@@ -932,18 +1178,13 @@ fn ingest_events(
     let recv_ms = now_ms();
     let clock_offset_ms =
         events::clock_offset_ms(recv_ms, sent_at, core.cfg.clock_skew_threshold_ms);
-    let limits = events::ValidateLimits {
-        max_events_per_request: core.cfg.max_events_per_request,
-        max_json_depth: core.cfg.max_json_depth,
-    };
     let format = if head.ndjson {
         events::BodyFormat::Ndjson
     } else {
         events::BodyFormat::Json
     };
     let mode = events::ValidateMode { relay };
-    let v = &mut scratch.validation;
-    match events::validate(body, format, &limits, mode, v) {
+    match events::validate(body, format, &validate_limits(core), mode, v) {
         Ok(()) => {}
         Err(events::BodyError::TooManyEvents { .. }) => {
             error_body(
@@ -958,57 +1199,244 @@ fn ingest_events(
             return (400, None, (0, 0));
         }
     }
-    let accepted = v.accepted().len();
-    let mut ticket = None;
-    if accepted > 0 && core.journal().unflushed_bytes() >= core.cfg.journal_budget_per_core() {
-        // The store is behind by a whole budget: refuse rather than grow
-        // the journals without bound (DESIGN §5 backpressure).
-        error_body(
-            bodies,
-            "unavailable",
-            "journal budget reached: the store is behind; retry later",
-        );
-        return (503, None, (0, 0));
-    }
-    if accepted > 0 {
-        let id_base = core.minter.borrow_mut().reserve(recv_ms, v.mint_count());
-        scratch.payload.clear();
-        let flags = if relay {
-            events::PAYLOAD_FLAG_RELAYED
-        } else {
-            0
-        };
-        if let Err(e) = events::encode_payload(flags, body, v.accepted(), &mut scratch.payload) {
-            // The ranges come from `validate` on this very body.
-            debug_assert!(false, "payload encoding failed: {e}");
+    let ticket = match journal_accepted(
+        core,
+        body,
+        v,
+        payload,
+        Stamp {
+            relay,
+            app,
+            recv_ms,
+            clock_offset_ms,
+        },
+    ) {
+        Ok(ticket) => ticket,
+        Err(JournalRefusal::Busy(detail)) => {
+            error_body(bodies, "unavailable", &detail);
+            return (503, None, (0, 0));
+        }
+        Err(JournalRefusal::TooLarge) => {
+            error_body(
+                bodies,
+                error_name(413),
+                "accepted events exceed the journal record limit",
+            );
+            return (413, None, (0, 0));
+        }
+        Err(JournalRefusal::Internal) => {
             error_body(bodies, "internal", "cannot frame the accepted events");
             return (500, None, (0, 0));
         }
-        let meta = RecordMeta {
-            recv_ms,
-            clock_offset_ms,
-            id_base,
-            event_count: accepted as u32,
-            app,
-        };
-        match core.journal().append(&meta, &scratch.payload) {
-            Ok(t) => ticket = Some(t),
-            Err(JournalError::RecordTooLarge { .. }) => {
-                error_body(
-                    bodies,
-                    error_name(413),
-                    "accepted events exceed the journal record limit",
-                );
-                return (413, None, (0, 0));
-            }
-            Err(e) => {
-                error_body(bodies, "unavailable", &journal_detail(&e));
-                return (503, None, (0, 0));
-            }
-        }
-    }
+    };
+    let accepted = v.accepted().len();
     accepted_body(bodies, accepted, v.rejected());
     (200, ticket, (accepted as u64, v.rejected().len() as u64))
+}
+
+fn validate_limits(core: &Core) -> events::ValidateLimits {
+    events::ValidateLimits {
+        max_events_per_request: core.cfg.max_events_per_request,
+        max_json_depth: core.cfg.max_json_depth,
+    }
+}
+
+/// The outcome of a shipper request carrying events.
+struct ShipperDone {
+    answer: helios_shippers::Answer,
+    ticket: Option<Ticket>,
+    counts: (u64, u64),
+    /// The answer should the commit fail, rendered after the success body.
+    commit_failure: Option<(helios_shippers::Answer, std::ops::Range<usize>)>,
+}
+
+impl ShipperDone {
+    fn refused(answer: helios_shippers::Answer) -> ShipperDone {
+        ShipperDone {
+            answer,
+            ticket: None,
+            counts: (0, 0),
+            commit_failure: None,
+        }
+    }
+}
+
+/// The app a shipper request's key stamps, or the failure to answer. A
+/// relay's key may not use the shippers' endpoints: relays forward Helios
+/// events on `/v1/events`.
+fn authorize_shipper<'c>(
+    core: &'c Core,
+    authorization: Option<&[u8]>,
+) -> Result<&'c str, helios_shippers::Failure> {
+    let Some(keys) = &core.api_keys else {
+        return Ok("");
+    };
+    match keys.authenticate(authorization) {
+        Ok(p) if p.role == Role::Relay => Err(helios_shippers::Failure::Forbidden(
+            "a relay key may only send /v1/events".into(),
+        )),
+        Ok(p) => Ok(p.app.as_str()),
+        Err(AuthError::Missing) => Err(helios_shippers::Failure::MissingKey),
+        Err(AuthError::Unknown) => Err(helios_shippers::Failure::UnknownKey),
+    }
+}
+
+/// The failure for a request whose key does not authenticate.
+fn auth_failure(core: &Core, authorization: Option<&[u8]>) -> helios_shippers::Failure {
+    authorize_shipper(core, authorization)
+        .err()
+        .unwrap_or(helios_shippers::Failure::UnknownKey)
+}
+
+/// The head and shipper endpoint of a request refused for its declared
+/// body size, so the refusal can take its protocol's shape.
+fn shipper_of_oversized(
+    e: &HttpError,
+    buf: &[u8],
+    core: &Core,
+) -> Option<(RequestHead, helios_shippers::Endpoint)> {
+    if *e != HttpError::BodyTooLarge {
+        return None;
+    }
+    let limits = HttpLimits {
+        max_body_bytes: usize::MAX,
+        ..core.http_limits
+    };
+    let head = http::parse_head(buf, &limits).ok().flatten()?;
+    match head.route {
+        Route::Shipper(endpoint) => Some((head, endpoint)),
+        _ => None,
+    }
+}
+
+/// Why the collector is not ready (`/readyz`, HEC's health), if it is not.
+fn unready_reason(core: &Core) -> Option<&'static str> {
+    if core.journal().is_failed() {
+        Some("journal failed; reopening")
+    } else if core.journal().unflushed_bytes() >= core.cfg.journal_budget_per_core() {
+        Some("journal budget reached: the store is behind")
+    } else if core
+        .registry
+        .flusher
+        .store_failing
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        Some("the store is not accepting writes")
+    } else {
+        None
+    }
+}
+
+/// A shipper request carrying events: authorize, remove the content
+/// encoding, translate into Helios events, validate and journal them like
+/// `/v1/events` (NDJSON), answer in the protocol's shapes.
+fn ingest_shipper<'a>(
+    core: &'a Core,
+    head: &RequestHead,
+    mut req: helios_shippers::Request<'a>,
+    wire_body: &[u8],
+    values: HeadValues<'a>,
+    bodies: &mut Vec<u8>,
+) -> ShipperDone {
+    use helios_shippers::Failure;
+    let started = std::time::Instant::now();
+    let fail = |failure: Failure, req: &helios_shippers::Request<'_>, bodies: &mut Vec<u8>| {
+        ShipperDone::refused(helios_shippers::render_failure(req, &failure, bodies))
+    };
+    req.app = match authorize_shipper(core, values.authorization) {
+        Ok(app) => app,
+        Err(failure) => return fail(failure, &req, bodies),
+    };
+    let mut scratch = core.scratch.borrow_mut();
+    let Scratch {
+        decoded,
+        payload,
+        validation: v,
+        translation,
+    } = &mut *scratch;
+    let body = match decode_content(core, head, wire_body, decoded) {
+        Ok(body) => body,
+        Err(ContentRefusal::TooLarge) => {
+            let failure = Failure::TooLarge("decoded body exceeds max_decoded_bytes".into());
+            return fail(failure, &req, bodies);
+        }
+        Err(ContentRefusal::Corrupt) => {
+            let failure = Failure::BadEncoding("body is not valid gzip".into());
+            return fail(failure, &req, bodies);
+        }
+        Err(ContentRefusal::Unsupported) => {
+            let failure = Failure::BadEncoding("supported Content-Encoding: gzip, identity".into());
+            return fail(failure, &req, bodies);
+        }
+    };
+    if let Err(failure) = helios_shippers::decode(&req, body, &core.shipper_settings, translation) {
+        return fail(failure, &req, bodies);
+    }
+    let mode = events::ValidateMode { relay: false };
+    let lines = &translation.ndjson;
+    match events::validate(
+        lines,
+        events::BodyFormat::Ndjson,
+        &validate_limits(core),
+        mode,
+        v,
+    ) {
+        Ok(()) => {}
+        Err(events::BodyError::TooManyEvents { .. }) => {
+            return fail(Failure::TooManyEvents, &req, bodies);
+        }
+        Err(e) => {
+            // The decoder writes one object per line: a defect of ours.
+            debug_assert!(false, "a translation failed validation: {e}");
+            return fail(Failure::Internal(e.to_string()), &req, bodies);
+        }
+    }
+    let ticket = match journal_accepted(
+        core,
+        lines,
+        v,
+        payload,
+        Stamp {
+            relay: false,
+            app: req.app,
+            recv_ms: req.recv_ms,
+            clock_offset_ms: 0,
+        },
+    ) {
+        Ok(ticket) => ticket,
+        Err(JournalRefusal::Busy(detail)) => return fail(Failure::Busy(detail), &req, bodies),
+        Err(JournalRefusal::TooLarge) => {
+            let failure =
+                Failure::TooLarge("accepted events exceed the journal record limit".into());
+            return fail(failure, &req, bodies);
+        }
+        Err(JournalRefusal::Internal) => {
+            let failure = Failure::Internal("cannot frame the accepted events".into());
+            return fail(failure, &req, bodies);
+        }
+    };
+    let rejected: Vec<helios_shippers::LineReject<'_>> = v
+        .rejected()
+        .iter()
+        .map(|r| helios_shippers::LineReject {
+            line: r.index as u32,
+            error: r.error.as_str(),
+        })
+        .collect();
+    let took_ms = started.elapsed().as_millis() as u64;
+    let answer = helios_shippers::render_success(&req, translation, &rejected, took_ms, bodies);
+    let commit_failure = ticket.as_ref().map(|_| {
+        let start = bodies.len();
+        let failure = Failure::Busy("journal commit failed; retry later".into());
+        let answer = helios_shippers::render_failure(&req, &failure, bodies);
+        (answer, start..bodies.len())
+    });
+    ShipperDone {
+        answer,
+        ticket,
+        counts: (v.accepted().len() as u64, v.rejected().len() as u64),
+        commit_failure,
+    }
 }
 
 /// `{"accepted": n, "rejected": [{"index": i, "error": "…"}]}`.
