@@ -108,7 +108,7 @@ fn bulk_worker(
                 let v = r.json();
                 assert_eq!(v["errors"], false, "a bulk item failed: {v}");
                 assert_eq!(v["items"].as_array().map(Vec::len), Some(ids.len()));
-                acked.extend(ids.drain(..));
+                acked.append(ids);
                 pending = None;
             }
             Ok(r) => {
