@@ -143,7 +143,7 @@ pub fn render_success(
 /// | [`Failure::UnsupportedMediaType`] | 415 | `{"text":"Unsupported media type","code":6}` |
 /// | [`Failure::Busy`] | 503 + `Retry-After` | `{"text":"Server is busy","code":9}` |
 /// | [`Failure::NotFound`] | 404 | `{"text":"The requested URL was not found on this server.","code":404}` |
-/// | [`Failure::MethodNotAllowed`] | 405 + `Allow` | `{"text":"Method not allowed","code":405}` |
+/// | [`Failure::MethodNotAllowed`] | 405 (the collector adds `Allow`) | `{"text":"Method not allowed","code":405}` |
 /// | [`Failure::Internal`] | 500 | `{"text":"Internal server error","code":8}` |
 ///
 /// Splunk's code 3 ("Invalid authorization", a malformed `Authorization`)
@@ -151,7 +151,7 @@ pub fn render_success(
 /// Splunk has no code for a body too large; 6 tells a client that reads
 /// only the code not to retry it. A key that may not ingest is, for HEC,
 /// not a valid token.
-pub fn render_failure(req: &Request<'_>, failure: &Failure, out: &mut Vec<u8>) -> Answer {
+pub fn render_failure(_req: &Request<'_>, failure: &Failure, out: &mut Vec<u8>) -> Answer {
     match failure {
         Failure::MissingKey => {
             write_body(out, "Token is required", 2, None);
@@ -203,12 +203,9 @@ pub fn render_failure(req: &Request<'_>, failure: &Failure, out: &mut Vec<u8>) -
             answer(404, "", false)
         }
         Failure::MethodNotAllowed => {
+            // The collector writes `Allow` ([`Endpoint::allow`]) on every 405.
             write_body(out, "Method not allowed", 405, None);
-            let allow = match req.endpoint {
-                Endpoint::HecHealth => "Allow: GET, HEAD\r\n",
-                _ => "Allow: POST\r\n",
-            };
-            answer(405, allow, false)
+            answer(405, "", false)
         }
         Failure::Internal(_) => {
             write_body(out, "Internal server error", 8, None);

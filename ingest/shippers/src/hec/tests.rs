@@ -659,15 +659,8 @@ fn every_failure_has_splunks_status_and_body() {
         assert_eq!(body, expected, "{failure:?}");
         assert_eq!(answer.content_type, "application/json");
         assert_eq!(answer.retry_after, status == 503, "{failure:?}");
-        let allow = if status == 405 { "Allow: POST\r\n" } else { "" };
-        assert_eq!(answer.headers, allow, "{failure:?}");
+        assert_eq!(answer.headers, "", "{failure:?}");
     }
-}
-
-#[test]
-fn method_not_allowed_on_health_allows_get_and_head() {
-    let (answer, _) = failure_answer_at(Endpoint::HecHealth, &Failure::MethodNotAllowed);
-    assert_eq!(answer.headers, "Allow: GET, HEAD\r\n");
 }
 
 #[test]
