@@ -8,6 +8,8 @@
 //                    ({level, message, timestamp, labels, ...meta})
 //   LOKI_OPTIONS     JSON object of extra LokiTransport options
 //                    (json, batching, interval, clearOnError, labels)
+//   LOKI_MESSAGE_BYTES  when set, every record's message becomes that many
+//                    "x" (too long to pass through the environment)
 //   LOKI_HANDSHAKE   "1": after the first connection error print
 //                    {"event":"error",...} and wait for a line on stdin
 //                    before closing (the test lifts the backpressure then)
@@ -20,6 +22,10 @@ const winston = require('winston')
 const LokiTransport = require('winston-loki')
 
 const records = JSON.parse(process.env.LOKI_RECORDS || '[]')
+if (process.env.LOKI_MESSAGE_BYTES) {
+  const message = 'x'.repeat(Number(process.env.LOKI_MESSAGE_BYTES))
+  for (const record of records) record.message = message
+}
 const options = JSON.parse(process.env.LOKI_OPTIONS || '{}')
 const handshake = process.env.LOKI_HANDSHAKE === '1'
 const errors = []
