@@ -5,8 +5,8 @@ suites) started with API keys, and helpers to read back what it stored."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -8,8 +8,8 @@ import os
 import sqlite3
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 from collector_process import STORE_TIMEOUT, Collector
 
@@ -25,7 +25,7 @@ class ShipperCollector(Collector):
 
     @classmethod
     def with_keys(
-        cls, tmp_path: Path, extra_args: Sequence[str] = (), port: Optional[int] = None
+        cls, tmp_path: Path, extra_args: Sequence[str] = (), port: int | None = None
     ) -> ShipperCollector:
         keys = tmp_path / "api-keys"
         keys.write_text(f"{INGEST_KEY} {APP} ingest\n")
@@ -33,7 +33,7 @@ class ShipperCollector(Collector):
         data_dir.mkdir(exist_ok=True)
         return cls(data_dir, port=port, extra_args=["--api-keys", str(keys), *extra_args])
 
-    def documents(self) -> List[dict]:
+    def documents(self) -> list[dict]:
         """Every stored event (empty before the store exists): the stored
         document with the envelope columns set over it (``_id`` as hex,
         ``type``, ``ts`` and ``recv`` in epoch ms, ``app``)."""
@@ -56,7 +56,7 @@ class ShipperCollector(Collector):
             docs.append(event)
         return docs
 
-    def wait_documents(self, count: int, timeout: float = STORE_TIMEOUT) -> List[dict]:
+    def wait_documents(self, count: int, timeout: float = STORE_TIMEOUT) -> list[dict]:
         """Waits until the store holds at least ``count`` documents, then a
         little longer (so a duplicate would show), and returns them all."""
         deadline = time.monotonic() + timeout
@@ -69,15 +69,15 @@ class ShipperCollector(Collector):
         return self.documents()
 
 
-def by_type(docs: List[dict]) -> Dict[str, List[dict]]:
+def by_type(docs: list[dict]) -> dict[str, list[dict]]:
     """Documents grouped by their ``type``."""
-    out: Dict[str, List[dict]] = {}
+    out: dict[str, list[dict]] = {}
     for doc in docs:
         out.setdefault(doc.get("type", ""), []).append(doc)
     return out
 
 
-def run_node(script: Path, env: Dict[str, str], timeout: float = 60.0) -> dict:
+def run_node(script: Path, env: dict[str, str], timeout: float = 60.0) -> dict:
     """Runs a Node.js client script (``node script``) with ``env`` added;
     the script prints one JSON object on its last stdout line, which is
     returned. A failing script fails the test with its output."""
@@ -93,7 +93,8 @@ def run_node(script: Path, env: Dict[str, str], timeout: float = 60.0) -> dict:
     )
     if done.returncode != 0:
         raise AssertionError(
-            f"{script.name} exited {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+            f"{script.name} exited {done.returncode}\n"
+            f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
         )
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     if not lines:
