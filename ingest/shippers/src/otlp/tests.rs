@@ -884,3 +884,80 @@ fn a_long_failure_message_is_cut_at_a_character_boundary() {
     assert!(message.len() <= STATUS_MESSAGE_BYTES_MAX);
     assert!(message.starts_with("malformed request: é"));
 }
+
+// ---- bodies captured from the exporters (testdata/) ----
+
+/// `ExportLogsServiceRequest` from the OpenTelemetry Python SDK 1.45.2's
+/// OTLP/HTTP exporter (gzip removed): a record in a span with attributes,
+/// and an event with a map body holding bytes and a `log.record.uid`.
+const PYTHON_SDK_BODY: &[u8] = include_bytes!("testdata/python_sdk_1.45.2.binpb");
+/// The same from the JS exporter 0.223.1 (OTLP/JSON, gzip removed).
+const JS_EXPORTER_BODY: &[u8] = include_bytes!("testdata/js_exporter_0.223.1.json");
+
+#[test]
+fn a_captured_python_sdk_body_translates_to_these_events() {
+    let translation = translate(PROTOBUF, PYTHON_SDK_BODY).unwrap();
+    let id = crate::derived_id(APP, crate::Protocol::Otlp, &["uid-1"]);
+    assert_eq!(
+        lines(&translation),
+        [
+            concat!(
+                r#"{"type":"otel.log","ts":1765108800123,"time_unix_nano":"1765108800123456789","#,
+                r#""observed_time_unix_nano":"1765108800200000000","severity_number":13,"#,
+                r#""severity_text":"WARN","body":"order 7 placed","#,
+                r#""attributes":{"order_id":7,"amount":10.5,"tags":["a","b"]},"flags":1,"#,
+                r#""trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b174","#,
+                r#""resource":{"service.name":"checkout","telemetry.sdk.language":"python"},"#,
+                r#""scope":{"name":"shop.orders","version":"1.4.0"}}"#
+            )
+            .to_owned(),
+            format!(
+                concat!(
+                    r#"{{"type":"payment.refunded","ts":1765108801000,"_id":"{}","#,
+                    r#""observed_time_unix_nano":"1765108801000000000","severity_number":17,"#,
+                    r#""severity_text":"ERROR","body":{{"kind":"refund","raw":"AP8="}},"#,
+                    r#""attributes":{{"log.record.uid":"uid-1"}},"event_name":"payment.refunded","#,
+                    r#""resource":{{"service.name":"checkout","telemetry.sdk.language":"python"}},"#,
+                    r#""scope":{{"name":"shop.orders","version":"1.4.0"}}}}"#
+                ),
+                id
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_captured_js_exporter_body_translates_to_these_events() {
+    let translation = translate(JSON, JS_EXPORTER_BODY).unwrap();
+    let event = |i: u32, observed: &str, severity: (u32, &str), event_name: &str| {
+        format!(
+            concat!(
+                r#"{{"type":"{type}","ts":176510880{i}123,"time_unix_nano":"176510880{i}123456789","#,
+                r#""observed_time_unix_nano":"{observed}","severity_number":{n},"#,
+                r#""severity_text":"{text}","body":"js record {i} capture","#,
+                r#""attributes":{{"run":"capture","i":{i},"http.route":"/orders","ratio":0.25,"#,
+                r#""tags":["a","b"]}},"flags":1,"#,
+                r#""trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b174","#,
+                r#"{event_name}"resource":{{"service.name":"js-shop","deployment.environment":"test"}},"#,
+                r#""scope":{{"name":"helios.js","version":"2.0.0"}}}}"#
+            ),
+            type = if event_name.is_empty() { "otel.log" } else { event_name },
+            i = i,
+            observed = observed,
+            n = severity.0,
+            text = severity.1,
+            event_name = if event_name.is_empty() {
+                String::new()
+            } else {
+                format!(r#""event_name":"{event_name}","#)
+            },
+        )
+    };
+    assert_eq!(
+        lines(&translation),
+        [
+            event(0, "1796643074447000000", (9, "INFO"), "js.first"),
+            event(1, "1796643074448000000", (13, "WARN"), ""),
+        ]
+    );
+}
