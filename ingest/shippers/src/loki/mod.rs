@@ -135,26 +135,33 @@ fn decode_protobuf(
         .map_err(|e| {
             Failure::BadEncoding(format!("protobuf body is not snappy-compressed: {e}"))
         })?;
-    let push = <proto::PushRequest as prost::Message>::decode(decoded.as_slice())
-        .map_err(|e| Failure::Malformed(format!("logproto.PushRequest: {e}")))?;
-    for stream in &push.streams {
-        let text = text_of(&stream.labels);
+    let malformed = |e: String| Failure::Malformed(format!("logproto.PushRequest: {e}"));
+    let mut metadata_bytes = Vec::new();
+    let mut metadata: Vec<Label<'_>> = Vec::new();
+    for stream in proto::streams(&decoded).map_err(malformed)? {
+        let text = text_of(proto::stream_labels(stream).map_err(malformed)?);
         let labels = selector::parse(&text)
             .map_err(|e| Failure::Malformed(format!("error parsing labels {text:?}: {e}")))?;
         events.start_stream(&labels)?;
-        for entry in &stream.entries {
-            let time = entry
-                .timestamp
-                .map(proto::nanos)
-                .transpose()
-                .map(|ns| ns.map(Nanos::Int));
-            let metadata: Vec<Label<'_>> = entry
-                .structured_metadata
-                .iter()
-                .map(|pair| (text_of(&pair.name), text_of(&pair.value)))
-                .collect();
-            events.entry(&labels, time, &text_of(&entry.line), &metadata)?;
-        }
+        proto::for_each_entry(
+            stream,
+            |bytes| {
+                let entry = proto::entry(bytes, &mut metadata_bytes).map_err(malformed)?;
+                let time = entry
+                    .timestamp
+                    .map(proto::nanos)
+                    .transpose()
+                    .map(|ns| ns.map(Nanos::Int));
+                metadata.clear();
+                metadata.extend(
+                    metadata_bytes
+                        .iter()
+                        .map(|&(name, value)| (text_of(name), text_of(value))),
+                );
+                events.entry(&labels, time, &text_of(entry.line), &metadata)
+            },
+            malformed,
+        )?;
     }
     Ok(())
 }

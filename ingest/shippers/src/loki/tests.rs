@@ -3,9 +3,51 @@
 //! clients to a plain HTTP listener: winston-loki 6.1.7 (protobuf+snappy
 //! and JSON) and python-logging-loki 0.3.1 (JSON).
 
-use super::proto::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
 use super::*;
 use crate::{lookup_json, Endpoint, TypeRules};
+
+// Loki's push.proto messages declared with prost's derive: an encoder
+// independent of the decoder's in-place reader, for building test bodies.
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct PushRequest {
+    #[prost(message, repeated, tag = "1")]
+    streams: Vec<StreamAdapter>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct StreamAdapter {
+    #[prost(bytes = "vec", tag = "1")]
+    labels: Vec<u8>,
+    #[prost(message, repeated, tag = "2")]
+    entries: Vec<EntryAdapter>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct EntryAdapter {
+    #[prost(message, optional, tag = "1")]
+    timestamp: Option<Timestamp>,
+    #[prost(bytes = "vec", tag = "2")]
+    line: Vec<u8>,
+    #[prost(message, repeated, tag = "3")]
+    structured_metadata: Vec<LabelPairAdapter>,
+}
+
+#[derive(Clone, Copy, PartialEq, prost::Message)]
+struct Timestamp {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct LabelPairAdapter {
+    #[prost(bytes = "vec", tag = "1")]
+    name: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
 
 const MAX_DECODED_BYTES: usize = 1 << 20;
 
