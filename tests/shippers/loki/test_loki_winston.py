@@ -145,3 +145,34 @@ def test_a_batch_refused_under_backpressure_is_sent_again_and_nothing_is_lost(
     # Only the one 503: the resend succeeded.
     assert [e["statusCode"] for e in last["errors"]] == [503]
     check_arrived(of_type(collector, "winston-busy", 25), sent, metadata=False)
+
+
+def test_a_partly_refused_batch_is_400_naming_the_entry_and_the_rest_stored_once(
+    collector: ShipperCollector,
+) -> None:
+    """As Loki does, a push whose entries fail validation stores the others
+    and answers 400 naming the refused ones. winston-loki puts a failed
+    batch back and sends it again unless ``clearOnError`` is set (then the
+    stored entries would be stored twice, against Loki too), so this is the
+    setting to use with a collector that refuses entries one by one."""
+    sent = records("winston-partial", 2)
+    # Year ~97,000: past what a Helios `ts` may hold (RFC 3339 years).
+    sent[1]["timestamp"] = 3_000_000_000_000_000
+    env = winston_env(collector, sent, {"interval": 0.2, "clearOnError": True})
+    process = start_winston(env)
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        first = json.loads(process.stdout.readline())
+        assert [e["statusCode"] for e in first["errors"]] == [400]
+        assert "entry 1 ignored, reason: 'ts must be" in first["errors"][0]["message"]
+        assert "total ignored: 1 out of 2" in first["errors"][0]["message"]
+        process.stdin.write("go\n")
+        process.stdin.flush()
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert [e["statusCode"] for e in json.loads(out.strip().splitlines()[-1])["errors"]] == [400]
+    check_arrived(of_type(collector, "winston-partial", 1), sent[:1], metadata=False)
