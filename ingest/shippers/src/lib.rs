@@ -248,8 +248,9 @@ pub enum Echo {
     /// Nothing.
     #[default]
     None,
-    /// An Elasticsearch bulk item: its action, index and id (as sent, or
-    /// the Helios id when the client sent none).
+    /// An Elasticsearch bulk item: its action, index and id (as sent;
+    /// `null` in the answer when the client sent none, since the collector
+    /// mints ids after decoding).
     Es {
         /// `index`, `create`, or the refused action's name.
         action: String,
