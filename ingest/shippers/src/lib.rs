@@ -25,6 +25,7 @@ pub mod es;
 pub mod hec;
 pub mod loki;
 pub mod otlp;
+pub mod syslog;
 mod type_rule;
 
 use std::borrow::Cow;
