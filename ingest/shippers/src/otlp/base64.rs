@@ -1,103 +1,50 @@
 //! Base64 for `bytesValue`: the JSON mapping sends bytes as base64 text
 //! (standard or URL-safe alphabet, padded or not), and Helios events
-//! carry them as standard padded base64 strings (RFC 4648 §4).
+//! carry them as standard padded base64 strings (RFC 4648 §4). The codec
+//! is the `base64` crate's (the collector's credentials use it too); this
+//! module only fixes which alphabets and padding OTLP accepts.
 
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use base64::{alphabet, Engine as _};
+
+/// Reads standard-alphabet text with or without padding.
+const STANDARD_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+/// Reads URL-safe text with or without padding.
+const URL_SAFE_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// Appends the standard, padded base64 of `bytes` to `out`.
 pub fn encode_into(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.reserve(bytes.len().div_ceil(3) * 4);
-    let mut chunks = bytes.chunks_exact(3);
-    for chunk in &mut chunks {
-        let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
-        out.extend_from_slice(&[
-            STANDARD[(n >> 18) as usize & 63],
-            STANDARD[(n >> 12) as usize & 63],
-            STANDARD[(n >> 6) as usize & 63],
-            STANDARD[n as usize & 63],
-        ]);
-    }
-    match *chunks.remainder() {
-        [a] => {
-            let n = u32::from(a) << 16;
-            out.extend_from_slice(&[
-                STANDARD[(n >> 18) as usize & 63],
-                STANDARD[(n >> 12) as usize & 63],
-                b'=',
-                b'=',
-            ]);
-        }
-        [a, b] => {
-            let n = u32::from(a) << 16 | u32::from(b) << 8;
-            out.extend_from_slice(&[
-                STANDARD[(n >> 18) as usize & 63],
-                STANDARD[(n >> 12) as usize & 63],
-                STANDARD[(n >> 6) as usize & 63],
-                b'=',
-            ]);
-        }
-        _ => {}
-    }
+    let start = out.len();
+    out.resize(start + bytes.len().div_ceil(3) * 4, 0);
+    let written = STANDARD.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
+    // The slice was sized for the padded output, so it always fits.
+    debug_assert_eq!(start + written, out.len());
+    out.truncate(start + written);
 }
 
 /// The standard, padded base64 of `bytes`.
 pub fn encode(bytes: &[u8]) -> String {
-    let mut out = Vec::new();
-    encode_into(&mut out, bytes);
-    // The alphabet and `=` are ASCII.
-    String::from_utf8(out).unwrap_or_default()
+    STANDARD.encode(bytes)
 }
 
 /// Decodes standard or URL-safe base64, padded or not; `None` for
 /// anything else (a stray character, a length no encoder produces,
 /// non-zero bits past the data).
 pub fn decode(text: &str) -> Option<Vec<u8>> {
-    fn sextet(b: u8) -> Option<u32> {
-        Some(u32::from(match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        }))
-    }
-    let data = text.as_bytes();
-    // Padding, when present, completes the last group of four.
-    let data = match data {
-        [rest @ .., b'=', b'='] if data.len() % 4 == 0 => rest,
-        [rest @ .., b'='] if data.len() % 4 == 0 => rest,
-        _ => data,
+    let url_safe = text.bytes().any(|b| b == b'-' || b == b'_');
+    let engine = if url_safe {
+        &URL_SAFE_ANY_PADDING
+    } else {
+        &STANDARD_ANY_PADDING
     };
-    if data.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(data.len() / 4 * 3 + 2);
-    let mut chunks = data.chunks_exact(4);
-    for chunk in &mut chunks {
-        let n = chunk
-            .iter()
-            .try_fold(0u32, |n, &b| Some(n << 6 | sextet(b)?))?;
-        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
-    }
-    match *chunks.remainder() {
-        [a, b] => {
-            let n = sextet(a)? << 6 | sextet(b)?;
-            if n & 0xf != 0 {
-                return None;
-            }
-            out.push((n >> 4) as u8);
-        }
-        [a, b, c] => {
-            let n = sextet(a)? << 12 | sextet(b)? << 6 | sextet(c)?;
-            if n & 0x3 != 0 {
-                return None;
-            }
-            out.extend_from_slice(&[(n >> 10) as u8, (n >> 2) as u8]);
-        }
-        _ => {}
-    }
-    Some(out)
+    engine.decode(text).ok()
 }
 
 #[cfg(test)]
