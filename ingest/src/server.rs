@@ -333,9 +333,6 @@ pub async fn run(core: Rc<Core>, listener: TcpListener, shutdown: Arc<Shutdown>)
     );
 }
 
-/// Serves one connection: reads, handles every complete request in the
-/// buffer (appending accepted events to the journal), awaits their commit
-/// once, writes the responses in order.
 /// Answers a connection over the per-core limit with 503 and closes it.
 async fn refuse(mut stream: TcpStream) {
     let mut body = Vec::new();
@@ -347,6 +344,45 @@ async fn refuse(mut stream: TcpStream) {
     let mut out = Vec::new();
     write_response(&mut out, 503, &body, false, false);
     let _ = stream.write_all(out).await;
+}
+
+/// Most time a refused connection is given to finish sending its body
+/// before it is closed (nginx's `lingering_timeout` idea).
+const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Closes a connection whose request was refused before its body was read:
+/// the answer is already written; shut down our sending side, then read
+/// and discard what the client still sends (up to `--max-body-bytes` or
+/// [`LINGER_TIMEOUT`]) before closing. Closing at once, with unread bytes
+/// in the socket, makes the kernel answer with a reset that can reach the
+/// client before our answer, which it then never reads (exporters retry a
+/// reset as if the server had failed).
+async fn linger_close(core: &Core, mut stream: TcpStream) {
+    use monoio::io::AsyncWriteRent;
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + LINGER_TIMEOUT;
+    let mut discarded = 0usize;
+    let mut buf = core.buffers.take();
+    buf.clear();
+    while discarded <= core.cfg.max_body_bytes {
+        let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+        if remaining.is_zero() {
+            break;
+        }
+        let read = stream.read(buf);
+        let Ok((result, returned)) = monoio::time::timeout(remaining, read).await else {
+            return;
+        };
+        buf = returned;
+        match result {
+            Ok(0) | Err(_) => break,
+            Ok(n) => discarded += n,
+        }
+        buf.clear();
+    }
+    core.buffers.put(buf);
 }
 
 /// Counts a connection for the per-core limit while it lives.
@@ -447,6 +483,10 @@ async fn serve(core: Rc<Core>, mut stream: TcpStream) {
                 return;
             }
         }
+        if conn.responses.close && conn.responses.linger {
+            linger_close(&core, stream).await;
+            return;
+        }
         if conn.responses.close || (core.shutting_down.get() && conn.inbuf.is_empty()) {
             return;
         }
@@ -539,6 +579,9 @@ struct Responses {
     pending: Vec<Pending>,
     /// Close the connection after writing them.
     close: bool,
+    /// A request was refused with its body unread: close gently
+    /// ([`linger_close`]) so the client reads the answer.
+    linger: bool,
 }
 
 enum Step {
@@ -804,6 +847,7 @@ impl Responses {
             http10,
         ));
         self.close = true;
+        self.linger = true;
     }
 
     /// [`Responses::refuse`] for a shipper endpoint: the protocol's shape.
@@ -819,6 +863,7 @@ impl Responses {
         pending.answer(&answer);
         self.pending.push(pending);
         self.close = true;
+        self.linger = true;
     }
 
     fn respond_to(&mut self, core: &Core, head: &RequestHead, body: &[u8], values: HeadValues<'_>) {

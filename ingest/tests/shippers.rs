@@ -249,6 +249,32 @@ fn a_shipper_request_with_an_unknown_key_is_refused_on_its_head_in_its_protocol_
 }
 
 #[test]
+fn a_client_still_sending_a_refused_body_reads_the_answer_instead_of_a_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = keyed_collector(dir.path(), &[]);
+    let body = vec![b'{'; 4 << 20];
+    let mut conn = Conn::open(c.addr);
+    conn.send_raw(
+        format!(
+            "POST /v1/logs HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+             Authorization: Bearer wrong\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    // The collector answers on the head and stops reading; a client that
+    // does not look for an early answer keeps sending the body.
+    std::thread::sleep(Duration::from_millis(200));
+    conn.send_raw(&body)
+        .expect("the collector drains a refused body instead of resetting");
+    let r = conn.read_response().expect("the answer, not a reset");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["code"], 16, "OTLP's Status UNAUTHENTICATED");
+    assert_eq!(c.stop().code(), Some(0));
+}
+
+#[test]
 fn a_relay_key_may_not_use_the_shippers_endpoints() {
     let dir = tempfile::tempdir().unwrap();
     let c = keyed_collector(dir.path(), &[]);
