@@ -2,13 +2,22 @@
 //! parsers, and the Helios event line it becomes.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 
 use super::pri::{split_pri, Pri, DEFAULT_PRI};
 use super::sd::{self, SdEntry};
 use super::time::{rfc3339_ms, split_bsd_time};
 use super::Context;
-use crate::{json_string, text_of, TypeRule};
+use crate::{json_string, TypeRule};
+
+/// Text of bytes that should be UTF-8: borrowed when they are (std's
+/// validator has an ASCII fast path `from_utf8_lossy` lacks), U+FFFD for
+/// invalid sequences otherwise.
+pub(super) fn text_of(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
 
 /// NILVALUE: an RFC 5424 header field or STRUCTURED-DATA left out.
 const NIL: &[u8] = b"-";
@@ -122,22 +131,24 @@ impl<'a> Message<'a> {
         let kind = rule.resolve(|path| self.field(path));
         out.extend_from_slice(b"{\"type\":");
         json_string(out, &kind);
-        // Writing into a Vec cannot fail.
         if let Some(ms) = self.ts_ms {
-            let _ = write!(out, ",\"ts\":{ms}");
+            out.extend_from_slice(b",\"ts\":");
+            // Writing into a Vec cannot fail; serde_json formats integers
+            // without `fmt`'s machinery.
+            let _ = serde_json::to_writer(&mut *out, &ms);
         }
-        out.extend_from_slice(b",\"format\":\"");
-        out.extend_from_slice(self.format.name().as_bytes());
-        out.push(b'"');
+        static_member(out, "format", self.format.name());
         if let Some(timestamp) = self.timestamp {
             member(out, "timestamp", timestamp);
         }
         if let Some(pri) = self.pri {
-            member(out, "facility", pri.facility());
-            let _ = write!(out, ",\"facility_code\":{}", pri.facility_code());
-            member(out, "severity", pri.severity());
-            let _ = write!(out, ",\"severity_code\":{}", pri.severity_code());
-            member(out, "priority", pri.priority());
+            static_member(out, "facility", pri.facility());
+            out.extend_from_slice(b",\"facility_code\":");
+            let _ = serde_json::to_writer(&mut *out, &pri.facility_code());
+            static_member(out, "severity", pri.severity());
+            out.extend_from_slice(b",\"severity_code\":");
+            let _ = serde_json::to_writer(&mut *out, &pri.severity_code());
+            static_member(out, "priority", pri.priority());
         }
         for (name, value) in [
             ("hostname", &self.hostname),
@@ -158,6 +169,20 @@ impl<'a> Message<'a> {
         }
         out.extend_from_slice(b"}\n");
     }
+}
+
+/// `,"name":"value"` for a value of ours that needs no JSON escaping
+/// (facility, severity, priority and format names): written as is,
+/// without the escaper's per-call cost.
+fn static_member(out: &mut Vec<u8>, name: &str, value: &'static str) {
+    debug_assert!(value
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":\"");
+    out.extend_from_slice(value.as_bytes());
+    out.push(b'"');
 }
 
 /// `,"name":"value"`.

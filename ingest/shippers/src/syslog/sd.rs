@@ -3,7 +3,8 @@
 
 use std::borrow::Cow;
 
-use crate::{json_string, text_of};
+use super::message::text_of;
+use crate::json_string;
 
 /// One parameter of an SD-ELEMENT, or an element without parameters
 /// (`name: None`), so that `[origin]` still shows up as `"origin":{}`.
@@ -125,7 +126,47 @@ pub fn unescape(value: &[u8]) -> Cow<'_, str> {
 /// the order each name first appears, its value a string, or an array of
 /// the values in the order sent when the name repeats.
 pub fn write(entries: &[SdEntry<'_>], out: &mut Vec<u8>) {
-    let order = grouped_order(entries);
+    let order = grouped_as_sent(entries).unwrap_or_else(|| grouped_order(entries));
+    write_ordered(entries, &order, out);
+}
+
+/// Most entries [`grouped_as_sent`] compares pairwise (quadratic, so only
+/// for the few parameters messages usually carry).
+const MAX_PAIRWISE_ENTRIES: usize = 16;
+
+/// The grouped order without sorting, in the common case where it is the
+/// order sent: each SD-ID's entries adjacent, no name repeated within an
+/// ID. `None` otherwise (or for many entries).
+fn grouped_as_sent(entries: &[SdEntry<'_>]) -> Option<Vec<Key>> {
+    if entries.len() > MAX_PAIRWISE_ENTRIES {
+        return None;
+    }
+    let mut keys = Vec::with_capacity(entries.len());
+    let mut run_start = 0;
+    for (index, entry) in entries.iter().enumerate() {
+        if index > 0 && entries[index - 1].id != entry.id {
+            run_start = index;
+            if entries[..run_start].iter().any(|e| e.id == entry.id) {
+                return None;
+            }
+        }
+        if entries[run_start..index]
+            .iter()
+            .any(|e| e.name == entry.name)
+        {
+            return None;
+        }
+        keys.push(Key {
+            id_first: run_start,
+            name_first: index,
+            index,
+        });
+    }
+    Some(keys)
+}
+
+/// Writes the entries in `order` (grouped: see [`grouped_order`]).
+fn write_ordered(entries: &[SdEntry<'_>], order: &[Key], out: &mut Vec<u8>) {
     out.push(b'{');
     let mut k = 0;
     while k < order.len() {
@@ -327,6 +368,38 @@ mod tests {
         assert_eq!(lookup(&entries, "meta.sequenceId").as_deref(), Some("7"));
         assert_eq!(lookup(&entries, "meta.none"), None);
         assert_eq!(lookup(&entries, "meta"), None);
+    }
+
+    #[test]
+    fn the_unsorted_order_is_the_sorted_one_when_it_applies() {
+        for text in [
+            r#"[a x="1" y="2"][b x="3"]"#,
+            r#"[a][a x="1"][b][c y="2" z="3"]"#,
+            r#"[a x="1"][b y="2"][a z="3"]"#,
+            r#"[a x="1" x="2"]"#,
+            "[a][a]",
+        ] {
+            let (entries, _) = parsed(text);
+            if let Some(fast) = grouped_as_sent(&entries) {
+                let sorted = grouped_order(&entries);
+                let group = |keys: &[Key]| -> Vec<(usize, usize)> {
+                    keys.iter()
+                        .map(|k| {
+                            (
+                                keys.iter().position(|o| o.id_first == k.id_first).unwrap(),
+                                k.index,
+                            )
+                        })
+                        .collect()
+                };
+                assert_eq!(group(&fast), group(&sorted), "{text}");
+            } else {
+                assert!(
+                    text.contains("[a z") || text.contains("x=\"2\"") || text == "[a][a]",
+                    "{text}"
+                );
+            }
+        }
     }
 
     #[test]
