@@ -68,7 +68,7 @@
 mod base64;
 mod event;
 mod json;
-mod proto;
+pub mod proto;
 
 use prost::Message as _;
 
