@@ -5,7 +5,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::events::{MAX_EVENTS_PER_REQUEST_CEILING, MAX_JSON_DEPTH_CEILING};
+use crate::events::{
+    PriorityBudget, DEFAULT_HIGH_PRIORITY_RESERVE_PERCENT, DEFAULT_LOW_PRIORITY_BUDGET_PERCENT,
+    MAX_EVENTS_PER_REQUEST_CEILING, MAX_HIGH_PRIORITY_RESERVE_PERCENT, MAX_JSON_DEPTH_CEILING,
+};
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 
@@ -166,6 +169,17 @@ pub struct Cli {
     /// [default: 8 GiB].
     #[arg(long, env = "HELIOS_JOURNAL_BUDGET_BYTES")]
     pub journal_budget_bytes: Option<u64>,
+    /// Share of a core's journal budget, in percent, past which events with
+    /// `"priority": "low"` are refused (per event, or 503 when none of a
+    /// request is left); at most 100 minus --high-priority-reserve-percent
+    /// [default: 80].
+    #[arg(long, env = "HELIOS_LOW_PRIORITY_BUDGET_PERCENT")]
+    pub low_priority_budget_percent: Option<u32>,
+    /// Share of a core's journal budget, in percent, that only events with
+    /// `"priority": "high"` may fill: normal (and unmarked) events are
+    /// refused at the budget minus this, 0 to 99 [default: 10].
+    #[arg(long, env = "HELIOS_HIGH_PRIORITY_RESERVE_PERCENT")]
+    pub high_priority_reserve_percent: Option<u32>,
     /// Time a client has to send a whole request head, ms: a slow sender gets 408 (slowloris) [default: 10000].
     #[arg(long, env = "HELIOS_HEADER_TIMEOUT_MS")]
     pub header_timeout_ms: Option<u64>,
@@ -295,6 +309,8 @@ struct FileConfig {
     shutdown_deadline_ms: Option<u64>,
     flush_batch_events: Option<usize>,
     journal_budget_bytes: Option<u64>,
+    low_priority_budget_percent: Option<u32>,
+    high_priority_reserve_percent: Option<u32>,
     retention_days: Option<f64>,
     retention_check_ms: Option<u64>,
     dead_letter_max_bytes: Option<u64>,
@@ -354,6 +370,10 @@ pub struct Config {
     pub flush_batch_events: usize,
     /// See [`Cli::journal_budget_bytes`].
     pub journal_budget_bytes: u64,
+    /// See [`Cli::low_priority_budget_percent`].
+    pub low_priority_budget_percent: u32,
+    /// See [`Cli::high_priority_reserve_percent`].
+    pub high_priority_reserve_percent: u32,
     /// See [`Cli::header_timeout_ms`].
     pub header_timeout_ms: u64,
     /// See [`Cli::body_timeout_ms`].
@@ -465,6 +485,14 @@ impl Config {
                 .journal_budget_bytes
                 .or(file.journal_budget_bytes)
                 .unwrap_or(DEFAULT_JOURNAL_BUDGET_BYTES),
+            low_priority_budget_percent: cli
+                .low_priority_budget_percent
+                .or(file.low_priority_budget_percent)
+                .unwrap_or(DEFAULT_LOW_PRIORITY_BUDGET_PERCENT),
+            high_priority_reserve_percent: cli
+                .high_priority_reserve_percent
+                .or(file.high_priority_reserve_percent)
+                .unwrap_or(DEFAULT_HIGH_PRIORITY_RESERVE_PERCENT),
             header_timeout_ms: cli
                 .header_timeout_ms
                 .or(file.header_timeout_ms)
@@ -624,6 +652,18 @@ impl Config {
             "--journal-budget-bytes must leave every core at least one byte (0 would refuse every event)"
         );
         anyhow::ensure!(
+            self.high_priority_reserve_percent <= MAX_HIGH_PRIORITY_RESERVE_PERCENT,
+            "--high-priority-reserve-percent must be 0 to {MAX_HIGH_PRIORITY_RESERVE_PERCENT} \
+             ({} would refuse every normal-priority event)",
+            self.high_priority_reserve_percent
+        );
+        let normal_percent = 100 - self.high_priority_reserve_percent;
+        anyhow::ensure!(
+            (1..=normal_percent).contains(&self.low_priority_budget_percent),
+            "--low-priority-budget-percent must be 1 to {normal_percent} (100 minus \
+             --high-priority-reserve-percent): low-priority events are refused before normal ones"
+        );
+        anyhow::ensure!(
             self.dead_letter_max_bytes >= 1,
             "--dead-letter-max-bytes must be positive (0 would hold every refused event forever)"
         );
@@ -648,6 +688,15 @@ impl Config {
     /// The budget of one core's journal (the total split evenly).
     pub fn journal_budget_per_core(&self) -> u64 {
         (self.journal_budget_bytes / self.cores as u64).max(1)
+    }
+
+    /// Where each priority is refused in one core's journal.
+    pub fn priority_budget_per_core(&self) -> PriorityBudget {
+        PriorityBudget::new(
+            self.journal_budget_per_core(),
+            self.low_priority_budget_percent,
+            self.high_priority_reserve_percent,
+        )
     }
 
     /// `DATA/journal`.
@@ -750,6 +799,28 @@ mod tests {
                 "--dead-letter-max-bytes",
             ),
             (vec!["--retention-check-ms", "0"], "--retention-check-ms"),
+            (
+                vec!["--high-priority-reserve-percent", "100"],
+                "--high-priority-reserve-percent",
+            ),
+            (
+                vec!["--low-priority-budget-percent", "0"],
+                "--low-priority-budget-percent",
+            ),
+            (
+                vec!["--low-priority-budget-percent", "101"],
+                "--low-priority-budget-percent",
+            ),
+            (
+                // Low would be refused after normal.
+                vec![
+                    "--low-priority-budget-percent",
+                    "95",
+                    "--high-priority-reserve-percent",
+                    "10",
+                ],
+                "--low-priority-budget-percent",
+            ),
         ] {
             let message = refused(&args);
             assert!(message.contains(flag), "{args:?}: {message}");
@@ -841,6 +912,38 @@ mod tests {
             "the flag wins over the file"
         );
         assert!(Cli::try_parse_from(["helios-collector", "--io-driver", "kqueue"]).is_err());
+    }
+
+    #[test]
+    fn priority_percents_come_from_flag_or_file_and_set_the_per_core_thresholds() {
+        let c = Config::resolve(cli(&["--journal-budget-bytes", "2000", "--cores", "2"])).unwrap();
+        let b = c.priority_budget_per_core();
+        assert_eq!(b.limit_bytes(crate::events::Priority::Low), 800);
+        assert_eq!(b.limit_bytes(crate::events::Priority::Normal), 900);
+        assert_eq!(b.limit_bytes(crate::events::Priority::High), 1000);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "low_priority_budget_percent = 50\nhigh_priority_reserve_percent = 25\n",
+        )
+        .unwrap();
+        let c = Config::resolve(cli(&["--config", path.to_str().unwrap()])).unwrap();
+        assert_eq!(
+            (
+                c.low_priority_budget_percent,
+                c.high_priority_reserve_percent
+            ),
+            (50, 25)
+        );
+        let c = Config::resolve(cli(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--low-priority-budget-percent",
+            "75",
+        ]))
+        .unwrap();
+        assert_eq!(c.low_priority_budget_percent, 75, "the flag wins");
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use helios_journal::histogram::HistogramSnapshot;
 use helios_journal::{IoDriver, JournalMonitor};
 
+use crate::events::Priority;
+
 /// Statuses counted one by one; anything else is counted as `other`.
 pub const TRACKED_STATUSES: [u16; 16] = [
     200, 204, 400, 401, 403, 404, 405, 406, 408, 411, 413, 415, 429, 431, 500, 503,
@@ -25,6 +27,8 @@ pub struct CoreMetrics {
     /// Requests to each shipper protocol's endpoints, in
     /// `helios_shippers::Protocol::ALL` order.
     shipper_requests: [AtomicU64; helios_shippers::Protocol::ALL.len()],
+    /// Events refused at the journal budget, in `Priority::ALL` order.
+    budget_refused: [AtomicU64; Priority::ALL.len()],
 }
 
 impl CoreMetrics {
@@ -50,6 +54,16 @@ impl CoreMetrics {
             .position(|&p| p == protocol)
             .unwrap_or(0);
         self.shipper_requests[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts events refused at the journal budget, per priority
+    /// (`Priority::index` order), whether one by one or as a whole 503.
+    pub fn budget_refused(&self, counts: [u64; Priority::ALL.len()]) {
+        for (counter, n) in self.budget_refused.iter().zip(counts) {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Counts request body bytes received (on the wire).
@@ -217,6 +231,24 @@ impl Metrics {
                 out,
                 "helios_shipper_requests_total{{protocol=\"{}\"}} {n}",
                 protocol.name()
+            );
+        }
+        header(
+            &mut out,
+            "helios_events_budget_refused_total",
+            "counter",
+            "Events refused because the journal was too full for their priority (low from --low-priority-budget-percent, normal in the --high-priority-reserve-percent, high at the budget), by priority.",
+        );
+        for priority in Priority::ALL {
+            let n: u64 = self
+                .cores
+                .iter()
+                .map(|c| c.budget_refused[priority.index()].load(Ordering::Relaxed))
+                .sum();
+            let _ = writeln!(
+                out,
+                "helios_events_budget_refused_total{{priority=\"{}\"}} {n}",
+                priority.name()
             );
         }
         counter(

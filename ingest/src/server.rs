@@ -1098,21 +1098,15 @@ struct Stamp<'a> {
 fn journal_accepted(
     core: &Core,
     body: &[u8],
-    v: &events::Validation,
+    v: &mut events::Validation,
     payload: &mut Vec<u8>,
     stamp: Stamp<'_>,
 ) -> Result<Option<Ticket>, JournalRefusal> {
-    let accepted = v.accepted().len();
-    if accepted == 0 {
+    if v.accepted().is_empty() {
         return Ok(None);
     }
-    if core.journal().unflushed_bytes() >= core.cfg.journal_budget_per_core() {
-        // The store is behind by a whole budget: refuse rather than grow
-        // the journals without bound (DESIGN §5 backpressure).
-        return Err(JournalRefusal::Busy(
-            "journal budget reached: the store is behind; retry later".into(),
-        ));
-    }
+    refuse_over_budget(core, v)?;
+    let accepted = v.accepted().len();
     let Stamp {
         relay,
         app,
@@ -1143,6 +1137,48 @@ fn journal_accepted(
         Err(JournalError::RecordTooLarge { .. }) => Err(JournalRefusal::TooLarge),
         Err(e) => Err(JournalRefusal::Busy(journal_detail(&e))),
     }
+}
+
+/// Applies the journal budget by priority (DESIGN §5 backpressure, issue
+/// 21 §2): the store is behind, so rather than grow the journal without
+/// bound, refuse the events whose priority's threshold the journal has
+/// reached. They become per-event rejects (`v` is changed in place); when
+/// none of the request's events is left, the whole request is refused
+/// (503 + Retry-After, as a full budget always was). Below the low
+/// threshold this is one comparison.
+fn refuse_over_budget(core: &Core, v: &mut events::Validation) -> Result<(), JournalRefusal> {
+    let unflushed_bytes = core.journal().unflushed_bytes();
+    let budget = core.cfg.priority_budget_per_core();
+    if !budget.refuses_any(unflushed_bytes) {
+        return Ok(());
+    }
+    let refused = v.refuse_priorities(|p| budget.refuses(p, unflushed_bytes));
+    core.metrics.budget_refused(refused);
+    if !v.accepted().is_empty() {
+        return Ok(());
+    }
+    // Name the most urgent priority refused: that is the threshold the
+    // client is waiting on.
+    let detail = match events::Priority::ALL
+        .into_iter()
+        .find(|p| refused[p.index()] > 0)
+    {
+        Some(events::Priority::Low) => format!(
+            "journal budget: low-priority events are refused above {}% of the budget \
+             (--low-priority-budget-percent): the store is behind; retry later",
+            core.cfg.low_priority_budget_percent
+        ),
+        Some(events::Priority::Normal) => format!(
+            "journal budget: normal-priority events are refused in the last {}% of the budget, \
+             kept for high priority (--high-priority-reserve-percent): the store is behind; \
+             retry later",
+            core.cfg.high_priority_reserve_percent
+        ),
+        Some(events::Priority::High) | None => {
+            "journal budget reached: the store is behind; retry later".into()
+        }
+    };
+    Err(JournalRefusal::Busy(detail))
 }
 
 /// Why a body's `Content-Encoding` could not be removed.

@@ -1,5 +1,6 @@
 //! One pass of serde_json over an event object that collects the envelope
-//! members the collector cares about (`type`, `ts`, `_id`, `recv`, `app`)
+//! members the collector cares about (`type`, `ts`, `_id`, `recv`, `app`,
+//! `priority`)
 //! and walks every other value with [`Readable`], which builds nothing but
 //! makes serde_json decode every string and number: a lone UTF-16
 //! surrogate escape (`"\ud800"`) or a number beyond `f64` (`1e400`) is
@@ -25,6 +26,8 @@ use helios_store::{
     RFC3339_MAX_MS, RFC3339_MIN_MS,
 };
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::priority::{Priority, FIELD_PRIORITY};
 
 /// Up to this many members the duplicate check compares every pair (no
 /// sorting, cache-friendly); above it, it sorts, so a hostile event with
@@ -82,6 +85,8 @@ pub(super) struct EventFacts {
     pub id: IdField,
     /// The string itself, when one, is in [`FieldScratch::app`].
     pub app: StringField,
+    /// `priority`: `Normal` when absent or not one of the three names.
+    pub priority: Priority,
 }
 
 /// Reused buffers for [`event_facts`] (one per core / per flusher).
@@ -181,6 +186,7 @@ enum Member {
     Recv,
     Id,
     App,
+    Priority,
     Other,
 }
 
@@ -220,6 +226,7 @@ impl<'de> Visitor<'de> for EventSeed<'_> {
                         app: &mut scratch.app,
                     }))?;
                 }
+                Member::Priority => facts.priority = map.next_value_seed(Judged(PriorityJudge))?,
                 Member::Other => {
                     map.next_value::<Readable>()?;
                 }
@@ -335,6 +342,7 @@ impl<'de> Visitor<'de> for NameSeed<'_> {
             FIELD_RECV => Member::Recv,
             FIELD_ID => Member::Id,
             FIELD_APP => Member::App,
+            FIELD_PRIORITY => Member::Priority,
             _ => Member::Other,
         })
     }
@@ -470,6 +478,26 @@ impl Judge for TimeJudge {
     }
 }
 
+/// `priority`: one of the three names, else (any other string, any other
+/// type) `Normal`, the value kept as data.
+struct PriorityJudge;
+
+impl Judge for PriorityJudge {
+    type Out = Priority;
+
+    fn string(self, text: &str) -> Priority {
+        Priority::from_value(text)
+    }
+
+    fn integer(self, _: i128) -> Priority {
+        Priority::Normal
+    }
+
+    fn other(self) -> Priority {
+        Priority::Normal
+    }
+}
+
 struct IdJudge;
 
 impl Judge for IdJudge {
@@ -509,6 +537,23 @@ mod tests {
         assert_eq!(facts.recv, TimeField::Absent);
         assert_eq!(facts.app, StringField::Str { empty: false });
         assert_eq!(scratch.app(), "shop");
+    }
+
+    #[test]
+    fn priority_is_read_and_anything_unknown_counts_as_normal() {
+        for (event, priority) in [
+            (r#"{"type":"t","priority":"high"}"#, Priority::High),
+            (r#"{"type":"t","priority":"low"}"#, Priority::Low),
+            (r#"{"type":"t","priority":"normal"}"#, Priority::Normal),
+            (r#"{"type":"t"}"#, Priority::Normal),
+            (r#"{"type":"t","priority":"HIGH"}"#, Priority::Normal),
+            (r#"{"type":"t","priority":3}"#, Priority::Normal),
+            (r#"{"type":"t","priority":{"high":1}}"#, Priority::Normal),
+            (r#"{"type":"t","priorit\u0079":"low"}"#, Priority::Low),
+            (r#"{"type":"t","x":{"priority":"high"}}"#, Priority::Normal),
+        ] {
+            assert_eq!(facts(event).0.priority, priority, "{event}");
+        }
     }
 
     #[test]

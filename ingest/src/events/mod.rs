@@ -41,6 +41,7 @@ mod docs;
 mod fields;
 mod id;
 mod payload;
+mod priority;
 mod scan;
 mod skew;
 mod validate;
@@ -50,6 +51,10 @@ pub use id::{load_or_create_node_id, minted_id, IdMinter, COUNTER_SPACE, NODE_ID
 pub use payload::{
     decode_payload, encode_payload, payload_len, PayloadError, PayloadIter, PAYLOAD_FLAGS_BYTES,
     PAYLOAD_FLAG_RELAYED, PAYLOAD_KNOWN_FLAGS, PAYLOAD_LEN_BYTES,
+};
+pub use priority::{
+    Priority, PriorityBudget, DEFAULT_HIGH_PRIORITY_RESERVE_PERCENT,
+    DEFAULT_LOW_PRIORITY_BUDGET_PERCENT, FIELD_PRIORITY, MAX_HIGH_PRIORITY_RESERVE_PERCENT,
 };
 pub use skew::{clock_offset_ms, DEFAULT_CLOCK_SKEW_THRESHOLD_MS};
 pub use validate::{

@@ -40,6 +40,7 @@ use std::ops::Range;
 use super::fields::{
     event_facts, is_unreadable_value, EventFacts, FieldScratch, IdField, StringField, TimeField,
 };
+use super::priority::Priority;
 use super::scan::{skip_whitespace, trim_whitespace, value_extent, Extent};
 
 /// Default for [`ValidateLimits::max_events_per_request`].
@@ -134,6 +135,10 @@ pub enum EventError {
     /// `recv` from a client that is not a relay.
     #[error("recv is set by the collector")]
     RecvNotAllowed,
+    /// Accepted by the rules, then refused because the journal is too full
+    /// for its priority (the store is behind): retry later.
+    #[error("{}", budget_refusal(*.0))]
+    JournalBudget(Priority),
     /// `recv` from a relay is not a valid time.
     #[error("recv must be an RFC 3339 string or integer epoch milliseconds")]
     InvalidRecv,
@@ -152,6 +157,13 @@ pub enum EventError {
 }
 
 impl EventError {
+    /// Whether the event itself is fine and only the collector's state
+    /// refused it (the journal budget): the sender should retry it later,
+    /// not drop it as bad data (a syslog RELP frame gets `rsp 500`).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::JournalBudget(_))
+    }
+
     /// The message as a static string (for the response body, without
     /// allocating).
     pub fn as_str(&self) -> &'static str {
@@ -171,7 +183,24 @@ impl EventError {
             Self::UnreadableValue => {
                 "a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff) or a number is beyond the 64-bit float range"
             }
+            Self::JournalBudget(priority) => budget_refusal(*priority),
         }
+    }
+}
+
+/// Why an event of `priority` was refused at the journal budget. The
+/// knobs are named rather than their values given: the message is static
+/// (no allocation per refused event), and the 503 a wholly refused request
+/// gets names the values.
+fn budget_refusal(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Low => {
+            "journal budget: low-priority events are refused above --low-priority-budget-percent of the budget (the store is behind); retry later"
+        }
+        Priority::Normal => {
+            "journal budget: normal-priority events are refused in the --high-priority-reserve-percent kept for high priority (the store is behind); retry later"
+        }
+        Priority::High => "journal budget reached: the store is behind; retry later",
     }
 }
 
@@ -206,6 +235,8 @@ pub enum BodyError {
 #[derive(Debug, Default)]
 pub struct Validation {
     accepted: Vec<Range<usize>>,
+    /// Beside `accepted`, one per accepted event.
+    accepted_facts: Vec<AcceptedFacts>,
     rejected: Vec<Reject>,
     mint_count: u32,
     event_count: usize,
@@ -240,8 +271,65 @@ impl Validation {
         self.event_count
     }
 
+    /// How many accepted events have each priority, in
+    /// [`Priority::index`] order.
+    pub fn accepted_priorities(&self) -> [u64; 3] {
+        let mut counts = [0u64; 3];
+        for facts in &self.accepted_facts {
+            counts[facts.priority.index()] += 1;
+        }
+        counts
+    }
+
+    /// Moves every accepted event whose priority `refused` names into the
+    /// rejects ([`EventError::JournalBudget`]), keeping both lists in body
+    /// order and the mint count exact. Returns how many were moved per
+    /// priority ([`Priority::index`] order). Runs only when the journal is
+    /// past a priority threshold, so it may allocate.
+    pub fn refuse_priorities(&mut self, refused: impl Fn(Priority) -> bool) -> [u64; 3] {
+        let mut counts = [0u64; 3];
+        if !self.accepted_facts.iter().any(|f| refused(f.priority)) {
+            return counts;
+        }
+        // Every index below `event_count` is either accepted or rejected,
+        // both in body order: the k-th accepted event's index is the k-th
+        // index the old rejects do not hold.
+        let old_rejects = std::mem::take(&mut self.rejected);
+        let mut old_rejects = old_rejects.into_iter().peekable();
+        let mut index = 0usize;
+        let mut kept = 0usize;
+        for k in 0..self.accepted.len() {
+            while let Some(reject) = old_rejects.next_if(|r| r.index == index) {
+                self.rejected.push(reject);
+                index += 1;
+            }
+            let facts = self.accepted_facts[k];
+            if refused(facts.priority) {
+                self.rejected.push(Reject {
+                    index,
+                    error: EventError::JournalBudget(facts.priority),
+                });
+                counts[facts.priority.index()] += 1;
+                if facts.minted {
+                    self.mint_count -= 1;
+                }
+            } else {
+                self.accepted.swap(kept, k);
+                self.accepted_facts[kept] = facts;
+                kept += 1;
+            }
+            index += 1;
+        }
+        self.rejected.extend(old_rejects);
+        self.accepted.truncate(kept);
+        self.accepted_facts.truncate(kept);
+        debug_assert_eq!(self.accepted.len() + self.rejected.len(), self.event_count);
+        counts
+    }
+
     fn clear(&mut self) {
         self.accepted.clear();
+        self.accepted_facts.clear();
         self.rejected.clear();
         self.mint_count = 0;
         self.event_count = 0;
@@ -276,9 +364,17 @@ struct Run<'a> {
     out: &'a mut Validation,
 }
 
+/// What the collector keeps of an accepted event besides its bytes.
+#[derive(Debug, Clone, Copy)]
+struct AcceptedFacts {
+    priority: Priority,
+    /// It carries no `_id`: the collector mints one.
+    minted: bool,
+}
+
 /// What became of one event.
 enum Verdict {
-    Accepted,
+    Accepted(AcceptedFacts),
     Rejected(EventError),
     /// Not valid JSON: a reject in NDJSON, a malformed body in JSON form.
     NotJson(NotJson),
@@ -383,7 +479,10 @@ impl Run<'_> {
         let range = start..extent.end;
         let event = body.get(range.clone()).unwrap_or_default();
         match self.judge(event, extent.max_depth) {
-            Verdict::Accepted => self.out.accepted.push(range),
+            Verdict::Accepted(facts) => {
+                self.out.accepted.push(range);
+                self.out.accepted_facts.push(facts);
+            }
             Verdict::Rejected(error) => self.out.rejected.push(Reject { index, error }),
             Verdict::NotJson(error) => return Err(malformed_at(index, &error.detail())),
         }
@@ -406,7 +505,10 @@ impl Run<'_> {
                 None => Verdict::Rejected(EventError::InvalidJson),
             };
             match verdict {
-                Verdict::Accepted => self.out.accepted.push(start..start + event.len()),
+                Verdict::Accepted(facts) => {
+                    self.out.accepted.push(start..start + event.len());
+                    self.out.accepted_facts.push(facts);
+                }
                 Verdict::Rejected(error) => self.out.rejected.push(Reject { index, error }),
                 Verdict::NotJson(_) => self.out.rejected.push(Reject {
                     index,
@@ -460,10 +562,14 @@ impl Run<'_> {
         }
         match check_rules(&facts, self.mode) {
             Ok(()) => {
-                if facts.id == IdField::Absent {
+                let minted = facts.id == IdField::Absent;
+                if minted {
                     self.out.mint_count += 1;
                 }
-                Verdict::Accepted
+                Verdict::Accepted(AcceptedFacts {
+                    priority: facts.priority,
+                    minted,
+                })
             }
             Err(error) => Verdict::Rejected(error),
         }
@@ -505,4 +611,86 @@ fn malformed(detail: &str) -> BodyError {
 
 fn malformed_at(index: usize, detail: &str) -> BodyError {
     BodyError::Malformed(format!("event {index}: {detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validated(body: &str) -> Validation {
+        let mut v = Validation::new();
+        validate(
+            body.as_bytes(),
+            BodyFormat::Ndjson,
+            &ValidateLimits::default(),
+            ValidateMode::default(),
+            &mut v,
+        )
+        .expect("valid body");
+        v
+    }
+
+    fn texts<'b>(body: &'b str, v: &Validation) -> Vec<&'b str> {
+        v.accepted().iter().map(|r| &body[r.clone()]).collect()
+    }
+
+    #[test]
+    fn refused_priorities_become_rejects_in_body_order_and_ids_to_mint_follow() {
+        let body = concat!(
+            r#"{"type":"a","priority":"low"}"#,
+            "\n",
+            r#"{"no":"type"}"#,
+            "\n",
+            r#"{"type":"b","priority":"high"}"#,
+            "\n",
+            r#"{"type":"c","priority":"low","_id":"0123456789abcdef01234567"}"#,
+            "\n",
+            r#"{"type":"d"}"#,
+            "\n",
+            "not json\n",
+            r#"{"type":"e","priority":"low"}"#,
+            "\n",
+        );
+        let mut v = validated(body);
+        assert_eq!(v.accepted_priorities(), [1, 1, 3]);
+        assert_eq!(v.mint_count(), 4);
+        let counts = v.refuse_priorities(|p| p == Priority::Low);
+        assert_eq!(counts, [0, 0, 3]);
+        assert_eq!(
+            texts(body, &v),
+            [r#"{"type":"b","priority":"high"}"#, r#"{"type":"d"}"#]
+        );
+        assert_eq!(v.accepted_priorities(), [1, 1, 0]);
+        // Two of the three refused carried no _id.
+        assert_eq!(v.mint_count(), 2);
+        let rejects: Vec<(usize, EventError)> =
+            v.rejected().iter().map(|r| (r.index, r.error)).collect();
+        assert_eq!(
+            rejects,
+            [
+                (0, EventError::JournalBudget(Priority::Low)),
+                (1, EventError::MissingType),
+                (3, EventError::JournalBudget(Priority::Low)),
+                (5, EventError::InvalidJson),
+                (6, EventError::JournalBudget(Priority::Low)),
+            ]
+        );
+        assert!(EventError::JournalBudget(Priority::Low)
+            .as_str()
+            .contains("--low-priority-budget-percent"));
+    }
+
+    #[test]
+    fn refusing_what_is_not_there_changes_nothing_and_refusing_all_empties_accepted() {
+        let body = "{\"type\":\"a\"}\n{\"type\":\"b\",\"priority\":\"high\"}\n";
+        let mut v = validated(body);
+        assert_eq!(v.refuse_priorities(|p| p == Priority::Low), [0, 0, 0]);
+        assert_eq!(v.accepted().len(), 2);
+        assert!(v.rejected().is_empty());
+        assert_eq!(v.refuse_priorities(|_| true), [1, 1, 0]);
+        assert!(v.accepted().is_empty());
+        assert_eq!(v.mint_count(), 0);
+        let indexes: Vec<usize> = v.rejected().iter().map(|r| r.index).collect();
+        assert_eq!(indexes, [0, 1]);
+    }
 }

@@ -148,6 +148,11 @@ pub fn write_event(
         out.extend_from_slice(b",\"severity_number\":");
         write_number(out, record.severity_number);
     }
+    if let Some(priority) = priority(record.severity_number) {
+        out.extend_from_slice(b",\"priority\":\"");
+        out.extend_from_slice(priority.as_bytes());
+        out.push(b'"');
+    }
     write_text(out, "severity_text", &record.severity_text);
     if let Some(body) = record.body.as_ref().filter(|b| !is_empty(b)) {
         out.extend_from_slice(b",\"body\":");
@@ -169,6 +174,19 @@ pub fn write_event(
     out.extend_from_slice(&context.resource.0);
     out.extend_from_slice(&context.scope.0);
     out.extend_from_slice(b"}\n");
+}
+
+/// The Helios priority of an OTLP severity number, by the rule syslog's
+/// severities follow: FATAL and ERROR (17–24) → `high`, WARN, INFO and
+/// DEBUG (5–16) → `normal`, TRACE (1–4) → `low`; none for 0 (unspecified)
+/// or a number outside 1–24 (the event then counts as `normal`).
+pub fn priority(severity_number: i32) -> Option<&'static str> {
+    match severity_number {
+        17..=24 => Some("high"),
+        5..=16 => Some("normal"),
+        1..=4 => Some("low"),
+        _ => None,
+    }
 }
 
 /// The event's `ts`: `time_unix_nano`, else `observed_time_unix_nano`, in
@@ -203,6 +221,7 @@ pub fn lookup<'a>(context: Context<'a>, record: &'a LogRecord, path: &str) -> Op
         ("event_name", None) => non_empty(&record.event_name),
         ("severity_text", None) => non_empty(&record.severity_text),
         ("severity_number", None) => non_zero(i64::from(record.severity_number)),
+        ("priority", None) => priority(record.severity_number).map(Cow::Borrowed),
         ("time_unix_nano", None) => non_zero(record.time_unix_nano),
         ("observed_time_unix_nano", None) => non_zero(record.observed_time_unix_nano),
         ("dropped_attributes_count", None) => non_zero(record.dropped_attributes_count),

@@ -16,6 +16,7 @@
 //! | `timeUnixNano` | `time_unix_nano` (exact decimal string) |
 //! | `observedTimeUnixNano` | `observed_time_unix_nano` (exact decimal string) |
 //! | `severityNumber` | `severity_number` (integer, 1–24) |
+//! | `severityNumber` | `priority`: 17–24 (FATAL, ERROR) → `"high"`, 5–16 (DEBUG, INFO, WARN) → `"normal"`, 1–4 (TRACE) → `"low"`; absent for 0 or out of range (the collector then counts the event `normal`). The rule syslog's severities follow; it matters only at the collector's journal budget |
 //! | `severityText` | `severity_text` |
 //! | `body` | `body` (see *Values*) |
 //! | `attributes` | `attributes` (object) |

@@ -159,7 +159,7 @@ fn full_request() -> ExportLogsServiceRequest {
 const FULL_EVENT: &str = concat!(
     r#"{"type":"order.failed","ts":1765108800123,"#,
     r#""time_unix_nano":"1765108800123456789","observed_time_unix_nano":"1765108800200000000","#,
-    r#""severity_number":17,"severity_text":"ERROR","body":"payment failed","#,
+    r#""severity_number":17,"priority":"high","severity_text":"ERROR","body":"payment failed","#,
     r#""attributes":{"order.id":42,"retry":true},"dropped_attributes_count":1,"flags":1,"#,
     r#""trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b174","#,
     r#""event_name":"order.failed","resource":{"service.name":"checkout"},"#,
@@ -904,7 +904,7 @@ fn a_captured_python_sdk_body_translates_to_these_events() {
             concat!(
                 r#"{"type":"otel.log","ts":1765108800123,"time_unix_nano":"1765108800123456789","#,
                 r#""observed_time_unix_nano":"1765108800200000000","severity_number":13,"#,
-                r#""severity_text":"WARN","body":"order 7 placed","#,
+                r#""priority":"normal","severity_text":"WARN","body":"order 7 placed","#,
                 r#""attributes":{"order_id":7,"amount":10.5,"tags":["a","b"]},"flags":1,"#,
                 r#""trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b174","#,
                 r#""resource":{"service.name":"checkout","telemetry.sdk.language":"python"},"#,
@@ -915,7 +915,7 @@ fn a_captured_python_sdk_body_translates_to_these_events() {
                 concat!(
                     r#"{{"type":"payment.refunded","ts":1765108801000,"_id":"{}","#,
                     r#""observed_time_unix_nano":"1765108801000000000","severity_number":17,"#,
-                    r#""severity_text":"ERROR","body":{{"kind":"refund","raw":"AP8="}},"#,
+                    r#""priority":"high","severity_text":"ERROR","body":{{"kind":"refund","raw":"AP8="}},"#,
                     r#""attributes":{{"log.record.uid":"uid-1"}},"event_name":"payment.refunded","#,
                     r#""resource":{{"service.name":"checkout","telemetry.sdk.language":"python"}},"#,
                     r#""scope":{{"name":"shop.orders","version":"1.4.0"}}}}"#
@@ -934,7 +934,7 @@ fn a_captured_js_exporter_body_translates_to_these_events() {
             concat!(
                 r#"{{"type":"{type}","ts":176510880{i}123,"time_unix_nano":"176510880{i}123456789","#,
                 r#""observed_time_unix_nano":"{observed}","severity_number":{n},"#,
-                r#""severity_text":"{text}","body":"js record {i} capture","#,
+                r#""priority":"normal","severity_text":"{text}","body":"js record {i} capture","#,
                 r#""attributes":{{"run":"capture","i":{i},"http.route":"/orders","ratio":0.25,"#,
                 r#""tags":["a","b"]}},"flags":1,"#,
                 r#""trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b174","#,
@@ -960,4 +960,23 @@ fn a_captured_js_exporter_body_translates_to_these_events() {
             event(1, "1796643074448000000", (13, "WARN"), ""),
         ]
     );
+}
+
+#[test]
+fn severity_numbers_map_to_priorities_by_the_syslog_rule() {
+    use super::event::priority;
+    let names: Vec<Option<&str>> = (0..=25).map(priority).collect();
+    assert_eq!(names[0], None, "unspecified: no priority member");
+    assert!(names[1..=4].iter().all(|p| *p == Some("low")), "TRACE");
+    assert!(
+        names[5..=16].iter().all(|p| *p == Some("normal")),
+        "DEBUG..WARN"
+    );
+    assert!(
+        names[17..=24].iter().all(|p| *p == Some("high")),
+        "ERROR, FATAL"
+    );
+    assert_eq!(names[25], None);
+    assert_eq!(priority(-1), None);
+    assert_eq!(priority(i32::MAX), None);
 }
