@@ -56,7 +56,7 @@ load() {
   local args
   case $name in
     helios-json) args=(--url "http://127.0.0.1:$PORT/v1/events" --body-file "$BENCH/batch100.json") ;;
-    otlp-protobuf) args=(--url "http://127.0.0.1:$PORT/v1/logs" --body-file "$WORK/otlp100.pb"
+    otlp-protobuf) args=(--url "http://127.0.0.1:$PORT/v1/logs" --body-file "$WORK/otlp100.pb" --body-events 100
                          -H "Content-Type: application/x-protobuf") ;;
   esac
   start_helios

@@ -17,6 +17,8 @@ use crate::object_id::ID_HEX_LEN;
 pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// Content-Type of an NDJSON body (`--ndjson`): one event per line.
 pub const CONTENT_TYPE_NDJSON: &str = "application/x-ndjson";
+/// Default Content-Type of a body sent unread (`--body-events`).
+pub const CONTENT_TYPE_OPAQUE: &str = "application/octet-stream";
 
 /// The `type` of every synthesized event.
 pub const SYNTHETIC_TYPE: &str = "loadgen.synthetic";
@@ -35,7 +37,8 @@ pub struct Payload {
     pub id_offsets: Vec<usize>,
     /// Events in the body (for events/s and the ack accounting).
     pub events: usize,
-    /// Content-Type header value: [`CONTENT_TYPE_JSON`] or [`CONTENT_TYPE_NDJSON`].
+    /// Content-Type header value: [`CONTENT_TYPE_JSON`], [`CONTENT_TYPE_NDJSON`]
+    /// or [`CONTENT_TYPE_OPAQUE`].
     pub content_type: &'static str,
 }
 
@@ -160,6 +163,27 @@ pub fn from_file(bytes: &[u8], ndjson: bool, with_ids: bool) -> Result<Payload, 
         id_offsets,
         events: events.len(),
         content_type: content_type(ndjson),
+    })
+}
+
+/// A body file sent as it is, whatever its format (`--body-events`): an
+/// OTLP protobuf, an Elasticsearch bulk body; `events` says how many events
+/// it carries. Its Content-Type defaults to `application/octet-stream`
+/// (`-H` sets the protocol's).
+pub fn opaque(bytes: Vec<u8>, events: usize) -> Result<Payload, BodyError> {
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(BodyError(format!(
+            "body file exceeds {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    if bytes.is_empty() {
+        return Err(BodyError("body file is empty".into()));
+    }
+    Ok(Payload {
+        body: bytes,
+        id_offsets: Vec::new(),
+        events,
+        content_type: CONTENT_TYPE_OPAQUE,
     })
 }
 
@@ -328,5 +352,16 @@ mod tests {
         assert!(from_file(br#"{"_id":"x","type":"a"}"#, false, true).is_err());
         assert!(from_file(b"[1,2]", false, false).is_err());
         assert!(from_file(b"not json", false, false).is_err());
+    }
+
+    #[test]
+    fn an_opaque_body_is_sent_unread_and_counted_as_told() {
+        let protobuf = vec![0x0a, 0x03, 0xff, 0x00, 0x01];
+        let payload = opaque(protobuf.clone(), 100).unwrap();
+        assert_eq!(payload.body, protobuf);
+        assert_eq!(payload.events, 100);
+        assert!(payload.id_offsets.is_empty());
+        assert_eq!(payload.content_type, CONTENT_TYPE_OPAQUE);
+        assert!(opaque(Vec::new(), 1).is_err());
     }
 }

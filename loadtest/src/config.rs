@@ -68,6 +68,11 @@ pub struct Args {
     /// Send this file as the body (verbatim unless --ids-out adds `_id`s).
     #[arg(long)]
     pub body_file: Option<PathBuf>,
+    /// The --body-file is not Helios JSON (e.g. an OTLP protobuf or a
+    /// bulk body): send it as is, unread, and count this many events per
+    /// request for events/s. Set its Content-Type with -H.
+    #[arg(long, requires = "body_file", conflicts_with_all = ["ndjson", "ids_out"])]
+    pub body_events: Option<usize>,
     /// Content-Type application/x-ndjson, one event per line.
     #[arg(long)]
     pub ndjson: bool,
@@ -135,6 +140,13 @@ pub enum BodySpec {
     },
     /// The contents of `--body-file`, read once before the run.
     File(PathBuf),
+    /// `--body-file` with `--body-events`: sent unread, counted as `events`.
+    Opaque {
+        /// The file.
+        path: PathBuf,
+        /// Events each request carries.
+        events: usize,
+    },
 }
 
 /// A validated run description.
@@ -246,7 +258,11 @@ impl Config {
             return err("--timeout must be positive");
         }
         let body = match args.body_file {
-            Some(path) => BodySpec::File(path),
+            Some(path) => match args.body_events {
+                Some(0) => return err("--body-events must be at least 1"),
+                Some(events) => BodySpec::Opaque { path, events },
+                None => BodySpec::File(path),
+            },
             None => {
                 let events_per_request = args.events_per_request.unwrap_or(1);
                 let event_bytes = args.event_bytes.unwrap_or(300);

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
 use hdrhistogram::serialization::V2DeflateSerializer;
 
-use crate::body::{from_file, synthesize};
+use crate::body::{from_file, opaque, synthesize};
 use crate::clock::now_ns;
 use crate::config::{BodySpec, Config, MAX_BATCH_BYTES};
 use crate::conn::{Conn, ConnPlan, Ctx, SockAddr};
@@ -90,6 +90,12 @@ pub fn run(config: Config) -> Result<Report, RunError> {
             let bytes = std::fs::read(path)
                 .map_err(|e| RunError::Setup(format!("--body-file {}: {e}", path.display())))?;
             from_file(&bytes, config.ndjson, with_ids)
+                .map_err(|e| RunError::Setup(format!("--body-file {}: {e}", path.display())))?
+        }
+        BodySpec::Opaque { path, events } => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| RunError::Setup(format!("--body-file {}: {e}", path.display())))?;
+            opaque(bytes, *events)
                 .map_err(|e| RunError::Setup(format!("--body-file {}: {e}", path.display())))?
         }
     };
