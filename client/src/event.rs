@@ -9,6 +9,11 @@
 //! a field named `recv` is removed because the collector owns it and rejects
 //! events that carry it. `ts`, `host` and `app` are defaults: a field of the
 //! same name given by the app wins.
+//!
+//! Priority: a `"priority": "high"` field marks an event that may use the
+//! queue's reserve (see `queue`); it is sent as is, and the collector reads
+//! the same field at its journal budget (`"low"`, `"normal"`, anything
+//! else counting as normal).
 
 use serde_json::{Map, Value};
 
@@ -22,11 +27,19 @@ const ENVELOPE_ESTIMATE_BYTES: usize = 96;
 /// Rough bytes per field when sizing a document's buffer up front.
 const FIELD_ESTIMATE_BYTES: usize = 24;
 
+/// The field that names an event's priority, and the value that lets it
+/// use the queue's reserve.
+pub const PRIORITY_FIELD: &str = "priority";
+/// See [`PRIORITY_FIELD`].
+pub const HIGH_PRIORITY: &str = "high";
+
 /// One encoded event: its complete JSON object (with `_id`), no newline.
 #[derive(Debug)]
 pub(crate) struct Event {
     /// The whole document as UTF-8 JSON.
     pub(crate) doc: Box<[u8]>,
+    /// `"priority": "high"`: may fill the queue's reserve.
+    pub(crate) high_priority: bool,
 }
 
 /// Why `record()` could not produce a document.
@@ -120,8 +133,10 @@ pub(crate) fn encode(
         serde_json::to_writer(&mut doc, value)?;
     }
     doc.push(b'}');
+    let high_priority = fields.get(PRIORITY_FIELD).and_then(Value::as_str) == Some(HIGH_PRIORITY);
     Ok(Event {
         doc: doc.into_boxed_slice(),
+        high_priority,
     })
 }
 

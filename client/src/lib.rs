@@ -34,7 +34,13 @@
 //!   truncated, with their size, and the line says so.
 //! - When the queue is full the NEW event is dropped (counted in
 //!   [`Stats::dropped_queue_full`] and logged); queued events keep their
-//!   place.
+//!   place. The last 10% of the queue (events and bytes) is kept for
+//!   events recorded with a `"priority": "high"` field
+//!   ([`PRIORITY_FIELD`], [`HIGH_PRIORITY`]): a low- or normal-priority
+//!   event is dropped (and logged whole) once the queue is 90% full, a
+//!   high one only when it is full. The field is sent as is: the
+//!   collector reads it too, refusing `"low"` first and keeping a reserve
+//!   for `"high"` when its journal budget nears full.
 //! - [`Client::flush`] waits for what was recorded before it; dropping the
 //!   last handle or calling [`Client::shutdown`] delivers what is queued,
 //!   waiting at most the configured shutdown timeout. A process that exits
@@ -76,6 +82,7 @@ pub use config::{
     DEFAULT_QUEUE_CAPACITY_EVENTS, DEFAULT_READ_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS,
     DEFAULT_WRITE_TIMEOUT_MS,
 };
+pub use event::{HIGH_PRIORITY, PRIORITY_FIELD};
 pub use lost::LOST_EVENT_LOG_TARGET;
 pub use object_id::{ObjectId, OBJECT_ID_BYTES, OBJECT_ID_HEX_LEN};
 pub use sender::{MAX_RETRY_AFTER_MS, SENDER_THREAD_NAME};
@@ -173,7 +180,9 @@ impl Client {
     ///
     /// `_id` and `type` always come from the client, a `recv` field is
     /// removed (the collector owns it); `ts`, `host` and `app` fields given
-    /// here override the client's defaults.
+    /// here override the client's defaults. A `"priority"` field of
+    /// `"high"`, `"normal"` or `"low"` sets the event's priority (see the
+    /// crate docs): e.g. `json!({"priority": "high", "order": 42})`.
     pub fn record(&self, event_type: &str, fields: impl Borrow<Value>) -> ObjectId {
         let stamp = Stamp::now();
         stats::add(&self.inner.shared.counters.recorded, 1);
@@ -247,6 +256,10 @@ impl Client {
             Err((PushError::Full, event)) => {
                 stats::add(&inner.shared.counters.dropped_queue_full, 1);
                 self.lose(&event, &LossReason::QueueFull);
+            }
+            Err((PushError::Reserved, event)) => {
+                stats::add(&inner.shared.counters.dropped_queue_full, 1);
+                self.lose(&event, &LossReason::QueueReserved);
             }
             Err((PushError::Closed, event)) => self.lose(&event, &LossReason::ClientShutDown),
         }

@@ -15,6 +15,9 @@ pub const LOST_EVENT_LOG_TARGET: &str = "helios_client::lost";
 pub(crate) enum LossReason<'a> {
     /// The in-process queue was full (events or bytes); the new event is dropped.
     QueueFull,
+    /// The queue was past the share kept for high-priority events; the new
+    /// low- or normal-priority event is dropped.
+    QueueReserved,
     /// The encoded document is larger than `max_event_bytes`.
     TooLarge { limit_bytes: usize },
     /// `record()` could not build a document (bad type, fields, serializer).
@@ -35,6 +38,9 @@ impl fmt::Display for LossReason<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LossReason::QueueFull => f.write_str("queue full, new event dropped"),
+            LossReason::QueueReserved => f.write_str(
+                "queue 90% full, the rest is kept for priority high: new low/normal event dropped",
+            ),
             LossReason::TooLarge { limit_bytes } => {
                 write!(f, "event larger than max_event_bytes={limit_bytes}")
             }

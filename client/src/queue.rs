@@ -3,7 +3,15 @@
 //! A crossbeam bounded channel bounds the number of items; an atomic byte
 //! count bounds the memory they hold. When either bound is reached the NEW
 //! event is refused (the caller logs and counts it): dropping the newest
-//! keeps `record()` O(1) and never blocks the app. Flush requests travel in
+//! keeps `record()` O(1) and never blocks the app.
+//!
+//! Priorities (issue 21): the last [`HIGH_PRIORITY_RESERVE_PERCENT`] of
+//! both bounds is kept for `"priority": "high"` events. A low- or
+//! normal-priority event is refused once the queue is 90% full (events or
+//! bytes), a high one only when it is full, so when the collector is slow
+//! or gone the events an app marked as mattering most are the last to be
+//! dropped. Event counts are reserved with an atomic, as bytes are, so
+//! concurrent pushes cannot overshoot the 90% line. Flush requests travel in
 //! the same channel so that "everything recorded before flush()" is exactly
 //! "everything ahead of the marker".
 //!
@@ -22,6 +30,19 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, Tr
 
 use crate::event::Event;
 
+/// Share of the queue (events and bytes), in percent, that only
+/// high-priority events may fill.
+pub(crate) const HIGH_PRIORITY_RESERVE_PERCENT: usize = 10;
+
+/// How much of `capacity` low- and normal-priority events may fill: all
+/// but the reserve, which rounds down (a queue of fewer than 10 events has
+/// no reserve rather than no room for normal events).
+fn normal_share(capacity: usize) -> usize {
+    capacity
+        - capacity / 100 * HIGH_PRIORITY_RESERVE_PERCENT
+        - capacity % 100 * HIGH_PRIORITY_RESERVE_PERCENT / 100
+}
+
 /// What travels from the app's threads to the sender.
 #[derive(Debug)]
 pub(crate) enum Item {
@@ -36,6 +57,9 @@ pub(crate) enum Item {
 pub(crate) enum PushError {
     /// `queue_capacity_events` or `queue_capacity_bytes` reached.
     Full,
+    /// A low- or normal-priority event with the queue past the share
+    /// they may fill ([`HIGH_PRIORITY_RESERVE_PERCENT`] is kept for high).
+    Reserved,
     /// The sender side is gone (the client is being torn down).
     Closed,
 }
@@ -59,17 +83,22 @@ pub(crate) fn bounded(limits: QueueLimits) -> (Producer, Consumer) {
     // One slot is enough: a wake only says "look now".
     let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
     let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let queued_events = Arc::new(AtomicUsize::new(0));
     (
         Producer {
             tx,
             wake: wake_tx,
             queued_bytes: Arc::clone(&queued_bytes),
+            queued_events: Arc::clone(&queued_events),
+            normal_events: normal_share(limits.capacity_events),
+            normal_bytes: normal_share(limits.capacity_bytes),
             limits,
         },
         Consumer {
             rx,
             wake: wake_rx,
             queued_bytes,
+            queued_events,
         },
     )
 }
@@ -80,6 +109,12 @@ pub(crate) struct Producer {
     tx: Sender<Item>,
     wake: Sender<()>,
     queued_bytes: Arc<AtomicUsize>,
+    /// Events queued (flush markers are not counted).
+    queued_events: Arc<AtomicUsize>,
+    /// Most events queued that a low- or normal-priority push may leave.
+    normal_events: usize,
+    /// Most bytes queued that a low- or normal-priority push may leave.
+    normal_bytes: usize,
     limits: QueueLimits,
 }
 
@@ -87,12 +122,24 @@ impl Producer {
     /// Queues an event without blocking; gives it back when refused.
     pub(crate) fn push(&self, event: Event) -> Result<(), (PushError, Event)> {
         let len = event.doc.len();
-        // Reserve the bytes first so concurrent pushes cannot overshoot.
+        // Reserve the bytes and the slot first so concurrent pushes cannot
+        // overshoot.
         let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
         let after = before.saturating_add(len);
-        if after > self.limits.capacity_bytes {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            return Err((PushError::Full, event));
+        let events_after = self.queued_events.fetch_add(1, Ordering::AcqRel) + 1;
+        let refusal =
+            if after > self.limits.capacity_bytes || events_after > self.limits.capacity_events {
+                Some(PushError::Full)
+            } else if !event.high_priority
+                && (after > self.normal_bytes || events_after > self.normal_events)
+            {
+                Some(PushError::Reserved)
+            } else {
+                None
+            };
+        if let Some(refusal) = refusal {
+            self.unreserve(len);
+            return Err((refusal, event));
         }
         match self.tx.try_send(Item::Event(event)) {
             Ok(()) => {
@@ -103,7 +150,7 @@ impl Producer {
                 Ok(())
             }
             Err(refused) => {
-                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                self.unreserve(len);
                 let kind = match refused {
                     TrySendError::Full(_) => PushError::Full,
                     TrySendError::Disconnected(_) => PushError::Closed,
@@ -114,6 +161,12 @@ impl Producer {
                 }
             }
         }
+    }
+
+    /// Gives back what a refused push reserved.
+    fn unreserve(&self, len: usize) {
+        self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        self.queued_events.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Queues a flush marker, waiting at most `timeout` for room, and wakes
@@ -153,6 +206,7 @@ pub(crate) struct Consumer {
     rx: Receiver<Item>,
     wake: Receiver<()>,
     queued_bytes: Arc<AtomicUsize>,
+    queued_events: Arc<AtomicUsize>,
 }
 
 impl Consumer {
@@ -162,6 +216,7 @@ impl Consumer {
         if let Item::Event(event) = &item {
             self.queued_bytes
                 .fetch_sub(event.doc.len(), Ordering::AcqRel);
+            self.queued_events.fetch_sub(1, Ordering::AcqRel);
         }
         Some(item)
     }
@@ -187,7 +242,66 @@ mod tests {
     fn event(len: usize) -> Event {
         Event {
             doc: vec![b'x'; len].into_boxed_slice(),
+            high_priority: false,
         }
+    }
+
+    fn high(len: usize) -> Event {
+        Event {
+            high_priority: true,
+            ..event(len)
+        }
+    }
+
+    #[test]
+    fn the_reserve_is_a_tenth_rounded_down() {
+        assert_eq!(normal_share(10), 9);
+        assert_eq!(normal_share(100), 90);
+        assert_eq!(normal_share(10_000), 9_000);
+        assert_eq!(normal_share(9), 9, "no reserve below 10");
+        assert_eq!(normal_share(1), 1);
+        assert_eq!(normal_share(0), 0);
+        assert_eq!(normal_share(usize::MAX), usize::MAX - usize::MAX / 10);
+    }
+
+    #[test]
+    fn normal_events_stop_at_90_percent_and_high_ones_fill_the_rest() {
+        let (producer, consumer) = bounded(limits(10, 1_000));
+        for _ in 0..9 {
+            assert!(producer.push(event(1)).is_ok());
+        }
+        assert!(matches!(
+            producer.push(event(1)),
+            Err((PushError::Reserved, _))
+        ));
+        assert!(producer.push(high(1)).is_ok());
+        assert!(matches!(producer.push(high(1)), Err((PushError::Full, _))));
+        assert_eq!(producer.len(), 10);
+        // Taking one frees a slot for high but not for normal (still 90%).
+        assert!(consumer.try_take().is_some());
+        assert!(matches!(
+            producer.push(event(1)),
+            Err((PushError::Reserved, _))
+        ));
+        assert!(producer.push(high(1)).is_ok());
+    }
+
+    #[test]
+    fn the_byte_bound_keeps_its_reserve_too() {
+        let (producer, consumer) = bounded(limits(100, 100));
+        assert!(producer.push(event(80)).is_ok());
+        assert!(matches!(
+            producer.push(event(11)),
+            Err((PushError::Reserved, _))
+        ));
+        assert!(producer.push(event(10)).is_ok(), "exactly 90 bytes");
+        assert!(producer.push(high(10)).is_ok(), "exactly 100 bytes");
+        assert!(matches!(producer.push(high(1)), Err((PushError::Full, _))));
+        while consumer.try_take().is_some() {}
+        assert!(
+            producer.push(event(90)).is_ok(),
+            "everything was given back"
+        );
     }
 
     fn limits(capacity_events: usize, capacity_bytes: usize) -> QueueLimits {

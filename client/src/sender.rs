@@ -678,6 +678,7 @@ mod tests {
     fn event(len: usize) -> Event {
         Event {
             doc: vec![b'x'; len].into_boxed_slice(),
+            high_priority: false,
         }
     }
 

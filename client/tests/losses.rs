@@ -144,9 +144,13 @@ fn a_whole_batch_4xx_is_not_retried_and_every_document_is_logged() {
 }
 
 #[test]
-fn a_full_queue_drops_the_new_event_counts_it_and_logs_it() {
+fn a_full_queue_drops_the_new_event_counts_it_and_logs_it_keeping_the_last_tenth_for_high_priority()
+{
     capture_logs();
     const QUEUE_EVENTS: usize = 10;
+    // Low and normal events may fill 90% of the queue; the rest is high's.
+    const NORMAL_EVENTS: usize = 9;
+    const HIGH_EVENTS: usize = 3;
     const BATCH_EVENTS: usize = 5;
     let server = FakeServer::start(|_, _| Reply::Stall);
     let client = quick_client(&server.url())
@@ -163,16 +167,34 @@ fn a_full_queue_drops_the_new_event_counts_it_and_logs_it() {
     let (rest, took) = record_marked(&client, "overflow", "overflow", 100);
     assert!(took < RECORD_1000_MAX);
     let stats = client.stats();
-    assert_eq!(stats.dropped_queue_full, (100 - QUEUE_EVENTS) as u64);
-    assert_eq!(client.queued_events(), QUEUE_EVENTS);
+    assert_eq!(stats.dropped_queue_full, (100 - NORMAL_EVENTS) as u64);
+    assert_eq!(client.queued_events(), NORMAL_EVENTS);
     // The NEW events were dropped: the first ones keep their place.
-    assert_each_logged(&rest[QUEUE_EVENTS..], "queue full, new event dropped");
-    assert_none_logged(&rest[..QUEUE_EVENTS]);
+    assert_each_logged(&rest[NORMAL_EVENTS..], "queue 90% full");
+    assert_none_logged(&rest[..NORMAL_EVENTS]);
+    // High-priority events still get the last tenth, then the queue is full.
+    let high: Vec<(helios_client::ObjectId, String)> = (0..HIGH_EVENTS)
+        .map(|i| {
+            let marker = format!("overflow-high-{i}");
+            let fields = json!({"marker": marker, helios_client::PRIORITY_FIELD: "high"});
+            (client.record("overflow", fields), marker)
+        })
+        .collect();
+    let room = QUEUE_EVENTS - NORMAL_EVENTS;
+    assert_eq!(client.queued_events(), QUEUE_EVENTS);
+    assert_none_logged(&high[..room]);
+    assert_each_logged(&high[room..], "queue full, new event dropped");
+    let dropped_full = (100 - NORMAL_EVENTS + HIGH_EVENTS - room) as u64;
+    assert_eq!(client.stats().dropped_queue_full, dropped_full);
     // Shutdown cannot deliver the rest either: they are logged too.
     assert!(!client.shutdown(Duration::from_millis(200)));
     assert_each_logged(&in_flight, "shutdown deadline passed");
-    assert_each_logged(&rest[..QUEUE_EVENTS], "shutdown deadline passed");
-    assert_eq!(client.stats().dropped, (BATCH_EVENTS + 100) as u64);
+    assert_each_logged(&rest[..NORMAL_EVENTS], "shutdown deadline passed");
+    assert_each_logged(&high[..room], "shutdown deadline passed");
+    assert_eq!(
+        client.stats().dropped,
+        (BATCH_EVENTS + 100 + HIGH_EVENTS) as u64
+    );
 }
 
 #[test]
