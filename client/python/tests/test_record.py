@@ -126,6 +126,34 @@ def test_full_queue_drops_the_new_event_and_logs_it_whole(make_client, lost_log)
         assert in_flight not in docs
 
 
+def test_the_last_tenth_of_the_queue_is_kept_for_high_priority(make_client, lost_log):
+    with fake_servers.FakeCollector(lambda i, r: fake_servers.stall()) as stalling:
+        client = make_client(stalling.url, queue_capacity=10, **{**FAST_RETRIES, "io_timeout": 5})
+        client.record("t", {"n": -1})
+        wait_until(lambda: stalling.requests())  # the sender is stuck in that request
+        # Low and normal (marked, unmarked, or any other value) fill 90%.
+        priorities = ["low", "normal", None, "HIGH"] * 3
+        normal = [
+            client.record("t", {"n": n} if p is None else {"n": n, "priority": p})
+            for n, p in enumerate(priorities)
+        ]
+        stats = client.stats()
+        assert (stats.dropped_queue_full, stats.queued) == (3, 10)  # 9 waiting, 1 in flight
+        docs = lost_log.documents()
+        assert set(docs) == set(normal[9:])
+        assert docs[normal[11]]["priority"] == "HIGH", "logged whole"
+        assert all("queue 90% full" in m for m in lost_log.messages())
+        # High (as a keyword or in a nested value's place: only the top
+        # level counts) takes the reserve, then the queue is full.
+        nested = client.record("t", {"x": {"priority": "high"}})
+        high = [client.record("t", priority="high", n=n) for n in range(2)]
+        stats = client.stats()
+        assert (stats.dropped_queue_full, stats.queued) == (5, 11)
+        docs = lost_log.documents()
+        assert nested in docs and high[0] not in docs and high[1] in docs
+        assert "queue full, new event dropped" in lost_log.messages()[-1]
+
+
 def test_full_queue_by_bytes_drops_the_new_event(make_client, lost_log):
     with fake_servers.FakeCollector(lambda i, r: fake_servers.stall()) as stalling:
         client = make_client(

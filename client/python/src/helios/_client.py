@@ -51,9 +51,28 @@ from ._config import (
     HostSetting,
     make_config,
 )
-from ._encode import EncodeError, default_fields_json, dumps, encode_event, rfc3339_ms
+from ._encode import (
+    EncodeError,
+    default_fields_json,
+    dumps,
+    encode_event,
+    is_high_priority,
+    rfc3339_ms,
+)
 from ._sender import Sender, start_thread
 from ._version import __version__
+
+#: Share of the queue (events and bytes), in percent, that only events
+#: recorded with ``priority="high"`` may fill.
+HIGH_PRIORITY_RESERVE_PERCENT = 10
+
+
+def _normal_share(capacity: int) -> int:
+    """How much of ``capacity`` low- and normal-priority events may fill:
+    all but the reserve, rounded down (a queue of fewer than 10 events has
+    no reserve rather than no room for normal events)."""
+    return capacity - capacity * HIGH_PRIORITY_RESERVE_PERCENT // 100
+
 
 #: How long ``close()`` waits past its deadline for the sender to notice a
 #: cut request and log the batch it held, seconds.
@@ -157,12 +176,12 @@ class _Core:
             self._lose_unencodable(id_hex, unix_ms, event_type, given, error)
             return id_hex
         try:
-            self._push(doc)
+            self._push(doc, is_high_priority(doc))
         except Exception as error:  # noqa: BLE001 - a bug here must not reach the app
             _lost.log_lost(_lost.internal_error(error), doc, self._max_logged_bytes)
         return id_hex
 
-    def _push(self, doc: bytes) -> None:
+    def _push(self, doc: bytes, high_priority: bool) -> None:
         size = len(doc)
         reason: Optional[str] = None
         wake = False
@@ -180,6 +199,13 @@ class _Core:
                 # The NEW event is dropped: queued events keep their place
                 # and record() stays O(1).
                 reason = _lost.QUEUE_FULL
+                self._dropped_queue_full += 1
+            elif not high_priority and (
+                self._pending_events >= _normal_share(config.queue_capacity)
+                or self._pending_bytes + size > _normal_share(config.queue_capacity_bytes)
+            ):
+                # The last tenth is kept for high priority (issue 21).
+                reason = _lost.QUEUE_RESERVED
                 self._dropped_queue_full += 1
             else:
                 self._incoming.append(doc)
@@ -711,6 +737,12 @@ class Client:
         be encoded or queued (bad type, unconvertible value, too large,
         queue full, client closed) is counted as dropped and logged whole
         on the ``helios.lost`` logger.
+
+        A ``priority`` field of ``"high"``, ``"normal"`` or ``"low"`` sets
+        the event's priority: the last 10% of the queue (events and bytes)
+        is kept for ``"high"``, so a low or normal event is dropped (and
+        logged) once the queue is 90% full, a high one only when it is
+        full; the collector reads the same field at its journal budget.
         """
         return self._core.record(event_type, fields, more_fields)
 

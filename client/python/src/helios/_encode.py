@@ -269,6 +269,29 @@ def _type_json(event_type: Any) -> str:
     return text
 
 
+#: The field that names an event's priority, and the value that lets it
+#: use the queue's reserve (the collector reads the same field at its
+#: journal budget: "low" refused first, "high" kept a reserve).
+PRIORITY_FIELD = "priority"
+HIGH_PRIORITY = "high"
+
+
+def is_high_priority(doc: bytes) -> bool:
+    """Whether an encoded event document says ``"priority": "high"``.
+
+    Read from the document rather than the arguments, so keyword, mapping
+    and dataclass fields all count, and ``"priority"`` inside a nested
+    value does not. A cheap substring test first: most events carry no
+    priority at all.
+    """
+    if b'"priority":"high"' not in doc:
+        return False
+    try:
+        return json.loads(doc).get(PRIORITY_FIELD) == HIGH_PRIORITY
+    except ValueError:
+        return False
+
+
 def _fields_dict(fields: Any) -> Dict[Any, Any]:
     if fields is None:
         return {}

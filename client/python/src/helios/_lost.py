@@ -30,6 +30,7 @@ client_logger = logging.getLogger(CLIENT_LOGGER_NAME)
 
 # Why an event was lost; each is the start of the log message's reason.
 QUEUE_FULL = "queue full, new event dropped"
+QUEUE_RESERVED = "queue 90% full, the rest is kept for priority high: new low/normal event dropped"
 CLIENT_CLOSED = "recorded after client close"
 SHUTDOWN_DEADLINE = "shutdown deadline passed before delivery"
 SENDER_FAILED = "sender thread failed internally"
