@@ -25,6 +25,7 @@ use crate::flusher::{self, Feed, FlusherControl};
 use crate::metrics::{IoSetup, Metrics};
 use crate::server::{self, Core, JournalReopen};
 use crate::shutdown::Shutdown;
+use crate::syslog;
 
 /// Entries of each core's io_uring submission queue (on epoll: the size
 /// of a core's event buffer).
@@ -408,6 +409,14 @@ fn run_core(start: CoreStart) {
                 return;
             }
         };
+        let syslog_listeners = match syslog::bind(&cfg.syslog, core) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = started.send(Err(e));
+                return;
+            }
+        };
+        syslog::spawn(&core_state, syslog_listeners, &shutdown);
         let _ = started.send(Ok(feeds));
         server::run(core_state, listener, shutdown).await;
         for j in extra_journals {

@@ -54,6 +54,20 @@ pub const DEFAULT_MAX_BUFFERED_BODY_BYTES_PER_CORE: usize = 64 << 20;
 pub const DEFAULT_RETENTION_CHECK_MS: u64 = 60_000;
 /// Default disk budget for journaled events the store does not have yet.
 pub const DEFAULT_JOURNAL_BUDGET_BYTES: u64 = 8 << 30;
+/// Default app stamped on syslog events (`--syslog-app`).
+pub const DEFAULT_SYSLOG_APP: &str = "syslog";
+/// Default `--syslog-max-message-bytes`: the parser's suggestion (64 KiB,
+/// more than a UDP datagram carries and than rsyslog sends by default).
+pub const DEFAULT_SYSLOG_MAX_MESSAGE_BYTES: usize =
+    helios_shippers::syslog::DEFAULT_MAX_MESSAGE_BYTES;
+/// Most `--syslog-max-message-bytes` may be: RELP's DATALEN and RFC 6587's
+/// octet count stop at 9 digits, and a message is held whole in memory.
+pub const MAX_SYSLOG_MESSAGE_BYTES_CEILING: usize = 64 << 20;
+/// Default `--syslog-udp-rcvbuf-bytes` asked of the kernel (SO_RCVBUF):
+/// about 2 s of a 1 MB/s datagram flood while a commit is in flight. The
+/// kernel grants at most `net.core.rmem_max` (doubled); the start-up log
+/// says what it granted.
+pub const DEFAULT_SYSLOG_UDP_RCVBUF_BYTES: usize = 4 << 20;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -135,7 +149,8 @@ pub struct Cli {
     /// Largest request body on the wire, bytes [default: 8 MiB].
     #[arg(long, env = "HELIOS_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
-    /// Largest body after gzip decoding, bytes [default: 32 MiB].
+    /// Largest body after Content-Encoding decoding (gzip, zstd), bytes
+    /// [default: 32 MiB].
     #[arg(long, env = "HELIOS_MAX_DECODED_BYTES")]
     pub max_decoded_bytes: Option<usize>,
     /// Most events in one request [default: 10000].
@@ -263,6 +278,36 @@ pub struct Cli {
     /// `job` label).
     #[arg(long, env = "HELIOS_LOKI_TYPE")]
     pub loki_type: Option<String>,
+    /// Receive syslog over UDP (RFC 5426) on this address; no
+    /// acknowledgement exists: see the README [default: off].
+    #[arg(long, env = "HELIOS_SYSLOG_UDP")]
+    pub syslog_udp: Option<SocketAddr>,
+    /// Receive syslog over TCP (RFC 6587, octet counting or LF framing,
+    /// per message) on this address [default: off].
+    #[arg(long, env = "HELIOS_SYSLOG_TCP")]
+    pub syslog_tcp: Option<SocketAddr>,
+    /// Receive RELP (rsyslog's omrelp) on this address: each message is
+    /// answered `200 OK` only once it is durable [default: off].
+    #[arg(long, env = "HELIOS_RELP")]
+    pub relp: Option<SocketAddr>,
+    /// The app stamped on every syslog event (never taken from the
+    /// message: any sender could claim any app) [default: syslog].
+    #[arg(long, env = "HELIOS_SYSLOG_APP")]
+    pub syslog_app: Option<String>,
+    /// Where syslog events take their `type` (the shippers' rule syntax,
+    /// e.g. `$app_name|syslog`) [default: syslog].
+    #[arg(long, env = "HELIOS_SYSLOG_TYPE")]
+    pub syslog_type: Option<String>,
+    /// Largest syslog message (a UDP datagram, a TCP frame, a RELP frame's
+    /// data), bytes; larger ones are counted and skipped (RELP: refused
+    /// with 500) [default: 65536].
+    #[arg(long, env = "HELIOS_SYSLOG_MAX_MESSAGE_BYTES")]
+    pub syslog_max_message_bytes: Option<usize>,
+    /// Receive buffer asked for each core's syslog UDP socket (SO_RCVBUF),
+    /// bytes; the kernel caps it at net.core.rmem_max and the start-up log
+    /// says what it granted [default: 4194304].
+    #[arg(long, env = "HELIOS_SYSLOG_UDP_RCVBUF_BYTES")]
+    pub syslog_udp_rcvbuf_bytes: Option<usize>,
 }
 
 /// Maintenance commands.
@@ -331,6 +376,13 @@ struct FileConfig {
     es_type: Option<String>,
     hec_type: Option<String>,
     loki_type: Option<String>,
+    syslog_udp: Option<SocketAddr>,
+    syslog_tcp: Option<SocketAddr>,
+    relp: Option<SocketAddr>,
+    syslog_app: Option<String>,
+    syslog_type: Option<String>,
+    syslog_max_message_bytes: Option<usize>,
+    syslog_udp_rcvbuf_bytes: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -406,8 +458,28 @@ pub struct Config {
     pub journal_buffered_io: bool,
     /// See [`Cli::allow_volatile_journal`].
     pub allow_volatile_journal: bool,
-    /// The shippers' `type` rules ([`Cli::otlp_type`] and its siblings).
+    /// The shippers' `type` rules ([`Cli::otlp_type`] and its siblings,
+    /// [`Cli::syslog_type`]).
     pub shipper_types: helios_shippers::TypeRules,
+    /// The syslog listeners and their settings.
+    pub syslog: SyslogConfig,
+}
+
+/// Syslog intake settings ([`Cli::syslog_udp`] and its siblings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogConfig {
+    /// See [`Cli::syslog_udp`].
+    pub udp: Option<SocketAddr>,
+    /// See [`Cli::syslog_tcp`].
+    pub tcp: Option<SocketAddr>,
+    /// See [`Cli::relp`].
+    pub relp: Option<SocketAddr>,
+    /// See [`Cli::syslog_app`].
+    pub app: String,
+    /// See [`Cli::syslog_max_message_bytes`].
+    pub max_message_bytes: usize,
+    /// See [`Cli::syslog_udp_rcvbuf_bytes`].
+    pub udp_rcvbuf_bytes: usize,
 }
 
 /// Hard ceiling on `max_headers` (the parser's stack array).
@@ -555,9 +627,38 @@ impl Config {
             allow_volatile_journal: cli.allow_volatile_journal
                 || file.allow_volatile_journal.unwrap_or(false),
             shipper_types: shipper_types(
-                [cli.otlp_type, cli.es_type, cli.hec_type, cli.loki_type],
-                [file.otlp_type, file.es_type, file.hec_type, file.loki_type],
+                [
+                    cli.otlp_type,
+                    cli.es_type,
+                    cli.hec_type,
+                    cli.loki_type,
+                    cli.syslog_type,
+                ],
+                [
+                    file.otlp_type,
+                    file.es_type,
+                    file.hec_type,
+                    file.loki_type,
+                    file.syslog_type,
+                ],
             )?,
+            syslog: SyslogConfig {
+                udp: cli.syslog_udp.or(file.syslog_udp),
+                tcp: cli.syslog_tcp.or(file.syslog_tcp),
+                relp: cli.relp.or(file.relp),
+                app: cli
+                    .syslog_app
+                    .or(file.syslog_app)
+                    .unwrap_or_else(|| DEFAULT_SYSLOG_APP.to_owned()),
+                max_message_bytes: cli
+                    .syslog_max_message_bytes
+                    .or(file.syslog_max_message_bytes)
+                    .unwrap_or(DEFAULT_SYSLOG_MAX_MESSAGE_BYTES),
+                udp_rcvbuf_bytes: cli
+                    .syslog_udp_rcvbuf_bytes
+                    .or(file.syslog_udp_rcvbuf_bytes)
+                    .unwrap_or(DEFAULT_SYSLOG_UDP_RCVBUF_BYTES),
+            },
             data_dir,
         };
         cfg.validate()?;
@@ -604,6 +705,7 @@ impl Config {
             "refusing to accept unauthenticated events on {}: give --api-keys, or --allow-anonymous to do so deliberately",
             self.listen
         );
+        self.validate_syslog()?;
         anyhow::ensure!(
             (1..=MAX_HEADERS_CEILING).contains(&self.max_headers),
             "--max-headers must be 1..={MAX_HEADERS_CEILING}"
@@ -685,6 +787,53 @@ impl Config {
         Ok(())
     }
 
+    /// Syslog's rules: a listener beyond loopback needs `--allow-anonymous`
+    /// (syslog carries no key, so `--api-keys` cannot stand in), the TCP
+    /// listeners may not share an address (SO_REUSEPORT would let them
+    /// split each other's connections), and the limits are in range.
+    fn validate_syslog(&self) -> anyhow::Result<()> {
+        let s = &self.syslog;
+        for (flag, addr) in [
+            ("--syslog-udp", s.udp),
+            ("--syslog-tcp", s.tcp),
+            ("--relp", s.relp),
+        ] {
+            if let Some(addr) = addr {
+                anyhow::ensure!(
+                    is_loopback(addr.ip()) || self.allow_anonymous,
+                    "refusing to accept syslog on {addr} ({flag}): syslog carries no API key, \
+                     so a non-loopback address needs --allow-anonymous"
+                );
+            }
+        }
+        let tcp = [
+            ("--listen", Some(self.listen)),
+            ("--syslog-tcp", s.tcp),
+            ("--relp", s.relp),
+        ];
+        for (i, (flag_a, a)) in tcp.iter().enumerate() {
+            for (flag_b, b) in &tcp[i + 1..] {
+                if let (Some(a), Some(b)) = (a, b) {
+                    anyhow::ensure!(
+                        a != b,
+                        "{flag_a} and {flag_b} both name {a}: give each its own port"
+                    );
+                }
+            }
+        }
+        anyhow::ensure!(!s.app.is_empty(), "--syslog-app must not be empty");
+        anyhow::ensure!(
+            (1..=MAX_SYSLOG_MESSAGE_BYTES_CEILING).contains(&s.max_message_bytes),
+            "--syslog-max-message-bytes must be 1..={MAX_SYSLOG_MESSAGE_BYTES_CEILING}"
+        );
+        anyhow::ensure!(
+            s.udp_rcvbuf_bytes >= 1 && i32::try_from(s.udp_rcvbuf_bytes).is_ok(),
+            "--syslog-udp-rcvbuf-bytes must be 1..={}",
+            i32::MAX
+        );
+        Ok(())
+    }
+
     /// The budget of one core's journal (the total split evenly).
     pub fn journal_budget_per_core(&self) -> u64 {
         (self.journal_budget_bytes / self.cores as u64).max(1)
@@ -723,10 +872,10 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
 }
 
 /// The shippers' `type` rules: each flag over its file key over the
-/// protocol's default, in the order OTLP, Elasticsearch, HEC, Loki.
+/// protocol's default, in the order OTLP, Elasticsearch, HEC, Loki, syslog.
 fn shipper_types(
-    flags: [Option<String>; 4],
-    file: [Option<String>; 4],
+    flags: [Option<String>; 5],
+    file: [Option<String>; 5],
 ) -> anyhow::Result<helios_shippers::TypeRules> {
     let mut rules = helios_shippers::TypeRules::default();
     let slots = [
@@ -734,6 +883,7 @@ fn shipper_types(
         (&mut rules.elasticsearch, "--es-type"),
         (&mut rules.hec, "--hec-type"),
         (&mut rules.loki, "--loki-type"),
+        (&mut rules.syslog, "--syslog-type"),
     ];
     for (((slot, flag), given), in_file) in slots.into_iter().zip(flags).zip(file) {
         if let Some(text) = given.or(in_file) {

@@ -20,3 +20,4 @@ pub mod relay;
 pub mod response;
 pub mod server;
 pub mod shutdown;
+pub mod syslog;

@@ -112,6 +112,8 @@ pub struct Metrics {
     journals: Mutex<Vec<(String, JournalMonitor)>>,
     /// The flusher's counters.
     pub flusher: Arc<FlusherMetrics>,
+    /// Syslog's counters (`--syslog-udp`, `--syslog-tcp`, `--relp`).
+    pub syslog: Arc<crate::syslog::SyslogMetrics>,
 }
 
 impl Metrics {
@@ -124,6 +126,7 @@ impl Metrics {
             io: Mutex::new(None),
             journals: Mutex::new(Vec::new()),
             flusher: Arc::new(FlusherMetrics::default()),
+            syslog: Arc::new(crate::syslog::SyslogMetrics::default()),
         })
     }
 
@@ -251,6 +254,7 @@ impl Metrics {
                 priority.name()
             );
         }
+        self.syslog.render(&mut out);
         counter(
             &mut out,
             "helios_request_body_bytes_total",

@@ -207,6 +207,48 @@ impl Core {
     pub fn journal(&self) -> Rc<Journal> {
         Rc::clone(&self.journal.borrow())
     }
+
+    /// Its index (it owns journal `index`).
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The collector's configuration.
+    pub(crate) fn cfg(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Every metric of the collector.
+    pub(crate) fn registry(&self) -> &Arc<Metrics> {
+        &self.registry
+    }
+
+    /// Shutdown has begun: take no new work.
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutting_down.get()
+    }
+
+    /// A place under `--max-connections-per-core` (shared by every
+    /// listener of the core: one descriptor budget), or `None` at it.
+    pub(crate) fn connection_slot(self: &Rc<Core>) -> Option<ConnectionSlot> {
+        (self.connections.get() < self.cfg.max_connections_per_core)
+            .then(|| ConnectionSlot::take(self))
+    }
+
+    /// Marks work whose commit shutdown must wait for, while it lives.
+    pub(crate) fn in_flight(&self) -> InFlight<'_> {
+        self.in_flight.set(self.in_flight.get() + 1);
+        InFlight(self)
+    }
+}
+
+/// Work in flight on a core (see [`Core::in_flight`]).
+pub(crate) struct InFlight<'a>(&'a Core);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get() - 1);
+    }
 }
 
 /// What a core needs to reopen its journal after a write failure.
@@ -386,7 +428,7 @@ async fn linger_close(core: &Core, mut stream: TcpStream) {
 }
 
 /// Counts a connection for the per-core limit while it lives.
-struct ConnectionSlot(Rc<Core>);
+pub(crate) struct ConnectionSlot(Rc<Core>);
 
 impl ConnectionSlot {
     fn take(core: &Rc<Core>) -> ConnectionSlot {
@@ -1040,7 +1082,7 @@ fn journal_detail(e: &JournalError) -> String {
 }
 
 /// Receive time in UTC milliseconds.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -1075,7 +1117,7 @@ fn authorize<'c>(
 }
 
 /// Why a request's accepted events were not journaled.
-enum JournalRefusal {
+pub(crate) enum JournalRefusal {
     /// The store is behind by a whole budget, the journal is failed or
     /// reopening, or the disk is full: retry later (503).
     Busy(String),
@@ -1453,45 +1495,24 @@ fn ingest_shipper<'a>(
     if let Err(failure) = helios_shippers::decode(&req, body, &core.shipper_settings, translation) {
         return fail(failure, &req, bodies);
     }
-    let mode = events::ValidateMode { relay: false };
     let lines = &translation.ndjson;
-    match events::validate(
-        lines,
-        events::BodyFormat::Ndjson,
-        &validate_limits(core),
-        mode,
-        v,
-    ) {
-        Ok(()) => {}
-        Err(events::BodyError::TooManyEvents { .. }) => {
+    let ticket = match journal_translation(core, lines, v, payload, req.app, req.recv_ms) {
+        Ok(ticket) => ticket,
+        Err(TranslationRefusal::TooManyEvents) => {
             return fail(Failure::TooManyEvents, &req, bodies);
         }
-        Err(e) => {
-            // The decoder writes one object per line: a defect of ours.
-            debug_assert!(false, "a translation failed validation: {e}");
-            return fail(Failure::Internal(e.to_string()), &req, bodies);
+        Err(TranslationRefusal::Invalid(detail)) => {
+            return fail(Failure::Internal(detail), &req, bodies);
         }
-    }
-    let ticket = match journal_accepted(
-        core,
-        lines,
-        v,
-        payload,
-        Stamp {
-            relay: false,
-            app: req.app,
-            recv_ms: req.recv_ms,
-            clock_offset_ms: 0,
-        },
-    ) {
-        Ok(ticket) => ticket,
-        Err(JournalRefusal::Busy(detail)) => return fail(Failure::Busy(detail), &req, bodies),
-        Err(JournalRefusal::TooLarge) => {
+        Err(TranslationRefusal::Journal(JournalRefusal::Busy(detail))) => {
+            return fail(Failure::Busy(detail), &req, bodies)
+        }
+        Err(TranslationRefusal::Journal(JournalRefusal::TooLarge)) => {
             let failure =
                 Failure::TooLarge("accepted events exceed the journal record limit".into());
             return fail(failure, &req, bodies);
         }
-        Err(JournalRefusal::Internal) => {
+        Err(TranslationRefusal::Journal(JournalRefusal::Internal)) => {
             let failure = Failure::Internal("cannot frame the accepted events".into());
             return fail(failure, &req, bodies);
         }
@@ -1518,6 +1539,93 @@ fn ingest_shipper<'a>(
         counts: (v.accepted().len() as u64, v.rejected().len() as u64),
         commit_failure,
     }
+}
+
+/// Why a translation's events (a shipper request's, a syslog batch's)
+/// were not journaled.
+pub(crate) enum TranslationRefusal {
+    /// More lines than `--max-events-per-request`.
+    TooManyEvents,
+    /// A line the validator refused as a whole body: a translator's
+    /// defect (each writes one JSON object per line).
+    Invalid(String),
+    /// Validated, but the journal did not take the record.
+    Journal(JournalRefusal),
+}
+
+/// The one path from translated Helios NDJSON (`lines`, one event per
+/// line) to the journal, shared by the shippers' endpoints and syslog:
+/// validate as NDJSON (`v` then holds the accepted ranges and per-line
+/// rejects), then journal the accepted lines as one record stamped with
+/// `app` and `recv_ms`. The ticket resolves when the record is durable;
+/// `None` when no line was accepted.
+pub(crate) fn journal_translation(
+    core: &Core,
+    lines: &[u8],
+    v: &mut events::Validation,
+    payload: &mut Vec<u8>,
+    app: &str,
+    recv_ms: i64,
+) -> Result<Option<Ticket>, TranslationRefusal> {
+    let mode = events::ValidateMode { relay: false };
+    match events::validate(
+        lines,
+        events::BodyFormat::Ndjson,
+        &validate_limits(core),
+        mode,
+        v,
+    ) {
+        Ok(()) => {}
+        Err(events::BodyError::TooManyEvents { .. }) => {
+            return Err(TranslationRefusal::TooManyEvents)
+        }
+        Err(e) => {
+            // The translators write one object per line: a defect of ours.
+            debug_assert!(false, "a translation failed validation: {e}");
+            return Err(TranslationRefusal::Invalid(e.to_string()));
+        }
+    }
+    let stamp = Stamp {
+        relay: false,
+        app,
+        recv_ms,
+        clock_offset_ms: 0,
+    };
+    journal_accepted(core, lines, v, payload, stamp).map_err(TranslationRefusal::Journal)
+}
+
+/// What [`journal_lines`] journaled.
+pub(crate) struct JournaledLines {
+    /// Resolves when the record is durable; `None` when no line was
+    /// accepted.
+    pub ticket: Option<Ticket>,
+    /// Lines the validator rejected one by one (0-based), with why.
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// [`journal_translation`] with the core's scratch buffers, for callers
+/// that keep their lines elsewhere (syslog's listeners).
+pub(crate) fn journal_lines(
+    core: &Core,
+    lines: &[u8],
+    app: &str,
+    recv_ms: i64,
+) -> Result<JournaledLines, TranslationRefusal> {
+    let mut scratch = core.scratch.borrow_mut();
+    let Scratch {
+        payload,
+        validation: v,
+        ..
+    } = &mut *scratch;
+    let ticket = journal_translation(core, lines, v, payload, app, recv_ms)?;
+    Ok(JournaledLines {
+        ticket,
+        rejected: v
+            .rejected()
+            .iter()
+            .map(|r| (r.index, r.error.as_str().to_owned()))
+            .collect(),
+    })
 }
 
 /// `{"accepted": n, "rejected": [{"index": i, "error": "…"}]}`.

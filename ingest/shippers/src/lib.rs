@@ -173,7 +173,7 @@ pub struct Settings {
 }
 
 /// The `type` rule of each protocol (`--otlp-type`, `--es-type`,
-/// `--hec-type`, `--loki-type`).
+/// `--hec-type`, `--loki-type`, `--syslog-type`).
 #[derive(Debug, Clone)]
 pub struct TypeRules {
     /// OTLP logs.
@@ -184,6 +184,8 @@ pub struct TypeRules {
     pub hec: TypeRule,
     /// Loki push.
     pub loki: TypeRule,
+    /// Syslog over UDP, TCP and RELP (the collector's `--syslog-type`).
+    pub syslog: TypeRule,
 }
 
 impl Default for TypeRules {
@@ -193,6 +195,7 @@ impl Default for TypeRules {
             elasticsearch: es::default_type_rule(),
             hec: hec::default_type_rule(),
             loki: loki::default_type_rule(),
+            syslog: syslog::default_type_rule(),
         }
     }
 }

@@ -224,6 +224,28 @@ impl TcpFramer {
         }
     }
 
+    /// The stream has ended: the unterminated line left at its end, as
+    /// its last message (rsyslog's imtcp submits it too: `logger` and
+    /// other senders may close right after a line without its LF), or
+    /// `None` when nothing, only an incomplete octet-counted frame (its
+    /// sender broke off: no message to keep), or a line over the limit
+    /// is left. Call after [`next_message`](Self::next_message) gave
+    /// `Ok(None)`; the framer is empty afterwards.
+    pub fn finish(&mut self) -> Option<&[u8]> {
+        let rest = self.start..self.buf.len();
+        self.start = self.buf.len();
+        let is_line = match self.state {
+            State::Line => true,
+            // Digits not yet followed by anything: a line of digits.
+            State::FrameStart => !rest.is_empty(),
+            State::Counted(_) | State::DiscardLine | State::DiscardCounted(_) => false,
+        };
+        self.state = State::FrameStart;
+        let message = trimmed(&self.buf, rest);
+        (is_line && !message.is_empty() && message.len() <= self.max_message_bytes)
+            .then(|| &self.buf[message])
+    }
+
     fn too_long(&self, declared: Option<u64>) -> TooLong {
         TooLong {
             max_message_bytes: self.max_message_bytes,
@@ -293,6 +315,35 @@ mod tests {
                 Err(error) => out.push(Err(error)),
             }
         }
+    }
+
+    #[test]
+    fn the_stream_end_gives_an_unterminated_line_but_not_a_broken_counted_frame() {
+        let mut framer = TcpFramer::new(16);
+        framer.push(b"<13>first\n<13>last line\r");
+        assert_eq!(drain(&mut framer), [Ok("<13>first".to_owned())]);
+        assert_eq!(framer.finish(), Some(&b"<13>last line"[..]));
+        assert_eq!(framer.finish(), None, "empty afterwards");
+
+        framer.push(b"12 <13>short");
+        assert_eq!(drain(&mut framer), []);
+        assert_eq!(framer.finish(), None, "an incomplete counted frame");
+
+        framer.push(b"2026");
+        assert_eq!(drain(&mut framer), []);
+        assert_eq!(
+            framer.finish(),
+            Some(&b"2026"[..]),
+            "digits alone are a line"
+        );
+
+        framer.push(b"<13>a line far longer than sixteen bytes");
+        assert!(drain(&mut framer).iter().all(Result::is_err));
+        assert_eq!(framer.finish(), None, "an oversized line stays skipped");
+
+        framer.push(b"\n\n");
+        assert_eq!(drain(&mut framer), []);
+        assert_eq!(framer.finish(), None, "blank lines are no message");
     }
 
     fn messages(max: usize, chunks: &[&[u8]]) -> Vec<Result<String, TooLong>> {
