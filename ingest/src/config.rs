@@ -1106,6 +1106,98 @@ mod tests {
     }
 
     #[test]
+    fn syslog_is_off_by_default_and_set_from_flags_or_the_file() {
+        let c = Config::resolve(cli(&[])).unwrap();
+        assert_eq!(
+            c.syslog,
+            SyslogConfig {
+                udp: None,
+                tcp: None,
+                relp: None,
+                app: DEFAULT_SYSLOG_APP.into(),
+                max_message_bytes: DEFAULT_SYSLOG_MAX_MESSAGE_BYTES,
+                udp_rcvbuf_bytes: DEFAULT_SYSLOG_UDP_RCVBUF_BYTES,
+            }
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "syslog_udp = \"127.0.0.1:5514\"\nsyslog_tcp = \"127.0.0.1:5514\"\n\
+             relp = \"127.0.0.1:2514\"\nsyslog_app = \"network\"\n\
+             syslog_type = \"$app_name|syslog\"\nsyslog_max_message_bytes = 8192\n\
+             syslog_udp_rcvbuf_bytes = 1048576\n",
+        )
+        .unwrap();
+        let file = path.to_str().unwrap();
+        let c = Config::resolve(cli(&["--config", file, "--syslog-app", "edge"])).unwrap();
+        let at = |s: &str| Some(s.parse::<SocketAddr>().unwrap());
+        assert_eq!(c.syslog.udp, at("127.0.0.1:5514"));
+        assert_eq!(
+            c.syslog.tcp,
+            at("127.0.0.1:5514"),
+            "UDP and TCP may share a port"
+        );
+        assert_eq!(c.syslog.relp, at("127.0.0.1:2514"));
+        assert_eq!(c.syslog.app, "edge", "the flag beats the file");
+        assert_eq!(c.syslog.max_message_bytes, 8192);
+        assert_eq!(c.syslog.udp_rcvbuf_bytes, 1 << 20);
+        assert_eq!(
+            c.shipper_types.syslog,
+            helios_shippers::TypeRule::parse("$app_name|syslog").unwrap()
+        );
+        let err = refused(&["--config", file, "--syslog-type", "$app_name"]);
+        assert!(err.contains("--syslog-type"), "{err}");
+    }
+
+    #[test]
+    fn syslog_listeners_beyond_loopback_need_allow_anonymous_whatever_the_keys() {
+        let keys = ["--api-keys", "/etc/helios/keys"];
+        for flag in ["--syslog-udp", "--syslog-tcp", "--relp"] {
+            let err = refused(&[&keys[..], &[flag, "0.0.0.0:5514"]].concat());
+            assert!(
+                err.contains(flag) && err.contains("--allow-anonymous"),
+                "{err}"
+            );
+            let c = Config::resolve(cli(&[flag, "0.0.0.0:5514", "--allow-anonymous"])).unwrap();
+            assert!(c.allow_anonymous);
+        }
+    }
+
+    #[test]
+    fn syslog_limits_and_shared_tcp_addresses_are_refused_naming_the_flag() {
+        let ceiling = (MAX_SYSLOG_MESSAGE_BYTES_CEILING + 1).to_string();
+        for (args, needle) in [
+            (vec!["--syslog-tcp", "127.0.0.1:7070"], "--syslog-tcp"),
+            (vec!["--relp", "127.0.0.1:7070"], "--relp"),
+            (
+                vec!["--relp", "127.0.0.1:2514", "--syslog-tcp", "127.0.0.1:2514"],
+                "--relp",
+            ),
+            (vec!["--syslog-app", ""], "--syslog-app"),
+            (
+                vec!["--syslog-max-message-bytes", "0"],
+                "--syslog-max-message-bytes",
+            ),
+            (
+                vec!["--syslog-max-message-bytes", &ceiling],
+                "--syslog-max-message-bytes",
+            ),
+            (
+                vec!["--syslog-udp-rcvbuf-bytes", "0"],
+                "--syslog-udp-rcvbuf-bytes",
+            ),
+            (
+                vec!["--syslog-udp-rcvbuf-bytes", "4294967296"],
+                "--syslog-udp-rcvbuf-bytes",
+            ),
+        ] {
+            let err = refused(&args);
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
     fn a_non_loopback_bind_needs_allow_anonymous() {
         let err = Config::resolve(cli(&["--listen", "0.0.0.0:7070"])).unwrap_err();
         assert!(err.to_string().contains("--allow-anonymous"), "{err}");

@@ -214,8 +214,7 @@ fn logger_fields(host: Host, test: &str) {
         "--sd-param",
         r#"tiger="again""#,
     ];
-    let mut args: Vec<Vec<&str>> = Vec::new();
-    args.push(
+    let args: Vec<Vec<&str>> = vec![
         [
             &server[..],
             &[
@@ -234,8 +233,6 @@ fn logger_fields(host: Host, test: &str) {
             &["udp 5424 message"],
         ]
         .concat(),
-    );
-    args.push(
         [
             &server[..],
             &[
@@ -251,8 +248,6 @@ fn logger_fields(host: Host, test: &str) {
             ],
         ]
         .concat(),
-    );
-    args.push(
         [
             &server[..],
             &[
@@ -270,8 +265,6 @@ fn logger_fields(host: Host, test: &str) {
             &["tcp 5424 message"],
         ]
         .concat(),
-    );
-    args.push(
         [
             &server[..],
             &[
@@ -288,8 +281,6 @@ fn logger_fields(host: Host, test: &str) {
             ],
         ]
         .concat(),
-    );
-    args.push(
         [
             &server[..],
             &[
@@ -305,7 +296,7 @@ fn logger_fields(host: Host, test: &str) {
             ],
         ]
         .concat(),
-    );
+    ];
     let before_ms = chrono_free_now_ms();
     for a in &args {
         logger(a);
