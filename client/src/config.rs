@@ -13,7 +13,7 @@ pub const DEFAULT_QUEUE_CAPACITY_EVENTS: usize = 10_000;
 pub const DEFAULT_QUEUE_CAPACITY_BYTES: usize = 16 * 1024 * 1024;
 /// Default most events in one request.
 pub const DEFAULT_MAX_BATCH_EVENTS: usize = 500;
-/// Default most body bytes (before gzip) in one request; the collector's
+/// Default most body bytes (before compression) in one request; the collector's
 /// default `max_body_bytes` is 8 MiB.
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Default longest an event waits for its batch to fill.
@@ -38,6 +38,55 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 pub const DEFAULT_MAX_RETRY_TIME_MS: u64 = 60_000;
 /// Default time the last handle's drop waits for queued events.
 pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
+
+/// gzip level of [`Compression::Gzip`]: flate2's `Compression::fast()`.
+/// Higher levels cost 2-4x the CPU for a few percent (BENCHMARKS.md,
+/// "Request compression").
+pub const GZIP_LEVEL: u32 = 1;
+
+/// zstd level of [`Compression::Zstd`]. Level 1 is libzstd's fastest
+/// regular level; on varied event batches it compresses as well as level 3
+/// and better than any gzip level, at less CPU than gzip's fastest
+/// (BENCHMARKS.md, "Request compression").
+#[cfg(feature = "zstd")]
+pub const ZSTD_LEVEL: i32 = 1;
+
+/// How request bodies are compressed (`Content-Encoding`).
+///
+/// The default is [`Compression::None`]: to a collector or relay on the
+/// same host or LAN, compression is CPU on both ends for bandwidth nobody
+/// lacks (the collector's decode of a zstd batch costs about a third of
+/// its JSON validation; BENCHMARKS.md). Over a WAN or a metered link,
+/// use [`Compression::Zstd`] (feature `zstd`): smaller bodies than gzip
+/// at any level, for less CPU than gzip on both ends. [`Compression::Gzip`]
+/// is for collectors older than zstd support and proxies that only pass
+/// gzip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Bodies sent as they are.
+    #[default]
+    None,
+    /// `Content-Encoding: gzip` at [`GZIP_LEVEL`].
+    Gzip,
+    /// `Content-Encoding: zstd` (RFC 8878) at [`ZSTD_LEVEL`], through
+    /// libzstd (the `zstd` feature: it builds libzstd's C sources, so the
+    /// default build leaves it out). Needs a collector with zstd support.
+    #[cfg(feature = "zstd")]
+    Zstd,
+}
+
+impl Compression {
+    /// The `Content-Encoding` header value, if any.
+    pub fn content_encoding(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("gzip"),
+            #[cfg(feature = "zstd")]
+            Compression::Zstd => Some("zstd"),
+        }
+    }
+}
 
 /// How failed sends are retried: capped exponential backoff with full
 /// jitter (before retry n, a wait drawn uniformly from
@@ -117,7 +166,7 @@ pub(crate) struct Config {
     pub(crate) max_event_bytes: usize,
     pub(crate) max_logged_document_bytes: usize,
     pub(crate) retry: RetryPolicy,
-    pub(crate) gzip: bool,
+    pub(crate) compression: Compression,
     pub(crate) connect_timeout: Duration,
     pub(crate) read_timeout: Duration,
     pub(crate) write_timeout: Duration,
@@ -141,7 +190,7 @@ pub struct ClientBuilder {
     max_event_bytes: usize,
     max_logged_document_bytes: usize,
     retry: RetryPolicy,
-    gzip: bool,
+    compression: Compression,
     connect_timeout: Duration,
     read_timeout: Duration,
     write_timeout: Duration,
@@ -163,7 +212,7 @@ impl Default for ClientBuilder {
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             max_logged_document_bytes: DEFAULT_MAX_LOGGED_DOCUMENT_BYTES,
             retry: RetryPolicy::default(),
-            gzip: false,
+            compression: Compression::None,
             connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
             read_timeout: Duration::from_millis(DEFAULT_READ_TIMEOUT_MS),
             write_timeout: Duration::from_millis(DEFAULT_WRITE_TIMEOUT_MS),
@@ -267,9 +316,21 @@ impl ClientBuilder {
         self
     }
 
-    /// Compresses request bodies with gzip (`Content-Encoding: gzip`).
+    /// Compresses request bodies with gzip (`Content-Encoding: gzip`), or
+    /// not: `compression(Compression::Gzip)` or `Compression::None`.
     pub fn gzip(mut self, on: bool) -> Self {
-        self.gzip = on;
+        self.compression = if on {
+            Compression::Gzip
+        } else {
+            Compression::None
+        };
+        self
+    }
+
+    /// How request bodies are compressed [default: none]; see
+    /// [`Compression`] for when each pays.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
         self
     }
 
@@ -376,7 +437,7 @@ impl ClientBuilder {
             max_event_bytes: self.max_event_bytes,
             max_logged_document_bytes: self.max_logged_document_bytes,
             retry: self.retry,
-            gzip: self.gzip,
+            compression: self.compression,
             connect_timeout: self.connect_timeout,
             read_timeout: self.read_timeout,
             write_timeout: self.write_timeout,

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::config::{Config, RetryPolicy};
+#[cfg(feature = "zstd")]
+use crate::config::ZSTD_LEVEL;
+use crate::config::{Compression, Config, RetryPolicy, GZIP_LEVEL};
 use crate::event::Event;
 use crate::lost::{self, LossReason};
 use crate::queue::{Consumer, Item};
@@ -210,7 +212,7 @@ impl Sender {
                 transport: Transport::new(config.endpoints.clone(), timeouts),
                 endpoint: 0,
                 retry: config.retry,
-                gzip: config.gzip,
+                compression: config.compression,
                 api_key: config.api_key.clone(),
                 max_logged_document_bytes: config.max_logged_document_bytes,
                 rng: Rng::from_entropy(),
@@ -316,7 +318,7 @@ struct Delivery {
     /// Index of the endpoint the next attempt goes to.
     endpoint: usize,
     retry: RetryPolicy,
-    gzip: bool,
+    compression: Compression,
     api_key: Option<String>,
     max_logged_document_bytes: usize,
     rng: Rng,
@@ -333,7 +335,7 @@ impl Delivery {
     /// Delivers one batch, retrying per policy; every event ends counted as
     /// sent, rejected or dropped (and logged).
     fn deliver(&mut self, batch: &[Event]) {
-        let body = self.encode_body(batch);
+        let (body, compression) = self.encode_body(batch);
         let first_attempt_at = Instant::now();
         let mut attempt: u32 = 0;
         // Every pass settles the batch or counts one attempt, so the loop
@@ -346,7 +348,7 @@ impl Delivery {
             if attempt > 1 {
                 stats::add(&self.shared.counters.retried, 1);
             }
-            let failure = match self.attempt(&body) {
+            let failure = match self.attempt(&body, compression) {
                 Ok(response) => match self.judge(batch, response) {
                     Some(failure) => failure,
                     None => return,
@@ -385,11 +387,12 @@ impl Delivery {
         self.lose(batch, &LossReason::ShutdownDeadline);
     }
 
-    /// One POST of `body` to the current endpoint.
-    fn attempt(&mut self, body: &[u8]) -> Result<Response, Failure> {
+    /// One POST of `body`, compressed as `compression` says, to the
+    /// current endpoint.
+    fn attempt(&mut self, body: &[u8], compression: Compression) -> Result<Response, Failure> {
         let sent_at_unix_ms = self.next_sent_at();
         let request = PostRequest::new(body)
-            .gzip(self.gzip)
+            .compression(compression)
             .api_key(self.api_key.as_deref())
             .sent_at_unix_ms(sent_at_unix_ms);
         let shared = Arc::clone(&self.shared);
@@ -465,23 +468,33 @@ impl Delivery {
         }
     }
 
-    /// NDJSON, gzipped when configured; built once per batch.
-    fn encode_body(&self, batch: &[Event]) -> Vec<u8> {
+    /// NDJSON, compressed when configured; built once per batch.
+    ///
+    /// Compressing into a Vec cannot fail; should it ever, the batch would
+    /// still have to go out, so [`Delivery::attempt`] is told what was
+    /// actually applied (the returned `Compression`).
+    fn encode_body(&self, batch: &[Event]) -> (Vec<u8>, Compression) {
         let len: usize = batch.iter().map(|e| e.doc.len() + 1).sum();
         let mut body = Vec::with_capacity(len);
         for event in batch {
             body.extend_from_slice(&event.doc);
             body.push(b'\n');
         }
-        if !self.gzip {
-            return body;
-        }
-        let mut encoder =
-            flate2::write::GzEncoder::new(Vec::with_capacity(len / 4), flate2::Compression::fast());
-        // Writing to a Vec cannot fail; should it ever, send uncompressed.
-        match encoder.write_all(&body).and_then(|()| encoder.finish()) {
-            Ok(compressed) => compressed,
-            Err(_) => body,
+        let compressed = match self.compression {
+            Compression::None => return (body, Compression::None),
+            Compression::Gzip => {
+                let mut encoder = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(len / 4),
+                    flate2::Compression::new(GZIP_LEVEL),
+                );
+                encoder.write_all(&body).and_then(|()| encoder.finish())
+            }
+            #[cfg(feature = "zstd")]
+            Compression::Zstd => zstd::bulk::compress(&body, ZSTD_LEVEL),
+        };
+        match compressed {
+            Ok(compressed) => (compressed, self.compression),
+            Err(_) => (body, Compression::None),
         }
     }
 

@@ -69,6 +69,8 @@ pub enum Encoding {
     Identity,
     /// gzip.
     Gzip,
+    /// zstd (RFC 8878).
+    Zstd,
     /// Anything else: 415.
     Unsupported,
 }
@@ -252,6 +254,8 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
                 Encoding::Identity
             } else if value.eq_ignore_ascii_case(b"gzip") || value.eq_ignore_ascii_case(b"x-gzip") {
                 Encoding::Gzip
+            } else if value.eq_ignore_ascii_case(b"zstd") {
+                Encoding::Zstd
             } else {
                 Encoding::Unsupported
             };
@@ -573,6 +577,22 @@ mod tests {
         assert_eq!(h.encoding, Encoding::Gzip);
         assert_eq!(&req.as_bytes()[h.sent_at.unwrap()], b"1700000000000");
         assert_eq!(h.route, Route::Events);
+    }
+
+    #[test]
+    fn content_encodings_are_told_apart() {
+        for (value, encoding) in [
+            ("gzip", Encoding::Gzip),
+            ("X-GZIP", Encoding::Gzip),
+            ("zstd", Encoding::Zstd),
+            ("ZStd", Encoding::Zstd),
+            ("identity", Encoding::Identity),
+            ("br", Encoding::Unsupported),
+            ("zstd, gzip", Encoding::Unsupported),
+        ] {
+            let req = format!("POST /v1/events HTTP/1.1\r\nContent-Encoding: {value}\r\nContent-Length: 1\r\n\r\n");
+            assert_eq!(head(&req).unwrap().unwrap().encoding, encoding, "{value}");
+        }
     }
 
     #[test]

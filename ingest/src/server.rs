@@ -20,7 +20,7 @@ use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 
 use crate::auth::{ApiKeys, AuthError, Role};
 use crate::config::Config;
-use crate::decode::{gunzip_limited, GunzipError};
+use crate::decode::{gunzip_limited, unzstd_limited, GunzipError, UnzstdError};
 use crate::events::{self, IdMinter};
 use crate::flusher::Feed;
 use crate::http::{
@@ -1227,11 +1227,16 @@ fn refuse_over_budget(core: &Core, v: &mut events::Validation) -> Result<(), Jou
 enum ContentRefusal {
     /// Decodes past `--max-decoded-bytes`.
     TooLarge,
-    /// Not what its encoding says.
-    Corrupt,
+    /// Not what its encoding says, or (zstd) asking for a window over
+    /// 8 MiB: the detail says which. A 400 either way: resending the same
+    /// bytes cannot succeed, and a smaller batch would not help a window.
+    Corrupt(&'static str),
     /// An encoding we do not decode.
     Unsupported,
 }
+
+/// The detail of a 415 (or the shippers' bad-encoding answer).
+const SUPPORTED_ENCODINGS: &str = "supported Content-Encoding: gzip, zstd, identity";
 
 /// The body with its `Content-Encoding` removed (into `decoded` when
 /// there is one to remove).
@@ -1246,7 +1251,16 @@ fn decode_content<'b>(
         Encoding::Gzip => match gunzip_limited(wire_body, core.cfg.max_decoded_bytes, decoded) {
             Ok(()) => Ok(decoded),
             Err(GunzipError::TooLarge) => Err(ContentRefusal::TooLarge),
-            Err(GunzipError::Corrupt) => Err(ContentRefusal::Corrupt),
+            Err(GunzipError::Corrupt) => Err(ContentRefusal::Corrupt("body is not valid gzip")),
+        },
+        Encoding::Zstd => match unzstd_limited(wire_body, core.cfg.max_decoded_bytes, decoded) {
+            Ok(()) => Ok(decoded),
+            Err(UnzstdError::TooLarge) => Err(ContentRefusal::TooLarge),
+            Err(UnzstdError::WindowTooLarge) => Err(ContentRefusal::Corrupt(
+                "zstd frame window exceeds 8 MiB, the limit for HTTP (RFC 9659): \
+                 compress at level 19 or lower, without long-distance matching",
+            )),
+            Err(UnzstdError::Corrupt) => Err(ContentRefusal::Corrupt("body is not valid zstd")),
         },
         Encoding::Unsupported => Err(ContentRefusal::Unsupported),
     }
@@ -1285,16 +1299,12 @@ fn ingest_events(
             );
             return (413, None, (0, 0));
         }
-        Err(ContentRefusal::Corrupt) => {
-            error_body(bodies, error_name(400), "body is not valid gzip");
+        Err(ContentRefusal::Corrupt(detail)) => {
+            error_body(bodies, error_name(400), detail);
             return (400, None, (0, 0));
         }
         Err(ContentRefusal::Unsupported) => {
-            error_body(
-                bodies,
-                error_name(415),
-                "supported Content-Encoding: gzip, identity",
-            );
+            error_body(bodies, error_name(415), SUPPORTED_ENCODINGS);
             return (415, None, (0, 0));
         }
     };
@@ -1483,12 +1493,12 @@ fn ingest_shipper<'a>(
             let failure = Failure::TooLarge("decoded body exceeds max_decoded_bytes".into());
             return fail(failure, &req, bodies);
         }
-        Err(ContentRefusal::Corrupt) => {
-            let failure = Failure::BadEncoding("body is not valid gzip".into());
+        Err(ContentRefusal::Corrupt(detail)) => {
+            let failure = Failure::BadEncoding(detail.into());
             return fail(failure, &req, bodies);
         }
         Err(ContentRefusal::Unsupported) => {
-            let failure = Failure::BadEncoding("supported Content-Encoding: gzip, identity".into());
+            let failure = Failure::BadEncoding(SUPPORTED_ENCODINGS.into());
             return fail(failure, &req, bodies);
         }
     };

@@ -55,6 +55,8 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use conn::Connection;
+
+use crate::config::Compression;
 pub use endpoint::{Endpoint, EndpointError, EVENTS_PATH};
 pub use response::{MAX_RESPONSE_BODY_BYTES, MAX_RESPONSE_HEADERS, MAX_RESPONSE_HEAD_BYTES};
 use tls::TlsConfig as TlsSettings;
@@ -145,7 +147,7 @@ pub struct Timeouts {
 #[derive(Debug, Clone, Copy)]
 pub struct PostRequest<'a> {
     body: &'a [u8],
-    gzip: bool,
+    compression: Compression,
     api_key: Option<&'a str>,
     sent_at_unix_ms: Option<u64>,
     relayed: bool,
@@ -157,7 +159,7 @@ impl<'a> PostRequest<'a> {
     pub fn new(body: &'a [u8]) -> Self {
         PostRequest {
             body,
-            gzip: false,
+            compression: Compression::None,
             api_key: None,
             sent_at_unix_ms: None,
             relayed: false,
@@ -166,7 +168,17 @@ impl<'a> PostRequest<'a> {
 
     /// Whether `body` is gzip-compressed (`Content-Encoding: gzip`).
     pub fn gzip(mut self, gzip: bool) -> Self {
-        self.gzip = gzip;
+        self.compression = if gzip {
+            Compression::Gzip
+        } else {
+            Compression::None
+        };
+        self
+    }
+
+    /// How `body` is compressed (its `Content-Encoding`).
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
         self
     }
 
@@ -381,8 +393,8 @@ fn write_head(buf: &mut Vec<u8>, endpoint: &Endpoint, request: &PostRequest<'_>)
     if request.relayed {
         head.push_str("Helios-Relay: 1\r\n");
     }
-    if request.gzip {
-        head.push_str("Content-Encoding: gzip\r\n");
+    if let Some(encoding) = request.compression.content_encoding() {
+        let _ = write!(head, "Content-Encoding: {encoding}\r\n");
     }
     if let Some(key) = request.api_key {
         let _ = write!(head, "Authorization: Bearer {key}\r\n");
@@ -422,6 +434,21 @@ mod tests {
         }
         assert!(!head.contains("Helios-Relay"));
         assert!(head.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn the_content_encoding_header_names_the_compression_and_none_writes_none() {
+        let body = b"{}\n";
+        assert!(!head_of(&PostRequest::new(body)).contains("Content-Encoding"));
+        let none = PostRequest::new(body).compression(Compression::None);
+        assert!(!head_of(&none).contains("Content-Encoding"));
+        let gzip = PostRequest::new(body).compression(Compression::Gzip);
+        assert!(head_of(&gzip).contains("Content-Encoding: gzip\r\n"));
+        #[cfg(feature = "zstd")]
+        {
+            let zstd = PostRequest::new(body).compression(Compression::Zstd);
+            assert!(head_of(&zstd).contains("Content-Encoding: zstd\r\n"));
+        }
     }
 
     #[test]
