@@ -1127,16 +1127,34 @@ pub(crate) enum JournalRefusal {
     Internal,
 }
 
-/// Journals the events `v` accepted from `body` as one record: the ticket
-/// to wait for before answering (`None` when nothing was accepted).
-/// What a journal record says of its request besides its events.
+/// What a journal record says of its request besides its events, and how
+/// its events meet the journal budget.
 struct Stamp<'a> {
     relay: bool,
     app: &'a str,
     recv_ms: i64,
     clock_offset_ms: i64,
+    budget: BudgetRule,
 }
 
+/// How a request's events meet the journal budget's priority thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BudgetRule {
+    /// Event by event, refusals in the answer's reject list: `/v1/events`,
+    /// whose clients read them.
+    PerEvent,
+    /// The whole request (a shipper's request, a syslog batch) admitted or
+    /// refused by the highest priority it carries. Their clients resend
+    /// whole requests or nothing: a refused item is taken as final (OTLP's
+    /// `partialSuccess`, a bulk item's 400, HEC's and Loki's 400, RELP's
+    /// `500` all mean "do not resend"), so refusing items one by one would
+    /// lose them, and a resent request would store its other events twice.
+    /// A request refused whole is answered "busy" and resent.
+    WholeRequest,
+}
+
+/// Journals the events `v` accepted from `body` as one record: the ticket
+/// to wait for before answering (`None` when nothing was accepted).
 fn journal_accepted(
     core: &Core,
     body: &[u8],
@@ -1147,13 +1165,14 @@ fn journal_accepted(
     if v.accepted().is_empty() {
         return Ok(None);
     }
-    refuse_over_budget(core, v)?;
+    refuse_over_budget(core, v, stamp.budget)?;
     let accepted = v.accepted().len();
     let Stamp {
         relay,
         app,
         recv_ms,
         clock_offset_ms,
+        budget: _,
     } = stamp;
     let id_base = core.minter.borrow_mut().reserve(recv_ms, v.mint_count());
     payload.clear();
@@ -1188,17 +1207,38 @@ fn journal_accepted(
 /// none of the request's events is left, the whole request is refused
 /// (503 + Retry-After, as a full budget always was). Below the low
 /// threshold this is one comparison.
-fn refuse_over_budget(core: &Core, v: &mut events::Validation) -> Result<(), JournalRefusal> {
+fn refuse_over_budget(
+    core: &Core,
+    v: &mut events::Validation,
+    rule: BudgetRule,
+) -> Result<(), JournalRefusal> {
     let unflushed_bytes = core.journal().unflushed_bytes();
     let budget = core.cfg.priority_budget_per_core();
     if !budget.refuses_any(unflushed_bytes) {
         return Ok(());
     }
-    let refused = v.refuse_priorities(|p| budget.refuses(p, unflushed_bytes));
-    core.metrics.budget_refused(refused);
-    if !v.accepted().is_empty() {
-        return Ok(());
-    }
+    let refused = match rule {
+        BudgetRule::PerEvent => {
+            let refused = v.refuse_priorities(|p| budget.refuses(p, unflushed_bytes));
+            core.metrics.budget_refused(refused);
+            if !v.accepted().is_empty() {
+                return Ok(());
+            }
+            refused
+        }
+        BudgetRule::WholeRequest => {
+            let counts = v.accepted_priorities();
+            let highest = events::Priority::ALL
+                .into_iter()
+                .find(|p| counts[p.index()] > 0)
+                .unwrap_or(events::Priority::Normal);
+            if !budget.refuses(highest, unflushed_bytes) {
+                return Ok(());
+            }
+            core.metrics.budget_refused(counts);
+            counts
+        }
+    };
     // Name the most urgent priority refused: that is the threshold the
     // client is waiting on.
     let detail = match events::Priority::ALL
@@ -1342,6 +1382,7 @@ fn ingest_events(
             app,
             recv_ms,
             clock_offset_ms,
+            budget: BudgetRule::PerEvent,
         },
     ) {
         Ok(ticket) => ticket,
@@ -1600,6 +1641,7 @@ pub(crate) fn journal_translation(
         app,
         recv_ms,
         clock_offset_ms: 0,
+        budget: BudgetRule::WholeRequest,
     };
     journal_accepted(core, lines, v, payload, stamp).map_err(TranslationRefusal::Journal)
 }

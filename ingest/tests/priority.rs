@@ -206,9 +206,11 @@ fn with_the_store_unreachable_low_is_refused_first_high_keeps_its_reserve_and_is
         other => panic!("expected a partial answer, got {other:?}"),
     }
 
-    // The shippers get the same rule in their protocol's partial shape:
-    // an Elasticsearch bulk item for the low document fails, the high one
-    // is created.
+    // The shippers' requests are admitted or refused whole, by the highest
+    // priority they carry (their clients resend whole requests, never one
+    // item): a bulk request with a high document is stored whole, low
+    // document included; one of low documents only gets Elasticsearch's
+    // retryable 429, nothing stored.
     let es_docs = [
         r#"{"message":"es low","priority":"low"}"#.to_string(),
         r#"{"message":"es high","priority":"high"}"#.to_string(),
@@ -218,13 +220,21 @@ fn with_the_store_unreachable_low_is_refused_first_high_keeps_its_reserve_and_is
     let r = es.read_response().unwrap();
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let items = r.json()["items"].as_array().unwrap().clone();
-    assert_eq!(r.json()["errors"], true);
-    assert_eq!(items[0]["index"]["status"], 400, "{items:?}");
-    let reason = items[0]["index"]["error"]["reason"].as_str().unwrap();
+    assert_eq!(r.json()["errors"], false, "{items:?}");
+    assert!(items.iter().all(|i| i["index"]["status"] == 201), "{items:?}");
+    let es_acked = 2u64;
+    let low_only = [
+        r#"{"message":"es low 1","priority":"low"}"#.to_string(),
+        r#"{"message":"es low 2","priority":"low"}"#.to_string(),
+    ];
+    let mut es = Conn::open(relay.addr);
+    es.send_raw(&bulk(&low_only)).unwrap();
+    let r = es.read_response().unwrap();
+    assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    let reason = r.json()["error"]["reason"].as_str().unwrap().to_string();
     assert!(reason.contains("low-priority"), "{reason}");
-    assert_eq!(items[1]["index"]["status"], 201, "{items:?}");
-    *ledger.refused_by.entry("low".into()).or_default() += 1;
-    let es_acked = 1u64;
+    *ledger.refused_by.entry("low".into()).or_default() += 2;
 
     // A normal flood fills it to 90%: then normal is refused whole, and
     // an unmarked event counts as normal.
