@@ -38,6 +38,12 @@ const MAX_DECODED_BYTES: usize = 32 << 20;
 /// Events in the varied batch.
 const VARIED_EVENTS: u64 = 1_000;
 
+thread_local! {
+    /// The client's reused zstd contexts, one per level.
+    static ZSTD_CONTEXTS: std::cell::RefCell<std::collections::HashMap<i32, zstd::bulk::Compressor<'static>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// A codec and level.
 #[derive(Clone, Copy)]
 enum Codec {
@@ -63,7 +69,8 @@ impl Codec {
         }
     }
 
-    /// Compressed as the clients do: flate2's gzip writer, zstd's bulk API.
+    /// Compressed as the Rust client does: a fresh flate2 gzip writer per
+    /// body; zstd's bulk API with one context per level, reused.
     fn compress(self, data: &[u8]) -> Vec<u8> {
         match self {
             Codec::Gzip(l) => {
@@ -74,7 +81,13 @@ impl Codec {
                 e.write_all(data).expect("to a Vec");
                 e.finish().expect("to a Vec")
             }
-            Codec::Zstd(l) => zstd::bulk::compress(data, l).expect("zstd"),
+            Codec::Zstd(l) => ZSTD_CONTEXTS.with(|contexts| {
+                let mut contexts = contexts.borrow_mut();
+                let compressor = contexts
+                    .entry(l)
+                    .or_insert_with(|| zstd::bulk::Compressor::new(l).expect("zstd level"));
+                compressor.compress(data).expect("zstd")
+            }),
         }
     }
 

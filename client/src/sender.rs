@@ -216,6 +216,8 @@ impl Sender {
                 api_key: config.api_key.clone(),
                 max_logged_document_bytes: config.max_logged_document_bytes,
                 rng: Rng::from_entropy(),
+                #[cfg(feature = "zstd")]
+                zstd: None,
                 last_sent_at_unix_ms: 0,
             },
         }
@@ -323,6 +325,11 @@ struct Delivery {
     max_logged_document_bytes: usize,
     rng: Rng,
     last_sent_at_unix_ms: u64,
+    /// The zstd compression context, made at the first zstd batch and
+    /// reused: making one costs more than compressing a small batch
+    /// (BENCHMARKS.md, "Request compression").
+    #[cfg(feature = "zstd")]
+    zstd: Option<zstd::bulk::Compressor<'static>>,
 }
 
 /// A failed attempt worth retrying.
@@ -473,7 +480,7 @@ impl Delivery {
     /// Compressing into a Vec cannot fail; should it ever, the batch would
     /// still have to go out, so [`Delivery::attempt`] is told what was
     /// actually applied (the returned `Compression`).
-    fn encode_body(&self, batch: &[Event]) -> (Vec<u8>, Compression) {
+    fn encode_body(&mut self, batch: &[Event]) -> (Vec<u8>, Compression) {
         let len: usize = batch.iter().map(|e| e.doc.len() + 1).sum();
         let mut body = Vec::with_capacity(len);
         for event in batch {
@@ -490,7 +497,11 @@ impl Delivery {
                 encoder.write_all(&body).and_then(|()| encoder.finish())
             }
             #[cfg(feature = "zstd")]
-            Compression::Zstd => zstd::bulk::compress(&body, ZSTD_LEVEL),
+            Compression::Zstd => match &mut self.zstd {
+                Some(compressor) => compressor.compress(&body),
+                none => zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                    .and_then(|compressor| none.insert(compressor).compress(&body)),
+            },
         };
         match compressed {
             Ok(compressed) => (compressed, self.compression),
