@@ -221,7 +221,10 @@ fn with_the_store_unreachable_low_is_refused_first_high_keeps_its_reserve_and_is
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let items = r.json()["items"].as_array().unwrap().clone();
     assert_eq!(r.json()["errors"], false, "{items:?}");
-    assert!(items.iter().all(|i| i["index"]["status"] == 201), "{items:?}");
+    assert!(
+        items.iter().all(|i| i["index"]["status"] == 201),
+        "{items:?}"
+    );
     let es_acked = 2u64;
     let low_only = [
         r#"{"message":"es low 1","priority":"low"}"#.to_string(),
