@@ -10,12 +10,12 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::io::Write as _;
 
 use super::base64;
 use super::proto::{
     AnyValue, InstrumentationScope, KeyValue, LogRecord, ResourceLogs, ScopeLogs, Value,
 };
+use super::wire::is_plain;
 use crate::{derived_id, hex, json_string, Protocol, TypeRule};
 
 /// The attribute that semantic conventions define as a record's unique id
@@ -25,10 +25,10 @@ pub const UID_ATTRIBUTE: &str = "log.record.uid";
 
 /// Above this many pairs, finding each key's last occurrence uses a hash
 /// set instead of scanning the pairs after it (quadratic on big maps).
-const LINEAR_KEY_SCAN_MAX: usize = 16;
+pub const LINEAR_KEY_SCAN_MAX: usize = 16;
 
 /// Nanoseconds per millisecond.
-const NS_PER_MS: u64 = 1_000_000;
+pub const NS_PER_MS: u64 = 1_000_000;
 
 /// The members an event copies from its resource (or scope): JSON text
 /// that starts with `,` (or is empty), ready to append.
@@ -89,7 +89,7 @@ impl Fragment {
             }
             if scope.dropped_attributes_count != 0 {
                 members.key("dropped_attributes_count");
-                write_number(members.out, scope.dropped_attributes_count);
+                write_u64(members.out, u64::from(scope.dropped_attributes_count));
             }
             out.push(b'}');
         }
@@ -127,10 +127,10 @@ pub fn write_event(
 ) {
     let event_type = rule.resolve(|path| lookup(context, record, path));
     out.extend_from_slice(b"{\"type\":");
-    json_string(out, &event_type);
+    write_str(out, &event_type);
     if let Some(ts_ms) = ts_ms(record) {
         out.extend_from_slice(b",\"ts\":");
-        write_number(out, ts_ms);
+        write_u64(out, ts_ms);
     }
     if let Some(uid) = last_value(&record.attributes, UID_ATTRIBUTE).and_then(scalar_text) {
         if !uid.is_empty() {
@@ -146,7 +146,7 @@ pub fn write_event(
     );
     if record.severity_number != 0 {
         out.extend_from_slice(b",\"severity_number\":");
-        write_number(out, record.severity_number);
+        write_i64(out, i64::from(record.severity_number));
     }
     if let Some(priority) = priority(record.severity_number) {
         out.extend_from_slice(b",\"priority\":\"");
@@ -316,7 +316,7 @@ fn is_empty(value: &AnyValue) -> bool {
 
 /// JSON has no NaN or infinities: they are written as the strings the
 /// OTLP/JSON mapping uses for them.
-fn non_finite_name(x: f64) -> Option<&'static str> {
+pub fn non_finite_name(x: f64) -> Option<&'static str> {
     if x.is_nan() {
         Some("NaN")
     } else if x == f64::INFINITY {
@@ -332,16 +332,10 @@ fn non_finite_name(x: f64) -> Option<&'static str> {
 /// nesting limits (prost's and serde_json's), so it cannot overflow.
 fn write_any(out: &mut Vec<u8>, value: &AnyValue) {
     match &value.value {
-        Some(Value::String(s)) => json_string(out, s),
+        Some(Value::String(s)) => write_str(out, s),
         Some(Value::Bool(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Some(Value::Int(n)) => write_number(out, n),
-        Some(Value::Double(x)) => match non_finite_name(*x) {
-            Some(name) => json_string(out, name),
-            // A finite f64 always serializes.
-            None => {
-                let _ = serde_json::to_writer(&mut *out, x);
-            }
-        },
+        Some(Value::Int(n)) => write_i64(out, *n),
+        Some(Value::Double(x)) => write_double(out, *x),
         Some(Value::Array(array)) => {
             out.push(b'[');
             for (i, element) in array.values.iter().enumerate() {
@@ -387,7 +381,7 @@ fn write_key_values(out: &mut Vec<u8>, pairs: &[KeyValue]) {
             out.push(b',');
         }
         first = false;
-        json_string(out, &pair.key);
+        write_str(out, &pair.key);
         out.push(b':');
         match &pair.value {
             Some(value) => write_any(out, value),
@@ -397,24 +391,90 @@ fn write_key_values(out: &mut Vec<u8>, pairs: &[KeyValue]) {
     out.push(b'}');
 }
 
-fn write_number(out: &mut Vec<u8>, n: impl std::fmt::Display) {
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "{n}");
+/// Appends `n` in decimal, as `Display` writes it (without the
+/// formatting machinery: numbers are a good part of every event).
+#[inline]
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    // u64::MAX has 20 digits; two digits per division halves the
+    // divisions of the 19-digit nanosecond times.
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    while n >= 100 {
+        let pair = usize::from((n % 100) as u8) * 2;
+        n /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = usize::from(n as u8) * 2;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        at -= 1;
+        digits[at] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// "00" to "99", for [`write_u64`].
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// Appends `n` in decimal, as `Display` writes it.
+#[inline]
+pub fn write_i64(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    write_u64(out, n.unsigned_abs());
+}
+
+/// Appends a finite or non-finite double as the event holds it.
+pub fn write_double(out: &mut Vec<u8>, x: f64) {
+    match non_finite_name(x) {
+        Some(name) => json_string(out, name),
+        // A finite f64 always serializes.
+        None => {
+            let _ = serde_json::to_writer(&mut *out, &x);
+        }
+    }
+}
+
+/// Appends `s` as a JSON string literal, byte for byte as
+/// [`json_string`] writes it: text that needs no escape is copied as it is
+/// (most keys and values), the rest goes through serde_json.
+#[inline]
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    if is_plain(s.as_bytes()) {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        json_string(out, s);
+    }
 }
 
 /// `,"name":n` when `n` is not 0.
-fn write_count(out: &mut Vec<u8>, name: &str, n: u32) {
+#[inline]
+pub fn write_count(out: &mut Vec<u8>, name: &str, n: u32) {
     if n != 0 {
         write_member_name(out, name);
-        write_number(out, n);
+        write_u64(out, u64::from(n));
     }
 }
 
 /// `,"name":"n"` (exact decimal text) when `n` is not 0.
-fn write_nanos(out: &mut Vec<u8>, name: &str, n: u64) {
+#[inline]
+pub fn write_nanos(out: &mut Vec<u8>, name: &str, n: u64) {
     if n != 0 {
         write_member_name(out, name);
-        let _ = write!(out, "\"{n}\"");
+        out.push(b'"');
+        write_u64(out, n);
+        out.push(b'"');
     }
 }
 
@@ -422,22 +482,37 @@ fn write_nanos(out: &mut Vec<u8>, name: &str, n: u64) {
 fn write_text(out: &mut Vec<u8>, name: &str, text: &str) {
     if !text.is_empty() {
         write_member_name(out, name);
-        json_string(out, text);
+        write_str(out, text);
     }
 }
 
 /// `,"name":"hex"` when `bytes` is not empty.
-fn write_hex(out: &mut Vec<u8>, name: &str, bytes: &[u8]) {
+pub fn write_hex(out: &mut Vec<u8>, name: &str, bytes: &[u8]) {
     if !bytes.is_empty() {
         write_member_name(out, name);
         out.push(b'"');
-        out.extend_from_slice(hex(bytes).as_bytes());
+        // As `crate::hex` writes it, without its String; a chunk at a time
+        // so each byte is not a `push` of its own.
+        for chunk in bytes.chunks(HEX_CHUNK) {
+            let mut digits = [0u8; 2 * HEX_CHUNK];
+            for (i, byte) in chunk.iter().enumerate() {
+                digits[2 * i] = HEX_DIGITS[usize::from(byte >> 4)];
+                digits[2 * i + 1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+            }
+            out.extend_from_slice(&digits[..2 * chunk.len()]);
+        }
         out.push(b'"');
     }
 }
 
+/// Lowercase hex digits.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+/// Bytes written as hex per copy (a trace id is 16).
+const HEX_CHUNK: usize = 16;
+
 /// `,"name":` (names are ours: plain ASCII, no escaping needed).
-fn write_member_name(out: &mut Vec<u8>, name: &str) {
+#[inline]
+pub fn write_member_name(out: &mut Vec<u8>, name: &str) {
     debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
     out.extend_from_slice(b",\"");
     out.extend_from_slice(name.as_bytes());
@@ -460,7 +535,7 @@ impl<'o> Members<'o> {
             self.out.push(b',');
         }
         self.first = false;
-        json_string(self.out, name);
+        write_str(self.out, name);
         self.out.push(b':');
     }
 
@@ -468,7 +543,7 @@ impl<'o> Members<'o> {
     fn string(&mut self, name: &str, text: &str) {
         if !text.is_empty() {
             self.key(name);
-            json_string(self.out, text);
+            write_str(self.out, text);
         }
     }
 
@@ -481,7 +556,7 @@ impl<'o> Members<'o> {
                 if i > 0 {
                     self.out.push(b',');
                 }
-                json_string(self.out, text);
+                write_str(self.out, text);
             }
             self.out.push(b']');
         }

@@ -70,6 +70,8 @@ mod base64;
 mod event;
 mod json;
 pub mod proto;
+mod protobuf;
+mod wire;
 
 use prost::Message as _;
 
@@ -151,6 +153,28 @@ impl Encoding {
 /// copied into every record, so a small body could otherwise grow without
 /// bound).
 pub fn decode(
+    req: &Request<'_>,
+    body: &[u8],
+    settings: &Settings,
+    out: &mut Translation,
+) -> Result<(), Failure> {
+    if Encoding::of(req.content_type) == Some(Encoding::Protobuf) {
+        let (lines, items) = (out.ndjson.len(), out.items.len());
+        if protobuf::decode(req, body, settings, out).is_ok() {
+            return Ok(());
+        }
+        // A body the in-place reader leaves to prost (malformed, over a
+        // limit, a message field given twice): prost and the owned-struct
+        // path below decide, so the answer is exactly theirs.
+        out.ndjson.truncate(lines);
+        out.items.truncate(items);
+    }
+    decode_owned(req, body, settings, out)
+}
+
+/// [`decode`] through the message structs: prost's decoder (or serde's for
+/// OTLP/JSON), then `event::write_event` per record.
+fn decode_owned(
     req: &Request<'_>,
     body: &[u8],
     settings: &Settings,
