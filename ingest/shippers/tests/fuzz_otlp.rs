@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use helios_shippers::otlp::proto::ExportLogsServiceRequest as CrateRequest;
 use helios_shippers::{
     decode, render_failure, render_success, Endpoint, LineReject, Request, Settings, Translation,
     TypeRules,
@@ -724,6 +725,34 @@ proptest! {
         let mut body = to_protobuf(&model);
         mutate(&mut body, &mutations);
         decode_checked(PROTOBUF, &body);
+    }
+
+    #[test]
+    fn mutated_protobuf_bodies_decode_as_prost_reads_them(
+        model in model(),
+        mutations in mutations(),
+        twice in any::<bool>(),
+    ) {
+        // The in-place decoder against prost's reading of the same bytes:
+        // refused exactly when prost refuses, else the events of prost's
+        // messages re-encoded (merged fields resolved, unknown ones gone).
+        let mut body = to_protobuf(&model);
+        mutate(&mut body, &mutations);
+        if twice {
+            // Two requests back to back are one with both's resource_logs.
+            body.extend_from_slice(&body.clone());
+        }
+        let direct = decode_checked(PROTOBUF, &body);
+        match CrateRequest::decode(&body[..]) {
+            Err(_) => prop_assert!(direct.is_none()),
+            Ok(request) => {
+                let canonical = decode_checked(PROTOBUF, &request.encode_to_vec());
+                prop_assert_eq!(
+                    direct.map(|t| String::from_utf8_lossy(&t.ndjson).into_owned()),
+                    canonical.map(|t| String::from_utf8_lossy(&t.ndjson).into_owned())
+                );
+            }
+        }
     }
 
     #[test]

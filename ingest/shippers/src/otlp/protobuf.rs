@@ -1161,6 +1161,29 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_written_as_display_writes_them() {
+        let mut numbers: Vec<u64> = vec![0, 9, 10, 99, 100, 101, 999, 1_000, u64::MAX];
+        numbers.extend((0..64).map(|shift| 1u64 << shift));
+        numbers.extend((1..20).map(|digits| 10u64.pow(digits) - 1));
+        for n in numbers {
+            let mut out = Vec::new();
+            write_u64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        for n in [i64::MIN, -1, 0, 1, i64::MAX, -10] {
+            let mut out = Vec::new();
+            write_i64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        let mut out = Vec::new();
+        write_hex(&mut out, "id", &(0..=255).collect::<Vec<u8>>());
+        assert_eq!(
+            out,
+            format!(",\"id\":\"{}\"", hex(&(0..=255).collect::<Vec<u8>>())).as_bytes()
+        );
+    }
+
+    #[test]
     fn limits_are_named_by_the_owned_path() {
         let body = rich_request().encode_to_vec();
         for (max_events, max_decoded_bytes) in [(2, 1 << 20), (1_000, 2_000), (1, 10)] {
