@@ -1483,12 +1483,20 @@ fn shipper_of_oversized(
     }
 }
 
-/// Why the collector is not ready (`/readyz`, HEC's health), if it is not.
+/// Why the collector is not ready (`/readyz`, HEC's health), if it is not:
+/// a failed journal, a journal past the point where normal-priority events
+/// are refused, or a failing store.
 fn unready_reason(core: &Core) -> Option<&'static str> {
     if core.journal().is_failed() {
         Some("journal failed; reopening")
-    } else if core.journal().unflushed_bytes() >= core.cfg.journal_budget_per_core() {
-        Some("journal budget reached: the store is behind")
+    } else if core
+        .cfg
+        .priority_budget_per_core()
+        .refuses(events::Priority::Normal, core.journal().unflushed_bytes())
+    {
+        // Ordinary traffic is refused from here (only high priority gets
+        // the reserve): a load balancer should send it elsewhere.
+        Some("journal budget reached for normal-priority events: the store is behind")
     } else if core
         .registry
         .flusher
