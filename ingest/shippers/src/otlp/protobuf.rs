@@ -292,7 +292,7 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// One `LogRecord`: one event line and its item.
-    fn record(&mut self, bytes: Message<'a>, shared: &Shared<'a>) -> Result<(), Unread> {
+    fn record(&mut self, log_record: Message<'a>, shared: &Shared<'a>) -> Result<(), Unread> {
         // More records than allowed: prost's path counts them all first
         // and names the failure.
         self.records += 1;
@@ -306,7 +306,7 @@ impl<'a> Translator<'a, '_> {
             attributes: start,
             ..Record::default()
         };
-        let mut fields = bytes.fields()?;
+        let mut fields = log_record.fields()?;
         while let Some(field) = fields.next()? {
             match field.number {
                 1 => record.time_unix_nano = field.fixed64()?,
