@@ -329,15 +329,8 @@ fn kill_load(
     // numbers its events in its own range of 10 million.
     let mut next = worker * 10_000_000;
     while !stop.load(Ordering::SeqCst) {
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match Conn::try_open(addr) {
-                Ok(c) => conn.insert(c),
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-            },
+        let Some(c) = connected(addr, &mut conn) else {
+            continue;
         };
         let ids: Vec<(String, &str)> = (0..BATCH)
             .map(|_| {

@@ -26,27 +26,6 @@ const DOCS_PER_BULK: usize = 20;
 /// The index the kill test writes (part of every derived id).
 const KILL_INDEX: &str = "kill-test";
 
-/// A complete request with a body.
-fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (n, v) in headers {
-        head.push_str(&format!("{n}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
-}
-
-fn send(addr: SocketAddr, bytes: &[u8]) -> Response {
-    let mut conn = Conn::open(addr);
-    conn.send_raw(bytes).unwrap();
-    conn.read_response().unwrap()
-}
-
 /// A bulk body indexing one document per id.
 fn bulk_body(ids: &[String]) -> String {
     let mut body = String::new();
@@ -84,7 +63,7 @@ fn bulk_worker(
             sent.extend(ids.iter().cloned());
             let body = bulk_body(&ids);
             let path = format!("/{KILL_INDEX}/_bulk");
-            let bytes = request(
+            let bytes = request_bytes(
                 "POST",
                 &path,
                 &[("Content-Type", "application/x-ndjson")],
@@ -92,15 +71,8 @@ fn bulk_worker(
             );
             (ids, bytes)
         });
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match Conn::try_open(addr) {
-                Ok(c) => conn.insert(c),
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-            },
+        let Some(c) = connected(addr, &mut conn) else {
+            continue;
         };
         let answered = c.send_raw(bytes).and_then(|()| c.read_response());
         match answered {
@@ -281,7 +253,7 @@ fn a_relay_key_may_not_use_the_shippers_endpoints() {
     let body = br#"{"event":"hello"}"#;
     let r = send(
         c.addr,
-        &request(
+        &request_bytes(
             "POST",
             "/services/collector/event",
             &[("Authorization", "Splunk k-relay")],
@@ -291,7 +263,7 @@ fn a_relay_key_may_not_use_the_shippers_endpoints() {
     assert_eq!(r.status, 403);
     let r = send(
         c.addr,
-        &request(
+        &request_bytes(
             "POST",
             "/services/collector/event",
             &[("Authorization", "Splunk k-ingest")],
@@ -321,7 +293,7 @@ fn an_oversized_shipper_body_gets_its_protocols_413() {
     let big = vec![b' '; 5000];
     let r = send(
         c.addr,
-        &request(
+        &request_bytes(
             "POST",
             "/_bulk",
             &[("Content-Type", "application/x-ndjson")],
@@ -333,7 +305,7 @@ fn an_oversized_shipper_body_gets_its_protocols_413() {
     assert_eq!(r.json()["status"], 413, "Elasticsearch's error shape");
     let r = send(
         c.addr,
-        &request("POST", "/services/collector/event", &[], &big),
+        &request_bytes("POST", "/services/collector/event", &[], &big),
     );
     assert_eq!(r.status, 413);
     assert!(r.json()["code"].is_number(), "HEC's body code");
@@ -386,7 +358,7 @@ fn a_failed_commit_answers_in_the_protocols_shape_with_retry_after() {
     let mut statuses = Vec::new();
     for n in 0..3 {
         let body = format!(r#"{{"event":"commit {n}","sourcetype":"fault"}}"#);
-        conn.send_raw(&request(
+        conn.send_raw(&request_bytes(
             "POST",
             "/services/collector/event",
             &[],

@@ -42,27 +42,6 @@ fn zstd_with_window_log(data: &[u8], window_log: u32) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-/// A complete request to `path` with a body.
-fn request(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (n, v) in headers {
-        head.push_str(&format!("{n}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
-}
-
-fn send(addr: SocketAddr, bytes: &[u8]) -> Response {
-    let mut conn = Conn::open(addr);
-    conn.send_raw(bytes).unwrap();
-    conn.read_response().unwrap()
-}
-
 /// NDJSON of one event per id, as the Rust client sends a batch.
 fn ndjson(ids: &[String], kind: &str) -> Vec<u8> {
     ids.iter()
@@ -109,7 +88,8 @@ fn zstd_bodies_are_stored_exactly_on_v1_events_and_on_splunk_hec() {
         .collect();
     let r = send(
         c.addr,
-        &request(
+        &request_bytes(
+            "POST",
             "/services/collector/event",
             &[ZSTD],
             &zstd(hec.as_bytes(), 3),
@@ -158,7 +138,7 @@ fn a_zstd_bomb_gets_413_at_max_decoded_bytes_and_a_body_just_under_it_passes() {
     assert_eq!(r.json()["detail"], "decoded body exceeds max_decoded_bytes");
     let r = send(
         c.addr,
-        &request("/services/collector/event", &[ZSTD], &bomb),
+        &request_bytes("POST", "/services/collector/event", &[ZSTD], &bomb),
     );
     assert_eq!(r.status, 413);
     assert!(r.json()["code"].is_number(), "HEC's shape: {}", r.json());
@@ -191,7 +171,7 @@ fn a_zstd_window_over_8_mib_gets_400_naming_the_limit_and_8_mib_passes() {
         );
         let r = send(
             c.addr,
-            &request("/services/collector/event", &[ZSTD], &body),
+            &request_bytes("POST", "/services/collector/event", &[ZSTD], &body),
         );
         assert_eq!(r.status, 400);
         assert_eq!(r.json()["code"], 6, "HEC's invalid data format");
@@ -254,15 +234,8 @@ fn zstd_worker(
 ) {
     let mut conn: Option<Conn> = None;
     while !stop.load(Ordering::SeqCst) {
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match Conn::try_open(addr) {
-                Ok(c) => conn.insert(c),
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-            },
+        let Some(c) = connected(addr, &mut conn) else {
+            continue;
         };
         let ids: Vec<String> = (0..KILL_BATCH_EVENTS)
             .map(|_| client_id(next.fetch_add(1, Ordering::SeqCst)))

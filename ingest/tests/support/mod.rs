@@ -386,8 +386,13 @@ impl Conn {
 
 /// A complete POST /v1/events request.
 pub fn post_bytes(headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    request_bytes("POST", "/v1/events", headers, body)
+}
+
+/// A complete request with a body (and its Content-Length).
+pub fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     let mut req = format!(
-        "POST /v1/events HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (n, v) in headers {
@@ -397,6 +402,29 @@ pub fn post_bytes(headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     let mut bytes = req.into_bytes();
     bytes.extend_from_slice(body);
     bytes
+}
+
+/// Sends `bytes` on a fresh connection and reads one response.
+pub fn send(addr: SocketAddr, bytes: &[u8]) -> Response {
+    let mut conn = Conn::open(addr);
+    conn.send_raw(bytes).unwrap();
+    conn.read_response().unwrap()
+}
+
+/// The load workers' connection: the open one, or a new one; `None` (after
+/// a short pause) while the collector does not accept (it may be between a
+/// SIGKILL and its restart).
+pub fn connected(addr: SocketAddr, conn: &mut Option<Conn>) -> Option<&mut Conn> {
+    if conn.is_none() {
+        match Conn::try_open(addr) {
+            Ok(c) => *conn = Some(c),
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(5));
+                return None;
+            }
+        }
+    }
+    conn.as_mut()
 }
 
 /// A fresh ObjectId hex for client-supplied ids (unique per process run).
@@ -508,15 +536,8 @@ pub fn post_until_stopped<K>(
     let mut conn: Option<Conn> = None;
     let mut other_statuses = Vec::new();
     while !stop.load(Ordering::SeqCst) {
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match Conn::try_open(addr) {
-                Ok(c) => conn.insert(c),
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-            },
+        let Some(c) = connected(addr, &mut conn) else {
+            continue;
         };
         let (body, events, keys) = next();
         match c.post(&[], body.as_bytes()) {
