@@ -960,11 +960,12 @@ impl Responses {
             (Route::Shipper(endpoint), method) => {
                 let req = shipper_request(endpoint, values, now_ms());
                 core.metrics.shipper_request(endpoint.protocol());
-                let allowed = match endpoint.allow() {
-                    "POST" => method == Method::Post,
-                    "POST, PUT" => matches!(method, Method::Post | Method::Put),
-                    _ => matches!(method, Method::Get | Method::Head),
-                };
+                let allowed = matches!(endpoint, helios_shippers::Endpoint::Unknown(_))
+                    || match endpoint.allow() {
+                        "POST" => method == Method::Post,
+                        "POST, PUT" => matches!(method, Method::Post | Method::Put),
+                        _ => matches!(method, Method::Get | Method::Head),
+                    };
                 if !allowed {
                     let answer = helios_shippers::render_failure(
                         &req,

@@ -344,6 +344,47 @@ fn the_probes_clients_send_first_answer_as_their_servers_do() {
     assert_eq!(c.stop().code(), Some(0));
 }
 
+#[test]
+fn an_unknown_path_under_a_protocols_prefix_gets_that_protocols_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    let get = |path: &str| {
+        send(
+            c.addr,
+            format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes(),
+        )
+    };
+    let r = get("/services/collector/nope");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], 404, "HEC's body code");
+    let r = get("/_license");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("X-Elastic-Product"), Some("Elasticsearch"));
+    assert_eq!(r.json()["status"], 404);
+    let r = get("/loki/api/v1/query");
+    assert_eq!(r.status, 404);
+    assert!(r.header("Content-Type").unwrap().starts_with("text/plain"));
+    let r = send(
+        c.addr,
+        &request_bytes(
+            "POST",
+            "/v1/traces",
+            &[("Content-Type", "application/json")],
+            b"{}",
+        ),
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], 5, "OTLP's Status NOT_FOUND");
+    let r = get("/elsewhere");
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.json()["error"],
+        "not_found",
+        "Helios's own shape elsewhere"
+    );
+    assert_eq!(c.stop().code(), Some(0));
+}
+
 #[cfg(feature = "fault-injection")]
 #[test]
 fn a_failed_commit_answers_in_the_protocols_shape_with_retry_after() {

@@ -87,6 +87,10 @@ pub enum Endpoint {
     HecHealth,
     /// `POST /loki/api/v1/push`.
     LokiPush,
+    /// A path under a protocol's prefix that names none of its endpoints
+    /// (`/services/collector/…`, `/loki/…`, `/_…`, `/v1/traces`): answered
+    /// 404 in that protocol's shape, so its client reads the failure.
+    Unknown(Protocol),
 }
 
 impl Endpoint {
@@ -97,6 +101,7 @@ impl Endpoint {
             Endpoint::EsBulk | Endpoint::EsInfo => Protocol::Elasticsearch,
             Endpoint::HecEvent | Endpoint::HecRaw | Endpoint::HecHealth => Protocol::Hec,
             Endpoint::LokiPush => Protocol::Loki,
+            Endpoint::Unknown(protocol) => protocol,
         }
     }
 
@@ -112,7 +117,10 @@ impl Endpoint {
     /// Whether requests carry events (and so need an ingest key, a body
     /// and the journal); the others are answered on the spot.
     pub fn carries_events(self) -> bool {
-        !matches!(self, Endpoint::EsInfo | Endpoint::HecHealth)
+        !matches!(
+            self,
+            Endpoint::EsInfo | Endpoint::HecHealth | Endpoint::Unknown(_)
+        )
     }
 
     /// Whether a request to it must present a key when the collector has
@@ -136,6 +144,11 @@ pub fn route(path: &str) -> Option<Endpoint> {
         }
         "/loki/api/v1/push" => Some(Endpoint::LokiPush),
         _ if es::path_index(path).is_some() => Some(Endpoint::EsBulk),
+        _ if path.starts_with("/services/collector/") => Some(Endpoint::Unknown(Protocol::Hec)),
+        _ if path.starts_with("/loki/") => Some(Endpoint::Unknown(Protocol::Loki)),
+        _ if path.starts_with("/_") => Some(Endpoint::Unknown(Protocol::Elasticsearch)),
+        // OTLP's other signals: an exporter pointed at the whole endpoint.
+        "/v1/traces" | "/v1/metrics" | "/v1/profiles" => Some(Endpoint::Unknown(Protocol::Otlp)),
         _ => None,
     }
 }
@@ -361,10 +374,9 @@ pub fn decode(
         Endpoint::EsBulk => es::decode(req, body, settings, out),
         Endpoint::HecEvent | Endpoint::HecRaw => hec::decode(req, body, settings, out),
         Endpoint::LokiPush => loki::decode(req, body, settings, out),
-        Endpoint::EsInfo | Endpoint::HecHealth => Err(Failure::Internal(format!(
-            "{:?} carries no events",
-            req.endpoint
-        ))),
+        Endpoint::EsInfo | Endpoint::HecHealth | Endpoint::Unknown(_) => Err(Failure::Internal(
+            format!("{:?} carries no events", req.endpoint),
+        )),
     }
 }
 
@@ -404,6 +416,7 @@ pub fn render_probe(req: &Request<'_>, ready: bool, out: &mut Vec<u8>) -> Answer
     match req.endpoint {
         Endpoint::EsInfo => es::render_info(out),
         Endpoint::HecHealth => hec::render_health(ready, out),
+        Endpoint::Unknown(_) => render_failure(req, &Failure::NotFound, out),
         _ => render_failure(req, &Failure::MethodNotAllowed, out),
     }
 }
@@ -497,7 +510,20 @@ mod tests {
         assert_eq!(route("/loki/api/v1/push"), Some(Endpoint::LokiPush));
         assert_eq!(route("/v1/events"), None);
         assert_eq!(route("/a/b/_bulk"), None);
-        assert_eq!(route("/services/collector/other"), None);
+        assert_eq!(route("/elsewhere"), None);
+        assert_eq!(
+            route("/services/collector/other"),
+            Some(Endpoint::Unknown(Protocol::Hec))
+        );
+        assert_eq!(
+            route("/_license"),
+            Some(Endpoint::Unknown(Protocol::Elasticsearch))
+        );
+        assert_eq!(
+            route("/loki/api/v1/query"),
+            Some(Endpoint::Unknown(Protocol::Loki))
+        );
+        assert_eq!(route("/v1/traces"), Some(Endpoint::Unknown(Protocol::Otlp)));
     }
 
     #[test]
