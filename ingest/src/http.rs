@@ -71,6 +71,9 @@ pub enum Encoding {
     Gzip,
     /// zstd (RFC 8878).
     Zstd,
+    /// `snappy`: only Loki's protobuf pushes say it (their body is always
+    /// snappy-compressed, so Loki reads it as a no-op); 415 elsewhere.
+    Snappy,
     /// Anything else: 415.
     Unsupported,
 }
@@ -256,6 +259,8 @@ pub fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<RequestHead>
                 Encoding::Gzip
             } else if value.eq_ignore_ascii_case(b"zstd") {
                 Encoding::Zstd
+            } else if value.eq_ignore_ascii_case(b"snappy") {
+                Encoding::Snappy
             } else {
                 Encoding::Unsupported
             };
@@ -587,6 +592,7 @@ mod tests {
             ("zstd", Encoding::Zstd),
             ("ZStd", Encoding::Zstd),
             ("identity", Encoding::Identity),
+            ("snappy", Encoding::Snappy),
             ("br", Encoding::Unsupported),
             ("zstd, gzip", Encoding::Unsupported),
         ] {

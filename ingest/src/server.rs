@@ -1303,7 +1303,12 @@ fn decode_content<'b>(
             )),
             Err(UnzstdError::Corrupt) => Err(ContentRefusal::Corrupt("body is not valid zstd")),
         },
-        Encoding::Unsupported => Err(ContentRefusal::Unsupported),
+        // A Loki protobuf push may say `snappy`: its body is snappy by
+        // definition and the decoder removes it (as Loki does).
+        Encoding::Snappy if head.route == Route::Shipper(helios_shippers::Endpoint::LokiPush) => {
+            Ok(wire_body)
+        }
+        Encoding::Snappy | Encoding::Unsupported => Err(ContentRefusal::Unsupported),
     }
 }
 

@@ -345,6 +345,32 @@ fn the_probes_clients_send_first_answer_as_their_servers_do() {
 }
 
 #[test]
+fn a_loki_protobuf_push_saying_content_encoding_snappy_is_read_as_loki_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    // A push captured from winston-loki: snappy-compressed protobuf.
+    let body = include_bytes!("../shippers/src/loki/testdata/winston-loki-6.1.7.snappy-protobuf");
+    let headers = [
+        ("Content-Type", "application/x-protobuf"),
+        ("Content-Encoding", "snappy"),
+    ];
+    let r = send(
+        c.addr,
+        &request_bytes("POST", "/loki/api/v1/push", &headers, body),
+    );
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    // Elsewhere `snappy` is an encoding Helios does not decode.
+    let r = send(
+        c.addr,
+        &post_bytes(&[("Content-Encoding", "snappy")], b"{\"type\":\"x\"}"),
+    );
+    assert_eq!(r.status, 415);
+    // The capture holds two entries; nothing else was stored.
+    wait_for_count(&c.db_path(), 2);
+    assert_eq!(c.stop().code(), Some(0));
+}
+
+#[test]
 fn an_unknown_path_under_a_protocols_prefix_gets_that_protocols_404() {
     let dir = tempfile::tempdir().unwrap();
     let c = Collector::start(dir.path(), &[]);
