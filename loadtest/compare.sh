@@ -4,7 +4,10 @@
 # ../shared/bench, alternated A B A B; then latency open loop at half the
 # collector's single-event rate, helios-loadgen against both servers (SVG
 # charts: the percentile spectrum of each, and throughput and p99 per
-# second); then the sustained rate into SQLite.
+# second); then the sustained rate into SQLite. Beside nginx (the HTTP
+# ceiling) it prints the durability ceiling: helios-diskprobe's raw
+# O_DIRECT|O_DSYNC writes at 4 KiB, 64 KiB and 1 MiB on the data dir's
+# filesystem, and at the journal's mean commit size after the batch run.
 #
 #   loadtest/compare.sh [SECONDS_PER_RUN] [ROUNDS]
 #   CHARTS=loadtest/charts loadtest/compare.sh 10 2   # refresh the committed charts
@@ -26,6 +29,7 @@ command -v nginx >/dev/null || { echo "nginx missing: apt-get install -y nginx" 
 
 cargo build --release -q -p helios-ingest --bin helios-collector -p helios-store --example show
 cargo build --release -q -p helios-loadgen --features charts --bins
+PROBE=target/release/helios-diskprobe
 BIN=target/release/helios-collector
 SHOW=target/release/examples/show
 LG=target/release/helios-loadgen
@@ -73,6 +77,8 @@ run_wrk() {
 }
 
 echo "machine: $(nproc) cores, $(uname -r); wrk -t$WRK_THREADS -c$WRK_CONNS -d${SECS}s; collector --cores $CORES"
+echo "durability ceiling: raw disk under the data dir ($(stat -f -c %T "$WORK"), helios-diskprobe, one write at a time):"
+"$PROBE" "$WORK"
 printf '%-10s %-6s %-10s %12s %14s %9s %9s %8s\n' load round server req/s events/s p50 p99 non2xx
 declare -A SUM
 for round in $(seq "$ROUNDS"); do
@@ -139,6 +145,18 @@ while :; do
   sleep 0.2
 done
 t2=$(date +%s.%N)
+# Mean commit size over every journal, from the histogram's _sum/_count.
+metrics() {
+  exec 3<>/dev/tcp/127.0.0.1/$HELIOS_PORT
+  printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+  cat <&3; exec 3<&-
+}
+commit_mean=$(metrics | awk '/^helios_journal_commit_bytes_sum/ {s+=$2} /^helios_journal_commit_bytes_count/ {c+=$2}
+  END {if (c > 0) printf "%.0f", s/c}')
 awk -v a="$acked" -v t0="$t0" -v t1="$t1" -v t2="$t2" 'BEGIN {
   printf "  acked %d events in %.1f s (ingest %.0f events/s); all stored after %.1f s: sustained %.0f events/s\n", a, t1-t0, a/(t1-t0), t2-t0, a/(t2-t0) }'
 stop_helios
+if [ -n "$commit_mean" ]; then
+  echo "  journal mean commit ${commit_mean} B; the raw disk at that size (4 KiB-aligned):"
+  "$PROBE" "$WORK" "$commit_mean"
+fi
