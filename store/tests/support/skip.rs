@@ -20,7 +20,9 @@ pub fn skip(test: &str, reason: &str) {
             .create(true)
             .append(true)
             .open(&path)
-            .and_then(|mut file| writeln!(file, "{line}"));
+            // One write of the whole line: tests append concurrently, and
+            // `writeln!` may split a line into several writes.
+            .and_then(|mut file| file.write_all(format!("{line}\n").as_bytes()));
         if let Err(error) = appended {
             let _ = writeln!(std::io::stderr(), "cannot append to {path:?}: {error}");
         }
