@@ -319,6 +319,7 @@ pub const FAULT_INJECT_WRITE_ENV: &str = "HELIOS_FAULT_INJECT_WRITE";
 fn journal_config(cfg: &Config, core: usize, driver: IoDriver) -> JournalConfig {
     JournalConfig {
         segment_size_bytes: cfg.segment_size_bytes,
+        prepared_segments: cfg.journal_prepared_segments_per_core(),
         commit_path: driver.commit_path(),
         buffered_io: cfg.journal_buffered_io,
         allow_volatile: cfg.allow_volatile_journal,

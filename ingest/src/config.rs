@@ -184,6 +184,14 @@ pub struct Cli {
     /// [default: 8 GiB].
     #[arg(long, env = "HELIOS_JOURNAL_BUDGET_BYTES")]
     pub journal_budget_bytes: Option<u64>,
+    /// Journal segments to prepare ahead (all cores together, in bytes, at
+    /// most --journal-budget-bytes): zero-filled while the disk is idle and
+    /// kept for reuse, so a journal filling up under overload writes each
+    /// byte once instead of twice (zeros, then data). Takes that much disk
+    /// and lengthens recovery by reading it [default: 0, two spare
+    /// segments per journal only].
+    #[arg(long, env = "HELIOS_JOURNAL_PREPARE_BYTES")]
+    pub journal_prepare_bytes: Option<u64>,
     /// Share of a core's journal budget, in percent, past which events with
     /// `"priority": "low"` are refused (per event, or 503 when none of a
     /// request is left); at most 100 minus --high-priority-reserve-percent
@@ -354,6 +362,7 @@ struct FileConfig {
     shutdown_deadline_ms: Option<u64>,
     flush_batch_events: Option<usize>,
     journal_budget_bytes: Option<u64>,
+    journal_prepare_bytes: Option<u64>,
     low_priority_budget_percent: Option<u32>,
     high_priority_reserve_percent: Option<u32>,
     retention_days: Option<f64>,
@@ -422,6 +431,8 @@ pub struct Config {
     pub flush_batch_events: usize,
     /// See [`Cli::journal_budget_bytes`].
     pub journal_budget_bytes: u64,
+    /// See [`Cli::journal_prepare_bytes`].
+    pub journal_prepare_bytes: u64,
     /// See [`Cli::low_priority_budget_percent`].
     pub low_priority_budget_percent: u32,
     /// See [`Cli::high_priority_reserve_percent`].
@@ -557,6 +568,10 @@ impl Config {
                 .journal_budget_bytes
                 .or(file.journal_budget_bytes)
                 .unwrap_or(DEFAULT_JOURNAL_BUDGET_BYTES),
+            journal_prepare_bytes: cli
+                .journal_prepare_bytes
+                .or(file.journal_prepare_bytes)
+                .unwrap_or(0),
             low_priority_budget_percent: cli
                 .low_priority_budget_percent
                 .or(file.low_priority_budget_percent)
@@ -754,6 +769,10 @@ impl Config {
             "--journal-budget-bytes must leave every core at least one byte (0 would refuse every event)"
         );
         anyhow::ensure!(
+            self.journal_prepare_bytes <= self.journal_budget_bytes,
+            "--journal-prepare-bytes must be at most --journal-budget-bytes (segments past the budget would never be used)"
+        );
+        anyhow::ensure!(
             self.high_priority_reserve_percent <= MAX_HIGH_PRIORITY_RESERVE_PERCENT,
             "--high-priority-reserve-percent must be 0 to {MAX_HIGH_PRIORITY_RESERVE_PERCENT} \
              ({} would refuse every normal-priority event)",
@@ -832,6 +851,13 @@ impl Config {
             i32::MAX
         );
         Ok(())
+    }
+
+    /// Segments each core's journal prepares beyond its spares: its share
+    /// of --journal-prepare-bytes, in whole segments.
+    pub fn journal_prepared_segments_per_core(&self) -> usize {
+        let share = self.journal_prepare_bytes / self.cores as u64;
+        share.div_ceil(self.segment_size_bytes.max(1)) as usize
     }
 
     /// The budget of one core's journal (the total split evenly).
@@ -943,6 +969,15 @@ mod tests {
             (
                 vec!["--journal-budget-bytes", "0"],
                 "--journal-budget-bytes",
+            ),
+            (
+                vec![
+                    "--journal-budget-bytes",
+                    "1000000",
+                    "--journal-prepare-bytes",
+                    "1000001",
+                ],
+                "--journal-prepare-bytes",
             ),
             (
                 vec!["--dead-letter-max-bytes", "0"],
@@ -1062,6 +1097,23 @@ mod tests {
             "the flag wins over the file"
         );
         assert!(Cli::try_parse_from(["helios-collector", "--io-driver", "kqueue"]).is_err());
+    }
+
+    #[test]
+    fn prepared_segments_are_each_cores_share_in_whole_segments() {
+        let c = Config::resolve(cli(&["--cores", "2"])).unwrap();
+        assert_eq!(c.journal_prepared_segments_per_core(), 0);
+        let c = Config::resolve(cli(&[
+            "--cores",
+            "2",
+            "--segment-size-bytes",
+            "1048576",
+            "--journal-prepare-bytes",
+            "5242880",
+        ]))
+        .unwrap();
+        // 2.5 MiB a core: three 1 MiB segments.
+        assert_eq!(c.journal_prepared_segments_per_core(), 3);
     }
 
     #[test]

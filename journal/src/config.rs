@@ -54,6 +54,12 @@ pub struct JournalConfig {
     pub segment_size_bytes: u64,
     /// Segments to keep preallocated and zero-filled ahead of the writer.
     pub spare_segments: usize,
+    /// Segments to prepare beyond `spare_segments`, zero-filled only while
+    /// no commit has run for a moment (so the fill never takes the disk
+    /// from commits) and kept in place when recycled instead of deleted.
+    /// Sized to the journal's share of the disk budget, a journal that
+    /// fills up under overload then writes each byte once. 0: spares only.
+    pub prepared_segments: usize,
     /// Seal a group once it holds this many bytes.
     pub group_target_bytes: usize,
     /// Refuse appends (with `Backpressure`) beyond this many uncommitted bytes.
@@ -82,6 +88,7 @@ impl Default for JournalConfig {
         JournalConfig {
             segment_size_bytes: DEFAULT_SEGMENT_SIZE_BYTES,
             spare_segments: DEFAULT_SPARE_SEGMENTS,
+            prepared_segments: 0,
             group_target_bytes: DEFAULT_GROUP_TARGET_BYTES,
             max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,

@@ -1,25 +1,37 @@
 //! The preallocator: one std thread per journal that keeps zero-filled
 //! segments ready ahead of the writer (monoio has no fallocate, and
 //! zero-filling runs at disk speed, far too slow for the commit path), and
-//! recycles segments the checkpoint has passed.
+//! recycles segments the checkpoint has passed. Beyond the spares it
+//! prepares `prepared_segments` more, zero-filling them only while commits
+//! pause, so a journal that grows under overload finds its segments written
+//! already instead of having every byte written twice (zeros, then data).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::fault::FaultPlan;
-use crate::segment::{create_segment, relap_segment};
+use crate::segment::{create_segment, create_segment_paced, relap_segment};
 
 /// How long to wait before retrying after ENOSPC or another I/O error.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(200);
 /// How long a spare-but-not-urgent need waits for an old segment to
 /// recycle before zero-filling a new one.
 const WAIT_FOR_RECYCLABLE: Duration = Duration::from_millis(100);
+/// The disk counts as idle for zero-filling a prepared (not yet needed)
+/// segment once no commit has run for this long.
+const IDLE_AFTER: Duration = Duration::from_millis(50);
+/// How often a paused fill of a prepared segment looks again.
+const IDLE_POLL: Duration = Duration::from_millis(10);
+/// After a prepared segment failed (ENOSPC, say), how long before the next
+/// try: it is not needed yet, so it must not churn the disk.
+const PREPARED_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
 
 /// Why a segment is not available right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,10 +50,17 @@ struct State {
     recyclable: VecDeque<PathBuf>,
     /// The lap the writer uses now; spares are prepared after it.
     active_lap: u64,
+    /// Segments the writer holds (taken, not yet recycled): prepared
+    /// segments are wanted only while these plus the ready ones fall short
+    /// of the target, so a journal full at its budget, commits refused and
+    /// the disk idle, does not zero-fill segments it could never use.
+    live: usize,
     /// Why the last preparation failed, until one succeeds.
     unavailable: Option<Unavailable>,
     /// Already waited once for a recyclable segment for the current need.
     waited_for_recyclable: bool,
+    /// When preparing a segment beyond the spares last failed.
+    prepared_failed_at: Option<Instant>,
     /// The committer waiting for a segment.
     waker: Option<Waker>,
     shutdown: bool,
@@ -52,6 +71,12 @@ pub(crate) struct Prealloc {
     fault_plan: Option<Arc<FaultPlan>>,
     segment_size_bytes: u64,
     spare_segments: usize,
+    prepared_segments: usize,
+    /// Zero point of `last_commit_ms`.
+    started: Instant,
+    /// Milliseconds after `started` when the last commit finished, plus 1
+    /// (0: none yet). Written by the committer, read by this thread.
+    last_commit_ms: AtomicU64,
     state: Mutex<State>,
     cv: Condvar,
 }
@@ -62,11 +87,14 @@ impl Prealloc {
     }
 
     /// Starts the thread. `ready` are spares found at open.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         dir: PathBuf,
         segment_size_bytes: u64,
         spare_segments: usize,
+        prepared_segments: usize,
         active_lap: u64,
+        live: usize,
         ready: BTreeMap<u64, PathBuf>,
         recyclable: VecDeque<PathBuf>,
         fault_plan: Option<Arc<FaultPlan>>,
@@ -76,10 +104,14 @@ impl Prealloc {
             fault_plan,
             segment_size_bytes,
             spare_segments,
+            prepared_segments,
+            started: Instant::now(),
+            last_commit_ms: AtomicU64::new(0),
             state: Mutex::new(State {
                 ready,
                 recyclable,
                 active_lap,
+                live,
                 ..State::default()
             }),
             cv: Condvar::new(),
@@ -98,6 +130,7 @@ impl Prealloc {
         let mut st = self.lock();
         if let Some(path) = st.ready.remove(&lap) {
             st.active_lap = lap;
+            st.live += 1;
             drop(st);
             self.cv.notify_all();
             return Poll::Ready(Ok(path));
@@ -122,8 +155,50 @@ impl Prealloc {
         if paths.is_empty() {
             return;
         }
-        self.lock().recyclable.extend(paths);
+        let mut st = self.lock();
+        st.live = st.live.saturating_sub(paths.len());
+        st.recyclable.extend(paths);
+        drop(st);
         self.cv.notify_all();
+    }
+
+    /// Called by the committer after each commit: the disk is busy, so the
+    /// zero-filling of prepared segments waits.
+    pub fn note_commit(&self) {
+        let ms = self.started.elapsed().as_millis() as u64 + 1;
+        self.last_commit_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// No commit for `IDLE_AFTER`.
+    fn disk_idle(&self) -> bool {
+        let last = self.last_commit_ms.load(Ordering::Relaxed);
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        last == 0 || now.saturating_sub(last) >= IDLE_AFTER.as_millis() as u64
+    }
+
+    /// Between chunks of a prepared segment's zero-fill: returns once the
+    /// disk is idle, or at once when the segment became urgent (the spares
+    /// ran short: then it is filled at full speed, as a spare always was);
+    /// `Interrupted` on shutdown.
+    fn pace(&self) -> io::Result<()> {
+        loop {
+            {
+                let st = self.lock();
+                if st.shutdown {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        "journal closing",
+                    ));
+                }
+                if st.ready.len() < self.spare_segments {
+                    return Ok(());
+                }
+            }
+            if self.disk_idle() {
+                return Ok(());
+            }
+            std::thread::sleep(IDLE_POLL);
+        }
     }
 
     pub fn shutdown(&self) {
@@ -145,11 +220,21 @@ impl Prealloc {
                 .unwrap_or(st.active_lap)
                 .max(st.active_lap)
                 + 1;
-            let need = st.ready.len() < self.spare_segments;
+            // Below the spares a segment is urgent; up to spares plus
+            // prepared (counting those the writer holds beyond the active
+            // one) it is only wanted, and zero-filled only while idle.
+            let urgent = st.ready.len() < self.spare_segments;
+            let held_beyond_active = st.live.saturating_sub(1);
+            let need = urgent
+                || st.ready.len() + held_beyond_active
+                    < self.spare_segments + self.prepared_segments;
             // Zero-filling a new segment costs a segment's worth of disk
             // bandwidth, taken from commits. While a spare is still ready,
             // give the checkpoint a moment to free an old segment instead.
-            if need && st.recyclable.is_empty() && !st.ready.is_empty() && !st.waited_for_recyclable
+            if urgent
+                && st.recyclable.is_empty()
+                && !st.ready.is_empty()
+                && !st.waited_for_recyclable
             {
                 st.waited_for_recyclable = true;
                 st = self
@@ -159,16 +244,40 @@ impl Prealloc {
                     .0;
                 continue;
             }
+            let paced = !urgent && st.recyclable.is_empty();
+            if need && paced {
+                let failed_lately = st
+                    .prepared_failed_at
+                    .is_some_and(|t| t.elapsed() < PREPARED_RETRY_AFTER_FAILURE);
+                if failed_lately || !self.disk_idle() {
+                    st = self
+                        .cv
+                        .wait_timeout(st, IDLE_POLL)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                    continue;
+                }
+            }
             if need {
                 st.waited_for_recyclable = false;
                 let reuse = st.recyclable.pop_front();
                 drop(st);
-                let result = self.prepare(next_lap, reuse);
+                let result = self.prepare(next_lap, reuse, paced);
                 st = self.lock();
                 match result {
+                    Err(e) if paced => {
+                        // Not needed yet: never make appends wait for it
+                        // (no `unavailable`); try again much later.
+                        if !st.shutdown {
+                            tracing::warn!(dir = %self.dir.display(), lap = next_lap, error = %e, "cannot prepare journal segment ahead; trying again later");
+                            st.prepared_failed_at = Some(Instant::now());
+                        }
+                        continue;
+                    }
                     Ok(path) => {
                         st.ready.insert(next_lap, path);
                         st.unavailable = None;
+                        st.prepared_failed_at = None;
                     }
                     Err(e) => {
                         tracing::warn!(dir = %self.dir.display(), lap = next_lap, error = %e, "cannot prepare journal segment; retrying");
@@ -204,7 +313,9 @@ impl Prealloc {
         }
     }
 
-    fn prepare(&self, lap: u64, reuse: Option<PathBuf>) -> io::Result<PathBuf> {
+    /// Recycles `reuse` as `lap`, or zero-fills a new segment; `paced`:
+    /// the fill yields the disk to commits (`pace`).
+    fn prepare(&self, lap: u64, reuse: Option<PathBuf>, paced: bool) -> io::Result<PathBuf> {
         if self
             .fault_plan
             .as_ref()
@@ -218,6 +329,9 @@ impl Prealloc {
         }
         match reuse {
             Some(old) => relap_segment(&self.dir, &old, lap, self.segment_size_bytes),
+            None if paced => {
+                create_segment_paced(&self.dir, lap, self.segment_size_bytes, &mut || self.pace())
+            }
             None => create_segment(&self.dir, lap, self.segment_size_bytes),
         }
     }

@@ -14,6 +14,10 @@ use crate::format::{SegmentHeader, BLOCK_BYTES};
 pub const SEGMENT_EXT: &str = "seg";
 /// Chunk size for zero-filling: big enough to stream at disk speed.
 const ZERO_FILL_CHUNK_BYTES: usize = 1 << 20;
+/// A paced fill pushes its zeros to the disk every this many bytes, so the
+/// writeback happens while the fill has the disk, not later in one burst
+/// that a commit could meet.
+const PACED_SYNC_BYTES: u64 = 8 << 20;
 
 /// Path of the segment with this lap.
 pub fn segment_path(dir: &Path, lap: u64) -> PathBuf {
@@ -36,8 +40,30 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
 /// header in block 0, fsynced, renamed into place, directory fsynced. A crash
 /// leaves either no segment or a complete one (plus a stray `.tmp`).
 pub fn create_segment(dir: &Path, lap: u64, size: u64) -> io::Result<PathBuf> {
+    create_segment_with(dir, lap, size, None)
+}
+
+/// [`create_segment`], calling `pace` before each chunk (it may wait, or
+/// fail to abandon the segment) and syncing every `PACED_SYNC_BYTES`. Same
+/// crash behaviour: nothing is renamed into place before it is complete
+/// and fsynced.
+pub(crate) fn create_segment_paced(
+    dir: &Path,
+    lap: u64,
+    size: u64,
+    pace: &mut dyn FnMut() -> io::Result<()>,
+) -> io::Result<PathBuf> {
+    create_segment_with(dir, lap, size, Some(pace))
+}
+
+fn create_segment_with(
+    dir: &Path,
+    lap: u64,
+    size: u64,
+    pace: Option<&mut dyn FnMut() -> io::Result<()>>,
+) -> io::Result<PathBuf> {
     let tmp = temp_path(dir, lap);
-    let result = write_zeroed_segment(&tmp, lap, size);
+    let result = write_zeroed_segment(&tmp, lap, size, pace);
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
         return Err(e);
@@ -48,7 +74,12 @@ pub fn create_segment(dir: &Path, lap: u64, size: u64) -> io::Result<PathBuf> {
     Ok(path)
 }
 
-fn write_zeroed_segment(tmp: &Path, lap: u64, size: u64) -> io::Result<()> {
+fn write_zeroed_segment(
+    tmp: &Path,
+    lap: u64,
+    size: u64,
+    mut pace: Option<&mut dyn FnMut() -> io::Result<()>>,
+) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -63,6 +94,12 @@ fn write_zeroed_segment(tmp: &Path, lap: u64, size: u64) -> io::Result<()> {
     let mut written = 0u64;
     while written < size {
         let n = (size - written).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
+        if let Some(pace) = pace.as_mut() {
+            if written > 0 && written % PACED_SYNC_BYTES == 0 {
+                file.sync_data()?;
+            }
+            pace()?;
+        }
         file.write_all(&chunk[..n])?;
         if written == 0 {
             chunk[..BLOCK_BYTES].fill(0);

@@ -243,6 +243,7 @@ impl Journal {
         if removed {
             fsync_dir(&dir)?;
         }
+        let live_count = live.len();
         let durable = DurableMark {
             seq: rec.last_seq(),
             lap: active.lap,
@@ -258,7 +259,9 @@ impl Journal {
             dir.clone(),
             cfg.segment_size_bytes,
             cfg.spare_segments,
+            cfg.prepared_segments,
             active.lap,
+            live_count,
             ready,
             recyclable,
             cfg.fault_plan.clone(),
@@ -709,6 +712,9 @@ async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<()
             }
         }
     };
+    // Whatever the outcome, the disk was busy: zero-filling for the
+    // prepared segments waits until commits pause.
+    inner.prealloc.note_commit();
     let end_offset = group.offset + buf.len() as u64;
     let mut st = inner.st.borrow_mut();
     if let Err(e) = result {

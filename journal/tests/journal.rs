@@ -434,3 +434,60 @@ fn a_failed_fdatasync_fails_its_group_with_buffered_io_too() {
         assert_records(&read_all(&j, 0)[..5], 0, 5);
     });
 }
+
+/// Inode numbers of the segment files (and no temporary ones).
+fn segment_inodes(dir: &std::path::Path) -> std::collections::BTreeSet<u64> {
+    use std::os::unix::fs::MetadataExt;
+    segment_files(dir)
+        .iter()
+        .map(|name| std::fs::metadata(dir.join(name)).unwrap().ino())
+        .collect()
+}
+
+#[test]
+fn prepared_segments_are_filled_while_idle_then_written_and_reused_in_place() {
+    const PREPARED: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let cfg = JournalConfig {
+            prepared_segments: PREPARED,
+            ..small_config()
+        };
+        let spares = cfg.spare_segments;
+        let j = Journal::open(dir.path(), cfg.clone()).await.unwrap();
+        // Idle journal: the active segment, the spares and the prepared ones.
+        let all = 1 + spares + PREPARED;
+        wait_until(|| segment_files(dir.path()).len() == all);
+        let prepared = segment_inodes(dir.path());
+        // One commit per sequential append, a block each: 15 to a segment.
+        // Fill three segments with no checkpoint (a held store), then stay
+        // idle: none of it may be zero-filled again, and a journal holding
+        // its segments prepares no more than its pool while idle.
+        append_each(&j, 0, 40).await;
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            segment_inodes(dir.path()),
+            prepared,
+            "a segment was created"
+        );
+        // The checkpoint passes them: they are relapped in place (the same
+        // files, none deleted, none zero-filled).
+        let cp = read_all(&j, 0)[34].checkpoint;
+        j.checkpointer().advance(cp).unwrap();
+        wait_until(|| !helios_journal::segment_path(dir.path(), 1).exists());
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(segment_inodes(dir.path()), prepared, "not reused in place");
+        // Write on into the recycled files, then "crash" (drop without
+        // close): the old records they hold never come back.
+        append_each(&j, 40, 80).await;
+        assert_eq!(
+            segment_inodes(dir.path()),
+            prepared,
+            "a segment was created"
+        );
+        drop(j);
+        let j = Journal::open(dir.path(), cfg).await.unwrap();
+        assert_eq!(j.recovery_report().last_seq, 80);
+        assert_records(&read_all(&j, cp.seq), 35, 80);
+    });
+}

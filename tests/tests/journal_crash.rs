@@ -54,15 +54,34 @@ impl Host {
 
 #[test]
 fn every_acknowledged_record_survives_sigkill_exactly_once_on_io_uring() {
-    kill_cycles(Host::Plain);
+    kill_cycles(Host::Plain, Segments::Spares);
 }
 
 #[test]
 fn every_acknowledged_record_survives_sigkill_exactly_once_on_epoll_where_io_uring_is_refused() {
-    kill_cycles(Host::IoUringRefused);
+    kill_cycles(Host::IoUringRefused, Segments::Spares);
 }
 
-fn kill_cycles(host: Host) {
+/// Kills land while segments beyond the spares are zero-filled in the idle
+/// moments, and while recycled ones are relapped in place.
+#[test]
+fn every_acknowledged_record_survives_sigkill_with_segments_prepared_ahead() {
+    kill_cycles(Host::Plain, Segments::Prepared);
+}
+
+/// Which segments the child keeps ahead.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Segments {
+    /// The default spares only.
+    Spares,
+    /// Spares plus `PREPARED_SEGMENTS` filled while idle (`prepared`).
+    Prepared,
+}
+
+/// The child's `PREPARED_SEGMENTS`.
+const PREPARED_SEGMENTS: usize = 6;
+
+fn kill_cycles(host: Host, segments: Segments) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("journal");
     let seed = SystemTime::now()
@@ -80,6 +99,7 @@ fn kill_cycles(host: Host) {
             cycle,
             MIN_RUN_MS + rng.next() % (MAX_RUN_MS - MIN_RUN_MS),
             host,
+            segments,
         );
         for line in &lines {
             let mut parts = line.splitn(3, ' ');
@@ -104,7 +124,7 @@ fn kill_cycles(host: Host) {
                 _ => panic!("child reported: {line}"),
             }
         }
-        verify(&dir, &acked, cycle, host.expected_driver());
+        verify(&dir, &acked, cycle, host.expected_driver(), segments);
     }
     assert!(
         total_acks > 1000,
@@ -112,13 +132,19 @@ fn kill_cycles(host: Host) {
     );
 }
 
-fn run_child_until_killed(dir: &Path, cycle: u64, run_ms: u64, host: Host) -> Vec<String> {
+fn run_child_until_killed(
+    dir: &Path,
+    cycle: u64,
+    run_ms: u64,
+    host: Host,
+    segments: Segments,
+) -> Vec<String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_journal_crash_child"));
-    cmd.arg(dir)
-        .arg(cycle.to_string())
-        .arg("auto")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.arg(dir).arg(cycle.to_string()).arg("auto");
+    if segments == Segments::Prepared {
+        cmd.arg("prepared");
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     if let Host::IoUringRefused = host {
         seccomp::confine(&mut cmd, &[seccomp::io_uring_refused(libc::EPERM)]);
     }
@@ -155,11 +181,21 @@ fn run_child_until_killed(dir: &Path, cycle: u64, run_ms: u64, host: Host) -> Ve
     lines
 }
 
-fn verify(dir: &Path, acked: &HashMap<u64, String>, cycle: u64, driver: IoDriver) {
+fn verify(
+    dir: &Path,
+    acked: &HashMap<u64, String>,
+    cycle: u64,
+    driver: IoDriver,
+    segments: Segments,
+) {
     helios_journal::runtime::block_on(driver, 256, async {
         let cfg = JournalConfig {
             segment_size_bytes: 256 * 1024,
             commit_path: driver.commit_path(),
+            prepared_segments: match segments {
+                Segments::Spares => 0,
+                Segments::Prepared => PREPARED_SEGMENTS,
+            },
             ..JournalConfig::default()
         };
         let j = Journal::open(dir, cfg)

@@ -4,10 +4,16 @@
 //! It first chooses its driver the way the collector does (`auto`: probe
 //! io_uring, epoll where it is refused) and prints `driver NAME`.
 //!
-//! usage: journal_crash_child DIR CYCLE [auto|io_uring|epoll]
+//! With `prepared` it also keeps `PREPARED_SEGMENTS` segments prepared
+//! ahead and pauses every writer for `PAUSE` in every `PAUSE_EVERY`, so
+//! the preallocator zero-fills them in those idle moments and kills land
+//! during those fills and the relaps of recycled segments too.
+//!
+//! usage: journal_crash_child DIR CYCLE [auto|io_uring|epoll] [prepared]
 
 use std::io::Write;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use helios_journal::runtime::{block_on, probe_io_uring};
 use helios_journal::{IoDriver, Journal, JournalConfig, RecordMeta};
@@ -19,6 +25,13 @@ const WRITER_TASKS: u64 = 4;
 const CHECKPOINT_EVERY_ACKS: u64 = 300;
 /// The checkpoint trails the durable mark, as a store's would.
 const CHECKPOINT_LAG_RECORDS: u64 = 100;
+/// Segments prepared beyond the spares in `prepared` mode.
+const PREPARED_SEGMENTS: usize = 6;
+/// In `prepared` mode writers pause this long (longer than the
+/// preallocator's idle threshold, 50 ms) …
+const PAUSE: Duration = Duration::from_millis(80);
+/// … at the start of every this long.
+const PAUSE_EVERY: Duration = Duration::from_millis(200);
 /// Queue entries of the child's runtime.
 const RUNTIME_ENTRIES: u32 = 256;
 
@@ -42,12 +55,14 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let prepared = args.get(4).map(String::as_str) == Some("prepared");
     println!("driver {driver}");
     let ran = block_on(driver, RUNTIME_ENTRIES, async move {
         let cfg = JournalConfig {
             segment_size_bytes: SEGMENT_BYTES,
             group_target_bytes: 32 * 1024,
             commit_path: driver.commit_path(),
+            prepared_segments: if prepared { PREPARED_SEGMENTS } else { 0 },
             ..JournalConfig::default()
         };
         let journal = match Journal::open(&dir, cfg).await {
@@ -58,12 +73,14 @@ fn main() {
             }
         };
         let mut tasks = Vec::new();
+        let start = Instant::now();
+        let pauses = prepared.then_some(start);
         for task in 0..WRITER_TASKS {
             let j = Rc::clone(&journal);
             let cycle = cycle.clone();
-            tasks.push(monoio::spawn(
-                async move { write_loop(&j, &cycle, task).await },
-            ));
+            tasks.push(monoio::spawn(async move {
+                write_loop(&j, &cycle, task, pauses).await
+            }));
         }
         let j = Rc::clone(&journal);
         tasks.push(monoio::spawn(async move { checkpoint_loop(&j).await }));
@@ -77,8 +94,17 @@ fn main() {
     }
 }
 
-async fn write_loop(j: &Journal, cycle: &str, task: u64) {
+async fn write_loop(j: &Journal, cycle: &str, task: u64, pauses: Option<Instant>) {
     for n in 0u64.. {
+        // Every writer pauses in the same windows (one clock), so the
+        // journal really is idle in them.
+        if let Some(start) = pauses {
+            let into = start.elapsed().as_millis() % PAUSE_EVERY.as_millis();
+            if into < PAUSE.as_millis() {
+                let left = PAUSE.as_millis() - into;
+                monoio::time::sleep(Duration::from_millis(left as u64)).await;
+            }
+        }
         let payload = format!("c{cycle}-t{task}-n{n}-{}", "p".repeat((n % 300) as usize));
         let meta = RecordMeta {
             recv_ms: n as i64,
