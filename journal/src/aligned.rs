@@ -6,9 +6,12 @@ use std::ptr::NonNull;
 
 use crate::format::{align_up, BLOCK_BYTES};
 
-/// A zero-initialised buffer whose start and capacity are multiples of
-/// [`BLOCK_BYTES`]. `len` counts the bytes holding data; O_DIRECT writes
-/// send `len` rounded up to a block, the tail being zeros.
+/// A buffer whose start and capacity are multiples of [`BLOCK_BYTES`],
+/// zeroed when allocated. `len` counts the bytes holding data; O_DIRECT
+/// writes send `len` rounded up to a block, the tail zeroed by
+/// [`AlignedBuf::pad_to_block`]. A reused buffer (after `clear`) holds the
+/// previous group's bytes past `len`: `extend` hands them out, so its
+/// callers overwrite every byte they extend by (`encode_record` does).
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
     capacity: usize,
@@ -35,6 +38,16 @@ impl AlignedBuf {
         }
     }
 
+    /// A buffer with no allocation (capacity 0), for a place a buffer was
+    /// moved out of: it costs no allocation per commit.
+    pub fn empty() -> AlignedBuf {
+        AlignedBuf {
+            ptr: NonNull::dangling(),
+            capacity: 0,
+            len: 0,
+        }
+    }
+
     fn layout(capacity: usize) -> Layout {
         // BLOCK_BYTES is a power of two and capacity is bounded by config.
         Layout::from_size_align(capacity, BLOCK_BYTES).expect("aligned layout")
@@ -57,18 +70,21 @@ impl AlignedBuf {
 
     /// The data bytes.
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: ptr is valid for capacity bytes, all initialised.
+        // SAFETY: ptr is valid for capacity bytes, all initialised (for
+        // `empty`, dangling but non-null and aligned, with length 0).
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
     /// The whole allocation, mutable.
     pub fn as_full_mut(&mut self) -> &mut [u8] {
-        // SAFETY: ptr is valid for capacity bytes, all initialised.
+        // SAFETY: ptr is valid for capacity bytes, all initialised (for
+        // `empty`, dangling but non-null and aligned, with length 0).
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.capacity) }
     }
 
     /// Extends `len` by `n` bytes and returns them for the caller to fill,
-    /// growing the allocation if needed (contents are kept).
+    /// every byte: they may hold an earlier user's data. Grows the
+    /// allocation if needed (contents are kept).
     pub fn extend(&mut self, n: usize) -> &mut [u8] {
         let start = self.len;
         let end = start + n;
@@ -82,21 +98,22 @@ impl AlignedBuf {
         &mut self.as_full_mut()[start..end]
     }
 
-    /// Zeroes the data bytes and the block tail after them, then empties the
-    /// buffer, so the next user sees zeros as padding.
+    /// Empties the buffer for reuse. Its bytes are left as they are: the
+    /// next user overwrites what it extends by, and `pad_to_block` zeroes
+    /// the padding, so zeroing the whole used part here (once per commit)
+    /// would only cost time.
     pub fn clear(&mut self) {
-        let dirty = align_up(self.len, BLOCK_BYTES).min(self.capacity);
-        self.as_full_mut()[..dirty].fill(0);
         self.len = 0;
     }
 
-    /// Sets `len` to `len` rounded up to a whole block (the tail must be
-    /// zero already, which `clear`/`zeroed` guarantee).
+    /// Zeroes the bytes from `len` to the next block boundary and sets
+    /// `len` there: the padding after a commit's marker reads as zeros on
+    /// disk, whatever the buffer held before.
     pub fn pad_to_block(&mut self) {
         let padded = align_up(self.len, BLOCK_BYTES);
-        debug_assert!(padded <= self.capacity);
+        assert!(padded <= self.capacity, "padding past the allocation");
         let len = self.len;
-        debug_assert!(self.as_full_mut()[len..padded].iter().all(|&b| b == 0));
+        self.as_full_mut()[len..padded].fill(0);
         self.len = padded;
     }
 
@@ -109,6 +126,9 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
+        if self.capacity == 0 {
+            return; // `empty`: nothing was allocated.
+        }
         // SAFETY: allocated in `zeroed` with this exact layout.
         unsafe { alloc::dealloc(self.ptr.as_ptr(), Self::layout(self.capacity)) }
     }
@@ -172,5 +192,29 @@ mod tests {
         b.pad_to_block();
         assert_eq!(b.len(), BLOCK_BYTES);
         assert!(b.as_slice()[3..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn an_empty_buffer_allocates_nothing_and_grows_on_extend() {
+        let mut b = AlignedBuf::empty();
+        assert_eq!((b.capacity(), b.len()), (0, 0));
+        assert!(b.as_slice().is_empty());
+        b.extend(5).fill(7);
+        assert!(b.capacity() >= BLOCK_BYTES);
+        assert_eq!(b.as_full_mut().as_ptr() as usize % BLOCK_BYTES, 0);
+        b.pad_to_block();
+        assert_eq!(&b.as_slice()[..6], &[7, 7, 7, 7, 7, 0]);
+        drop(AlignedBuf::empty());
+    }
+
+    #[test]
+    fn a_reused_buffer_pads_with_zeros_over_old_bytes() {
+        let mut b = AlignedBuf::zeroed(3 * BLOCK_BYTES);
+        b.extend(3 * BLOCK_BYTES).fill(0xCD);
+        b.clear();
+        b.extend(BLOCK_BYTES + 10).fill(2);
+        b.pad_to_block();
+        assert_eq!(b.len(), 2 * BLOCK_BYTES);
+        assert!(b.as_slice()[BLOCK_BYTES + 10..].iter().all(|&x| x == 0));
     }
 }

@@ -144,7 +144,7 @@ impl CommitThread {
                 return Poll::Ready((outcome, buf));
             }
             if st.abandoned {
-                return Poll::Ready((Err(gone()), AlignedBuf::zeroed(0)));
+                return Poll::Ready((Err(gone()), AlignedBuf::empty()));
             }
             st.waker = Some(cx.waker().clone());
             Poll::Pending

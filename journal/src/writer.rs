@@ -677,7 +677,7 @@ async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<()
         }
     };
     let fault = inner.cfg.fault_plan.as_deref();
-    let buf = std::mem::replace(&mut group.buf, AlignedBuf::zeroed(0));
+    let buf = std::mem::replace(&mut group.buf, AlignedBuf::empty());
     let submitted = std::time::Instant::now();
     // O_DSYNC: the write completes only once durable; else fdatasync.
     let needs_sync = inner.cfg.effective_sync_mode() == SyncMode::Fdatasync;
