@@ -77,7 +77,7 @@ run_wrk() {
 }
 
 echo "machine: $(nproc) cores, $(uname -r); wrk -t$WRK_THREADS -c$WRK_CONNS -d${SECS}s; collector --cores $CORES"
-echo "durability ceiling: raw disk under the data dir ($(stat -f -c %T "$WORK"), helios-diskprobe, one write at a time):"
+echo "durability ceiling: raw disk under the data dir ($(df --output=fstype "$WORK" | tail -1), helios-diskprobe, one write at a time):"
 "$PROBE" "$WORK"
 printf '%-10s %-6s %-10s %12s %14s %9s %9s %8s\n' load round server req/s events/s p50 p99 non2xx
 declare -A SUM
