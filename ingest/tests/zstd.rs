@@ -15,7 +15,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use helios_client::{Client, Compression};
 use support::*;
@@ -287,26 +287,7 @@ fn zstd_batches_acked_across_sigkills_are_all_stored() {
     assert!(acked.len() >= 500, "only {} events acked", acked.len());
     // Every acked event arrives; unacked ones may too (durable, the ack
     // lost to the kill), but nothing that was never sent.
-    let deadline = Instant::now() + STORE_TIMEOUT;
-    loop {
-        let store = helios_store::sqlite::SqliteReader::open(collector.db_path()).unwrap();
-        let stored: HashSet<String> = store
-            .ids()
-            .unwrap()
-            .into_iter()
-            .map(|id| id.to_string())
-            .collect();
-        let missing = acked.iter().filter(|id| !stored.contains(*id)).count();
-        if missing == 0 {
-            assert!(stored.is_subset(&sent), "a stored id was never sent");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} acked zstd events not stored"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_acked_stored_once(&collector.db_path(), &acked, &sent);
     assert_eq!(collector.stop().code(), Some(0));
 }
 

@@ -482,6 +482,40 @@ pub fn assert_exactly_acked(db: &Path, acked: &[String], refused: &[String]) {
     );
 }
 
+/// Waits until every id in `acked` is stored (acked means durable), then
+/// checks that nothing is stored twice and that every stored id is one of
+/// `sent` (an event resent after a lost answer must not come back under
+/// a new id). Events sent but never answered may be stored or not.
+pub fn assert_acked_stored_once(
+    db: &Path,
+    acked: &[String],
+    sent: &std::collections::HashSet<String>,
+) {
+    let deadline = Instant::now() + STORE_TIMEOUT;
+    loop {
+        let store = SqliteReader::open(db).unwrap();
+        let count = store.count().unwrap() as usize;
+        let stored: std::collections::HashSet<String> = store
+            .ids()
+            .unwrap()
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect();
+        let missing = acked.iter().filter(|id| !stored.contains(*id)).count();
+        if missing == 0 && store.count().unwrap() as usize == count {
+            assert_eq!(count, stored.len(), "an event stored twice");
+            let strangers = stored.iter().filter(|id| !sent.contains(*id)).count();
+            assert_eq!(strangers, 0, "events stored under ids no request carried");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} acked events missing from the store"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Shared state of load workers: the next client-id counter and the ids
 /// of events in requests answered 200.
 #[derive(Clone, Default)]
