@@ -128,31 +128,17 @@ pub fn write_event(
     let event_type = rule.resolve(|path| lookup(context, record, path));
     out.extend_from_slice(b"{\"type\":");
     write_str(out, &event_type);
-    if let Some(ts_ms) = ts_ms(record) {
-        out.extend_from_slice(b",\"ts\":");
-        write_u64(out, ts_ms);
-    }
-    if let Some(uid) = last_value(&record.attributes, UID_ATTRIBUTE).and_then(scalar_text) {
-        if !uid.is_empty() {
-            out.extend_from_slice(b",\"_id\":");
-            json_string(out, &derived_id(app, Protocol::Otlp, &[&uid]));
-        }
-    }
-    write_nanos(out, "time_unix_nano", record.time_unix_nano);
-    write_nanos(
+    let uid = last_value(&record.attributes, UID_ATTRIBUTE).and_then(scalar_text);
+    write_times_and_severity(
         out,
-        "observed_time_unix_nano",
-        record.observed_time_unix_nano,
+        RecordScalars {
+            app,
+            uid: uid.as_deref(),
+            time_unix_nano: record.time_unix_nano,
+            observed_time_unix_nano: record.observed_time_unix_nano,
+            severity_number: record.severity_number,
+        },
     );
-    if record.severity_number != 0 {
-        out.extend_from_slice(b",\"severity_number\":");
-        write_i64(out, i64::from(record.severity_number));
-    }
-    if let Some(priority) = priority(record.severity_number) {
-        out.extend_from_slice(b",\"priority\":\"");
-        out.extend_from_slice(priority.as_bytes());
-        out.push(b'"');
-    }
     write_text(out, "severity_text", &record.severity_text);
     if let Some(body) = record.body.as_ref().filter(|b| !is_empty(b)) {
         out.extend_from_slice(b",\"body\":");
@@ -191,11 +177,54 @@ pub fn priority(severity_number: i32) -> Option<&'static str> {
 
 /// The event's `ts`: `time_unix_nano`, else `observed_time_unix_nano`, in
 /// whole milliseconds; `None` when both are 0 (unknown).
-pub fn ts_ms(record: &LogRecord) -> Option<u64> {
-    [record.time_unix_nano, record.observed_time_unix_nano]
+pub fn ts_ms(time_unix_nano: u64, observed_time_unix_nano: u64) -> Option<u64> {
+    [time_unix_nano, observed_time_unix_nano]
         .into_iter()
         .find(|&ns| ns != 0)
         .map(|ns| ns / NS_PER_MS)
+}
+
+/// A record's scalar members, as either reader has them.
+pub struct RecordScalars<'a> {
+    /// The app the key stamps (part of the derived id).
+    pub app: &'a str,
+    /// The record's `log.record.uid` attribute, if any.
+    pub uid: Option<&'a str>,
+    /// `timeUnixNano`.
+    pub time_unix_nano: u64,
+    /// `observedTimeUnixNano`.
+    pub observed_time_unix_nano: u64,
+    /// `severityNumber`.
+    pub severity_number: i32,
+}
+
+/// The members after `type`, written the same by both readers (the prost
+/// path here, the in-place one in `protobuf.rs`): `ts`, the derived `_id`,
+/// both exact times, `severity_number` and `priority`.
+pub fn write_times_and_severity(out: &mut Vec<u8>, record: RecordScalars<'_>) {
+    if let Some(ts_ms) = ts_ms(record.time_unix_nano, record.observed_time_unix_nano) {
+        out.extend_from_slice(b",\"ts\":");
+        write_u64(out, ts_ms);
+    }
+    if let Some(uid) = record.uid.filter(|uid| !uid.is_empty()) {
+        out.extend_from_slice(b",\"_id\":");
+        write_str(out, &derived_id(record.app, Protocol::Otlp, &[uid]));
+    }
+    write_nanos(out, "time_unix_nano", record.time_unix_nano);
+    write_nanos(
+        out,
+        "observed_time_unix_nano",
+        record.observed_time_unix_nano,
+    );
+    if record.severity_number != 0 {
+        out.extend_from_slice(b",\"severity_number\":");
+        write_i64(out, i64::from(record.severity_number));
+    }
+    if let Some(priority) = priority(record.severity_number) {
+        out.extend_from_slice(b",\"priority\":\"");
+        out.extend_from_slice(priority.as_bytes());
+        out.push(b'"');
+    }
 }
 
 /// The text of the event's field at `path` (a `type` rule's `$path`), as

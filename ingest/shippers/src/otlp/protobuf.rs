@@ -22,10 +22,11 @@ use std::collections::HashSet;
 use super::base64;
 use super::event::{
     non_finite_name, priority, write_count, write_double, write_hex, write_i64, write_member_name,
-    write_nanos, write_str, write_u64, LINEAR_KEY_SCAN_MAX, NS_PER_MS, UID_ATTRIBUTE,
+    write_str, write_times_and_severity, write_u64, RecordScalars, LINEAR_KEY_SCAN_MAX,
+    UID_ATTRIBUTE,
 };
 use super::wire::{Message, Text, Unread};
-use crate::{derived_id, hex, Echo, Item, Protocol, Request, Settings, Translation};
+use crate::{hex, Echo, Item, Request, Settings, Translation};
 
 /// An `AnyValue`, borrowed. An empty one, the profiling signal's string
 /// index and an absent `KeyValue.value` are all [`Any::Empty`]: the events
@@ -351,32 +352,16 @@ impl<'a> Translator<'a, '_> {
         let out = &mut self.out.ndjson;
         out.extend_from_slice(b"{\"type\":");
         write_str(out, &event_type);
-        if let Some(ns) = [record.time_unix_nano, record.observed_time_unix_nano]
-            .into_iter()
-            .find(|&ns| ns != 0)
-        {
-            out.extend_from_slice(b",\"ts\":");
-            write_u64(out, ns / NS_PER_MS);
-        }
-        if let Some(uid) = uid.filter(|uid| !uid.is_empty()) {
-            out.extend_from_slice(b",\"_id\":");
-            write_str(out, &derived_id(self.req.app, Protocol::Otlp, &[&uid]));
-        }
-        write_nanos(out, "time_unix_nano", record.time_unix_nano);
-        write_nanos(
+        write_times_and_severity(
             out,
-            "observed_time_unix_nano",
-            record.observed_time_unix_nano,
+            RecordScalars {
+                app: self.req.app,
+                uid: uid.as_deref(),
+                time_unix_nano: record.time_unix_nano,
+                observed_time_unix_nano: record.observed_time_unix_nano,
+                severity_number: record.severity_number,
+            },
         );
-        if record.severity_number != 0 {
-            out.extend_from_slice(b",\"severity_number\":");
-            write_i64(out, i64::from(record.severity_number));
-        }
-        if let Some(priority) = priority(record.severity_number) {
-            out.extend_from_slice(b",\"priority\":\"");
-            out.extend_from_slice(priority.as_bytes());
-            out.push(b'"');
-        }
         write_text(out, "severity_text", record.severity_text);
         if let Some(body) = record.body.filter(|b| !matches!(b, Any::Empty)) {
             out.extend_from_slice(b",\"body\":");
