@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,6 +68,39 @@ class ShipperCollector(Collector):
             time.sleep(0.05)
         time.sleep(0.3)
         return self.documents()
+
+
+class StoreLock:
+    """Holds the store's SQLite write lock (``BEGIN IMMEDIATE``) so the
+    collector's flusher cannot write: journaled events pile up against
+    ``--journal-budget-bytes`` and the collector answers "busy" until
+    ``release`` (the suites' real backpressure)."""
+
+    def __init__(self, data_dir: Path, timeout: float = 30.0) -> None:
+        db = data_dir / "events.db"
+        deadline = time.monotonic() + timeout
+        while not db.exists():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{db} never appeared")
+            time.sleep(0.05)
+        self._conn = sqlite3.connect(
+            db, isolation_level=None, timeout=timeout, check_same_thread=False
+        )
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._lock = threading.Lock()
+        self._held = True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._held:
+                self._conn.execute("ROLLBACK")
+                self._conn.close()
+                self._held = False
+
+    def release_after(self, seconds: float) -> threading.Timer:
+        timer = threading.Timer(seconds, self.release)
+        timer.start()
+        return timer
 
 
 def by_type(docs: list[dict]) -> dict[str, list[dict]]:

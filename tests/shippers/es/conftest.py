@@ -3,16 +3,12 @@ pointed at the collector, and a way to stall the store (backpressure)."""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
 
-from shipper_support import INGEST_KEY, ShipperCollector
+from shipper_support import INGEST_KEY, ShipperCollector, StoreLock
 
 
 @pytest.fixture
@@ -25,38 +21,6 @@ def es(collector: ShipperCollector) -> Iterator[Elasticsearch]:
         yield client
     finally:
         client.close()
-
-
-class StoreLock:
-    """Holds the store's SQLite write lock (``BEGIN IMMEDIATE``) so the
-    flusher cannot write: the journal fills up to its budget and the
-    collector answers "busy" until ``release``."""
-
-    def __init__(self, data_dir: Path, timeout: float = 30.0) -> None:
-        db = data_dir / "events.db"
-        deadline = time.monotonic() + timeout
-        while not db.exists():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{db} never appeared")
-            time.sleep(0.05)
-        self._conn = sqlite3.connect(
-            db, isolation_level=None, timeout=timeout, check_same_thread=False
-        )
-        self._conn.execute("BEGIN IMMEDIATE")
-        self._lock = threading.Lock()
-        self._held = True
-
-    def release(self) -> None:
-        with self._lock:
-            if self._held:
-                self._conn.execute("ROLLBACK")
-                self._conn.close()
-                self._held = False
-
-    def release_after(self, seconds: float) -> threading.Timer:
-        timer = threading.Timer(seconds, self.release)
-        timer.start()
-        return timer
 
 
 @pytest.fixture

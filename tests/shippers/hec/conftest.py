@@ -10,9 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hec_support import SMALL_BUDGET_BYTES, StoreLock, fill_until_busy, post
+from hec_support import SMALL_BUDGET_BYTES, fill_until_busy, post
 
-from shipper_support import ShipperCollector
+from shipper_support import ShipperCollector, StoreLock
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from shipper_support import INGEST_KEY, ShipperCollector
 
@@ -56,21 +54,6 @@ def answers_by_status(collector: ShipperCollector) -> dict[int, int]:
         if match:
             counts[int(match.group(1))] = int(float(match.group(2)))
     return counts
-
-
-class StoreLock:
-    """Holds the SQLite store's write lock so the flusher cannot drain the
-    journal: past ``--journal-budget-bytes`` the collector answers 503."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self._conn = sqlite3.connect(data_dir / "events.db", isolation_level=None, timeout=30)
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def release(self) -> None:
-        if self._conn is not None:
-            self._conn.execute("ROLLBACK")
-            self._conn.close()
-            self._conn = None
 
 
 def fill_until_busy(collector: ShipperCollector, limit: int = 500) -> int:

@@ -10,9 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loki_support import SMALL_BUDGET_BYTES, StoreLock, fill_until_busy, json_push, push
+from loki_support import SMALL_BUDGET_BYTES, fill_until_busy, json_push, push
 
-from shipper_support import ShipperCollector
+from shipper_support import ShipperCollector, StoreLock
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import base64
 import gzip
 import json
 import os
-import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -69,23 +68,6 @@ def of_type(collector: ShipperCollector, type_: str, count: int, timeout: float 
         time.sleep(0.05)
     time.sleep(0.5)
     return [d for d in collector.documents() if d["type"] == type_]
-
-
-class StoreLock:
-    """Holds the SQLite store's write lock so the flusher cannot drain the
-    journal: past ``--journal-budget-bytes`` the collector answers 503."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            data_dir / "events.db", isolation_level=None, timeout=30
-        )
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def release(self) -> None:
-        if self._conn is not None:
-            self._conn.execute("ROLLBACK")
-            self._conn.close()
-            self._conn = None
 
 
 def fill_until_busy(collector: ShipperCollector, limit: int = 500) -> int:

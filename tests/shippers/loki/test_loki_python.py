@@ -16,9 +16,9 @@ from pathlib import Path
 import logging_loki
 import logging_loki.emitter
 import pytest
-from loki_support import PUSH, StoreLock, of_type
+from loki_support import PUSH, of_type
 
-from shipper_support import APP, INGEST_KEY, ShipperCollector
+from shipper_support import APP, INGEST_KEY, ShipperCollector, StoreLock
 
 
 class RecordingLokiHandler(logging_loki.LokiHandler):

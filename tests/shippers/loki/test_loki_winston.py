@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loki_support import PUSH_JS, StoreLock, of_type, start_winston, winston_env
+from loki_support import PUSH_JS, of_type, start_winston, winston_env
 
-from shipper_support import APP, ShipperCollector, run_node
+from shipper_support import APP, ShipperCollector, StoreLock, run_node
 
 #: 2025-12-07T12:00:00.000Z in epoch ms; record i is i*1001 ms later (a
 #: millisecond part that changes), since Winston times are milliseconds.

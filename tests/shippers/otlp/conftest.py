@@ -14,14 +14,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from otlp_support import (
     SMALL_BUDGET_BYTES,
-    StoreLock,
     fill_until_busy,
     json_logs,
     post,
     text_record,
 )
 
-from shipper_support import ShipperCollector
+from shipper_support import ShipperCollector, StoreLock
 
 
 @dataclass
@@ -53,7 +52,7 @@ def busy_collector(tmp_path: Path, run_id: str) -> Iterator[Busy]:
         reply = post(running, json_logs([text_record("warm-up", run=run_id)]))
         assert reply.status == 200, reply
         assert len(running.wait_documents(1)) == 1
-        lock = StoreLock(running)
+        lock = StoreLock(running.data_dir)
         filler = fill_until_busy(running, run_id)
         yield Busy(running, lock, 1 + filler, run_id)
     finally:

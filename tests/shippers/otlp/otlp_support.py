@@ -9,8 +9,6 @@ import gzip
 import hashlib
 import json
 import re
-import sqlite3
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -131,32 +129,6 @@ def derived_id(app: str, protocol: str, *parts: str) -> str:
         digest.update(len(data).to_bytes(8, "little"))
         digest.update(data)
     return digest.hexdigest()[:24]
-
-
-class StoreLock:
-    """Holds SQLite's write lock on the collector's store, so its flusher
-    cannot write and journaled events pile up against the budget."""
-
-    def __init__(self, collector: ShipperCollector) -> None:
-        self._conn = sqlite3.connect(
-            collector.data_dir / "events.db",
-            isolation_level=None,
-            timeout=30,
-            check_same_thread=False,
-        )
-        self._conn.execute("BEGIN IMMEDIATE")
-        self._released = threading.Event()
-
-    def release(self) -> None:
-        if not self._released.is_set():
-            self._released.set()
-            self._conn.execute("ROLLBACK")
-            self._conn.close()
-
-    def release_after(self, seconds: float) -> threading.Timer:
-        timer = threading.Timer(seconds, self.release)
-        timer.start()
-        return timer
 
 
 def fill_until_busy(collector: ShipperCollector, run: str) -> int:
