@@ -94,6 +94,9 @@ pub struct Core {
     buffers: BufferPool,
     /// The shippers' decoder settings (from `cfg`).
     shipper_settings: helios_shippers::Settings,
+    /// This core's journal budget thresholds by priority (from `cfg`,
+    /// computed once: every journaled request compares against them).
+    priority_budget: events::PriorityBudget,
 }
 
 /// Buffers reused by every request on this core (requests are processed
@@ -182,6 +185,7 @@ impl Core {
             max_body_bytes: cfg.max_body_bytes,
         };
         let shipper_settings = cfg.shipper_settings();
+        let priority_budget = cfg.priority_budget_per_core();
         Rc::new(Core {
             index,
             cfg,
@@ -199,6 +203,7 @@ impl Core {
             buffered_body_bytes: Cell::new(0),
             buffers: BufferPool::default(),
             shipper_settings,
+            priority_budget,
         })
     }
 
@@ -844,13 +849,18 @@ impl<'a> HeadValues<'a> {
                 .and_then(|bytes| std::str::from_utf8(bytes).ok())
                 .unwrap_or("")
         };
-        HeadValues {
+        let mut values = HeadValues {
             sent_at: head.sent_at.clone().and_then(|r| buf.get(r)),
             authorization: head.authorization.clone().and_then(|r| buf.get(r)),
-            path: text(Some(head.path.clone())),
-            query: text(Some(head.query.clone())),
-            content_type: text(head.content_type.clone()),
+            ..HeadValues::default()
+        };
+        // Only the shippers' decoders read these: `/v1/events` skips them.
+        if matches!(head.route, Route::Shipper(_)) {
+            values.path = text(Some(head.path.clone()));
+            values.query = text(Some(head.query.clone()));
+            values.content_type = text(head.content_type.clone());
         }
+        values
     }
 }
 
@@ -1214,7 +1224,7 @@ fn refuse_over_budget(
     rule: BudgetRule,
 ) -> Result<(), JournalRefusal> {
     let unflushed_bytes = core.journal().unflushed_bytes();
-    let budget = core.cfg.priority_budget_per_core();
+    let budget = core.priority_budget;
     if !budget.refuses_any(unflushed_bytes) {
         return Ok(());
     }
@@ -1496,8 +1506,7 @@ fn unready_reason(core: &Core) -> Option<&'static str> {
     if core.journal().is_failed() {
         Some("journal failed; reopening")
     } else if core
-        .cfg
-        .priority_budget_per_core()
+        .priority_budget
         .refuses(events::Priority::Normal, core.journal().unflushed_bytes())
     {
         // Ordinary traffic is refused from here (only high priority gets
