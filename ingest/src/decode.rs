@@ -46,7 +46,9 @@ pub fn gunzip_limited(
     out: &mut Vec<u8>,
 ) -> Result<(), GunzipError> {
     out.clear();
-    let mut decoder = flate2::read::MultiGzDecoder::new(input);
+    // The `bufread` decoder reads the body slice in place: the `read` one
+    // would copy it through a 32 KiB buffer allocated per request.
+    let mut decoder = flate2::bufread::MultiGzDecoder::new(input);
     loop {
         let len = out.len();
         if len > max_bytes {

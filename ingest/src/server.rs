@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use helios_journal::{Journal, JournalConfig, JournalError, RecordMeta, Ticket};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt, CancelableAsyncReadRent};
 use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 
 use crate::auth::{ApiKeys, AuthError, Role};
@@ -504,6 +504,8 @@ enum Waiting {
 async fn serve(core: Rc<Core>, mut stream: TcpStream) {
     let _slot = ConnectionSlot::take(&core);
     let mut conn = Conn {
+        // A client that just connected is about to send.
+        hot: true,
         inbuf: Vec::new(),
         out: Vec::new(),
         responses: Responses::default(),
@@ -561,15 +563,27 @@ async fn serve(core: Rc<Core>, mut stream: TcpStream) {
         let started = conn.request_started.unwrap_or_else(std::time::Instant::now);
         let remaining = Duration::from_millis(limit_ms).saturating_sub(started.elapsed());
         if waiting == Waiting::Idle {
+            core.buffers.put(std::mem::take(&mut conn.out));
+            let gap_started = std::time::Instant::now();
+            match hot_read(&core, &mut stream, &mut conn, remaining).await {
+                HotRead::Read(0) | HotRead::Failed => return,
+                HotRead::Read(_) => {
+                    conn.hot = gap_started.elapsed() < HOT_READ_WINDOW;
+                    conn.out = core.buffers.take();
+                    continue;
+                }
+                HotRead::Cold => {}
+            }
             // An idle connection holds no buffer (10,000 idle keep-alive
-            // connections must stay small): hand them back to the core's
+            // connections must stay small): hand it back to the core's
             // pool and wait for readability before taking one again.
             core.buffers.put(std::mem::take(&mut conn.inbuf));
-            core.buffers.put(std::mem::take(&mut conn.out));
+            let remaining = remaining.saturating_sub(gap_started.elapsed());
             match monoio::time::timeout(remaining, stream.readable(false)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) | Err(_) => return,
             }
+            conn.hot = gap_started.elapsed() < HOT_READ_WINDOW;
             conn.inbuf = core.buffers.take();
             conn.out = core.buffers.take();
         }
@@ -598,6 +612,66 @@ async fn serve(core: Rc<Core>, mut stream: TcpStream) {
     }
 }
 
+/// How long a connection that just answered keeps a read posted with its
+/// buffer before it counts as idle. A client in a request-response loop
+/// sends its next request within this, and a posted read then costs one
+/// io_uring operation where the idle path costs two (a readiness poll,
+/// then the read). A connection whose client paused longer than this last
+/// time waits idle straight away, holding no buffer.
+const HOT_READ_WINDOW: Duration = Duration::from_millis(10);
+
+/// What the read posted right after an answer got.
+enum HotRead {
+    /// Bytes read into the connection's buffer (0: the peer closed).
+    Read(usize),
+    /// The connection is not hot, or nothing came within the window: wait
+    /// idle.
+    Cold,
+    /// The read failed: close.
+    Failed,
+}
+
+/// Reads into `conn.inbuf` (empty) for at most [`HOT_READ_WINDOW`] (or
+/// `remaining`, if shorter) when the connection is hot. A read still posted
+/// when the window ends is cancelled and then awaited, so bytes the kernel
+/// delivered in the meantime are kept, never dropped with the operation.
+async fn hot_read(
+    core: &Core,
+    stream: &mut TcpStream,
+    conn: &mut Conn,
+    remaining: Duration,
+) -> HotRead {
+    if !conn.hot || remaining.is_zero() {
+        return HotRead::Cold;
+    }
+    debug_assert!(conn.inbuf.is_empty());
+    if conn.inbuf.capacity() == 0 {
+        conn.inbuf = core.buffers.take();
+    }
+    let cap = conn.inbuf.capacity();
+    let buf = std::mem::take(&mut conn.inbuf);
+    let canceller = monoio::io::Canceller::new();
+    let read = stream.cancelable_read(
+        monoio::buf::IoBufMut::slice_mut(buf, 0..cap),
+        canceller.handle(),
+    );
+    let mut read = std::pin::pin!(read);
+    let window = remaining.min(HOT_READ_WINDOW);
+    let (result, slice) = monoio::select! {
+        done = &mut read => done,
+        () = monoio::time::sleep(window) => {
+            let _ = canceller.cancel();
+            read.await
+        }
+    };
+    conn.inbuf = slice.into_inner();
+    match result {
+        Ok(n) => HotRead::Read(n),
+        Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => HotRead::Cold,
+        Err(_) => HotRead::Failed,
+    }
+}
+
 /// A chunked body being received across reads. Its head stays at the start
 /// of the connection's buffer; consumed chunk framing is dropped as it goes.
 struct ChunkedInProgress {
@@ -607,6 +681,9 @@ struct ChunkedInProgress {
 }
 
 struct Conn {
+    /// The client sent its last request soon after the previous answer
+    /// ([`HOT_READ_WINDOW`]): post the next read with a buffer at once.
+    hot: bool,
     inbuf: Vec<u8>,
     out: Vec<u8>,
     responses: Responses,

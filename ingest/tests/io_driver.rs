@@ -211,3 +211,35 @@ fn a_journal_on_tmpfs_is_refused_unless_acks_from_memory_are_allowed() {
     assert_exactly_acked(&c.db_path(), &acked, &[]);
     assert_eq!(c.stop().code(), Some(0));
 }
+
+/// Sends one request at a time on one connection, pausing after each answer
+/// for a time swept across the collector's hot-read window (10 ms): a read
+/// posted right after an answer is cancelled when the window ends, and a
+/// request arriving as it is cancelled must still be read and answered.
+fn pauses_around_the_hot_read_window(driver: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &["--io-driver", driver]);
+    let mut conn = Conn::open(c.addr);
+    let mut acked = Vec::new();
+    for n in 0..60u64 {
+        let id = client_id(1_000 + n);
+        let body = format!(r#"{{"_id":"{id}","type":"paced"}}"#);
+        let r = conn.post(&[], body.as_bytes()).unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        acked.push(id);
+        // 0 to 14.75 ms in 250 µs steps: before, at and after the window.
+        std::thread::sleep(Duration::from_micros(250 * n));
+    }
+    assert_exactly_acked(&c.db_path(), &acked, &[]);
+    assert_eq!(c.stop().code(), Some(0));
+}
+
+#[test]
+fn requests_sent_as_the_hot_read_window_ends_are_answered_on_io_uring() {
+    pauses_around_the_hot_read_window("io-uring");
+}
+
+#[test]
+fn requests_sent_as_the_hot_read_window_ends_are_answered_on_epoll() {
+    pauses_around_the_hot_read_window("epoll");
+}
