@@ -2,14 +2,20 @@
 //! tail, tell a torn final commit (truncate, count) from damaged acked data
 //! (refuse to open, name file and offset).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{read_checkpoint, Checkpoint, RecordIds};
-use crate::commit::{is_commit_start, parse_commit, CommitError};
+use crate::commit::{is_commit_start, parse_commit, CommitError, ParsedCommit};
 use crate::error::{JournalError, Result};
-use crate::format::{peek_record_header, BLOCK_BYTES, RECORD_MAGIC};
-use crate::segment::{list_segments, read_range, SegmentFile};
+use crate::format::{
+    peek_record_header, verify_record, BLOCK_BYTES, RECORD_HEADER_BYTES, RECORD_MAGIC,
+};
+use crate::segment::{list_segments, ScanMeter, SegmentWindow};
+
+/// Read-ahead of a window that streams through a segment's commits: large
+/// enough that small commits cost few reads, small enough to keep the
+/// memory of opening a journal flat however many segments it has.
+const SCAN_WINDOW_BYTES: usize = 1 << 20;
 
 /// What recovery learned about one segment.
 #[derive(Debug, Clone)]
@@ -46,6 +52,10 @@ pub struct Recovered {
     /// The id fields of the last durable record found (None when no record
     /// follows the checkpoint).
     pub last_record_ids: Option<RecordIds>,
+    /// Bytes the scan read from segment files.
+    pub read_bytes: u64,
+    /// The largest buffer the scan held at once, in bytes.
+    pub peak_window_bytes: usize,
 }
 
 impl Recovered {
@@ -55,14 +65,14 @@ impl Recovered {
     }
 }
 
-/// Scans `dir`, reading only.
+/// Scans `dir`, reading only, in bounded memory: each segment is streamed
+/// through one window (at most its largest commit is held), and segments
+/// after the end of the log are read only as far as needed to tell whether
+/// the writer ever reached them in their lap.
 pub fn recover(dir: &Path) -> Result<Recovered> {
     let files = list_segments(dir)?;
     let checkpoint = read_checkpoint(dir)?;
-    let mut data = Vec::with_capacity(files.len());
-    for f in &files {
-        data.push(load_segment(f)?);
-    }
+    let meter = ScanMeter::default();
     let mut segments: Vec<SegmentState> = files
         .iter()
         .map(|f| SegmentState {
@@ -82,10 +92,10 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
     let mut i = 0usize;
     'segments: while i < segments.len() {
         let lap = segments[i].lap;
+        let mut window = scan_window(&segments[i], &meter)?;
         let mut pos = BLOCK_BYTES as u64;
         loop {
-            let bytes = &data[i][pos as usize..];
-            match parse_commit(bytes, pos, lap, expected, true) {
+            match parse_commit_at(&mut window, pos, lap, expected)? {
                 Ok(c) => {
                     if expected.is_none() {
                         check_no_gap(dir, checkpoint.as_ref(), c.first_seq())?;
@@ -107,19 +117,14 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
                     active = i;
                     pos = c.end_offset;
                 }
-                Err(err) => {
-                    let reason = match err {
-                        CommitError::Invalid(reason) => reason,
-                        CommitError::NeedMore => "commit runs past the segment".to_string(),
-                    };
+                Err(reason) => {
                     // The writer moves to the next segment when a group does
                     // not fit: the log then goes on at its first block.
                     if let Some(want) = expected {
-                        if i + 1 < segments.len() {
-                            let next_lap = segments[i + 1].lap;
+                        if let Some(next) = segments.get(i + 1) {
+                            let mut probe = probe_window(next, &meter)?;
                             let block = BLOCK_BYTES as u64;
-                            let next = &data[i + 1][BLOCK_BYTES..];
-                            if parse_commit(next, block, next_lap, Some(want), true).is_ok() {
+                            if parse_commit_at(&mut probe, block, next.lap, Some(want))?.is_ok() {
                                 i += 1;
                                 continue 'segments;
                             }
@@ -127,7 +132,7 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
                     }
                     let min_seq = expected.unwrap_or(1);
                     if let Some((later_path, later_offset)) =
-                        find_later_commit(&segments, &data, i, pos, min_seq)
+                        find_later_commit(&segments, &mut window, i, pos, min_seq, &meter)?
                     {
                         return Err(JournalError::Corrupt {
                             path: segments[i].path.clone(),
@@ -137,7 +142,8 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
                             later_offset,
                         });
                     }
-                    if looks_like_current_commit(&data[i][pos as usize..], lap) {
+                    if looks_like_current_commit(window.bytes_from(pos, RECORD_HEADER_BYTES)?, lap)
+                    {
                         torn_commits += 1;
                         torn_at = Some((segments[i].path.clone(), pos));
                         tracing::warn!(
@@ -167,6 +173,8 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
         torn_commits,
         torn_at,
         last_record_ids,
+        read_bytes: meter.read_bytes(),
+        peak_window_bytes: meter.peak_window_bytes(),
     })
 }
 
@@ -183,9 +191,38 @@ fn check_no_gap(dir: &Path, cp: Option<&Checkpoint>, first_seq: u64) -> Result<(
     Ok(())
 }
 
-fn load_segment(f: &SegmentFile) -> Result<Vec<u8>> {
-    let file = File::open(&f.path).map_err(|e| JournalError::io("open", &f.path, e))?;
-    read_range(&file, &f.path, 0, f.header.segment_size_bytes)
+/// A window that streams through a segment (the written part of the log).
+fn scan_window<'m>(seg: &SegmentState, meter: &'m ScanMeter) -> Result<SegmentWindow<'m>> {
+    SegmentWindow::open(&seg.path, seg.size, SCAN_WINDOW_BYTES, meter)
+}
+
+/// A window that reads a block at a time (a first commit, a first record).
+fn probe_window<'m>(seg: &SegmentState, meter: &'m ScanMeter) -> Result<SegmentWindow<'m>> {
+    SegmentWindow::open(&seg.path, seg.size, BLOCK_BYTES, meter)
+}
+
+/// Parses the commit at `pos`, reading more of the segment until it fits
+/// or the segment ends. `Err` inside: why no valid commit starts there.
+fn parse_commit_at(
+    window: &mut SegmentWindow<'_>,
+    pos: u64,
+    lap: u64,
+    expected: Option<u64>,
+) -> Result<std::result::Result<ParsedCommit, String>> {
+    let mut want = BLOCK_BYTES;
+    loop {
+        let size = window.size();
+        let bytes = window.bytes_from(pos, want)?;
+        let at_end = pos + bytes.len() as u64 == size;
+        match parse_commit(bytes, pos, lap, expected, at_end) {
+            Ok(c) => return Ok(Ok(c)),
+            Err(CommitError::Invalid(reason)) => return Ok(Err(reason)),
+            Err(CommitError::NeedMore) => {
+                debug_assert!(!at_end, "the segment's end is never need-more");
+                want = bytes.len().max(BLOCK_BYTES) * 2;
+            }
+        }
+    }
 }
 
 /// A current-lap record header at `bytes[0]` marks a commit that was being
@@ -200,26 +237,102 @@ fn looks_like_current_commit(bytes: &[u8], lap: u64) -> bool {
 /// of the current lap with sequence ≥ `min_seq`. Only the final commit may
 /// be torn, so finding one means acked data before it is damaged. The torn
 /// commit itself may sit at `pos` or at the first block of the next segment;
-/// those two places are not evidence.
+/// those two places are not evidence. `window` reads segment `seg`.
+///
+/// The rest of segment `seg` and all of the next one are scanned block by
+/// block. A segment after those is scanned only when its first data block
+/// may hold a commit of its lap: the writer starts every segment it reaches
+/// there, so a segment whose first block is zeros (never written) or a
+/// verified record of an older lap (recycled, not reached since) holds no
+/// commit of its lap, and is read no further than that block. Damage that
+/// wiped exactly that first block goes unseen only if every segment from
+/// the next one on was damaged too (the writer filled them in order), so
+/// a journal of any number of prepared segments opens reading its written
+/// part, two segments more, and one block of each of the others.
 fn find_later_commit(
     segments: &[SegmentState],
-    data: &[Vec<u8>],
+    window: &mut SegmentWindow<'_>,
     seg: usize,
     pos: u64,
     min_seq: u64,
-) -> Option<(PathBuf, u64)> {
+    meter: &ScanMeter,
+) -> Result<Option<(PathBuf, u64)>> {
     let block = BLOCK_BYTES as u64;
-    for (j, s) in segments.iter().enumerate().skip(seg) {
-        let mut at = if j == seg { pos + block } else { block };
-        while at + block <= s.size {
-            let bytes = &data[j][at as usize..];
-            let torn_candidate = j == seg + 1 && at == block;
-            let min = if torn_candidate { min_seq + 1 } else { min_seq };
-            if is_commit_start(bytes, s.lap, min) {
-                return Some((s.path.clone(), at));
-            }
-            at += block;
+    let this = &segments[seg];
+    if let Some(at) = scan_for_commit_start(window, pos + block, this.lap, min_seq, false)? {
+        return Ok(Some((this.path.clone(), at)));
+    }
+    for (j, s) in segments.iter().enumerate().skip(seg + 1) {
+        let torn_candidate = j == seg + 1;
+        if !torn_candidate && !may_hold_its_lap(&mut probe_window(s, meter)?, s.lap)? {
+            continue;
+        }
+        let mut later = scan_window(s, meter)?;
+        if let Some(at) = scan_for_commit_start(&mut later, block, s.lap, min_seq, torn_candidate)?
+        {
+            return Ok(Some((s.path.clone(), at)));
         }
     }
-    None
+    Ok(None)
+}
+
+/// The first block boundary at or after `from` where a valid commit start
+/// of `lap` with sequence ≥ `min_seq` begins (> `min_seq` at the first
+/// data block when that block is a torn-commit candidate).
+fn scan_for_commit_start(
+    window: &mut SegmentWindow<'_>,
+    from: u64,
+    lap: u64,
+    min_seq: u64,
+    first_block_torn_candidate: bool,
+) -> Result<Option<u64>> {
+    let block = BLOCK_BYTES as u64;
+    let mut at = from;
+    while at + block <= window.size() {
+        let torn_candidate = first_block_torn_candidate && at == block;
+        let min = if torn_candidate { min_seq + 1 } else { min_seq };
+        if commit_start_at(window, at, lap, min)? {
+            return Ok(Some(at));
+        }
+        at += block;
+    }
+    Ok(None)
+}
+
+/// Whether a valid commit start (see [`is_commit_start`]) begins at `at`.
+/// The whole record is read only when its header claims this lap, so
+/// garbage lengths elsewhere never make a read bigger than the window.
+fn commit_start_at(
+    window: &mut SegmentWindow<'_>,
+    at: u64,
+    lap: u64,
+    min_seq: u64,
+) -> Result<bool> {
+    let record_bytes = match peek_record_header(window.bytes_from(at, RECORD_HEADER_BYTES)?) {
+        Ok(h) if h.lap == lap => h.record_bytes(),
+        _ => return Ok(false),
+    };
+    Ok(is_commit_start(
+        window.bytes_from(at, record_bytes)?,
+        lap,
+        min_seq,
+    ))
+}
+
+/// False only when the first data block of a segment of `lap` shows that
+/// the writer never reached it in this lap: zeros (a new segment) or a
+/// record of an older lap that verifies (a recycled one, its old content
+/// intact). Anything else, damage included, may be a commit of this lap.
+fn may_hold_its_lap(probe: &mut SegmentWindow<'_>, lap: u64) -> Result<bool> {
+    let block = BLOCK_BYTES as u64;
+    let head = probe.bytes_from(block, RECORD_HEADER_BYTES)?;
+    if head.len() >= RECORD_HEADER_BYTES && head[..RECORD_HEADER_BYTES].iter().all(|&b| b == 0) {
+        return Ok(false);
+    }
+    let header = match peek_record_header(head) {
+        Ok(h) if h.lap < lap => h,
+        _ => return Ok(true),
+    };
+    let record = probe.bytes_from(block, header.record_bytes())?;
+    Ok(verify_record(record, &header).is_err())
 }

@@ -2,6 +2,7 @@
 //! Blocking std I/O: called at open and from the preallocator thread, never
 //! on the commit path.
 
+use std::cell::Cell;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -246,7 +247,23 @@ fn read_header(path: &Path) -> Result<(SegmentHeader, u64)> {
 /// Reads `[start, end)` of a file; bytes past its end read as zeros (a
 /// truncated segment looks like a zero-filled one).
 pub fn read_range(file: &File, path: &Path, start: u64, end: u64) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; (end - start) as usize];
+    let mut buf = Vec::new();
+    read_range_into(file, path, start, end, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`read_range`] into `buf` (resized to `end - start`, its allocation
+/// reused). Returns how many bytes came from the file (the rest, past its
+/// end, are zeros).
+fn read_range_into(
+    file: &File,
+    path: &Path,
+    start: u64,
+    end: u64,
+    buf: &mut Vec<u8>,
+) -> Result<u64> {
+    buf.clear();
+    buf.resize((end - start) as usize, 0);
     let mut filled = 0usize;
     while filled < buf.len() {
         match file.read_at(&mut buf[filled..], start + filled as u64) {
@@ -256,5 +273,91 @@ pub fn read_range(file: &File, path: &Path, start: u64, end: u64) -> Result<Vec<
             Err(e) => return Err(JournalError::io("read", path, e)),
         }
     }
-    Ok(buf)
+    Ok(filled as u64)
+}
+
+/// What the windows of one scan read: recovery reports it, and tests bound
+/// it.
+#[derive(Debug, Default)]
+pub(crate) struct ScanMeter {
+    read_bytes: Cell<u64>,
+    peak_window_bytes: Cell<usize>,
+}
+
+impl ScanMeter {
+    /// Bytes read from segment files so far.
+    pub fn read_bytes(&self) -> u64 {
+        self.read_bytes.get()
+    }
+
+    /// The largest window held so far.
+    pub fn peak_window_bytes(&self) -> usize {
+        self.peak_window_bytes.get()
+    }
+}
+
+/// One segment read through a single window of bounded size: scanning a
+/// segment holds at most its largest commit (usually one `chunk_bytes`)
+/// in memory, never the whole file.
+pub(crate) struct SegmentWindow<'m> {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    /// Least bytes each read fetches: read-ahead for a scan, one block for
+    /// a probe.
+    chunk_bytes: usize,
+    /// Segment offset of `bytes[0]`.
+    start: u64,
+    bytes: Vec<u8>,
+    meter: &'m ScanMeter,
+}
+
+impl<'m> SegmentWindow<'m> {
+    /// Opens the segment at `path` whose size is `size` (its header's; a
+    /// shorter file reads as zeros past its end).
+    pub fn open(
+        path: &Path,
+        size: u64,
+        chunk_bytes: usize,
+        meter: &'m ScanMeter,
+    ) -> Result<SegmentWindow<'m>> {
+        let file = File::open(path).map_err(|e| JournalError::io("open", path, e))?;
+        Ok(SegmentWindow {
+            path: path.to_path_buf(),
+            file,
+            size,
+            chunk_bytes,
+            start: 0,
+            bytes: Vec::new(),
+            meter,
+        })
+    }
+
+    /// The segment's size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The segment's bytes from `offset` on: at least `want` of them (fewer
+    /// only where the segment ends), more when the window holds more.
+    /// Reads only when the window does not cover them.
+    pub fn bytes_from(&mut self, offset: u64, want: usize) -> Result<&[u8]> {
+        debug_assert!(offset <= self.size, "offset {offset} past the segment");
+        let want_end = offset.saturating_add(want as u64).min(self.size);
+        let window_end = self.start + self.bytes.len() as u64;
+        if offset < self.start || want_end > window_end {
+            let end = offset
+                .saturating_add(want.max(self.chunk_bytes) as u64)
+                .min(self.size);
+            let read = read_range_into(&self.file, &self.path, offset, end, &mut self.bytes)?;
+            self.start = offset;
+            self.meter
+                .read_bytes
+                .set(self.meter.read_bytes.get() + read);
+            let peak = self.meter.peak_window_bytes.get().max(self.bytes.len());
+            self.meter.peak_window_bytes.set(peak);
+        }
+        debug_assert!(self.start + self.bytes.len() as u64 >= want_end);
+        Ok(&self.bytes[(offset - self.start) as usize..])
+    }
 }
