@@ -11,6 +11,8 @@
 #
 #   loadtest/compare.sh [SECONDS_PER_RUN] [ROUNDS]
 #   CHARTS=loadtest/charts loadtest/compare.sh 10 2   # refresh the committed charts
+#   HELIOS_COLLECTOR_BIN=/tmp/old-collector HELIOS_COLLECTOR_ARGS="--journal-commits-in-flight 1" \
+#     loadtest/compare.sh 5 3                          # another build or flags, same loads
 #
 # Needs wrk and nginx (apt-get install -y wrk nginx). Loopback only.
 set -euo pipefail
@@ -30,7 +32,8 @@ command -v nginx >/dev/null || { echo "nginx missing: apt-get install -y nginx" 
 cargo build --release -q -p helios-ingest --bin helios-collector -p helios-store --example show
 cargo build --release -q -p helios-loadgen --features charts --bins
 PROBE=target/release/helios-diskprobe
-BIN=target/release/helios-collector
+BIN=${HELIOS_COLLECTOR_BIN:-target/release/helios-collector}
+read -r -a EXTRA_ARGS <<<"${HELIOS_COLLECTOR_ARGS:-}"
 SHOW=target/release/examples/show
 LG=target/release/helios-loadgen
 CHART=target/release/helios-loadgen-chart
@@ -53,7 +56,8 @@ sleep 0.5
 
 start_helios() {
   rm -rf "$WORK/data"
-  "$BIN" --listen 127.0.0.1:$HELIOS_PORT --data-dir "$WORK/data" --cores "$CORES" --log-format json 2>"$WORK/helios.log" &
+  "$BIN" --listen 127.0.0.1:$HELIOS_PORT --data-dir "$WORK/data" --cores "$CORES" --log-format json \
+    ${EXTRA_ARGS[@]+"${EXTRA_ARGS[@]}"} 2>"$WORK/helios.log" &
   HPID=$!
   for _ in $(seq 100); do
     (exec 3<>/dev/tcp/127.0.0.1/$HELIOS_PORT) 2>/dev/null && return 0
@@ -76,7 +80,7 @@ run_wrk() {
   echo "$rps $p50 $p99 ${non2xx:-0}"
 }
 
-echo "machine: $(nproc) cores, $(uname -r); wrk -t$WRK_THREADS -c$WRK_CONNS -d${SECS}s; collector --cores $CORES"
+echo "machine: $(nproc) cores, $(uname -r); wrk -t$WRK_THREADS -c$WRK_CONNS -d${SECS}s; collector $BIN --cores $CORES ${HELIOS_COLLECTOR_ARGS:-}"
 echo "durability ceiling: raw disk under the data dir ($(df --output=fstype "$WORK" | tail -1), helios-diskprobe, one write at a time):"
 "$PROBE" "$WORK"
 printf '%-10s %-6s %-10s %12s %14s %9s %9s %8s\n' load round server req/s events/s p50 p99 non2xx

@@ -205,9 +205,14 @@ fn epoll_paces_an_open_loop_run() {
         "epoll",
     ]);
     assert_eq!(report["io_driver"], "epoll");
-    // Constant arrivals: exactly rate × duration intended, all sent.
-    assert_eq!(report["requests_sent"], 200, "{report}");
-    assert_eq!(report["responses"], 200);
-    assert_eq!(report["pacing"]["backlog"], 0);
+    // Constant arrivals: exactly rate × duration intended. Each one was
+    // sent, or counted in the backlog if its connection was still busy at
+    // the end (a test server starved of CPU on a loaded machine stalls for
+    // hundreds of milliseconds: never a silently lower rate).
+    let sent = report["requests_sent"].as_u64().unwrap();
+    let backlog = report["pacing"]["backlog"].as_u64().unwrap();
+    assert_eq!(sent + backlog, 200, "{report}");
+    assert!(sent > 0, "{report}");
+    assert_eq!(report["responses"], sent, "{report}");
     assert!(report["pacing"]["send_lateness_us"]["p50"].is_number());
 }
