@@ -143,6 +143,18 @@ fn a_bad_text_filter_is_a_400_with_the_position_of_the_problem() {
 }
 
 #[test]
+fn a_doubled_comparison_operator_is_a_400_at_the_second_one_not_an_empty_page() {
+    let q = "latency_ms>>100";
+    let response = shared().get(&format!("/api/events?{}&q={}", corpus_range(), enc(q)));
+    assert_eq!(response.status, 400, "{}", response.text());
+    let body = response.json();
+    assert_eq!(body["error"], json!("bad filter"), "{body}");
+    assert_eq!(body["position"], json!(11), "the second `>`: {body}");
+    let detail = body["detail"].as_str().expect("a detail");
+    assert!(detail.starts_with("q: unknown operator `>>`"), "{body}");
+}
+
+#[test]
 fn malformed_filter_json_is_a_400_with_the_position_of_the_problem() {
     let response = shared().get(&format!("/api/events?filter={}", enc(r#"{"plan": }"#)));
     assert_eq!(response.status, 400);

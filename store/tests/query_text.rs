@@ -345,6 +345,111 @@ fn missing_field_name_points_at_the_operator() {
     assert!(message.contains("field name"), "{message}");
 }
 
+/// The error of `input`, which must be an unknown-operator error.
+fn unknown_operator(input: &str) -> (usize, String) {
+    let (offset, message) = error(input);
+    assert!(message.contains("unknown operator"), "{input:?}: {message}");
+    (offset, message)
+}
+
+#[test]
+fn doubled_greater_than_is_refused_at_the_second_one() {
+    let (offset, message) = unknown_operator("latency_ms>>100");
+    assert_eq!(offset, 11);
+    assert!(message.contains("`>>`"), "{message}");
+    assert!(
+        message.contains("quote a value that starts with `>`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn doubled_less_than_is_refused_at_the_second_one() {
+    assert_eq!(unknown_operator("a<<1").0, 2);
+}
+
+#[test]
+fn doubled_equals_is_refused_at_the_second_one() {
+    assert_eq!(unknown_operator("a==1").0, 2);
+}
+
+#[test]
+fn reversed_greater_or_equal_is_refused_at_the_greater_than() {
+    assert_eq!(unknown_operator("a=>1").0, 2);
+}
+
+#[test]
+fn reversed_less_or_equal_is_refused_at_the_less_than() {
+    assert_eq!(unknown_operator("a=<1").0, 2);
+}
+
+#[test]
+fn greater_then_less_is_refused_at_the_less_than() {
+    assert_eq!(unknown_operator("a><1").0, 2);
+}
+
+#[test]
+fn sql_not_equal_is_refused_at_its_greater_than() {
+    assert_eq!(unknown_operator("a<>1").0, 2);
+}
+
+#[test]
+fn colon_then_comparison_is_refused_at_the_comparison() {
+    assert_eq!(unknown_operator("a:>1").0, 2);
+}
+
+#[test]
+fn comparison_then_colon_is_refused_at_the_colon() {
+    assert_eq!(unknown_operator("a>=:1").0, 3);
+}
+
+#[test]
+fn doubled_bang_is_refused_at_the_first_one() {
+    let (offset, message) = unknown_operator("a!!=1");
+    assert_eq!(offset, 1);
+    assert!(message.contains("`!!=`"), "{message}");
+    assert!(
+        !message.contains("quote"),
+        "no operator to quote after: {message}"
+    );
+}
+
+#[test]
+fn bang_without_equals_is_refused_at_the_bang() {
+    assert_eq!(unknown_operator("a!1").0, 1);
+}
+
+#[test]
+fn unknown_operator_offset_counts_from_where_the_term_starts() {
+    assert_eq!(unknown_operator("type:signup (b:x OR latency_ms>>1)").0, 31);
+}
+
+#[test]
+fn missing_field_before_an_unknown_operator_is_reported_first() {
+    let (offset, message) = error("a:x >>1");
+    assert_eq!(offset, 4);
+    assert!(message.contains("field name"), "{message}");
+}
+
+#[test]
+fn an_equality_value_may_start_with_a_colon() {
+    assert_eq!(parse("ip:::1"), eq("ip", s("::1")));
+    assert_eq!(parse("ip=::1"), eq("ip", s("::1")));
+}
+
+#[test]
+fn quoted_values_may_start_with_operator_characters() {
+    assert_eq!(parse(r#"msg:">>""#), eq("msg", s(">>")));
+    assert_eq!(parse(r#"msg:"=SUM(A1)""#), eq("msg", s("=SUM(A1)")));
+    assert_eq!(parse(r#"v>">1""#), cmp("v", CompareOp::Gt, s(">1")));
+    assert_eq!(parse(r#"v!="<b>""#), Filter::not(eq("v", s("<b>"))));
+}
+
+#[test]
+fn operator_characters_inside_an_unquoted_value_are_kept() {
+    assert_eq!(parse("expr:a>=b"), eq("expr", s("a>=b")));
+}
+
 #[test]
 fn invalid_field_path_points_at_the_field() {
     assert_eq!(error("a:x b..c:y").0, 4);

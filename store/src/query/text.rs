@@ -21,6 +21,11 @@
 //! | `NOT a`, `-a` | not |
 //! | `( … )` | grouping |
 //!
+//! An operator is read from the whole run of `:<>=!` after the field (but
+//! `::` is `:` and a value starting with `:`, as in `ip:::1`); a run that
+//! is no operator (`a>>1`, `a=>1`, `a:>1`) is an error, not an operator
+//! and a value that starts with `>`. Such a value must be quoted.
+//!
 //! Keywords are upper case; `and`/`or`/`not` are ordinary words. Field
 //! names are dotted paths (`user.address.city`), made of anything but
 //! spaces, parentheses, quotes and `:<>=!`.
@@ -304,48 +309,60 @@ impl<'a> Parser<'a> {
         let field = &rest[..field_end];
         self.pos += field_end;
         let op_at = self.pos;
-        let op = self.operator().ok_or_else(|| {
-            if field.is_empty() {
+        if field.is_empty() {
+            return Err(if operator_run(self.rest()).is_empty() {
                 self.error_at(start, "expected a condition")
             } else {
-                self.error_at(
-                    start,
-                    format!(
-                        "bare word `{}`: search a field with field:value, or field:*{}* \
-                         for a substring",
-                        field, field
-                    ),
-                )
-            }
-        })?;
-        if field.is_empty() {
-            return Err(self.error_at(op_at, "expected a field name before the operator"));
+                self.error_at(op_at, "expected a field name before the operator")
+            });
         }
+        let op = self.operator()?.ok_or_else(|| {
+            self.error_at(
+                start,
+                format!(
+                    "bare word `{}`: search a field with field:value, or field:*{}* \
+                     for a substring",
+                    field, field
+                ),
+            )
+        })?;
         let path = FieldPath::parse(field)
             .map_err(|error| self.error_at(start, format!("field `{field}`: {error}")))?;
         self.value(path, op)
     }
 
-    /// Reads `:`, `=`, `!=`, `<`, `<=`, `>`, `>=`.
-    fn operator(&mut self) -> Option<TermOp> {
-        let rest = self.rest();
-        let (op, len) = if rest.starts_with(">=") {
-            (TermOp::Compare(CompareOp::Gte), 2)
-        } else if rest.starts_with("<=") {
-            (TermOp::Compare(CompareOp::Lte), 2)
-        } else if rest.starts_with("!=") {
-            (TermOp::NotEqual, 2)
-        } else if rest.starts_with('>') {
-            (TermOp::Compare(CompareOp::Gt), 1)
-        } else if rest.starts_with('<') {
-            (TermOp::Compare(CompareOp::Lt), 1)
-        } else if rest.starts_with(':') || rest.starts_with('=') {
-            (TermOp::Match, 1)
+    /// Reads `:`, `=`, `!=`, `<`, `<=`, `>`, `>=`; `None` where no operator
+    /// character follows the field. A run of operator characters that is
+    /// none of these (`>>`, `=>`, `<>`, `:>`, `!!=`) is refused at its first
+    /// character past the longest operator it starts with: read as an
+    /// operator and a value (`latency_ms>>100` as `> ">100"`), such a typo
+    /// would run as a string comparison that silently finds nothing.
+    fn operator(&mut self) -> Result<Option<TermOp>, ParseError> {
+        let run = operator_run(self.rest());
+        if run.is_empty() {
+            return Ok(None);
+        }
+        if let Some(op) = term_op(run) {
+            self.pos += run.len();
+            return Ok(Some(op));
+        }
+        // The run is ASCII, so every length is a char boundary.
+        let known_len = (1..run.len())
+            .rev()
+            .find(|&len| term_op(&run[..len]).is_some())
+            .unwrap_or(0);
+        let stray = &run[known_len..=known_len];
+        let hint = if known_len == 0 {
+            String::new()
         } else {
-            return None;
+            format!(" (quote a value that starts with `{stray}`)")
         };
-        self.pos += len;
-        Some(op)
+        Err(self.error_at(
+            self.pos + known_len,
+            format!(
+                "unknown operator `{run}`: the operators are `:` `=` `!=` `<` `<=` `>` `>=`{hint}"
+            ),
+        ))
     }
 
     fn value(&mut self, path: FieldPath, op: TermOp) -> Result<Filter, ParseError> {
@@ -449,6 +466,39 @@ impl<'a> Parser<'a> {
             RegexPattern::new(&source).map_err(|error| self.error_at(open, error.to_string()))?;
         Ok(Filter::Regex { path, pattern })
     }
+}
+
+/// The operator characters at the start of `rest`: where an operator is
+/// read from. After `:` or `=` (equality) a value may start with `:`
+/// (`ip:::1`), so only `<>=!` continue the run; after `<`, `>` or `!` a `:`
+/// is a mistyped operator too (`a>:1`).
+fn operator_run(rest: &str) -> &str {
+    let Some(first) = rest.chars().next() else {
+        return "";
+    };
+    if !matches!(first, ':' | '<' | '>' | '=' | '!') {
+        return "";
+    }
+    let colon_continues = matches!(first, '<' | '>' | '!');
+    let continues = |c: char| matches!(c, '<' | '>' | '=' | '!') || (c == ':' && colon_continues);
+    let len = rest[1..]
+        .find(|c: char| !continues(c))
+        .map_or(rest.len(), |i| i + 1);
+    debug_assert!(rest[..len].is_ascii(), "operator characters are ASCII");
+    &rest[..len]
+}
+
+/// The operator spelled exactly `text`, if any.
+fn term_op(text: &str) -> Option<TermOp> {
+    Some(match text {
+        ":" | "=" => TermOp::Match,
+        "!=" => TermOp::NotEqual,
+        "<" => TermOp::Compare(CompareOp::Lt),
+        "<=" => TermOp::Compare(CompareOp::Lte),
+        ">" => TermOp::Compare(CompareOp::Gt),
+        ">=" => TermOp::Compare(CompareOp::Gte),
+        _ => return None,
+    })
 }
 
 fn collapse(mut children: Vec<Filter>, combine: fn(Vec<Filter>) -> Filter) -> Filter {
