@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::collections::HashSet;
+
 use serde_json::{json, Value};
 use support::webdriver::Browser;
 use support::{shared, Stack};
@@ -59,6 +61,67 @@ fn a_query_shows_the_histogram_and_the_matching_rows() {
         "{:?}",
         csp_complaints(&browser)
     );
+}
+
+/// `(series name, computed CSS colour)` pairs.
+type SeriesColours = Vec<(String, String)>;
+
+/// Each histogram bar's series (from its tooltip, "time · series: count")
+/// and computed fill, and each legend entry's name and computed swatch
+/// colour, as the browser resolved the CSS.
+fn split_histogram_colours(browser: &Browser) -> (SeriesColours, SeriesColours) {
+    let drawn = browser.script(
+        "const bars = [...document.querySelectorAll('#histogram svg rect.bar')].map((r) => \
+           [r.querySelector('title').textContent, getComputedStyle(r).fill]); \
+         const legend = [...document.querySelectorAll('#legend .legend-item')].map((i) => \
+           [i.textContent, getComputedStyle(i.querySelector('.swatch')).backgroundColor]); \
+         return [bars, legend];",
+    );
+    let pairs = |list: &Value| -> SeriesColours {
+        serde_json::from_value(list.clone()).unwrap_or_else(|e| panic!("{e}: {list}"))
+    };
+    let bars = pairs(&drawn[0])
+        .into_iter()
+        .map(|(title, fill)| {
+            let series = title
+                .split_once(" · ")
+                .and_then(|(_, rest)| rest.rsplit_once(": "))
+                .map(|(series, _count)| series.to_owned())
+                .unwrap_or_else(|| panic!("a bar title names its series: {title:?}"));
+            (series, fill)
+        })
+        .collect();
+    (bars, pairs(&drawn[1]))
+}
+
+#[test]
+fn a_split_histogram_draws_each_series_in_its_legend_colour() {
+    let stack = shared();
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/?split=type", stack.report));
+    wait_rows(&browser, 40);
+    browser.wait_for("a legend of the three types", || {
+        browser.find_all("#legend .legend-item").len() == 3
+    });
+    let (bars, legend) = split_histogram_colours(&browser);
+    browser.screenshot("split-histogram");
+    let names: HashSet<&str> = legend.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        HashSet::from(["signup", "login", "purchase"]),
+        "{legend:?}"
+    );
+    let colours: HashSet<&str> = legend.iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(colours.len(), 3, "one colour per series: {legend:?}");
+    let bar_colours: HashSet<&str> = bars.iter().map(|(_, fill)| fill.as_str()).collect();
+    assert_eq!(bar_colours.len(), 3, "bars in three colours: {bars:?}");
+    for (series, fill) in &bars {
+        let (_, swatch) = legend
+            .iter()
+            .find(|(name, _)| name == series)
+            .unwrap_or_else(|| panic!("series {series} of a bar is in the legend {legend:?}"));
+        assert_eq!(fill, swatch, "the {series} bars match its legend swatch");
+    }
 }
 
 #[test]
