@@ -3,8 +3,8 @@
 
 use crate::error::FormatError;
 use crate::format::{
-    align_up, peek_record_header, verify_record, RecordHeader, RecordKind, BLOCK_BYTES,
-    FLAG_COMMIT_START, RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES,
+    align_up, marker_overlap_records, peek_record_header, verify_record, RecordHeader, RecordKind,
+    BLOCK_BYTES, FLAG_COMMIT_START, RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES,
 };
 
 /// Where a record sits inside the commit buffer that was parsed.
@@ -23,6 +23,9 @@ pub struct ParsedCommit {
     pub records: Vec<RecordSpan>,
     /// Block-aligned offset where the next commit may start.
     pub end_offset: u64,
+    /// Records before this commit that were still in flight when it was
+    /// submitted (its marker's overlap; 0 when it overlapped nothing).
+    pub overlap_records: u64,
 }
 
 impl ParsedCommit {
@@ -34,6 +37,14 @@ impl ParsedCommit {
     /// Last record sequence.
     pub fn last_seq(&self) -> u64 {
         self.records[self.records.len() - 1].header.seq
+    }
+
+    /// The first sequence of the oldest commit that was still in flight
+    /// when this one was submitted (its own first sequence when none was).
+    /// This commit can have been acknowledged only after every record from
+    /// there on was durable.
+    pub fn in_flight_from_seq(&self) -> u64 {
+        self.first_seq().saturating_sub(self.overlap_records)
     }
 }
 
@@ -133,6 +144,7 @@ pub fn parse_commit(
                 return Ok(ParsedCommit {
                     records,
                     end_offset: end,
+                    overlap_records: marker_overlap_records(&h),
                 });
             }
         }

@@ -6,9 +6,11 @@
 //!
 //! It exists for the legacy (epoll) driver, whose file operations are plain
 //! blocking syscalls on the calling thread: done on a core they would stall
-//! every connection of that core for the length of an fdatasync. The
-//! committer awaits one commit at a time, so the thread never holds more
-//! than one group and groups reach the disk in order.
+//! every connection of that core for the length of an fdatasync. A journal
+//! gets one thread per commit it may have in flight
+//! (`max_commits_in_flight`), taking jobs from one queue, so overlapping
+//! commits reach the device in parallel as on io_uring; the committer, not
+//! this pool, completes them in order.
 
 use std::fs::File;
 use std::future::poll_fn;
@@ -87,28 +89,41 @@ impl Drop for FinishOnDrop {
     }
 }
 
-/// A journal's writer thread. Dropping the handle (or [`Self::stop`]) ends
-/// it after the job in hand.
+/// A journal's writer threads. Dropping the handle (or [`Self::stop`])
+/// ends them after the jobs in hand.
 pub(crate) struct CommitThread {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
-    handle: Mutex<Option<JoinHandle<()>>>,
+    handles: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl CommitThread {
-    /// Starts the thread.
-    pub(crate) fn start() -> io::Result<CommitThread> {
+    /// Starts `threads` writer threads (at least one) sharing one queue.
+    pub(crate) fn start(threads: usize) -> io::Result<CommitThread> {
         let (tx, rx) = mpsc::channel::<Job>();
-        let handle = std::thread::Builder::new()
-            .name(THREAD_NAME.into())
-            .spawn(move || {
-                for job in rx {
-                    run_job(job);
-                }
-            })?;
-        Ok(CommitThread {
+        let rx = Arc::new(Mutex::new(rx));
+        let pool = CommitThread {
             jobs: Mutex::new(Some(tx)),
-            handle: Mutex::new(Some(handle)),
-        })
+            handles: Mutex::new(Vec::new()),
+        };
+        for _ in 0..threads.max(1) {
+            let rx = Arc::clone(&rx);
+            let handle = std::thread::Builder::new()
+                .name(THREAD_NAME.into())
+                .spawn(move || loop {
+                    // The lock is held only while waiting for a job, never
+                    // while writing one.
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    match job {
+                        Ok(job) => run_job(job),
+                        Err(mpsc::RecvError) => return,
+                    }
+                })?;
+            pool.handles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(handle);
+        }
+        Ok(pool)
     }
 
     /// Writes `buf` at `offset` of `file` on the writer thread (then
@@ -152,11 +167,12 @@ impl CommitThread {
         .await
     }
 
-    /// Ends the thread once its job in hand is done, and waits for it.
+    /// Ends the threads once their jobs in hand are done, and waits for
+    /// them.
     pub(crate) fn stop(&self) {
         drop(self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take());
-        let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = handle {
+        let handles = std::mem::take(&mut *self.handles.lock().unwrap_or_else(|p| p.into_inner()));
+        for h in handles {
             if h.join().is_err() {
                 tracing::error!("journal writer thread panicked");
             }

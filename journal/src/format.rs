@@ -32,6 +32,11 @@ pub const MAX_APP_BYTES: usize = u16::MAX as usize;
 
 /// Record flag: this record is the first of its commit.
 pub const FLAG_COMMIT_START: u8 = 1;
+/// Record flag, on a commit's first record only: the commit was opened
+/// while an earlier commit was not yet durable, so it may have been in
+/// flight together with that one (and then was acknowledged only after
+/// it). Recovery reads it on a torn commit, whose marker is lost.
+pub const FLAG_MAY_OVERLAP: u8 = 2;
 
 /// What a record header describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +198,28 @@ pub fn encode_record(
     out[body_end..].fill(0);
     let crc = record_crc(&out[..body_end]);
     out[12..16].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Encodes the marker that closes a commit of `records` records starting
+/// at `first_seq` into `out` ([`MARKER_BYTES`] long). `overlap_records`
+/// says how many records before `first_seq` were in commits still in
+/// flight (written, not yet known durable) when this commit was submitted
+/// (0: none, as in every journal written before commits overlapped). It
+/// sits in the receive-time field, which a marker has no other use for,
+/// under the record CRC like every other field.
+pub fn encode_marker(out: &mut [u8], lap: u64, first_seq: u64, records: u32, overlap_records: u64) {
+    let meta = RecordMeta {
+        recv_ms: overlap_records as i64,
+        event_count: records,
+        ..RecordMeta::default()
+    };
+    encode_record(out, RecordKind::Marker, 0, lap, first_seq, &meta, &[]);
+}
+
+/// The overlap a marker records (see [`encode_marker`]).
+pub fn marker_overlap_records(marker: &RecordHeader) -> u64 {
+    debug_assert_eq!(marker.kind, RecordKind::Marker);
+    marker.recv_ms as u64
 }
 
 /// CRC32C over a record's bytes with its CRC field (bytes 12..16) skipped.

@@ -33,6 +33,7 @@ pub mod repair;
 pub mod runtime;
 mod segment;
 mod shared;
+mod stale;
 mod writer;
 
 pub use aligned::AlignedBuf;
@@ -40,7 +41,7 @@ pub use checkpoint::{Checkpoint, RecordIds};
 pub use config::*;
 pub use disk::DiskCheck;
 pub use error::{FormatError, JournalError, Result};
-pub use fault::FaultPlan;
+pub use fault::{FaultPlan, HoldPoint};
 pub use format::RecordMeta;
 pub use reader::{JournalReader, Record};
 pub use recovery::{recover, Recovered, SegmentState};

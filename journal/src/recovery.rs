@@ -8,7 +8,8 @@ use crate::checkpoint::{read_checkpoint, Checkpoint, RecordIds};
 use crate::commit::{is_commit_start, parse_commit, CommitError, ParsedCommit};
 use crate::error::{JournalError, Result};
 use crate::format::{
-    peek_record_header, verify_record, BLOCK_BYTES, RECORD_HEADER_BYTES, RECORD_MAGIC,
+    peek_record_header, verify_record, BLOCK_BYTES, FLAG_MAY_OVERLAP, RECORD_HEADER_BYTES,
+    RECORD_MAGIC,
 };
 use crate::segment::{list_segments, ScanMeter, SegmentWindow};
 
@@ -52,6 +53,12 @@ pub struct Recovered {
     /// The id fields of the last durable record found (None when no record
     /// follows the checkpoint).
     pub last_record_ids: Option<RecordIds>,
+    /// Commits found past the torn one that were in flight together with
+    /// it, so never acknowledged (FORMAT.md, "Overlapping commits"): the
+    /// segment and offset of each one's first block. Opening the journal
+    /// erases those blocks before it writes, so that no later recovery
+    /// can chain into them.
+    pub unacked_overlapping: Vec<(PathBuf, u64)>,
     /// Bytes the scan read from segment files.
     pub read_bytes: u64,
     /// The largest buffer the scan held at once, in bytes.
@@ -89,6 +96,7 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
     let mut torn_commits = 0;
     let mut torn_at = None;
     let mut last_record_ids = None;
+    let mut unacked_overlapping = Vec::new();
     let mut i = 0usize;
     'segments: while i < segments.len() {
         let lap = segments[i].lap;
@@ -131,19 +139,37 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
                         }
                     }
                     let min_seq = expected.unwrap_or(1);
-                    if let Some((later_path, later_offset)) =
-                        find_later_commit(&segments, &mut window, i, pos, min_seq, &meter)?
-                    {
+                    let later = later_commits(&segments, &mut window, i, pos, min_seq, &meter)?;
+                    if let Some(Later::Evidence(later_path, later_offset)) = later.last() {
                         return Err(JournalError::Corrupt {
                             path: segments[i].path.clone(),
                             offset: pos,
                             reason,
-                            later_path,
-                            later_offset,
+                            later_path: later_path.clone(),
+                            later_offset: *later_offset,
                         });
                     }
-                    if looks_like_current_commit(window.bytes_from(pos, RECORD_HEADER_BYTES)?, lap)
-                    {
+                    for l in later {
+                        if let Later::Overlapping(path, offset) = l {
+                            unacked_overlapping.push((path, offset));
+                        }
+                    }
+                    if !unacked_overlapping.is_empty() {
+                        // The commit at `pos` was in flight with them: it
+                        // is torn or was never written.
+                        torn_commits += 1;
+                        torn_at = Some((segments[i].path.clone(), pos));
+                        tracing::warn!(
+                            path = %segments[i].path.display(),
+                            offset = pos,
+                            %reason,
+                            overlapping = unacked_overlapping.len(),
+                            "torn commit truncated with the later commits in flight with it (none was acknowledged)"
+                        );
+                    } else if looks_like_current_commit(
+                        window.bytes_from(pos, RECORD_HEADER_BYTES)?,
+                        lap,
+                    ) {
                         torn_commits += 1;
                         torn_at = Some((segments[i].path.clone(), pos));
                         tracing::warn!(
@@ -173,6 +199,7 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
         torn_commits,
         torn_at,
         last_record_ids,
+        unacked_overlapping,
         read_bytes: meter.read_bytes(),
         peak_window_bytes: meter.peak_window_bytes(),
     })
@@ -231,6 +258,75 @@ fn looks_like_current_commit(bytes: &[u8], lap: u64) -> bool {
     bytes.len() >= 4
         && bytes[0..4] == RECORD_MAGIC.to_le_bytes()
         && peek_record_header(bytes).is_ok_and(|h| h.lap == lap)
+}
+
+/// A commit start found past the end of the log.
+enum Later {
+    /// One that was in flight with the commit at the end of the log (see
+    /// [`later_commits`]): never acknowledged.
+    Overlapping(PathBuf, u64),
+    /// One that proves acked data before it damaged.
+    Evidence(PathBuf, u64),
+}
+
+/// Every valid commit start of sequence ≥ `min_seq` past the invalid
+/// commit at (`seg`, `pos`), up to and including the first that is
+/// evidence of damage. With commits in flight together, the commit at
+/// `pos` (sequence `min_seq` on) may be torn while later ones landed; a
+/// later one cannot have been acknowledged, and is no evidence, when it
+/// records that it was in flight with `pos`'s commit: a whole commit whose
+/// marker's overlap reaches back to `min_seq` (or earlier), or a torn one
+/// (its marker lost) whose first record carries `FLAG_MAY_OVERLAP`.
+fn later_commits<'m>(
+    segments: &[SegmentState],
+    window: &mut SegmentWindow<'m>,
+    seg: usize,
+    pos: u64,
+    min_seq: u64,
+    meter: &'m ScanMeter,
+) -> Result<Vec<Later>> {
+    let mut found = Vec::new();
+    let mut other: Option<(usize, SegmentWindow<'m>)> = None;
+    let (mut from_seg, mut from) = (seg, pos);
+    loop {
+        let hit = if from_seg == seg {
+            find_later_commit(segments, window, from_seg, from, min_seq, meter)?
+        } else {
+            let Some((_, w)) = other.as_mut() else {
+                unreachable!("a window is open on every later segment searched");
+            };
+            find_later_commit(segments, w, from_seg, from, min_seq, meter)?
+        };
+        let Some((path, at)) = hit else {
+            return Ok(found);
+        };
+        let Some(j) = segments.iter().position(|s| s.path == path) else {
+            unreachable!("found in one of the segments");
+        };
+        let w = if j == seg {
+            &mut *window
+        } else {
+            if other.as_ref().is_none_or(|(k, _)| *k != j) {
+                other = Some((j, scan_window(&segments[j], meter)?));
+            }
+            let Some((_, w)) = other.as_mut() else {
+                unreachable!("opened above");
+            };
+            w
+        };
+        let lap = segments[j].lap;
+        let overlapping = match parse_commit_at(w, at, lap, None)? {
+            Ok(c) => c.first_seq() > min_seq && c.in_flight_from_seq() <= min_seq,
+            Err(_) => peek_record_header(w.bytes_from(at, RECORD_HEADER_BYTES)?)
+                .is_ok_and(|h| h.flags & FLAG_MAY_OVERLAP != 0),
+        };
+        if !overlapping {
+            found.push(Later::Evidence(path, at));
+            return Ok(found);
+        }
+        found.push(Later::Overlapping(path, at));
+        (from_seg, from) = (j, at);
+    }
 }
 
 /// Looks past an invalid commit at (`seg`, `pos`) for a valid commit start

@@ -23,10 +23,10 @@ use crate::commit_thread::CommitThread;
 use crate::config::{CommitPath, JournalConfig, SyncMode};
 use crate::disk::{check_dir, DiskCheck};
 use crate::error::{JournalError, Result};
-use crate::fault::injected_error;
+use crate::fault::{injected_error, HoldPoint};
 use crate::format::{
-    align_up, encode_record, padded_record_bytes, RecordKind, RecordMeta, BLOCK_BYTES,
-    FLAG_COMMIT_START, MARKER_BYTES, MAX_APP_BYTES,
+    align_up, encode_marker, encode_record, padded_record_bytes, RecordKind, RecordMeta,
+    BLOCK_BYTES, FLAG_COMMIT_START, FLAG_MAY_OVERLAP, MARKER_BYTES, MAX_APP_BYTES,
 };
 use crate::histogram::HistogramSnapshot;
 use crate::prealloc::{Prealloc, Unavailable};
@@ -34,6 +34,7 @@ use crate::reader::JournalReader;
 use crate::recovery::{recover, Recovered};
 use crate::segment::{create_segment, extend_to_size, fsync_dir, remove_stale_temps};
 use crate::shared::{DurableMark, JournalStats, SegmentInfo, Shared, SharedState};
+use crate::stale::erase_commit_starts;
 
 /// Group buffers kept for reuse instead of freed.
 const MAX_FREE_BUFFERS: usize = 4;
@@ -116,6 +117,11 @@ struct Group {
     first_seq: u64,
     records: u32,
     record_bytes: usize,
+    /// Where its marker starts in `buf` (once sealed).
+    marker_at: usize,
+    /// An earlier group was not yet durable when this one opened, and
+    /// commits may overlap: its first record says so (`FLAG_MAY_OVERLAP`).
+    may_overlap: bool,
     slot: Rc<GroupSlot>,
 }
 
@@ -146,7 +152,7 @@ struct Inner {
     shared: Arc<Shared>,
     prealloc: Arc<Prealloc>,
     prealloc_thread: Cell<Option<JoinHandle<()>>>,
-    /// The blocking writer thread (`CommitPath::WriterThread` only).
+    /// The blocking writer threads (`CommitPath::WriterThread` only).
     writer_thread: Option<CommitThread>,
     recovered: Recovered,
     disk: DiskCheck,
@@ -167,6 +173,9 @@ pub struct RecoveryReport {
     pub torn_commits: u64,
     /// Where the torn commit was.
     pub torn_at: Option<(PathBuf, u64)>,
+    /// Commits found past the torn one that were in flight together with
+    /// it (never acknowledged), dropped and erased.
+    pub unacked_overlapping_commits: u64,
     /// Last durable record sequence.
     pub last_seq: u64,
     /// Checkpointed sequence (0 if none).
@@ -199,6 +208,14 @@ impl Journal {
         let disk = check_dir(&dir, cfg.buffered_io, cfg.allow_volatile)?;
         remove_stale_temps(&dir)?;
         let mut rec = recover(&dir)?;
+        if !rec.unacked_overlapping.is_empty() {
+            tracing::warn!(
+                dir = %dir.display(),
+                commits = rec.unacked_overlapping.len(),
+                "erasing commits that were in flight with the torn one (never acknowledged)"
+            );
+            erase_commit_starts(&rec.unacked_overlapping)?;
+        }
         if rec.segments.is_empty() {
             create_segment(&dir, 1, cfg.segment_size_bytes)
                 .map_err(|e| JournalError::io("create first segment", &dir, e))?;
@@ -270,7 +287,7 @@ impl Journal {
         let writer_thread = match cfg.commit_path {
             CommitPath::IoUring => None,
             CommitPath::WriterThread => Some(
-                CommitThread::start()
+                CommitThread::start(cfg.max_commits_in_flight)
                     .map_err(|e| JournalError::io("start writer thread", &dir, e))?,
             ),
         };
@@ -314,6 +331,7 @@ impl Journal {
         RecoveryReport {
             torn_commits: r.torn_commits,
             torn_at: r.torn_at.clone(),
+            unacked_overlapping_commits: r.unacked_overlapping.len() as u64,
             last_seq: r.last_seq(),
             checkpoint_seq: r.checkpoint.map_or(0, |c| c.seq),
             last_record_ids: r.last_record_ids.or_else(|| {
@@ -382,7 +400,9 @@ impl Journal {
         let Some(group) = st.open.as_mut() else {
             unreachable!("start_group created the open group");
         };
-        let flags = if group.records == 0 {
+        let flags = if group.records == 0 && group.may_overlap {
+            FLAG_COMMIT_START | FLAG_MAY_OVERLAP
+        } else if group.records == 0 {
             FLAG_COMMIT_START
         } else {
             0
@@ -588,6 +608,10 @@ fn start_group(inner: &Inner, st: &mut WriterState, rec_bytes: usize) -> Result<
         first_seq: st.next_seq,
         records: 0,
         record_bytes: 0,
+        marker_at: 0,
+        // Every commit this group can be in flight with holds records
+        // appended before it opened, not yet durable then.
+        may_overlap: inner.cfg.max_commits_in_flight > 1 && st.pending_bytes > 0,
         slot: Rc::new(GroupSlot::default()),
     });
     Ok(())
@@ -597,12 +621,9 @@ fn start_group(inner: &Inner, st: &mut WriterState, rec_bytes: usize) -> Result<
 fn seal_open_group(inner: &Inner, st: &mut WriterState) {
     let Some(mut g) = st.open.take() else { return };
     debug_assert!(g.records > 0, "empty groups are never sealed");
-    let meta = RecordMeta {
-        event_count: g.records,
-        ..RecordMeta::default()
-    };
+    g.marker_at = g.buf.len();
     let out = g.buf.extend(MARKER_BYTES);
-    encode_record(out, RecordKind::Marker, 0, g.lap, g.first_seq, &meta, &[]);
+    encode_marker(out, g.lap, g.first_seq, g.records, 0);
     g.buf.pad_to_block();
     debug_assert!(g.offset + g.buf.len() as u64 <= inner.segment_size_bytes);
     st.place_lap = g.lap;
@@ -610,13 +631,15 @@ fn seal_open_group(inner: &Inner, st: &mut WriterState) {
     st.sealed.push_back(g);
 }
 
-/// Fails every queued group (they cannot be written out of order) and
-/// rewinds sequence and placement to the first of them.
-fn fail_from(st: &mut WriterState, first: Group, why: GroupFailure) {
+/// Fails `failed` (in sequence order) and every group queued behind it
+/// (they cannot be written out of order), and rewinds sequence and
+/// placement to the first of them.
+fn fail_groups(st: &mut WriterState, failed: Vec<Group>, why: GroupFailure) {
+    let Some(first) = failed.first() else { return };
     st.next_seq = first.first_seq;
     st.place_lap = first.lap;
     st.place_offset = first.offset;
-    let mut all = vec![first];
+    let mut all = failed;
     all.extend(st.sealed.drain(..));
     all.extend(st.open.take());
     for g in all {
@@ -625,31 +648,31 @@ fn fail_from(st: &mut WriterState, first: Group, why: GroupFailure) {
     }
 }
 
-async fn next_group(inner: &Inner) -> Option<Group> {
-    poll_fn(|cx| {
-        let mut st = inner.st.borrow_mut();
-        if st.sealed.is_empty() && st.open.is_some() {
-            seal_open_group(inner, &mut st);
-        }
-        if let Some(g) = st.sealed.pop_front() {
-            return Poll::Ready(Some(g));
-        }
-        if st.closed {
-            return Poll::Ready(None);
-        }
-        st.committer_waker = Some(cx.waker().clone());
-        Poll::Pending
-    })
-    .await
+/// What a commit write returns: the outcome and the buffer back.
+type WriteOutcome = (std::io::Result<()>, AlignedBuf);
+
+/// A group whose write (and sync) has been issued.
+struct InFlight<'a> {
+    /// `None` once the group was failed (a predecessor failed): the write
+    /// is still driven to its end, so nothing lands after the committer
+    /// stops, but its outcome is ignored.
+    group: Option<Group>,
+    io: std::pin::Pin<Box<dyn Future<Output = WriteOutcome> + 'a>>,
+    outcome: Option<WriteOutcome>,
+    submitted: std::time::Instant,
+    /// Microseconds from submission to the write's completion.
+    io_us: u64,
 }
 
+/// The committer: keeps up to `max_commits_in_flight` groups written and
+/// synced concurrently, and completes them strictly in order: a group's
+/// tickets resolve (and the durable mark advances) only once it and every
+/// earlier group are durable. A failed group fails every later one, even
+/// one whose write already succeeded.
 async fn run_committer(inner: Rc<Inner>) {
-    while let Some(group) = next_group(&inner).await {
-        match commit_group(&inner, group).await {
-            Ok(()) => {}
-            Err(()) => break,
-        }
-    }
+    let inner = &*inner;
+    let mut flight: VecDeque<InFlight<'_>> = VecDeque::new();
+    poll_fn(|cx| poll_committer(inner, &mut flight, cx)).await;
     let mut st = inner.st.borrow_mut();
     st.committer_done = true;
     for w in st.done_wakers.drain(..) {
@@ -657,65 +680,172 @@ async fn run_committer(inner: Rc<Inner>) {
     }
 }
 
-/// Writes and syncs one group. `Err(())` means the journal has failed and
-/// the committer must stop.
-async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<(), ()> {
-    let file = match segment_file(inner, group.lap).await {
-        Ok(f) => f,
-        Err(why @ GroupFailure::Failed(_)) => {
-            let mut st = inner.st.borrow_mut();
-            if let GroupFailure::Failed(cause) = &why {
-                st.failed = Some(cause.clone());
+/// One pass of the committer; `Ready` once it is done for good (closed
+/// and drained, or failed and drained).
+fn poll_committer<'a>(
+    inner: &'a Inner,
+    flight: &mut VecDeque<InFlight<'a>>,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<()> {
+    loop {
+        let mut progressed = false;
+        for f in flight.iter_mut().filter(|f| f.outcome.is_none()) {
+            if let Poll::Ready(outcome) = f.io.as_mut().poll(cx) {
+                f.io_us = f.submitted.elapsed().as_micros() as u64;
+                f.outcome = Some(outcome);
+                inner.prealloc.note_commit();
             }
-            fail_from(&mut st, group, why);
-            return Err(());
         }
-        Err(why) => {
-            let mut st = inner.st.borrow_mut();
-            fail_from(&mut st, group, why);
-            return Ok(());
+        while flight.front().is_some_and(|f| f.outcome.is_some()) {
+            let Some(f) = flight.pop_front() else { break };
+            progressed = true;
+            finish_commit(inner, f, flight);
         }
-    };
-    let fault = inner.cfg.fault_plan.as_deref();
-    let buf = std::mem::replace(&mut group.buf, AlignedBuf::empty());
-    let submitted = std::time::Instant::now();
-    // O_DSYNC: the write completes only once durable; else fdatasync.
-    let needs_sync = inner.cfg.effective_sync_mode() == SyncMode::Fdatasync;
-    let (result, mut buf) = if fault.is_some_and(|f| f.on_write()) {
-        (Err(injected_error("write")), buf)
-    } else {
-        match &*file {
-            SegmentFile::IoUring(file) => {
-                let (written, buf) = file.write_all_at(buf, group.offset).await;
-                let result = match written {
-                    Ok(()) if fault.is_some_and(|f| f.on_sync()) => {
-                        Err(injected_error("fdatasync"))
+        let mut st = inner.st.borrow_mut();
+        // A failed write further back: start nothing more, it will fail
+        // everything after it once its turn comes.
+        let later_failed = flight
+            .iter()
+            .any(|f| f.group.is_some() && matches!(f.outcome, Some((Err(_), _))));
+        while st.failed.is_none() && !later_failed && flight.len() < inner.cfg.max_commits_in_flight
+        {
+            if st.sealed.is_empty() && st.open.is_some() {
+                seal_open_group(inner, &mut st);
+            }
+            let Some(group) = st.sealed.pop_front() else {
+                break;
+            };
+            let file = match poll_segment_file(inner, &mut st, group.lap, cx) {
+                Poll::Pending => {
+                    st.sealed.push_front(group);
+                    break;
+                }
+                Poll::Ready(Ok(file)) => file,
+                Poll::Ready(Err(why)) => {
+                    if let GroupFailure::Failed(cause) = &why {
+                        st.failed = Some(cause.clone());
                     }
-                    Ok(()) if needs_sync => file.sync_data().await,
-                    other => other,
-                };
-                (result, buf)
-            }
-            SegmentFile::Blocking(file) => {
-                let Some(writer) = &inner.writer_thread else {
-                    unreachable!("a blocking segment file is opened only with a writer thread");
-                };
-                writer
-                    .commit(
-                        Arc::clone(file),
-                        buf,
-                        group.offset,
-                        needs_sync,
-                        inner.cfg.fault_plan.clone(),
-                    )
-                    .await
-            }
+                    fail_groups(&mut st, vec![group], why);
+                    progressed = true;
+                    continue;
+                }
+            };
+            flight.push_back(start_commit(inner, file, group, flight.front()));
+            progressed = true;
+        }
+        let queued = !st.sealed.is_empty() || st.open.is_some();
+        let finished = flight.is_empty() && (st.failed.is_some() || (st.closed && !queued));
+        if finished {
+            return Poll::Ready(());
+        }
+        if !progressed {
+            st.committer_waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+    }
+}
+
+/// Issues the write of `group` to `file`, recording in its marker how many
+/// records of earlier commits are still in flight (`oldest` is the oldest
+/// of them), so recovery can tell this commit was never acknowledged if
+/// one of those turns out torn.
+fn start_commit<'a>(
+    inner: &'a Inner,
+    file: Rc<SegmentFile>,
+    mut group: Group,
+    oldest: Option<&InFlight<'a>>,
+) -> InFlight<'a> {
+    let in_flight_from = oldest
+        .and_then(|f| f.group.as_ref())
+        .map_or(group.first_seq, |g| g.first_seq);
+    debug_assert!(in_flight_from <= group.first_seq);
+    let overlap_records = group.first_seq - in_flight_from;
+    debug_assert!(
+        overlap_records == 0 || group.may_overlap,
+        "a group in flight with an earlier one was flagged when it opened"
+    );
+    if overlap_records > 0 {
+        let at = group.marker_at;
+        encode_marker(
+            &mut group.buf.as_full_mut()[at..at + MARKER_BYTES],
+            group.lap,
+            group.first_seq,
+            group.records,
+            overlap_records,
+        );
+    }
+    let buf = std::mem::replace(&mut group.buf, AlignedBuf::empty());
+    let offset = group.offset;
+    InFlight {
+        group: Some(group),
+        io: Box::pin(write_group(inner, file, buf, offset)),
+        outcome: None,
+        submitted: std::time::Instant::now(),
+        io_us: 0,
+    }
+}
+
+/// Writes one group and makes it durable: O_DSYNC (the write completes
+/// only once durable) or write + fdatasync, through io_uring or on a
+/// writer thread. An injected fault stands for the step it names.
+async fn write_group(
+    inner: &Inner,
+    file: Rc<SegmentFile>,
+    buf: AlignedBuf,
+    offset: u64,
+) -> WriteOutcome {
+    let fault = inner.cfg.fault_plan.as_deref();
+    let write_no = fault.map(|f| f.on_write());
+    if let (Some(f), Some(Ok(n) | Err(n))) = (fault, write_no) {
+        poll_fn(|cx| f.poll_hold(n, HoldPoint::BeforeWrite, cx)).await;
+    }
+    if let Some(Err(_)) = write_no {
+        return (Err(injected_error("write")), buf);
+    }
+    let needs_sync = inner.cfg.effective_sync_mode() == SyncMode::Fdatasync;
+    let (result, buf) = match &*file {
+        SegmentFile::IoUring(file) => {
+            let (written, buf) = file.write_all_at(buf, offset).await;
+            let result = match written {
+                Ok(()) if fault.is_some_and(|f| f.on_sync()) => Err(injected_error("fdatasync")),
+                Ok(()) if needs_sync => file.sync_data().await,
+                other => other,
+            };
+            (result, buf)
+        }
+        SegmentFile::Blocking(file) => {
+            let Some(writer) = &inner.writer_thread else {
+                unreachable!("a blocking segment file is opened only with a writer thread");
+            };
+            writer
+                .commit(
+                    Arc::clone(file),
+                    buf,
+                    offset,
+                    needs_sync,
+                    inner.cfg.fault_plan.clone(),
+                )
+                .await
         }
     };
-    // Whatever the outcome, the disk was busy: zero-filling for the
-    // prepared segments waits until commits pause.
-    inner.prealloc.note_commit();
-    let end_offset = group.offset + buf.len() as u64;
+    if let (Some(f), Some(Ok(n))) = (fault, write_no) {
+        f.on_write_done();
+        if result.is_ok() {
+            poll_fn(|cx| f.poll_hold(n, HoldPoint::AfterSync, cx)).await;
+        }
+    }
+    (result, buf)
+}
+
+/// Completes the oldest in-flight commit, whose write has finished: on
+/// success its tickets resolve and the durable mark moves past it; on
+/// failure the journal fails, and so does every later group, in flight
+/// (whatever its own outcome) or queued.
+fn finish_commit(inner: &Inner, done: InFlight<'_>, later: &mut VecDeque<InFlight<'_>>) {
+    let Some(group) = done.group else { return };
+    let Some((result, mut buf)) = done.outcome else {
+        unreachable!("only finished writes are completed");
+    };
     let mut st = inner.st.borrow_mut();
     if let Err(e) = result {
         // Never retry an fdatasync and assume success: the page cache may
@@ -727,10 +857,21 @@ async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<()
         );
         tracing::error!(dir = %inner.dir.display(), %cause, "journal commit failed; journal is now failed");
         st.failed = Some(cause.clone());
-        fail_from(&mut st, group, GroupFailure::Failed(cause));
-        return Err(());
+        let mut failed = vec![group];
+        failed.extend(later.iter_mut().filter_map(|f| f.group.take()));
+        fail_groups(&mut st, failed, GroupFailure::Failed(cause));
+        return;
     }
+    let end_offset = group.offset + buf.len() as u64;
     let last_seq = group.first_seq + group.records as u64 - 1;
+    debug_assert_eq!(
+        last_seq + 1,
+        later
+            .iter()
+            .find_map(|f| f.group.as_ref())
+            .map_or(last_seq + 1, |g| g.first_seq),
+        "in-flight groups are contiguous"
+    );
     inner.shared.on_durable(
         DurableMark {
             seq: last_seq,
@@ -739,11 +880,9 @@ async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<()
         },
         group.first_seq,
     );
-    inner.shared.count_commit(
-        group.records as u64,
-        buf.len() as u64,
-        submitted.elapsed().as_micros() as u64,
-    );
+    inner
+        .shared
+        .count_commit(group.records as u64, buf.len() as u64, done.io_us);
     st.pending_bytes -= group.record_bytes;
     buf.clear();
     if st.free_bufs.len() < MAX_FREE_BUFFERS && buf.capacity() <= inner.cfg.group_target_bytes * 2 {
@@ -751,7 +890,6 @@ async fn commit_group(inner: &Inner, mut group: Group) -> std::result::Result<()
     }
     drop(st);
     group.slot.complete(Ok(()));
-    Ok(())
 }
 
 fn segment_name(inner: &Inner, lap: u64) -> String {
@@ -761,26 +899,30 @@ fn segment_name(inner: &Inner, lap: u64) -> String {
 }
 
 /// The open O_DIRECT file of `lap`, switching segments when the group is
-/// the first of a new one.
-async fn segment_file(
+/// the first of a new one (the last group of the old segment may still be
+/// in flight: it holds its own handle to the old file).
+fn poll_segment_file(
     inner: &Inner,
+    st: &mut WriterState,
     lap: u64,
-) -> std::result::Result<Rc<SegmentFile>, GroupFailure> {
-    {
-        let st = inner.st.borrow();
-        if st.active_lap == lap {
-            if let Some(f) = &st.active_file {
-                return Ok(Rc::clone(f));
-            }
+    cx: &mut std::task::Context<'_>,
+) -> Poll<std::result::Result<Rc<SegmentFile>, GroupFailure>> {
+    if st.active_lap == lap {
+        if let Some(f) = &st.active_file {
+            return Poll::Ready(Ok(Rc::clone(f)));
         }
     }
-    let path = poll_fn(|cx| inner.prealloc.poll_take(lap, cx))
-        .await
-        .map_err(GroupFailure::Unavailable)?;
+    let path = match inner.prealloc.poll_take(lap, cx) {
+        Poll::Pending => return Poll::Pending,
+        Poll::Ready(Err(why)) => return Poll::Ready(Err(GroupFailure::Unavailable(why))),
+        Poll::Ready(Ok(path)) => path,
+    };
     // The preallocator has moved on past this lap: failing to open it now
     // is not something a retry of the same lap can fix.
-    let file = open_segment(&path, &inner.cfg).map_err(|e| GroupFailure::Failed(e.to_string()))?;
-    let file = Rc::new(file);
+    let file = match open_segment(&path, &inner.cfg) {
+        Ok(f) => Rc::new(f),
+        Err(e) => return Poll::Ready(Err(GroupFailure::Failed(e.to_string()))),
+    };
     {
         let mut shared = inner.shared.lock();
         shared.segments.push(SegmentInfo {
@@ -790,10 +932,9 @@ async fn segment_file(
             used_end: BLOCK_BYTES as u64,
         });
     }
-    let mut st = inner.st.borrow_mut();
     st.active_lap = lap;
     st.active_file = Some(Rc::clone(&file));
-    Ok(file)
+    Poll::Ready(Ok(file))
 }
 
 /// Read-only figures of one journal, from any thread.
@@ -863,11 +1004,14 @@ impl Checkpointer {
         let recyclable = {
             let mut st = self.shared.lock();
             st.checkpoint = cp;
-            let active_lap = st.durable.lap.max(st.segments.last().map_or(0, |s| s.lap));
-            let (old, keep): (Vec<_>, Vec<_>) = st
-                .segments
-                .drain(..)
-                .partition(|s| s.lap < active_lap && s.seqs.is_none_or(|(_, last)| last <= cp.seq));
+            // Only segments before the durable mark's: commits past the
+            // mark may still be in flight, in its segment or (after a
+            // switch) in the next one, and the mark's segment may be
+            // receiving one now.
+            let durable_lap = st.durable.lap;
+            let (old, keep): (Vec<_>, Vec<_>) = st.segments.drain(..).partition(|s| {
+                s.lap < durable_lap && s.seqs.is_none_or(|(_, last)| last <= cp.seq)
+            });
             st.segments = keep;
             self.shared.refresh_unflushed(&st);
             old.into_iter().map(|s| s.path).collect::<Vec<_>>()
