@@ -320,6 +320,7 @@ fn journal_config(cfg: &Config, core: usize, driver: IoDriver) -> JournalConfig 
     JournalConfig {
         segment_size_bytes: cfg.segment_size_bytes,
         prepared_segments: cfg.journal_prepared_segments_per_core(),
+        max_commits_in_flight: cfg.journal_commits_in_flight,
         commit_path: driver.commit_path(),
         buffered_io: cfg.journal_buffered_io,
         allow_volatile: cfg.allow_volatile_journal,

@@ -192,6 +192,13 @@ pub struct Cli {
     /// segments per journal only].
     #[arg(long, env = "HELIOS_JOURNAL_PREPARE_BYTES")]
     pub journal_prepare_bytes: Option<u64>,
+    /// Group commits each journal writes and syncs at once, 1 to
+    /// helios_journal::MAX_COMMITS_IN_FLIGHT_LIMIT (8): with 2 a commit
+    /// starts while the previous one is still in flight (the disk takes
+    /// parallel flushes); acks stay in order. 1: one commit at a time
+    /// [default: 2].
+    #[arg(long, env = "HELIOS_JOURNAL_COMMITS_IN_FLIGHT")]
+    pub journal_commits_in_flight: Option<usize>,
     /// Share of a core's journal budget, in percent, past which events with
     /// `"priority": "low"` are refused (per event, or 503 when none of a
     /// request is left); at most 100 minus --high-priority-reserve-percent
@@ -363,6 +370,7 @@ struct FileConfig {
     flush_batch_events: Option<usize>,
     journal_budget_bytes: Option<u64>,
     journal_prepare_bytes: Option<u64>,
+    journal_commits_in_flight: Option<usize>,
     low_priority_budget_percent: Option<u32>,
     high_priority_reserve_percent: Option<u32>,
     retention_days: Option<f64>,
@@ -433,6 +441,8 @@ pub struct Config {
     pub journal_budget_bytes: u64,
     /// See [`Cli::journal_prepare_bytes`].
     pub journal_prepare_bytes: u64,
+    /// See [`Cli::journal_commits_in_flight`].
+    pub journal_commits_in_flight: usize,
     /// See [`Cli::low_priority_budget_percent`].
     pub low_priority_budget_percent: u32,
     /// See [`Cli::high_priority_reserve_percent`].
@@ -572,6 +582,10 @@ impl Config {
                 .journal_prepare_bytes
                 .or(file.journal_prepare_bytes)
                 .unwrap_or(0),
+            journal_commits_in_flight: cli
+                .journal_commits_in_flight
+                .or(file.journal_commits_in_flight)
+                .unwrap_or(helios_journal::DEFAULT_MAX_COMMITS_IN_FLIGHT),
             low_priority_budget_percent: cli
                 .low_priority_budget_percent
                 .or(file.low_priority_budget_percent)
@@ -771,6 +785,12 @@ impl Config {
         anyhow::ensure!(
             self.journal_prepare_bytes <= self.journal_budget_bytes,
             "--journal-prepare-bytes must be at most --journal-budget-bytes (segments past the budget would never be used)"
+        );
+        anyhow::ensure!(
+            (1..=helios_journal::MAX_COMMITS_IN_FLIGHT_LIMIT)
+                .contains(&self.journal_commits_in_flight),
+            "--journal-commits-in-flight must be 1 to {}",
+            helios_journal::MAX_COMMITS_IN_FLIGHT_LIMIT
         );
         anyhow::ensure!(
             self.high_priority_reserve_percent <= MAX_HIGH_PRIORITY_RESERVE_PERCENT,
@@ -980,6 +1000,14 @@ mod tests {
                 "--journal-prepare-bytes",
             ),
             (
+                vec!["--journal-commits-in-flight", "0"],
+                "--journal-commits-in-flight",
+            ),
+            (
+                vec!["--journal-commits-in-flight", "9"],
+                "--journal-commits-in-flight",
+            ),
+            (
                 vec!["--dead-letter-max-bytes", "0"],
                 "--dead-letter-max-bytes",
             ),
@@ -1097,6 +1125,29 @@ mod tests {
             "the flag wins over the file"
         );
         assert!(Cli::try_parse_from(["helios-collector", "--io-driver", "kqueue"]).is_err());
+    }
+
+    #[test]
+    fn journal_commits_in_flight_come_from_flag_or_file_with_a_default_of_two() {
+        let c = Config::resolve(cli(&[])).unwrap();
+        assert_eq!(
+            c.journal_commits_in_flight,
+            helios_journal::DEFAULT_MAX_COMMITS_IN_FLIGHT
+        );
+        let c = Config::resolve(cli(&["--journal-commits-in-flight", "1"])).unwrap();
+        assert_eq!(c.journal_commits_in_flight, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("helios.toml");
+        std::fs::write(&path, "journal_commits_in_flight = 4\n").unwrap();
+        let file = path.to_str().unwrap();
+        let c = Config::resolve(cli(&["--config", file])).unwrap();
+        assert_eq!(c.journal_commits_in_flight, 4);
+        let c =
+            Config::resolve(cli(&["--config", file, "--journal-commits-in-flight", "3"])).unwrap();
+        assert_eq!(
+            c.journal_commits_in_flight, 3,
+            "the flag wins over the file"
+        );
     }
 
     #[test]
