@@ -9,6 +9,7 @@
 #
 #   loadtest/amplification.sh [SECONDS] [BUDGET_BYTES] [-- COLLECTOR_FLAGS...]
 #   loadtest/amplification.sh 8 1073741824 -- --journal-prepare-bytes 1073741824
+#   HELIOS_COLLECTOR_BIN=/path/to/older/helios-collector loadtest/amplification.sh
 #
 # Device writes by anything else on the machine count too: the script
 # measures the device's idle write rate for as long beforehand and prints
@@ -28,7 +29,8 @@ PREPARE_WAIT_SECS=${PREPARE_WAIT_SECS:-300}
 
 command -v sqlite3 >/dev/null || { echo "sqlite3 missing: apt-get install -y sqlite3" >&2; exit 2; }
 cargo build --release -q -p helios-ingest --bin helios-collector -p helios-loadgen
-BIN=target/release/helios-collector
+# HELIOS_COLLECTOR_BIN: another collector binary (a before/after run).
+BIN=${HELIOS_COLLECTOR_BIN:-target/release/helios-collector}
 LG=target/release/helios-loadgen
 
 WORK=$(mktemp -d /var/tmp/helios-amplification.XXXXXX)

@@ -1,23 +1,27 @@
-//! The preallocator: one std thread per journal that keeps zero-filled
-//! segments ready ahead of the writer (monoio has no fallocate, and
-//! zero-filling runs at disk speed, far too slow for the commit path), and
-//! recycles segments the checkpoint has passed. Beyond the spares it
-//! prepares `prepared_segments` more, zero-filling them only while commits
-//! pause, so a journal that grows under overload finds its segments written
-//! already instead of having every byte written twice (zeros, then data).
+//! The preallocator: one std thread per journal that keeps segments ready
+//! ahead of the writer (monoio has no fallocate, and zero-filling runs at
+//! disk speed, far too slow for the commit path), and recycles segments
+//! the checkpoint has passed. A new segment is zero-filled while no commit
+//! runs (so commits overwrite written blocks, the fastest O_DIRECT case)
+//! and only allocated (fallocate, no data written) while commits run: a
+//! journal that grows under overload then writes each byte once, not
+//! twice (zeros, then data). Beyond the spares it prepares
+//! `prepared_segments` more, zero-filling them only while commits pause.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::fault::FaultPlan;
-use crate::segment::{create_segment, create_segment_paced, relap_segment};
+use crate::segment::{
+    create_segment, create_segment_allocated, create_segment_paced, relap_segment, Allocation,
+};
 
 /// How long to wait before retrying after ENOSPC or another I/O error.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(200);
@@ -77,6 +81,8 @@ pub(crate) struct Prealloc {
     /// Milliseconds after `started` when the last commit finished, plus 1
     /// (0: none yet). Written by the committer, read by this thread.
     last_commit_ms: AtomicU64,
+    /// Segment creation fell back to zero-filling (logged once).
+    fallocate_unsupported: AtomicBool,
     state: Mutex<State>,
     cv: Condvar,
 }
@@ -107,6 +113,7 @@ impl Prealloc {
             prepared_segments,
             started: Instant::now(),
             last_commit_ms: AtomicU64::new(0),
+            fallocate_unsupported: AtomicBool::new(false),
             state: Mutex::new(State {
                 ready,
                 recyclable,
@@ -228,9 +235,10 @@ impl Prealloc {
             let need = urgent
                 || st.ready.len() + held_beyond_active
                     < self.spare_segments + self.prepared_segments;
-            // Zero-filling a new segment costs a segment's worth of disk
-            // bandwidth, taken from commits. While a spare is still ready,
-            // give the checkpoint a moment to free an old segment instead.
+            // A new segment takes disk space, and its blocks are slower to
+            // commit into (unwritten extents) or cost a segment's worth of
+            // bandwidth (zero-fill). While a spare is still ready, give the
+            // checkpoint a moment to free an old, written segment instead.
             if urgent
                 && st.recyclable.is_empty()
                 && !st.ready.is_empty()
@@ -313,8 +321,9 @@ impl Prealloc {
         }
     }
 
-    /// Recycles `reuse` as `lap`, or zero-fills a new segment; `paced`:
-    /// the fill yields the disk to commits (`pace`).
+    /// Recycles `reuse` as `lap`, or creates a new segment: zero-filled
+    /// when `paced` (yielding the disk to commits, `pace`) or while the
+    /// disk is idle, fallocated while commits run.
     fn prepare(&self, lap: u64, reuse: Option<PathBuf>, paced: bool) -> io::Result<PathBuf> {
         if self
             .fault_plan
@@ -327,12 +336,32 @@ impl Prealloc {
             }
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
+        let size = self.segment_size_bytes;
         match reuse {
-            Some(old) => relap_segment(&self.dir, &old, lap, self.segment_size_bytes),
-            None if paced => {
-                create_segment_paced(&self.dir, lap, self.segment_size_bytes, &mut || self.pace())
-            }
-            None => create_segment(&self.dir, lap, self.segment_size_bytes),
+            Some(old) => relap_segment(&self.dir, &old, lap, size),
+            None if paced => create_segment_paced(&self.dir, lap, size, &mut || self.pace()),
+            // No commit to take the disk from: the fully written segment,
+            // whose commits need no extent conversion.
+            None if self.disk_idle() => create_segment(&self.dir, lap, size),
+            None => self.create_under_load(lap),
         }
+    }
+
+    /// A segment needed while commits run: allocated, not zero-filled, so
+    /// the journal's bytes reach the disk once (zero-filling, on a
+    /// filesystem without fallocate).
+    fn create_under_load(&self, lap: u64) -> io::Result<PathBuf> {
+        let refuse = self
+            .fault_plan
+            .as_ref()
+            .is_some_and(|f| f.fallocate_refused());
+        let (path, allocation) =
+            create_segment_allocated(&self.dir, lap, self.segment_size_bytes, refuse)?;
+        if allocation == Allocation::ZeroFilled
+            && !self.fallocate_unsupported.swap(true, Ordering::Relaxed)
+        {
+            tracing::info!(dir = %self.dir.display(), "the filesystem has no fallocate: journal segments needed under load are zero-filled (every byte written twice)");
+        }
+        Ok(path)
     }
 }

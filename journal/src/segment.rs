@@ -1,10 +1,12 @@
-//! Segment files: naming, creation (zero-filled), recycling, listing.
+//! Segment files: naming, creation (zero-filled, or fallocated under load),
+//! recycling, listing, bounded reading.
 //! Blocking std I/O: called at open and from the preallocator thread, never
 //! on the commit path.
 
 use std::cell::Cell;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -36,12 +38,24 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| JournalError::io("fsync directory", dir, e))
 }
 
+/// How a new segment's data blocks were made ready for the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Allocation {
+    /// Written with zeros (and fsynced): commits overwrite written blocks,
+    /// the fastest case for an O_DIRECT write.
+    ZeroFilled,
+    /// Reserved with `fallocate` and not written: unwritten extents read as
+    /// zeros and cost no data writes; each commit into them also converts
+    /// its extent, metadata its own O_DSYNC or fdatasync makes durable.
+    Fallocated,
+}
+
 /// Creates segment `lap`: written under a temporary name, zero-filled to
 /// `size` (so later O_DIRECT writes hit already-allocated, written blocks),
 /// header in block 0, fsynced, renamed into place, directory fsynced. A crash
 /// leaves either no segment or a complete one (plus a stray `.tmp`).
 pub fn create_segment(dir: &Path, lap: u64, size: u64) -> io::Result<PathBuf> {
-    create_segment_with(dir, lap, size, None)
+    create_segment_via(dir, lap, |tmp| write_zeroed_segment(tmp, lap, size, None))
 }
 
 /// [`create_segment`], calling `pace` before each chunk (it may wait, or
@@ -54,18 +68,46 @@ pub(crate) fn create_segment_paced(
     size: u64,
     pace: &mut dyn FnMut() -> io::Result<()>,
 ) -> io::Result<PathBuf> {
-    create_segment_with(dir, lap, size, Some(pace))
+    create_segment_via(dir, lap, |tmp| {
+        write_zeroed_segment(tmp, lap, size, Some(pace))
+    })
 }
 
-fn create_segment_with(
+/// Creates segment `lap` with all `size` bytes allocated but only its
+/// header written ([`Allocation::Fallocated`]), for a segment needed while
+/// commits have the disk: zero-filling it would write every byte twice.
+/// Where the filesystem has no `fallocate` (EOPNOTSUPP), or `refuse` says
+/// to act as if so (a test hook), it is zero-filled instead. Same crash
+/// behaviour as [`create_segment`]: complete and durable (file and
+/// directory fsynced) before it has its name.
+pub(crate) fn create_segment_allocated(
     dir: &Path,
     lap: u64,
     size: u64,
-    pace: Option<&mut dyn FnMut() -> io::Result<()>>,
+    refuse: bool,
+) -> io::Result<(PathBuf, Allocation)> {
+    let fallocated = create_segment_via(dir, lap, |tmp| {
+        write_fallocated_segment(tmp, lap, size, refuse)
+    });
+    match fallocated {
+        Ok(path) => Ok((path, Allocation::Fallocated)),
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+            let path = create_segment(dir, lap, size)?;
+            Ok((path, Allocation::ZeroFilled))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs `fill` on the temporary file of segment `lap`, then gives it its
+/// name and makes that durable; a failed fill leaves no file behind.
+fn create_segment_via(
+    dir: &Path,
+    lap: u64,
+    fill: impl FnOnce(&Path) -> io::Result<()>,
 ) -> io::Result<PathBuf> {
     let tmp = temp_path(dir, lap);
-    let result = write_zeroed_segment(&tmp, lap, size, pace);
-    if let Err(e) = result {
+    if let Err(e) = fill(&tmp) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
@@ -73,6 +115,36 @@ fn create_segment_with(
     fs::rename(&tmp, &path)?;
     File::open(dir)?.sync_all()?;
     Ok(path)
+}
+
+fn segment_header_block(lap: u64, size: u64) -> Vec<u8> {
+    let mut block = vec![0u8; BLOCK_BYTES];
+    SegmentHeader {
+        lap,
+        segment_size_bytes: size,
+    }
+    .encode(&mut block);
+    block
+}
+
+fn write_fallocated_segment(tmp: &Path, lap: u64, size: u64, refuse: bool) -> io::Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(tmp)?;
+    if refuse {
+        return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+    }
+    let len = libc::off_t::try_from(size)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment size too large"))?;
+    // SAFETY: `file` stays open for the whole call, and fallocate reads
+    // none of our memory. Mode 0 allocates the range and sets the size.
+    if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    file.write_all_at(&segment_header_block(lap, size), 0)?;
+    file.sync_all()
 }
 
 fn write_zeroed_segment(
@@ -87,11 +159,7 @@ fn write_zeroed_segment(
         .truncate(true)
         .open(tmp)?;
     let mut chunk = vec![0u8; ZERO_FILL_CHUNK_BYTES];
-    SegmentHeader {
-        lap,
-        segment_size_bytes: size,
-    }
-    .encode(&mut chunk[..BLOCK_BYTES]);
+    chunk[..BLOCK_BYTES].copy_from_slice(&segment_header_block(lap, size));
     let mut written = 0u64;
     while written < size {
         let n = (size - written).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
@@ -116,13 +184,7 @@ fn write_zeroed_segment(
 /// authoritative and whose name `list_segments` corrects.
 pub fn relap_segment(dir: &Path, old: &Path, new_lap: u64, size: u64) -> io::Result<PathBuf> {
     let file = OpenOptions::new().write(true).open(old)?;
-    let mut block = vec![0u8; BLOCK_BYTES];
-    SegmentHeader {
-        lap: new_lap,
-        segment_size_bytes: size,
-    }
-    .encode(&mut block);
-    file.write_all_at(&block, 0)?;
+    file.write_all_at(&segment_header_block(new_lap, size), 0)?;
     file.sync_data()?;
     let path = segment_path(dir, new_lap);
     fs::rename(old, &path)?;
