@@ -7,7 +7,9 @@
 //!
 //! Each journal iteration is one record sized so its commit (record, marker,
 //! padding) is exactly the commit size; two appenders keep commits back to
-//! back as a loaded collector core does, and a thread plays the flusher,
+//! back as a loaded collector core does (with `max_commits_in_flight` 2
+//! both of their commits are in flight at once; `_inflight1` is one commit
+//! at a time), and a thread plays the flusher,
 //! checkpointing every 32 commits so segments are recycled as in steady
 //! state. Files live
 //! under `HELIOS_BENCH_DIR` (default: the system temp dir) — put it on the
@@ -32,6 +34,9 @@ const RAW_FILE_BYTES: u64 = 256 << 20;
 const CHECKPOINT_EVERY_COMMITS: u64 = 32;
 /// Concurrent appenders (each waits for its own commit before the next).
 const APPENDERS: u64 = 2;
+/// `max_commits_in_flight` values compared: one commit at a time, and the
+/// default (two, overlapping).
+const COMMITS_IN_FLIGHT: [usize; 2] = [1, 2];
 
 fn bench_dir() -> PathBuf {
     std::env::var_os("HELIOS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
@@ -85,10 +90,11 @@ fn journal_loop(
     c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     size: usize,
     mode: SyncMode,
+    in_flight: usize,
 ) {
     let name = match mode {
-        SyncMode::Dsync => "journal_odsync",
-        SyncMode::Fdatasync => "journal_fdatasync",
+        SyncMode::Dsync => format!("journal_odsync_inflight{in_flight}"),
+        SyncMode::Fdatasync => format!("journal_fdatasync_inflight{in_flight}"),
     };
     c.bench_with_input(BenchmarkId::new(name, size), &size, |b, &size| {
         let dir = tempfile::tempdir_in(bench_dir()).unwrap();
@@ -100,6 +106,7 @@ fn journal_loop(
             segment_size_bytes: SEGMENT_BYTES,
             group_target_bytes: size,
             sync_mode: mode,
+            max_commits_in_flight: in_flight,
             ..JournalConfig::default()
         };
         let journal = Rc::new(rt.block_on(Journal::open(dir.path(), cfg)).unwrap());
@@ -154,9 +161,13 @@ fn commits(c: &mut Criterion) {
     for size in COMMIT_SIZES_BYTES {
         group.throughput(Throughput::Bytes(size as u64));
         raw_loop(&mut group, size, false);
-        journal_loop(&mut group, size, SyncMode::Fdatasync);
+        for in_flight in COMMITS_IN_FLIGHT {
+            journal_loop(&mut group, size, SyncMode::Fdatasync, in_flight);
+        }
         raw_loop(&mut group, size, true);
-        journal_loop(&mut group, size, SyncMode::Dsync);
+        for in_flight in COMMITS_IN_FLIGHT {
+            journal_loop(&mut group, size, SyncMode::Dsync, in_flight);
+        }
     }
     group.finish();
 }
