@@ -139,7 +139,17 @@ pub fn recover(dir: &Path) -> Result<Recovered> {
                         }
                     }
                     let min_seq = expected.unwrap_or(1);
-                    let later = later_commits(&segments, &mut window, i, pos, min_seq, &meter)?;
+                    // The sequence the commit at `pos` would have started
+                    // with: after the last valid one, else after the
+                    // checkpoint (older segments may be recycled).
+                    let lost_seq = expected.unwrap_or(checkpoint.map_or(1, |c| c.seq + 1));
+                    let later = later_commits(
+                        &segments,
+                        &mut window,
+                        (i, pos),
+                        (min_seq, lost_seq),
+                        &meter,
+                    )?;
                     if let Some(Later::Evidence(later_path, later_offset)) = later.last() {
                         return Err(JournalError::Corrupt {
                             path: segments[i].path.clone(),
@@ -270,19 +280,18 @@ enum Later {
 }
 
 /// Every valid commit start of sequence ≥ `min_seq` past the invalid
-/// commit at (`seg`, `pos`), up to and including the first that is
-/// evidence of damage. With commits in flight together, the commit at
-/// `pos` (sequence `min_seq` on) may be torn while later ones landed; a
-/// later one cannot have been acknowledged, and is no evidence, when it
-/// records that it was in flight with `pos`'s commit: a whole commit whose
-/// marker's overlap reaches back to `min_seq` (or earlier), or a torn one
-/// (its marker lost) whose first record carries `FLAG_MAY_OVERLAP`.
+/// commit at `(seg, pos)`, up to and including the first that is evidence
+/// of damage. With commits in flight together, the commit at `pos`
+/// (sequence `lost_seq` on) may be torn while later ones landed; a later
+/// one cannot have been acknowledged, and is no evidence, when it records
+/// that it was in flight with `pos`'s commit: a whole commit whose marker's
+/// overlap reaches back to `lost_seq` (or earlier), or a torn one (its
+/// marker lost) whose first record carries `FLAG_MAY_OVERLAP`.
 fn later_commits<'m>(
     segments: &[SegmentState],
     window: &mut SegmentWindow<'m>,
-    seg: usize,
-    pos: u64,
-    min_seq: u64,
+    (seg, pos): (usize, u64),
+    (min_seq, lost_seq): (u64, u64),
     meter: &'m ScanMeter,
 ) -> Result<Vec<Later>> {
     let mut found = Vec::new();
@@ -316,7 +325,7 @@ fn later_commits<'m>(
         };
         let lap = segments[j].lap;
         let overlapping = match parse_commit_at(w, at, lap, None)? {
-            Ok(c) => c.first_seq() > min_seq && c.in_flight_from_seq() <= min_seq,
+            Ok(c) => c.first_seq() > lost_seq && c.in_flight_from_seq() <= lost_seq,
             Err(_) => peek_record_header(w.bytes_from(at, RECORD_HEADER_BYTES)?)
                 .is_ok_and(|h| h.flags & FLAG_MAY_OVERLAP != 0),
         };

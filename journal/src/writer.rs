@@ -1,10 +1,14 @@
 //! The group-commit writer. Lives on one monoio runtime: appends copy
 //! records into an aligned group buffer without blocking; one committer
 //! task writes each group with a single O_DIRECT write starting on a fresh
-//! block, fdatasyncs, and only then completes the group's tickets. Appends
-//! arriving during a commit fill the next group. The write and fdatasync go
-//! through io_uring, or (`CommitPath::WriterThread`, for the epoll driver)
-//! through the journal's blocking writer thread; the rule is the same.
+//! block, makes it durable (O_DSYNC, or fdatasync), and only then completes
+//! the group's tickets. Up to `max_commits_in_flight` groups are written
+//! at once, each at its own place after the previous one, so a group need
+//! not wait for the commit before it to finish; they complete strictly in
+//! order all the same (FORMAT.md, "Overlapping commits"). Appends arriving
+//! while the window is full fill the next group. The writes go through
+//! io_uring, or (`CommitPath::WriterThread`, for the epoll driver) through
+//! the journal's blocking writer threads; the rule is the same.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
