@@ -500,3 +500,51 @@ fn damage_behind_an_overlapping_commit_that_a_later_commit_follows_refuses_to_op
         other => panic!("expected Corrupt, got {:?}", other.map(|r| r.last_seq())),
     }
 }
+
+#[test]
+fn a_commit_into_the_next_segment_overlaps_the_last_one_of_the_previous() {
+    // One block per single-record commit: 15 commits fill a test segment
+    // (block 0 is its header).
+    const FILLING: u64 = 14;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let crash_image = tmp.path().join("crash");
+    let plan = Arc::new(FaultPlan::new());
+    run(async {
+        let j = Journal::open(&dir, overlap_config(&plan)).await.unwrap();
+        append_each(&j, 0, FILLING).await;
+        let done = plan.writes_done();
+        plan.hold_nth_write(1, HoldPoint::BeforeWrite);
+        let last_of_first = append_tickets(&j, FILLING, FILLING + 1);
+        wait_for("the segment's last commit held", || plan.is_holding()).await;
+        let first_of_next = append_tickets(&j, FILLING + 1, FILLING + 2);
+        wait_for("the next segment's first commit written", || {
+            plan.writes_done() > done
+        })
+        .await;
+        assert_eq!(last_of_first[0].position().lap, 1);
+        assert_eq!(first_of_next[0].position().lap, 2);
+        assert_eq!(j.durable_seq(), FILLING);
+        // What a SIGKILL now would leave: copied while nothing is written.
+        copy_dir(&dir, &crash_image);
+        plan.release();
+        first_of_next[0].durable().await.unwrap();
+        assert_records(&read_all(&j, 0), 0, FILLING + 2);
+        j.close().await.unwrap();
+        let j = Journal::open(&dir, small_config()).await.unwrap();
+        assert_records(&read_all(&j, 0), 0, FILLING + 2);
+        j.close().await.unwrap();
+
+        let j = Journal::open(&crash_image, small_config()).await.unwrap();
+        let report = j.recovery_report();
+        assert_eq!(report.last_seq, FILLING);
+        assert_eq!(report.unacked_overlapping_commits, 1);
+        // Resumed in the first segment; the stale commit at the start of
+        // the next one must never chain on.
+        append_each(&j, FILLING, FILLING + 2).await;
+        drop(j);
+        let j = Journal::open(&crash_image, small_config()).await.unwrap();
+        assert_eq!(j.recovery_report().last_seq, FILLING + 2);
+        assert_records(&read_all(&j, 0), 0, FILLING + 2);
+    });
+}
