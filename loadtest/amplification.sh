@@ -28,8 +28,13 @@ CORES=${HELIOS_CORES:-2}
 PREPARE_WAIT_SECS=${PREPARE_WAIT_SECS:-300}
 
 command -v sqlite3 >/dev/null || { echo "sqlite3 missing: apt-get install -y sqlite3" >&2; exit 2; }
-cargo build --release -q -p helios-ingest --bin helios-collector -p helios-loadgen
-# HELIOS_COLLECTOR_BIN: another collector binary (a before/after run).
+# HELIOS_COLLECTOR_BIN: another collector binary (a before/after run);
+# then only the load generator is built here.
+if [ -n "${HELIOS_COLLECTOR_BIN:-}" ]; then
+  cargo build --release -q -p helios-loadgen
+else
+  cargo build --release -q -p helios-ingest --bin helios-collector -p helios-loadgen
+fi
 BIN=${HELIOS_COLLECTOR_BIN:-target/release/helios-collector}
 LG=target/release/helios-loadgen
 

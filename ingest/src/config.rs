@@ -186,10 +186,12 @@ pub struct Cli {
     pub journal_budget_bytes: Option<u64>,
     /// Journal segments to prepare ahead (all cores together, in bytes, at
     /// most --journal-budget-bytes): zero-filled while the disk is idle and
-    /// kept for reuse, so a journal filling up under overload writes each
-    /// byte once instead of twice (zeros, then data). Takes that much disk
-    /// and lengthens recovery by reading it [default: 0, two spare
-    /// segments per journal only].
+    /// kept for reuse, so a journal filling up under overload commits into
+    /// written blocks (segments it needs beyond them are only allocated,
+    /// fallocate: each byte is written once either way, but a commit into
+    /// allocated blocks also updates the filesystem's extents). Takes that
+    /// much disk up front [default: 0, two spare segments per journal
+    /// only].
     #[arg(long, env = "HELIOS_JOURNAL_PREPARE_BYTES")]
     pub journal_prepare_bytes: Option<u64>,
     /// Group commits each journal writes and syncs at once, 1 to

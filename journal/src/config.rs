@@ -8,8 +8,8 @@ use crate::format::{BLOCK_BYTES, MARKER_BYTES, RECORD_HEADER_BYTES};
 
 /// Default size of a segment file.
 pub const DEFAULT_SEGMENT_SIZE_BYTES: u64 = 64 << 20;
-/// Default number of zero-filled segments kept ready ahead of need: two,
-/// so the second can wait for a recycled segment instead of zero-filling.
+/// Default number of segments kept ready ahead of need: two, so the second
+/// can wait for a recycled (written) segment instead of a new one.
 pub const DEFAULT_SPARE_SEGMENTS: usize = 2;
 /// A group is sealed (committed on its own) once it holds this many bytes:
 /// past ~1 MiB a bigger write no longer raises throughput on our disks.
@@ -62,13 +62,17 @@ pub enum CommitPath {
 pub struct JournalConfig {
     /// Size of each segment file; a multiple of the block size.
     pub segment_size_bytes: u64,
-    /// Segments to keep preallocated and zero-filled ahead of the writer.
+    /// Segments to keep ready ahead of the writer: recycled ones, or new
+    /// ones zero-filled while no commit runs and allocated without data
+    /// writes (fallocate) while commits run.
     pub spare_segments: usize,
     /// Segments to prepare beyond `spare_segments`, zero-filled only while
     /// no commit has run for a moment (so the fill never takes the disk
     /// from commits) and kept in place when recycled instead of deleted.
     /// Sized to the journal's share of the disk budget, a journal that
-    /// fills up under overload then writes each byte once. 0: spares only.
+    /// fills up under overload then commits into written blocks (faster
+    /// than the allocated-only blocks a segment made under load has; both
+    /// write each byte once). 0: spares only.
     pub prepared_segments: usize,
     /// Seal a group once it holds this many bytes.
     pub group_target_bytes: usize,
