@@ -81,6 +81,8 @@ pub(crate) struct Prealloc {
     /// Milliseconds after `started` when the last commit finished, plus 1
     /// (0: none yet). Written by the committer, read by this thread.
     last_commit_ms: AtomicU64,
+    /// Commits issued and not yet finished (written and synced, or failed).
+    commits_in_flight: AtomicU64,
     /// Segment creation fell back to zero-filling (logged once).
     fallocate_unsupported: AtomicBool,
     state: Mutex<State>,
@@ -113,6 +115,7 @@ impl Prealloc {
             prepared_segments,
             started: Instant::now(),
             last_commit_ms: AtomicU64::new(0),
+            commits_in_flight: AtomicU64::new(0),
             fallocate_unsupported: AtomicBool::new(false),
             state: Mutex::new(State {
                 ready,
@@ -169,15 +172,29 @@ impl Prealloc {
         self.cv.notify_all();
     }
 
+    /// Called by the committer when it issues a commit's write: until it
+    /// finishes the disk is busy, however long it takes (a commit stalled
+    /// past `IDLE_AFTER` must not read as an idle disk).
+    pub fn note_commit_started(&self) {
+        self.commits_in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Called by the committer after each commit: the disk is busy, so the
     /// zero-filling of prepared segments waits.
     pub fn note_commit(&self) {
         let ms = self.started.elapsed().as_millis() as u64 + 1;
         self.last_commit_ms.store(ms, Ordering::Relaxed);
+        let finished =
+            self.commits_in_flight
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        debug_assert!(finished.is_ok(), "a commit finished that was never started");
     }
 
-    /// No commit for `IDLE_AFTER`.
+    /// No commit in flight, and none finished for `IDLE_AFTER`.
     fn disk_idle(&self) -> bool {
+        if self.commits_in_flight.load(Ordering::Relaxed) > 0 {
+            return false;
+        }
         let last = self.last_commit_ms.load(Ordering::Relaxed);
         let now = self.started.elapsed().as_millis() as u64 + 1;
         last == 0 || now.saturating_sub(last) >= IDLE_AFTER.as_millis() as u64
@@ -363,5 +380,59 @@ impl Prealloc {
             tracing::info!(dir = %self.dir.display(), "the filesystem has no fallocate: journal segments needed under load are zero-filled (every byte written twice)");
         }
         Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A preallocator over an empty directory with nothing to prepare, so
+    /// its thread never touches the disk.
+    fn idle_prealloc(dir: &std::path::Path) -> (Arc<Prealloc>, JoinHandle<()>) {
+        Prealloc::start(
+            dir.to_path_buf(),
+            1 << 20,
+            0,
+            0,
+            1,
+            1,
+            BTreeMap::new(),
+            VecDeque::new(),
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_commit_in_flight_longer_than_the_idle_time_keeps_the_disk_busy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (p, handle) = idle_prealloc(tmp.path());
+        assert!(p.disk_idle(), "no commit yet");
+        p.note_commit_started();
+        std::thread::sleep(IDLE_AFTER * 2);
+        assert!(!p.disk_idle(), "a stalled commit is not an idle disk");
+        p.note_commit();
+        assert!(!p.disk_idle(), "a commit just finished");
+        std::thread::sleep(IDLE_AFTER * 2);
+        assert!(p.disk_idle(), "no commit for IDLE_AFTER");
+        p.shutdown();
+        handle.join().unwrap();
+    }
+
+    #[test]
+    fn the_disk_is_busy_until_every_overlapping_commit_finishes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (p, handle) = idle_prealloc(tmp.path());
+        p.note_commit_started();
+        p.note_commit_started();
+        p.note_commit();
+        std::thread::sleep(IDLE_AFTER * 2);
+        assert!(!p.disk_idle(), "one of two commits still in flight");
+        p.note_commit();
+        std::thread::sleep(IDLE_AFTER * 2);
+        assert!(p.disk_idle());
+        p.shutdown();
+        handle.join().unwrap();
     }
 }

@@ -780,6 +780,7 @@ fn start_commit<'a>(
     }
     let buf = std::mem::replace(&mut group.buf, AlignedBuf::empty());
     let offset = group.offset;
+    inner.prealloc.note_commit_started();
     InFlight {
         group: Some(group),
         io: Box::pin(write_group(inner, file, buf, offset)),
