@@ -9,7 +9,6 @@ mod common;
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -285,18 +284,7 @@ fn kill_between(point: Point, name: &str) {
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir: PathBuf = tmp.path().join("j");
-    let mut proc = Command::new(std::env::current_exe().unwrap())
-        .args([
-            &test_path(name),
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR_ENV, &dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the child");
+    let mut proc = spawn_test_child(&test_path(name), CHILD_DIR_ENV, &dir);
     let stdout = proc.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -12,7 +12,6 @@ use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -177,18 +176,11 @@ fn commits_into_allocated_segments_survive_sigkill() {
     let tmp = tempfile::tempdir().unwrap();
     let dir: PathBuf = tmp.path().join("j");
     for cycle in 0..KILL_CYCLES {
-        let mut proc = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "commits_into_allocated_segments_survive_sigkill",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DIR_ENV, &dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the child");
+        let mut proc = spawn_test_child(
+            "commits_into_allocated_segments_survive_sigkill",
+            CHILD_DIR_ENV,
+            &dir,
+        );
         let stdout = proc.stdout.take().unwrap();
         let mut acked = 0u64;
         let mut acks = 0u64;

@@ -149,3 +149,17 @@ pub fn writer_threads() -> usize {
         .filter(|name| name.trim_end() == "journal-writer")
         .count()
 }
+
+/// Starts test `test_path` (as `--exact` names it) of this same test binary
+/// in a new process, with `env_key` set to `dir`: the child runs the test's
+/// crash-side role there, printing progress on its stdout (piped) for the
+/// parent, which SIGKILLs it.
+pub fn spawn_test_child(test_path: &str, env_key: &str, dir: &Path) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test_path, "--exact", "--nocapture", "--test-threads=1"])
+        .env(env_key, dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start the child")
+}
