@@ -80,38 +80,22 @@ impl JournalReader {
     pub fn read_batch(&mut self, max_records: usize) -> Result<Vec<Record>> {
         let mut out = Vec::new();
         while out.len() < max_records {
-            let (durable, segments) = {
-                let st = self.shared.lock();
-                (st.durable, st.segments.clone())
-            };
-            if self.next_seq > durable.seq {
-                break;
-            }
-            let (lap, offset) = match self.cursor {
-                Some(c) => c,
-                None => self.locate(&segments)?,
-            };
-            let Some(seg) = segments.iter().find(|s| s.lap == lap) else {
-                // Recycled behind us (the checkpoint passed it): everything
-                // still to read is in a later segment.
-                if self.cursor.take().is_some() {
+            let step = self.next_step()?;
+            let (lap, offset, limit, path) = match step {
+                Step::CaughtUp => break,
+                Step::Recycled => continue,
+                Step::NextSegment(next_lap) => {
+                    self.cursor = Some((next_lap, crate::format::BLOCK_BYTES as u64));
                     continue;
                 }
-                return Err(self.lost(format!("segment of lap {lap} is gone")));
+                Step::Read {
+                    lap,
+                    offset,
+                    limit,
+                    path,
+                } => (lap, offset, limit, path),
             };
-            let limit = if lap == durable.lap {
-                durable.end_offset
-            } else {
-                seg.used_end
-            };
-            if offset >= limit {
-                let Some(next) = segments.iter().find(|s| s.lap > lap) else {
-                    return Err(self.lost(format!("no segment after lap {lap}")));
-                };
-                self.cursor = Some((next.lap, crate::format::BLOCK_BYTES as u64));
-                continue;
-            }
-            let (records, end) = self.read_commit(seg, offset, limit)?;
+            let (records, end) = self.read_commit(lap, path, offset, limit)?;
             self.cursor = Some((lap, end));
             for r in records {
                 if r.seq >= self.next_seq && out.len() < max_records {
@@ -127,41 +111,71 @@ impl JournalReader {
         Ok(out)
     }
 
+    /// What to do next, decided under the shared lock. The lock is also
+    /// taken by the committer after every commit, on a collector core,
+    /// while this runs on the nice-10 flusher: it copies a few integers
+    /// (and a path only when a new segment file must be opened), never the
+    /// segment list, so a flusher preempted while holding it holds it for
+    /// no allocation's time.
+    fn next_step(&mut self) -> Result<Step> {
+        let st = self.shared.lock();
+        let durable = st.durable;
+        if self.next_seq > durable.seq {
+            return Ok(Step::CaughtUp);
+        }
+        let (lap, offset) = match self.cursor {
+            Some(c) => c,
+            None => locate(&st.segments, self.next_seq)
+                .ok_or_else(|| self.lost("no segment holds it".into()))?,
+        };
+        let Some(seg) = st.segments.iter().find(|s| s.lap == lap) else {
+            // Recycled behind us (the checkpoint passed it): everything
+            // still to read is in a later segment.
+            if self.cursor.take().is_some() {
+                return Ok(Step::Recycled);
+            }
+            return Err(self.lost(format!("segment of lap {lap} is gone")));
+        };
+        let limit = if lap == durable.lap {
+            durable.end_offset
+        } else {
+            seg.used_end
+        };
+        if offset >= limit {
+            return match st.segments.iter().find(|s| s.lap > lap) {
+                Some(next) => Ok(Step::NextSegment(next.lap)),
+                None => Err(self.lost(format!("no segment after lap {lap}"))),
+            };
+        }
+        let open = self.file.as_ref().is_some_and(|(l, _, _)| *l == lap);
+        Ok(Step::Read {
+            lap,
+            offset,
+            limit,
+            path: (!open).then(|| seg.path.clone()),
+        })
+    }
+
     fn lost(&self, what: String) -> JournalError {
         JournalError::Failed {
             cause: format!("reader at seq {}: {what}", self.next_seq),
         }
     }
 
-    /// Finds the segment holding `next_seq` and starts at its first commit.
-    fn locate(&mut self, segments: &[SegmentInfo]) -> Result<(u64, u64)> {
-        let block = crate::format::BLOCK_BYTES as u64;
-        let seg = segments
-            .iter()
-            .find(|s| {
-                s.seqs
-                    .is_some_and(|(first, last)| first <= self.next_seq && self.next_seq <= last)
-            })
-            .or_else(|| {
-                segments
-                    .iter()
-                    .find(|s| s.seqs.is_none_or(|(first, _)| first > self.next_seq))
-            })
-            .ok_or_else(|| self.lost("no segment holds it".into()))?;
-        Ok((seg.lap, block))
-    }
-
+    /// Parses the commit at `offset` of segment `lap` (below `limit`);
+    /// `path` is given when that segment's file is not the one open.
     fn read_commit(
         &mut self,
-        seg: &SegmentInfo,
+        lap: u64,
+        path: Option<PathBuf>,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<Record>, u64)> {
-        if self.file.as_ref().is_none_or(|(lap, _, _)| *lap != seg.lap) {
-            let f = File::open(&seg.path)
-                .map_err(|e| JournalError::io("open for read", &seg.path, e))?;
-            self.file = Some((seg.lap, seg.path.clone(), f));
+        if let Some(path) = path {
+            let f = File::open(&path).map_err(|e| JournalError::io("open for read", &path, e))?;
+            self.file = Some((lap, path, f));
         }
+        debug_assert!(self.file.as_ref().is_some_and(|(l, _, _)| *l == lap));
         let Some((_, path, file)) = self.file.as_ref() else {
             unreachable!("file opened above");
         };
@@ -170,14 +184,14 @@ impl JournalReader {
             // Parse from the read-ahead window when it covers `offset`;
             // otherwise (or when the commit runs past it) read anew.
             let cached = match &self.window {
-                Some((lap, start, bytes))
-                    if *lap == seg.lap
+                Some((window_lap, start, bytes))
+                    if *window_lap == lap
                         && *start <= offset
                         && offset < start + bytes.len() as u64 =>
                 {
                     let from = (offset - start) as usize;
                     let at_end = start + bytes.len() as u64 == limit;
-                    match parse_commit(&bytes[from..], offset, seg.lap, None, at_end) {
+                    match parse_commit(&bytes[from..], offset, lap, None, at_end) {
                         Err(CommitError::NeedMore) => None,
                         other => Some(other),
                     }
@@ -189,11 +203,11 @@ impl JournalReader {
                 None => {
                     let end = (offset + window).min(limit);
                     let bytes = read_range(file, path, offset, end)?;
-                    self.window = Some((seg.lap, offset, bytes));
+                    self.window = Some((lap, offset, bytes));
                     let Some((_, _, bytes)) = self.window.as_ref() else {
                         unreachable!("window set above");
                     };
-                    let result = parse_commit(bytes, offset, seg.lap, None, end == limit);
+                    let result = parse_commit(bytes, offset, lap, None, end == limit);
                     if matches!(result, Err(CommitError::NeedMore)) {
                         window *= 2;
                         continue;
@@ -220,7 +234,7 @@ impl JournalReader {
                             seq: h.seq,
                             checkpoint: Checkpoint {
                                 seq: h.seq,
-                                lap: seg.lap,
+                                lap,
                                 end_offset: record_end,
                                 ids: RecordIds {
                                     id_base: h.id_base,
@@ -249,4 +263,40 @@ impl JournalReader {
             }
         }
     }
+}
+
+/// The reader's next move, from the shared state.
+enum Step {
+    /// Every durable record has been read.
+    CaughtUp,
+    /// The cursor's segment was recycled: locate again.
+    Recycled,
+    /// The cursor reached the end of its segment: go on at this lap.
+    NextSegment(u64),
+    /// Parse the commit at `offset` of `lap`, below `limit`; open `path`
+    /// first when given.
+    Read {
+        lap: u64,
+        offset: u64,
+        limit: u64,
+        path: Option<PathBuf>,
+    },
+}
+
+/// The segment holding `next_seq` (or the first after it), at its first
+/// commit.
+fn locate(segments: &[SegmentInfo], next_seq: u64) -> Option<(u64, u64)> {
+    let block = crate::format::BLOCK_BYTES as u64;
+    segments
+        .iter()
+        .find(|s| {
+            s.seqs
+                .is_some_and(|(first, last)| first <= next_seq && next_seq <= last)
+        })
+        .or_else(|| {
+            segments
+                .iter()
+                .find(|s| s.seqs.is_none_or(|(first, _)| first > next_seq))
+        })
+        .map(|seg| (seg.lap, block))
 }
