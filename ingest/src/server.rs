@@ -104,7 +104,6 @@ pub struct Core {
 #[derive(Default)]
 struct Scratch {
     decoded: Vec<u8>,
-    payload: Vec<u8>,
     validation: events::Validation,
     /// A shipper request's body as Helios events.
     translation: helios_shippers::Translation,
@@ -1247,7 +1246,6 @@ fn journal_accepted(
     core: &Core,
     body: &[u8],
     v: &mut events::Validation,
-    payload: &mut Vec<u8>,
     stamp: Stamp<'_>,
 ) -> Result<Option<Ticket>, JournalRefusal> {
     if v.accepted().is_empty() {
@@ -1262,18 +1260,20 @@ fn journal_accepted(
         clock_offset_ms,
         budget: _,
     } = stamp;
-    let id_base = core.minter.borrow_mut().reserve(recv_ms, v.mint_count());
-    payload.clear();
     let flags = if relay {
         events::PAYLOAD_FLAG_RELAYED
     } else {
         0
     };
-    if let Err(e) = events::encode_payload(flags, body, v.accepted(), payload) {
-        // The ranges come from `validate` on this very body.
-        debug_assert!(false, "payload encoding failed: {e}");
-        return Err(JournalRefusal::Internal);
-    }
+    let payload = match events::check_payload(flags, body, v.accepted()) {
+        Ok(checked) => checked,
+        Err(e) => {
+            // The ranges come from `validate` on this very body.
+            debug_assert!(false, "payload framing failed: {e}");
+            return Err(JournalRefusal::Internal);
+        }
+    };
+    let id_base = core.minter.borrow_mut().reserve(recv_ms, v.mint_count());
     let meta = RecordMeta {
         recv_ms,
         clock_offset_ms,
@@ -1281,7 +1281,11 @@ fn journal_accepted(
         event_count: accepted as u32,
         app,
     };
-    match core.journal().append(&meta, payload) {
+    // The events are framed straight into the journal's group buffer.
+    match core
+        .journal()
+        .append_with(&meta, payload.len(), |out| payload.write(out))
+    {
         Ok(t) => Ok(Some(t)),
         Err(JournalError::RecordTooLarge { .. }) => Err(JournalRefusal::TooLarge),
         Err(e) => Err(JournalRefusal::Busy(journal_detail(&e))),
@@ -1418,7 +1422,6 @@ fn ingest_events(
     let mut scratch = core.scratch.borrow_mut();
     let Scratch {
         decoded,
-        payload,
         validation: v,
         ..
     } = &mut *scratch;
@@ -1469,7 +1472,6 @@ fn ingest_events(
         core,
         body,
         v,
-        payload,
         Stamp {
             relay,
             app,
@@ -1624,7 +1626,6 @@ fn ingest_shipper<'a>(
     let mut scratch = core.scratch.borrow_mut();
     let Scratch {
         decoded,
-        payload,
         validation: v,
         translation,
     } = &mut *scratch;
@@ -1647,7 +1648,7 @@ fn ingest_shipper<'a>(
         return fail(failure, &req, bodies);
     }
     let lines = &translation.ndjson;
-    let ticket = match journal_translation(core, lines, v, payload, req.app, req.recv_ms) {
+    let ticket = match journal_translation(core, lines, v, req.app, req.recv_ms) {
         Ok(ticket) => ticket,
         Err(TranslationRefusal::TooManyEvents) => {
             return fail(Failure::TooManyEvents, &req, bodies);
@@ -1714,7 +1715,6 @@ pub(crate) fn journal_translation(
     core: &Core,
     lines: &[u8],
     v: &mut events::Validation,
-    payload: &mut Vec<u8>,
     app: &str,
     recv_ms: i64,
 ) -> Result<Option<Ticket>, TranslationRefusal> {
@@ -1743,7 +1743,7 @@ pub(crate) fn journal_translation(
         clock_offset_ms: 0,
         budget: BudgetRule::WholeRequest,
     };
-    journal_accepted(core, lines, v, payload, stamp).map_err(TranslationRefusal::Journal)
+    journal_accepted(core, lines, v, stamp).map_err(TranslationRefusal::Journal)
 }
 
 /// What [`journal_lines`] journaled.
@@ -1764,12 +1764,8 @@ pub(crate) fn journal_lines(
     recv_ms: i64,
 ) -> Result<JournaledLines, TranslationRefusal> {
     let mut scratch = core.scratch.borrow_mut();
-    let Scratch {
-        payload,
-        validation: v,
-        ..
-    } = &mut *scratch;
-    let ticket = journal_translation(core, lines, v, payload, app, recv_ms)?;
+    let Scratch { validation: v, .. } = &mut *scratch;
+    let ticket = journal_translation(core, lines, v, app, recv_ms)?;
     Ok(JournaledLines {
         ticket,
         rejected: v

@@ -177,16 +177,57 @@ pub fn encode_record(
     meta: &RecordMeta<'_>,
     payload: &[u8],
 ) {
+    let head = RecordHead {
+        kind,
+        flags,
+        lap,
+        seq,
+    };
+    encode_record_with(out, head, meta, payload.len(), |dst| {
+        dst.copy_from_slice(payload)
+    });
+}
+
+/// The fixed fields of a record besides its [`RecordMeta`].
+#[derive(Debug, Clone, Copy)]
+pub struct RecordHead {
+    /// Events or marker.
+    pub kind: RecordKind,
+    /// `FLAG_*` bits.
+    pub flags: u8,
+    /// Lap of the segment it goes to.
+    pub lap: u64,
+    /// Its sequence.
+    pub seq: u64,
+}
+
+/// [`encode_record`] with the payload written in place by `fill`, which is
+/// handed exactly `payload_len` bytes and must write all of them (the
+/// caller frames its data straight into the group buffer: no copy of it
+/// made first). The CRC covers what `fill` wrote.
+pub fn encode_record_with(
+    out: &mut [u8],
+    head: RecordHead,
+    meta: &RecordMeta<'_>,
+    payload_len: usize,
+    fill: impl FnOnce(&mut [u8]),
+) {
+    let RecordHead {
+        kind,
+        flags,
+        lap,
+        seq,
+    } = head;
     let app = meta.app.as_bytes();
     debug_assert!(app.len() <= MAX_APP_BYTES);
-    debug_assert!(payload.len() <= u32::MAX as usize);
-    let body_end = RECORD_HEADER_BYTES + app.len() + payload.len();
+    debug_assert!(payload_len <= u32::MAX as usize);
+    let body_end = RECORD_HEADER_BYTES + app.len() + payload_len;
     assert_eq!(out.len(), align_up(body_end, RECORD_ALIGN_BYTES));
     out[0..4].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
     out[4] = kind as u8;
     out[5] = flags;
     out[6..8].copy_from_slice(&(app.len() as u16).to_le_bytes());
-    out[8..12].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    out[8..12].copy_from_slice(&(payload_len as u32).to_le_bytes());
     out[16..24].copy_from_slice(&lap.to_le_bytes());
     out[24..32].copy_from_slice(&seq.to_le_bytes());
     out[32..40].copy_from_slice(&meta.recv_ms.to_le_bytes());
@@ -194,7 +235,7 @@ pub fn encode_record(
     out[48..60].copy_from_slice(&meta.id_base);
     out[60..64].copy_from_slice(&meta.event_count.to_le_bytes());
     out[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + app.len()].copy_from_slice(app);
-    out[RECORD_HEADER_BYTES + app.len()..body_end].copy_from_slice(payload);
+    fill(&mut out[RECORD_HEADER_BYTES + app.len()..body_end]);
     out[body_end..].fill(0);
     let crc = record_crc(&out[..body_end]);
     out[12..16].copy_from_slice(&crc.to_le_bytes());

@@ -29,8 +29,8 @@ use crate::disk::{check_dir, DiskCheck};
 use crate::error::{JournalError, Result};
 use crate::fault::{injected_error, HoldPoint};
 use crate::format::{
-    align_up, encode_marker, encode_record, padded_record_bytes, RecordKind, RecordMeta,
-    BLOCK_BYTES, FLAG_COMMIT_START, FLAG_MAY_OVERLAP, MARKER_BYTES, MAX_APP_BYTES,
+    align_up, encode_marker, encode_record_with, padded_record_bytes, RecordHead, RecordKind,
+    RecordMeta, BLOCK_BYTES, FLAG_COMMIT_START, FLAG_MAY_OVERLAP, MARKER_BYTES, MAX_APP_BYTES,
 };
 use crate::histogram::HistogramSnapshot;
 use crate::prealloc::{Prealloc, Unavailable};
@@ -361,6 +361,20 @@ impl Journal {
     /// Never waits: it fails fast when the journal has failed, is over its
     /// pending budget, or needs a segment that cannot be had.
     pub fn append(&self, meta: &RecordMeta<'_>, payload: &[u8]) -> Result<Ticket> {
+        self.append_with(meta, payload.len(), |out| out.copy_from_slice(payload))
+    }
+
+    /// [`Journal::append`] of a payload of `payload_len` bytes that `fill`
+    /// writes straight into the group buffer (it is handed exactly that
+    /// many bytes and must write them all): a caller that frames its
+    /// payload from other data makes no copy of it first. `fill` runs only
+    /// if the record is accepted.
+    pub fn append_with(
+        &self,
+        meta: &RecordMeta<'_>,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<Ticket> {
         let inner = &*self.inner;
         let mut st = inner.st.borrow_mut();
         if let Some(cause) = &st.failed {
@@ -377,7 +391,7 @@ impl Journal {
                 max_record_bytes: MAX_APP_BYTES,
             });
         }
-        let rec_bytes = padded_record_bytes(meta.app.len(), payload.len());
+        let rec_bytes = padded_record_bytes(meta.app.len(), payload_len);
         if rec_bytes > inner.max_record_bytes {
             return Err(JournalError::RecordTooLarge {
                 record_bytes: rec_bytes,
@@ -412,15 +426,13 @@ impl Journal {
             0
         };
         let out = group.buf.extend(rec_bytes);
-        encode_record(
-            out,
-            RecordKind::Events,
+        let head = RecordHead {
+            kind: RecordKind::Events,
             flags,
-            group.lap,
+            lap: group.lap,
             seq,
-            meta,
-            payload,
-        );
+        };
+        encode_record_with(out, head, meta, payload_len, fill);
         let position = Checkpoint {
             seq,
             lap: group.lap,

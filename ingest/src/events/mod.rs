@@ -49,8 +49,8 @@ mod validate;
 pub use docs::{record_to_docs, EventDecodeError, EventFailure, RecordDecodeError};
 pub use id::{load_or_create_node_id, minted_id, IdMinter, COUNTER_SPACE, NODE_ID_FILE};
 pub use payload::{
-    decode_payload, encode_payload, payload_len, PayloadError, PayloadIter, PAYLOAD_FLAGS_BYTES,
-    PAYLOAD_FLAG_RELAYED, PAYLOAD_KNOWN_FLAGS, PAYLOAD_LEN_BYTES,
+    check_payload, decode_payload, encode_payload, payload_len, CheckedPayload, PayloadError,
+    PayloadIter, PAYLOAD_FLAGS_BYTES, PAYLOAD_FLAG_RELAYED, PAYLOAD_KNOWN_FLAGS, PAYLOAD_LEN_BYTES,
 };
 pub use priority::{
     Priority, PriorityBudget, DEFAULT_HIGH_PRIORITY_RESERVE_PERCENT,

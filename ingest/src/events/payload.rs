@@ -76,37 +76,89 @@ pub fn encode_payload(
     accepted: &[Range<usize>],
     out: &mut Vec<u8>,
 ) -> Result<(), PayloadError> {
-    if flags & !PAYLOAD_KNOWN_FLAGS != 0 {
-        return Err(PayloadError::UnknownFlags { flags });
-    }
+    let checked = check_payload(flags, body, accepted)?;
     let initial_len = out.len();
-    out.reserve(payload_len(accepted));
-    out.push(flags);
-    for range in accepted {
-        if let Err(error) = append_event(body, range, out) {
-            out.truncate(initial_len);
-            return Err(error);
-        }
-    }
+    out.resize(initial_len + checked.len(), 0);
+    checked.write(&mut out[initial_len..]);
     Ok(())
 }
 
-fn append_event(body: &[u8], range: &Range<usize>, out: &mut Vec<u8>) -> Result<(), PayloadError> {
-    let event = body
-        .get(range.clone())
-        .ok_or(PayloadError::RangeOutOfBody {
-            start: range.start,
-            end: range.end,
-            body_len: body.len(),
-        })?;
-    if event.is_empty() {
-        return Err(PayloadError::EmptyEvent { offset: out.len() });
+/// A payload whose framing was checked ([`check_payload`]): writing it
+/// cannot fail.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedPayload<'a> {
+    flags: u8,
+    body: &'a [u8],
+    accepted: &'a [Range<usize>],
+    len: usize,
+}
+
+/// Checks that `flags` and every accepted range can be framed (known
+/// flags; each range inside `body`, not empty, its length fitting a u32).
+pub fn check_payload<'a>(
+    flags: u8,
+    body: &'a [u8],
+    accepted: &'a [Range<usize>],
+) -> Result<CheckedPayload<'a>, PayloadError> {
+    if flags & !PAYLOAD_KNOWN_FLAGS != 0 {
+        return Err(PayloadError::UnknownFlags { flags });
     }
-    let len =
+    let mut offset = PAYLOAD_FLAGS_BYTES;
+    for range in accepted {
+        let event = body
+            .get(range.clone())
+            .ok_or(PayloadError::RangeOutOfBody {
+                start: range.start,
+                end: range.end,
+                body_len: body.len(),
+            })?;
+        if event.is_empty() {
+            return Err(PayloadError::EmptyEvent { offset });
+        }
         u32::try_from(event.len()).map_err(|_| PayloadError::EventTooLong { len: event.len() })?;
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(event);
-    Ok(())
+        offset += PAYLOAD_LEN_BYTES + event.len();
+    }
+    debug_assert_eq!(offset, payload_len(accepted));
+    Ok(CheckedPayload {
+        flags,
+        body,
+        accepted,
+        len: offset,
+    })
+}
+
+impl CheckedPayload<'_> {
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never: a payload holds at least its flags byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the payload into `out`, exactly [`CheckedPayload::len`]
+    /// bytes (the journal's group buffer: no copy made first).
+    pub fn write(&self, out: &mut [u8]) {
+        assert_eq!(
+            out.len(),
+            self.len,
+            "payload written into a wrong-sized slot"
+        );
+        let (first, mut rest) = out.split_at_mut(PAYLOAD_FLAGS_BYTES);
+        first[0] = self.flags;
+        for range in self.accepted {
+            // `check_payload` saw every range inside the body and u32-sized.
+            let event = &self.body[range.clone()];
+            let (len_bytes, after_len) = rest.split_at_mut(PAYLOAD_LEN_BYTES);
+            len_bytes.copy_from_slice(&(event.len() as u32).to_le_bytes());
+            let (event_bytes, after_event) = after_len.split_at_mut(event.len());
+            event_bytes.copy_from_slice(event);
+            rest = after_event;
+        }
+        debug_assert!(rest.is_empty());
+    }
 }
 
 /// Checks the whole framing of `payload` and returns an iterator over its
