@@ -98,8 +98,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub hdr_log: Option<PathBuf>,
     /// I/O under the threads: io_uring where it works, else epoll (auto), or
-    /// one of them forced.
-    #[arg(long, value_parser = parse_io_driver, default_value = "auto", value_name = "auto|io-uring|epoll")]
+    /// one of them forced. Also read from `HELIOS_IO_DRIVER`, as the
+    /// collector reads it, so one variable sets both sides of a run.
+    #[arg(long, env = "HELIOS_IO_DRIVER", value_parser = parse_io_driver, default_value = "auto", value_name = "auto|io-uring|epoll")]
     pub io_driver: IoDriverChoice,
     /// Per-request response timeout, and connect timeout.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]

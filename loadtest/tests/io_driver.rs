@@ -216,3 +216,26 @@ fn epoll_paces_an_open_loop_run() {
     assert_eq!(report["responses"], sent, "{report}");
     assert!(report["pacing"]["send_lateness_us"]["p50"].is_number());
 }
+
+#[test]
+fn helios_io_driver_in_the_environment_picks_the_driver_as_for_the_collector() {
+    let server = TestServer::start(Opts::default(), |_| Reply::status(204));
+    let url = server.url();
+    let run = loadgen_with_env(
+        &[
+            "--url",
+            &url,
+            "--requests",
+            "8",
+            "-c",
+            "2",
+            "--json",
+            "--quiet",
+        ],
+        &[("HELIOS_IO_DRIVER", "epoll")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(report["io_driver"], "epoll", "{report}");
+    assert_eq!(report["responses"], 8, "{report}");
+}

@@ -306,8 +306,14 @@ pub struct Run {
 
 /// Runs the loadgen binary to completion (bounded).
 pub fn loadgen(args: &[&str]) -> Run {
+    loadgen_with_env(args, &[])
+}
+
+/// [`loadgen`] with extra environment variables for the child.
+pub fn loadgen_with_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_helios-loadgen"))
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
