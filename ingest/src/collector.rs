@@ -114,6 +114,7 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         );
         let control = Arc::clone(&control);
         let batch = cfg.flush_batch_events;
+        let flusher_priority = cfg.flusher_priority;
         let flusher_metrics = Arc::clone(&metrics.flusher);
         let reopen_cfg = cfg.clone();
         let reopen_sink: flusher::SinkOpener = Box::new(move || reopen_cfg.open_sink());
@@ -125,7 +126,7 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
             std::thread::Builder::new()
                 .name("helios-flusher".into())
                 .spawn(move || {
-                    flusher::lower_priority();
+                    flusher::lower_priority(flusher_priority);
                     flusher::run(
                         feeds,
                         sink,
@@ -136,6 +137,7 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
                             control,
                             metrics: flusher_metrics,
                             retention,
+                            priority: flusher_priority,
                             reopen_sink,
                         },
                     )

@@ -79,6 +79,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// How the flusher and the store writer give way to the collector's cores
+/// (`--flusher-priority`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlusherPriority {
+    /// Nice 10: the cores win when they compete for CPU, and the store
+    /// still gets a share, so events stay fresh under load.
+    #[default]
+    Nice,
+    /// `SCHED_IDLE`: the store runs only on CPU the cores leave idle.
+    /// Acks come faster under load; under sustained load the journals
+    /// absorb the difference (up to their budget) and events reach the
+    /// store later.
+    Idle,
+}
+
 /// `--io-driver` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -201,6 +217,12 @@ pub struct Cli {
     /// [default: 2].
     #[arg(long, env = "HELIOS_JOURNAL_COMMITS_IN_FLIGHT")]
     pub journal_commits_in_flight: Option<usize>,
+    /// How the flusher and the store writer give way to the cores: `nice`
+    /// (nice 10, the store keeps a share of the CPU) or `idle`
+    /// (SCHED_IDLE: the store runs only on CPU the cores leave; faster
+    /// acks under load, events reach the store later) [default: nice].
+    #[arg(long, env = "HELIOS_FLUSHER_PRIORITY", value_enum)]
+    pub flusher_priority: Option<FlusherPriority>,
     /// Share of a core's journal budget, in percent, past which events with
     /// `"priority": "low"` are refused (per event, or 503 when none of a
     /// request is left); at most 100 minus --high-priority-reserve-percent
@@ -373,6 +395,7 @@ struct FileConfig {
     journal_budget_bytes: Option<u64>,
     journal_prepare_bytes: Option<u64>,
     journal_commits_in_flight: Option<usize>,
+    flusher_priority: Option<FlusherPriority>,
     low_priority_budget_percent: Option<u32>,
     high_priority_reserve_percent: Option<u32>,
     retention_days: Option<f64>,
@@ -445,6 +468,8 @@ pub struct Config {
     pub journal_prepare_bytes: u64,
     /// See [`Cli::journal_commits_in_flight`].
     pub journal_commits_in_flight: usize,
+    /// See [`Cli::flusher_priority`].
+    pub flusher_priority: FlusherPriority,
     /// See [`Cli::low_priority_budget_percent`].
     pub low_priority_budget_percent: u32,
     /// See [`Cli::high_priority_reserve_percent`].
@@ -588,6 +613,10 @@ impl Config {
                 .journal_commits_in_flight
                 .or(file.journal_commits_in_flight)
                 .unwrap_or(helios_journal::DEFAULT_MAX_COMMITS_IN_FLIGHT),
+            flusher_priority: cli
+                .flusher_priority
+                .or(file.flusher_priority)
+                .unwrap_or_default(),
             low_priority_budget_percent: cli
                 .low_priority_budget_percent
                 .or(file.low_priority_budget_percent)
@@ -1150,6 +1179,25 @@ mod tests {
             c.journal_commits_in_flight, 3,
             "the flag wins over the file"
         );
+    }
+
+    #[test]
+    fn flusher_priority_comes_from_flag_env_name_or_file_with_nice_by_default() {
+        assert_eq!(
+            Config::resolve(cli(&[])).unwrap().flusher_priority,
+            FlusherPriority::Nice
+        );
+        let c = Config::resolve(cli(&["--flusher-priority", "idle"])).unwrap();
+        assert_eq!(c.flusher_priority, FlusherPriority::Idle);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("helios.toml");
+        std::fs::write(&path, "flusher_priority = \"idle\"\n").unwrap();
+        let file = path.to_str().unwrap();
+        let c = Config::resolve(cli(&["--config", file])).unwrap();
+        assert_eq!(c.flusher_priority, FlusherPriority::Idle);
+        let c = Config::resolve(cli(&["--config", file, "--flusher-priority", "nice"])).unwrap();
+        assert_eq!(c.flusher_priority, FlusherPriority::Nice, "the flag wins");
+        assert!(Cli::try_parse_from(["helios-collector", "--flusher-priority", "rt"]).is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, S
 use helios_journal::{Checkpoint, Checkpointer, JournalReader};
 use helios_store::{EventDoc, Sink, SinkError, StoreError, WriteOutcome};
 
+use crate::config::FlusherPriority;
 use crate::deadletter::DeadLetters;
 use crate::events;
 use crate::metrics::FlusherMetrics;
@@ -44,8 +45,10 @@ const HANDOVER_POLL: Duration = Duration::from_millis(100);
 pub const FLUSHER_NICE: i32 = 10;
 
 /// Lowers the calling thread's scheduling priority to [`FLUSHER_NICE`]
-/// (Linux applies `setpriority` to a single thread given its tid).
-pub fn lower_priority() {
+/// (Linux applies `setpriority` to a single thread given its tid), and
+/// with [`FlusherPriority::Idle`] moves it to `SCHED_IDLE`, where it runs
+/// only on CPU no other thread wants.
+pub fn lower_priority(priority: FlusherPriority) {
     // SAFETY: plain syscalls on the calling thread.
     let rc = unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
@@ -53,6 +56,17 @@ pub fn lower_priority() {
     };
     if rc != 0 {
         tracing::warn!(error = %std::io::Error::last_os_error(), "cannot lower the flusher's priority");
+    }
+    if priority == FlusherPriority::Idle {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; `param` outlives the call.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        if rc != 0 {
+            tracing::warn!(
+                error = %std::io::Error::last_os_error(),
+                "cannot move the flusher to SCHED_IDLE (--flusher-priority idle); it stays at nice {FLUSHER_NICE}"
+            );
+        }
     }
 }
 
@@ -149,6 +163,8 @@ pub struct Setup {
     pub metrics: Arc<FlusherMetrics>,
     /// Optional retention.
     pub retention: Option<Retention>,
+    /// How the store writer thread gives way to the cores.
+    pub priority: FlusherPriority,
     /// Reopens the store when the writer thread has died.
     pub reopen_sink: SinkOpener,
 }
@@ -164,6 +180,7 @@ struct Batch {
 /// What every store writer thread shares with the reader.
 #[derive(Clone)]
 struct WriterContext {
+    priority: FlusherPriority,
     dead: Arc<Mutex<DeadLetters>>,
     batch_events: usize,
     control: Arc<FlusherControl>,
@@ -184,7 +201,7 @@ impl WriterContext {
         let handle = std::thread::Builder::new()
             .name("helios-store-writer".into())
             .spawn(move || {
-                lower_priority();
+                lower_priority(context.priority);
                 write_loop(
                     rx,
                     sink,
@@ -215,10 +232,12 @@ pub fn run(mut feeds: Vec<Feed>, sink: Box<dyn Sink + Send>, setup: Setup) -> Fl
         control,
         metrics,
         retention,
+        priority,
         mut reopen_sink,
     } = setup;
     let batch_events = batch_events.min(sink.max_batch_events()).max(1);
     let context = WriterContext {
+        priority,
         dead: Arc::new(Mutex::new(dead)),
         batch_events,
         control: Arc::clone(&control),

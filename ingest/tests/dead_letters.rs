@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use helios_ingest::config::FlusherPriority;
 use helios_ingest::deadletter::{self, DeadLetters, DEAD_LETTER_FILE};
 use helios_ingest::flusher::{self, FlusherControl, Setup};
 use helios_ingest::metrics::FlusherMetrics;
@@ -35,6 +36,7 @@ fn refused_events_become_dead_letters_transient_failures_are_retried_and_the_res
             control,
             metrics: Arc::clone(&metrics),
             retention: None,
+            priority: FlusherPriority::Nice,
             reopen_sink: Box::new(|| panic!("the writer does not die here")),
         },
     );

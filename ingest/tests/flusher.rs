@@ -1,6 +1,7 @@
 //! The flusher supervises its store writer: a writer thread that dies (a
 //! panic inside a sink) is noticed, logged and restarted on a reopened
-//! store, and every journaled event still arrives, exactly once.
+//! store, and every journaled event still arrives, exactly once; and it
+//! runs at the priority `--flusher-priority` sets.
 
 mod support;
 
@@ -8,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use helios_ingest::config::FlusherPriority;
 use helios_ingest::deadletter::DeadLetters;
 use helios_ingest::flusher::{self, FlusherControl, Setup, SinkOpener};
 use helios_ingest::metrics::FlusherMetrics;
@@ -44,6 +46,7 @@ fn a_dead_store_writer_is_restarted_on_a_reopened_store_and_nothing_is_lost() {
             control,
             metrics: Arc::clone(&metrics),
             retention: None,
+            priority: FlusherPriority::Nice,
             reopen_sink,
         },
     );
@@ -84,6 +87,7 @@ fn a_writer_that_dies_while_the_collector_runs_is_restarted_without_waiting_for_
         control: Arc::clone(&control),
         metrics: Arc::clone(&metrics),
         retention: None,
+        priority: FlusherPriority::Nice,
         reopen_sink,
     };
     let sink = Box::new(store.sink());
@@ -99,4 +103,70 @@ fn a_writer_that_dies_while_the_collector_runs_is_restarted_without_waiting_for_
     flusher.join().expect("the flusher itself survives");
     assert_eq!(store.count(), 5);
     rt.block_on(journal.close()).unwrap();
+}
+
+/// `(policy, nice)` of the collector's thread named `name`, from
+/// `/proc/PID/task/TID/stat` (fields 41 and 19, counted after the
+/// parenthesised name).
+fn thread_sched(pid: u32, name: &str) -> (u32, i32) {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        // `after_name` starts at field 3 (state).
+        let fields: Vec<&str> = after_name.split(' ').collect();
+        return (
+            fields[41 - 3].parse().unwrap(),
+            fields[19 - 3].parse().unwrap(),
+        );
+    }
+    panic!("no thread named {name} in process {pid}");
+}
+
+/// Posts `n` events with fresh ids and waits until the store holds them.
+fn post_and_wait_stored(c: &Collector, n: u64) {
+    let mut conn = Conn::open(c.addr);
+    let ids: Vec<String> = (0..n).map(client_id).collect();
+    for id in &ids {
+        let body = format!(r#"{{"_id":"{id}","type":"sched"}}"#);
+        assert_eq!(conn.post(&[], body.as_bytes()).unwrap().status, 200);
+    }
+    assert_exactly_acked(&c.db_path(), &ids, &[]);
+}
+
+#[test]
+fn the_flusher_and_store_writer_run_at_nice_10_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &[]);
+    post_and_wait_stored(&c, 20);
+    for name in ["helios-flusher", "helios-store-wr"] {
+        assert_eq!(
+            thread_sched(c.pid(), name),
+            (0, 10),
+            "{name}: SCHED_OTHER, nice 10"
+        );
+    }
+    assert_eq!(thread_sched(c.pid(), "helios-core-0"), (0, 0));
+    assert_eq!(c.stop().code(), Some(0));
+}
+
+#[test]
+fn with_flusher_priority_idle_the_store_runs_under_sched_idle_and_still_stores_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Collector::start(dir.path(), &["--flusher-priority", "idle"]);
+    post_and_wait_stored(&c, 20);
+    for name in ["helios-flusher", "helios-store-wr"] {
+        let (policy, _) = thread_sched(c.pid(), name);
+        assert_eq!(policy, libc::SCHED_IDLE as u32, "{name}");
+    }
+    assert_eq!(
+        thread_sched(c.pid(), "helios-core-0"),
+        (0, 0),
+        "the cores keep theirs"
+    );
+    assert_eq!(c.stop().code(), Some(0));
 }

@@ -203,6 +203,11 @@ impl Collector {
     }
 
     /// Its log (stderr) so far.
+    /// The collector's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn log(&self) -> String {
         String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
     }
