@@ -195,6 +195,29 @@ fn a_repeated_member_name_keeps_only_the_last_value() {
 }
 
 #[test]
+fn a_repeated_member_name_keeps_only_the_last_value_in_a_wide_event_too() {
+    // Past 32 members the duplicates are found another way (a hash set
+    // instead of pairwise comparison): the same rule must hold.
+    let mut members: Vec<String> = (0..40).map(|i| format!("\"m{i}\":{i}")).collect();
+    members.push("\"m3\":\"last\"".into());
+    members.push("\"type\":\"wide\"".into());
+    members.push("\"m39\":true".into());
+    let event = format!("{{{}}}", members.join(","));
+    let doc = build(&event, TsRaw::None);
+    let value = parsed(&doc);
+    assert_eq!(value["m3"], "last");
+    assert_eq!(value["m39"], true);
+    assert_eq!(value["m0"], 0);
+    assert_eq!(doc.doc.matches("\"m3\":").count(), 1, "{}", doc.doc);
+    assert_eq!(
+        value.as_object().map(|o| o.len()),
+        Some(4 + 40 + 1),
+        "{}",
+        doc.doc
+    );
+}
+
+#[test]
 fn an_event_without_a_string_type_is_refused() {
     let missing = EventDoc::from_event_json(r#"{"name":"x"}"#, &envelope(TsRaw::None));
     assert!(matches!(missing, Err(DocError::MissingType)), "{missing:?}");

@@ -14,7 +14,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::model::format_rfc3339_utc_ms;
+use crate::model::time::{rfc3339_utc_ms_ascii, RFC3339_UTC_MS_BYTES};
 use crate::ObjectId;
 
 /// Envelope member: the event id, 24 lowercase hex digits.
@@ -178,10 +178,10 @@ impl EventDoc {
         let mut doc = String::with_capacity(event_json.len() + ENVELOPE_RESERVE_BYTES);
         doc.push('{');
         // Hex digits and RFC 3339 text need no escaping.
-        push_member(&mut doc, FIELD_ID, &format!("\"{}\"", envelope.id));
+        push_ascii_string_member(&mut doc, FIELD_ID, &envelope.id.hex_bytes());
         push_member(&mut doc, FIELD_TYPE, type_raw.get());
-        push_member(&mut doc, FIELD_TS, &format!("\"{ts_text}\""));
-        push_member(&mut doc, FIELD_RECV, &format!("\"{recv_text}\""));
+        push_ascii_string_member(&mut doc, FIELD_TS, &ts_text);
+        push_ascii_string_member(&mut doc, FIELD_RECV, &recv_text);
         if let Some(app) = envelope.app {
             push_member(&mut doc, FIELD_APP, &json_string(app));
         }
@@ -220,6 +220,24 @@ fn push_member(doc: &mut String, name_escaped: &str, value_json: &str) {
     doc.push_str(value_json);
 }
 
+/// Appends `,"name":"text"` where `text` is ASCII needing no escapes (hex
+/// digits, RFC 3339 times), written without building the literal first.
+fn push_ascii_string_member(doc: &mut String, name_escaped: &str, text: &[u8]) {
+    // Callers pass hex digits or RFC 3339 text: ASCII, so valid UTF-8.
+    let text = std::str::from_utf8(text).unwrap_or_default();
+    debug_assert!(text
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
+    if doc.len() > 1 {
+        doc.push(',');
+    }
+    doc.push('"');
+    doc.push_str(name_escaped);
+    doc.push_str("\":\"");
+    doc.push_str(text);
+    doc.push('"');
+}
+
 /// A Rust string as a JSON string literal.
 fn json_string(text: &str) -> String {
     // Serializing a `str` cannot fail; fall back to an empty literal rather
@@ -227,8 +245,8 @@ fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| String::from("\"\""))
 }
 
-fn rfc3339(field: &'static str, ms: i64) -> Result<String, DocError> {
-    format_rfc3339_utc_ms(ms).ok_or(DocError::TimeOutOfRange { field, ms })
+fn rfc3339(field: &'static str, ms: i64) -> Result<[u8; RFC3339_UTC_MS_BYTES], DocError> {
+    rfc3339_utc_ms_ascii(ms).ok_or(DocError::TimeOutOfRange { field, ms })
 }
 
 /// The value of a JSON string that is not empty, else `None`.
@@ -362,10 +380,24 @@ struct Survivors {
     is_last: Vec<bool>,
 }
 
+/// Up to this many members, duplicates are found by comparing names pair
+/// by pair (no hashing, no set to allocate; typical events have a dozen);
+/// above it a hash set keeps a hostile event with 100,000 members linear.
+const PAIRWISE_SURVIVOR_CHECK_MAX_MEMBERS: usize = 32;
+
 impl Survivors {
     fn of(members: &[(Name<'_>, &RawValue)]) -> Self {
-        let mut seen = HashSet::with_capacity(members.len());
         let mut is_last = vec![false; members.len()];
+        if members.len() <= PAIRWISE_SURVIVOR_CHECK_MAX_MEMBERS {
+            for (i, (name, _)) in members.iter().enumerate() {
+                let name = name.as_str();
+                is_last[i] = !members[i + 1..]
+                    .iter()
+                    .any(|(later, _)| later.as_str() == name);
+            }
+            return Self { is_last };
+        }
+        let mut seen = HashSet::with_capacity(members.len());
         for (i, (name, _)) in members.iter().enumerate().rev() {
             is_last[i] = seen.insert(name.as_str());
         }

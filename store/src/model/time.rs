@@ -25,6 +25,17 @@ const MS_PER_DAY: i64 = MS_PER_SECOND * SECONDS_PER_DAY;
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, or `None` outside years 0000–9999, which
 /// RFC 3339 cannot express.
 pub fn format_rfc3339_utc_ms(ms: i64) -> Option<String> {
+    let text = rfc3339_utc_ms_ascii(ms)?;
+    // Only ASCII digits and separators were written.
+    String::from_utf8(text.to_vec()).ok()
+}
+
+/// Length of `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub const RFC3339_UTC_MS_BYTES: usize = 24;
+
+/// [`format_rfc3339_utc_ms`] as ASCII bytes, without allocating or going
+/// through `fmt` (the flusher writes two of these per stored event).
+pub fn rfc3339_utc_ms_ascii(ms: i64) -> Option<[u8; RFC3339_UTC_MS_BYTES]> {
     if !(RFC3339_MIN_MS..=RFC3339_MAX_MS).contains(&ms) {
         return None;
     }
@@ -35,9 +46,26 @@ pub fn format_rfc3339_utc_ms(ms: i64) -> Option<String> {
     let minute = ms_of_day / (60 * MS_PER_SECOND) % 60;
     let second = ms_of_day / MS_PER_SECOND % 60;
     let milli = ms_of_day % MS_PER_SECOND;
-    Some(format!(
-        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{milli:03}Z"
-    ))
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    write_digits(&mut out[0..4], year);
+    write_digits(&mut out[5..7], month);
+    write_digits(&mut out[8..10], day);
+    write_digits(&mut out[11..13], hour);
+    write_digits(&mut out[14..16], minute);
+    write_digits(&mut out[17..19], second);
+    write_digits(&mut out[20..23], milli);
+    Some(out)
+}
+
+/// Writes `value` (0 ≤ value < 10^len, checked by the callers' ranges)
+/// as exactly `out.len()` decimal digits, zero-padded.
+fn write_digits(out: &mut [u8], mut value: i64) {
+    debug_assert!(value >= 0);
+    for digit in out.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    debug_assert_eq!(value, 0, "value wider than its field");
 }
 
 /// Parses a strict RFC 3339 `date-time` into UTC milliseconds since the Unix
@@ -245,6 +273,40 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ascii_formatting_matches_the_format_macro_across_the_whole_range() {
+        let reference = |ms: i64| {
+            let days = ms.div_euclid(MS_PER_DAY);
+            let ms_of_day = ms.rem_euclid(MS_PER_DAY);
+            let (year, month, day) = civil_from_days(days);
+            format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+                ms_of_day / 3_600_000,
+                ms_of_day / 60_000 % 60,
+                ms_of_day / 1_000 % 60,
+                ms_of_day % 1_000
+            )
+        };
+        let span = RFC3339_MAX_MS - RFC3339_MIN_MS;
+        let mut samples = vec![RFC3339_MIN_MS, RFC3339_MAX_MS, 0, -1, 1, 951_782_400_000];
+        // A spread over every year of the range, odd offsets so every
+        // field takes many values.
+        samples.extend((0..20_000i64).map(|i| RFC3339_MIN_MS + span / 20_000 * i + i * 7_777_777));
+        for ms in samples
+            .into_iter()
+            .filter(|ms| (RFC3339_MIN_MS..=RFC3339_MAX_MS).contains(ms))
+        {
+            assert_eq!(
+                format_rfc3339_utc_ms(ms).as_deref(),
+                Some(reference(ms).as_str()),
+                "{ms}"
+            );
+        }
+        assert_eq!(rfc3339_utc_ms_ascii(RFC3339_MAX_MS + 1), None);
+        assert_eq!(rfc3339_utc_ms_ascii(RFC3339_MIN_MS - 1), None);
+    }
+
     use super::*;
 
     #[test]
