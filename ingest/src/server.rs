@@ -505,6 +505,7 @@ async fn serve(core: Rc<Core>, mut stream: TcpStream) {
     let mut conn = Conn {
         // A client that just connected is about to send.
         hot: true,
+        canceller: monoio::io::Canceller::new(),
         inbuf: Vec::new(),
         out: Vec::new(),
         responses: Responses::default(),
@@ -649,17 +650,17 @@ async fn hot_read(
     }
     let cap = conn.inbuf.capacity();
     let buf = std::mem::take(&mut conn.inbuf);
-    let canceller = monoio::io::Canceller::new();
     let read = stream.cancelable_read(
         monoio::buf::IoBufMut::slice_mut(buf, 0..cap),
-        canceller.handle(),
+        conn.canceller.handle(),
     );
     let mut read = std::pin::pin!(read);
     let window = remaining.min(HOT_READ_WINDOW);
     let (result, slice) = monoio::select! {
         done = &mut read => done,
         () = monoio::time::sleep(window) => {
-            let _ = canceller.cancel();
+            // `cancel` consumes the canceller and hands back a fresh one.
+            conn.canceller = std::mem::take(&mut conn.canceller).cancel();
             read.await
         }
     };
@@ -683,6 +684,10 @@ struct Conn {
     /// The client sent its last request soon after the previous answer
     /// ([`HOT_READ_WINDOW`]): post the next read with a buffer at once.
     hot: bool,
+    /// Cancels a hot read whose window ended. One per connection, not per
+    /// read: creating one allocates, and its set of reads keeps its
+    /// capacity from read to read.
+    canceller: monoio::io::Canceller,
     inbuf: Vec<u8>,
     out: Vec<u8>,
     responses: Responses,
