@@ -80,12 +80,7 @@ fn a_stalled_store_fills_the_budget_then_503s_and_drains_exactly_once_when_back(
     drop(blocker);
     wait_for_count(&c.db_path(), acked.len() as u64);
     let store = helios_store::sqlite::SqliteReader::open(c.db_path()).unwrap();
-    let stored: std::collections::HashSet<String> = store
-        .ids()
-        .unwrap()
-        .into_iter()
-        .map(|i| i.to_string())
-        .collect();
+    let stored = stored_ids(&store);
     assert!(acked.iter().all(|id| stored.contains(id)));
     assert!(
         refused.iter().all(|id| !stored.contains(id)),

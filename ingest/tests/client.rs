@@ -35,12 +35,7 @@ fn client_for(addr: SocketAddr) -> Client {
 
 fn assert_stored_exactly(db: &std::path::Path, recorded: &[String]) {
     let store = wait_for_count(db, recorded.len() as u64);
-    let stored: HashSet<String> = store
-        .ids()
-        .unwrap()
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
+    let stored = stored_ids(&store);
     let want: HashSet<String> = recorded.iter().cloned().collect();
     assert_eq!(want.len(), recorded.len(), "client minted a duplicate id");
     assert_eq!(stored, want);

@@ -125,12 +125,7 @@ fn kill_cycles(host: Host) {
     let deadline = std::time::Instant::now() + STORE_TIMEOUT;
     loop {
         let store = helios_store::sqlite::SqliteReader::open(&db).unwrap();
-        let stored: HashSet<String> = store
-            .ids()
-            .unwrap()
-            .into_iter()
-            .map(|id| id.to_string())
-            .collect();
+        let stored = stored_ids(&store);
         let missing = acked.iter().filter(|id| !stored.contains(*id)).count();
         if missing == 0 {
             assert_eq!(

@@ -281,12 +281,7 @@ fn with_the_store_unreachable_low_is_refused_first_high_keeps_its_reserve_and_is
     let central = Collector::start_on(&dir.path().join("central"), upstream_port, &[]);
     let total = ledger.acked.len() as u64 + es_acked;
     let store = wait_for_count(&central.db_path(), total);
-    let stored: HashSet<String> = store
-        .ids()
-        .unwrap()
-        .into_iter()
-        .map(|i| i.to_string())
-        .collect();
+    let stored = stored_ids(&store);
     assert!(
         ledger.acked.iter().all(|id| stored.contains(id)),
         "an acked event was lost"
@@ -458,12 +453,7 @@ fn mixed_priorities_under_sigkills_every_acked_event_is_stored_once_and_no_refus
     loop {
         let store = helios_store::sqlite::SqliteReader::open(&db).unwrap();
         let count = store.count().unwrap() as usize;
-        let stored: HashSet<String> = store
-            .ids()
-            .unwrap()
-            .into_iter()
-            .map(|id| id.to_string())
-            .collect();
+        let stored = stored_ids(&store);
         if store.count().unwrap() as usize != count {
             // The flusher wrote between the two reads: look again.
             std::thread::sleep(Duration::from_millis(20));

@@ -112,12 +112,7 @@ fn sigkills_of_the_relay_and_of_the_central_collector_lose_and_duplicate_nothing
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let store = helios_store::sqlite::SqliteReader::open(chain.central.db_path()).unwrap();
-        let stored: std::collections::HashSet<String> = store
-            .ids()
-            .unwrap()
-            .into_iter()
-            .map(|i| i.to_string())
-            .collect();
+        let stored = stored_ids(&store);
         let missing = acked.iter().filter(|id| !stored.contains(*id)).count();
         if missing == 0 {
             assert_eq!(store.count().unwrap() as usize, stored.len());

@@ -316,12 +316,7 @@ fn the_rust_clients_zstd_batches_are_stored_exactly_once() {
     let stats = client.stats();
     assert_eq!((stats.dropped, stats.sent), (0, 2000), "{stats:?}");
     let store = wait_for_count(&c.db_path(), 2000);
-    let stored: HashSet<String> = store
-        .ids()
-        .unwrap()
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
+    let stored = stored_ids(&store);
     assert_eq!(stored, ids.iter().cloned().collect::<HashSet<_>>());
     let e = store.get(oid(&ids[1234])).unwrap().unwrap();
     let doc: serde_json::Value = serde_json::from_str(&e.doc).unwrap();

@@ -467,16 +467,21 @@ pub fn oid(hex: &str) -> ObjectId {
     hex.parse().expect("object id")
 }
 
+/// Every stored event's `_id`, as hex text (how the tests name events).
+pub fn stored_ids(store: &SqliteReader) -> std::collections::HashSet<String> {
+    store
+        .ids()
+        .unwrap()
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect()
+}
+
 /// Waits until the store holds exactly the acked events (by client id) and
 /// none of the refused ones: acked means durable, refused means not stored.
 pub fn assert_exactly_acked(db: &Path, acked: &[String], refused: &[String]) {
     let store = wait_for_count(db, acked.len() as u64);
-    let stored: std::collections::HashSet<String> = store
-        .ids()
-        .unwrap()
-        .into_iter()
-        .map(|i| i.to_string())
-        .collect();
+    let stored = stored_ids(&store);
     assert!(
         acked.iter().all(|id| stored.contains(id)),
         "an acked event was lost"
@@ -500,12 +505,7 @@ pub fn assert_acked_stored_once(
     loop {
         let store = SqliteReader::open(db).unwrap();
         let count = store.count().unwrap() as usize;
-        let stored: std::collections::HashSet<String> = store
-            .ids()
-            .unwrap()
-            .into_iter()
-            .map(|id| id.to_string())
-            .collect();
+        let stored = stored_ids(&store);
         let missing = acked.iter().filter(|id| !stored.contains(*id)).count();
         if missing == 0 && store.count().unwrap() as usize == count {
             assert_eq!(count, stored.len(), "an event stored twice");
