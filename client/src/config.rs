@@ -77,6 +77,16 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// `Gzip` when `on`, else `None`: what the `gzip(bool)` switches of the
+    /// builders set.
+    pub fn gzip_if(on: bool) -> Compression {
+        if on {
+            Compression::Gzip
+        } else {
+            Compression::None
+        }
+    }
+
     /// The `Content-Encoding` header value, if any.
     pub fn content_encoding(self) -> Option<&'static str> {
         match self {
@@ -318,13 +328,8 @@ impl ClientBuilder {
 
     /// Compresses request bodies with gzip (`Content-Encoding: gzip`), or
     /// not: `compression(Compression::Gzip)` or `Compression::None`.
-    pub fn gzip(mut self, on: bool) -> Self {
-        self.compression = if on {
-            Compression::Gzip
-        } else {
-            Compression::None
-        };
-        self
+    pub fn gzip(self, on: bool) -> Self {
+        self.compression(Compression::gzip_if(on))
     }
 
     /// How request bodies are compressed [default: none]; see

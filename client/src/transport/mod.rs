@@ -167,13 +167,8 @@ impl<'a> PostRequest<'a> {
     }
 
     /// Whether `body` is gzip-compressed (`Content-Encoding: gzip`).
-    pub fn gzip(mut self, gzip: bool) -> Self {
-        self.compression = if gzip {
-            Compression::Gzip
-        } else {
-            Compression::None
-        };
-        self
+    pub fn gzip(self, gzip: bool) -> Self {
+        self.compression(Compression::gzip_if(gzip))
     }
 
     /// How `body` is compressed (its `Content-Encoding`).
