@@ -89,12 +89,35 @@ pub enum StoreError {
         /// What SQLite reported.
         found: String,
     },
+    /// Moving sealed partitions into columnar files failed (nothing was
+    /// lost: the step is undone and redone later).
+    #[error("compacting SQLite store {path}: {context}: {source}")]
+    Compaction {
+        /// The database file (or the columnar file, for file errors).
+        path: PathBuf,
+        /// The step that failed.
+        context: String,
+        /// What failed underneath.
+        #[source]
+        source: BoxError,
+    },
     /// A read failed.
     #[error("reading SQLite store {path}: {source}")]
     Read {
         /// The database file.
         path: PathBuf,
         /// SQLite's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A cold-tier (Parquet) file could not be written or read.
+    #[error("cold-tier file {path}: {context}: {source}")]
+    Columnar {
+        /// The file.
+        path: PathBuf,
+        /// The step that failed.
+        context: String,
+        /// The underlying error (I/O, Parquet, Arrow, JSON).
         #[source]
         source: BoxError,
     },

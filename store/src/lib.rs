@@ -28,6 +28,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "sqlite")]
+pub mod columnar;
 mod error;
 pub mod model;
 #[cfg(feature = "mongodb")]

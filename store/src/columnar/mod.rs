@@ -1,0 +1,224 @@
+//! The cold tier of the embedded store (issue 22): sealed time partitions
+//! of the SQLite hot tier, compacted into one Parquet file each, and the
+//! executor that answers the query IR over those files with Arrow arrays
+//! (no query engine: the IR is small).
+//!
+//! - [`write_file`] (feature `sqlite`): rows of one partition → one file,
+//!   published atomically.
+//! - `ColdFile` and the executor functions `types`, `count_into_histogram`,
+//!   `tally`, `page`, `get`, `recent_docs` and `ids` (features `sqlite` +
+//!   `query`). They read only the columns a request needs, skip row groups
+//!   by their statistics and check cancellation and the deadline between
+//!   row groups. The caller (the tiered back end) merges their answers
+//!   with the hot tier's.
+//!
+//! # File format, version 1
+//!
+//! One file holds the rows of one time partition, sorted by `(ts, _id)`
+//! (`_id` by its bytes). Columns, in this order:
+//!
+//! | column | Arrow type | null | holds |
+//! |---|---|---|---|
+//! | `_id` | FixedSizeBinary(12) | no | the event id |
+//! | `ts` | Int64 | no | event time, UTC ms (ascending) |
+//! | `recv` | Int64 | no | receive time, UTC ms |
+//! | `type` | Dictionary(Int32, Utf8) | no | the event type |
+//! | `app` | Dictionary(Int32, Utf8) | yes | the app (null: none) |
+//! | `host` | Dictionary(Int32, Utf8) | yes | `host` when a string |
+//! | `doc` | Utf8 | no | the stored document, byte for byte |
+//! | `f.<path>` | Dictionary(Int32, Utf8) | yes | field columns (below) |
+//!
+//! `doc` is the document text exactly as the hot tier held it, so big
+//! integers, `-0` and long decimals read back as acknowledged; every other
+//! column is derived from it (or from the envelope) and only speeds queries.
+//!
+//! **Field columns.** A column `f.a.b` holds, per row, the node at the
+//! dotted path `a.b` as canonical JSON text ([`canonical_key`]: parsed and
+//! re-serialized by `serde_json`), null when the field is missing. A path
+//! becomes a column of a file when all of these hold:
+//! - it is a chain of object members of depth at most
+//!   [`MAX_FIELD_DEPTH`], each a valid `FieldPath` segment without `.`;
+//! - its first segment is not an envelope member (`_id`, `type`, `ts`,
+//!   `recv`, `app`, `ts_raw`: they have columns of their own);
+//! - in **no** row of the file does an array (or a scalar, which has no
+//!   members) sit on the way: if some row has an array at `a`, no `a.*`
+//!   path is a column of that file (the IR traverses arrays met on the
+//!   way, which one text per row cannot express). For the same reason a
+//!   path whose node is an object in some row is not a column (its members
+//!   may be);
+//! - for at least one event type of the file, it is present in at least
+//!   half ([`FIELD_SHARE_PERCENT`]) of that type's rows.
+//!
+//! At most `WriteOptions::max_field_columns` ([`MAX_FIELD_COLUMNS`]) paths
+//! qualify, most frequent in the whole file first (ties by path). A path
+//! that is not a column of a file is answered from `doc` there.
+//!
+//! **Parquet settings.** zstd (level 3 by default), dictionary encoding for
+//! the dictionary columns (none for `_id`, `ts`, `recv`, `doc`; `ts` and
+//! `recv` are delta-encoded), row groups of [`ROW_GROUP_ROWS`] rows, page
+//! statistics and the page index on (the per row group min/max of `ts` and
+//! `_id` are what prunes). Key-value metadata: `helios.format` = `"1"`,
+//! `helios.field_columns` = a JSON array of the field columns' dotted
+//! paths, in column order.
+//!
+//! **Publication.** A file is written under a temporary name in its final
+//! directory, fsynced, renamed into place and the directory fsynced: a
+//! reader (or a restart after a crash) sees the whole file or no file.
+
+#[cfg(feature = "query")]
+mod exec;
+#[cfg(feature = "query")]
+mod filter;
+#[cfg(feature = "query")]
+mod read;
+mod write;
+
+#[cfg(feature = "query")]
+pub(crate) use exec::count_into_histogram;
+#[cfg(feature = "query")]
+pub use exec::{get, ids, page, recent_docs, tally, types, Tally};
+#[cfg(feature = "query")]
+pub use read::{ColdFile, ScanLimits};
+pub use write::write_file;
+
+use serde_json::Value;
+
+use crate::ObjectId;
+
+/// Rows per row group: the unit of pruning, of cancellation checks and of
+/// a scan's memory (one row group's columns are decoded at a time).
+pub const ROW_GROUP_ROWS: usize = 65_536;
+/// Largest accepted `WriteOptions::row_group_rows` (dictionary keys are
+/// `i32`, and one decoded row group must stay small).
+pub const MAX_ROW_GROUP_ROWS: usize = 1 << 20;
+/// Default and largest number of field columns per file.
+pub const MAX_FIELD_COLUMNS: usize = 32;
+/// Deepest dotted path that may become a field column (`a.b.c.d`).
+pub const MAX_FIELD_DEPTH: usize = 4;
+/// A path is a field column candidate when, for some event type, it is in
+/// at least this share of that type's rows.
+pub const FIELD_SHARE_PERCENT: u64 = 50;
+/// Default zstd level.
+pub const ZSTD_LEVEL: i32 = 3;
+/// The format this build writes and reads (`helios.format`).
+pub const FORMAT_VERSION: &str = "1";
+
+/// Key-value metadata key: the format version.
+pub(crate) const META_FORMAT: &str = "helios.format";
+/// Key-value metadata key: the field columns' dotted paths, a JSON array.
+pub(crate) const META_FIELD_COLUMNS: &str = "helios.field_columns";
+
+pub(crate) const COL_ID: &str = "_id";
+pub(crate) const COL_TS: &str = "ts";
+pub(crate) const COL_RECV: &str = "recv";
+pub(crate) const COL_TYPE: &str = "type";
+pub(crate) const COL_APP: &str = "app";
+pub(crate) const COL_HOST: &str = "host";
+pub(crate) const COL_DOC: &str = "doc";
+/// Prefix of a field column's name: `f.` + the dotted path.
+pub(crate) const FIELD_COLUMN_PREFIX: &str = "f.";
+
+/// Top-level members that never become field columns: the envelope, which
+/// has columns of its own (or, for `ts_raw`, is rarely queried).
+pub(crate) const ENVELOPE_MEMBERS: [&str; 6] = ["_id", "type", "ts", "recv", "app", "ts_raw"];
+
+/// One event of a partition, as the hot tier holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColdRow {
+    /// The event id.
+    pub id: ObjectId,
+    /// Event time, UTC ms.
+    pub ts_ms: i64,
+    /// Receive time, UTC ms.
+    pub recv_ms: i64,
+    /// The event type.
+    pub event_type: String,
+    /// The app, if any.
+    pub app: Option<String>,
+    /// `host` when the document's `host` is a string.
+    pub host: Option<String>,
+    /// The stored document text, kept byte for byte.
+    pub doc: String,
+}
+
+/// How [`write_file`] lays a file out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Rows per row group (1..=[`MAX_ROW_GROUP_ROWS`]).
+    pub row_group_rows: usize,
+    /// zstd level (1..=22).
+    pub zstd_level: i32,
+    /// Most field columns (0..=[`MAX_FIELD_COLUMNS`]).
+    pub max_field_columns: usize,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self {
+            row_group_rows: ROW_GROUP_ROWS,
+            zstd_level: ZSTD_LEVEL,
+            max_field_columns: MAX_FIELD_COLUMNS,
+        }
+    }
+}
+
+/// What one file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileSummary {
+    /// Rows (events).
+    pub rows: u64,
+    /// Smallest `ts`, UTC ms.
+    pub ts_min_ms: i64,
+    /// Largest `ts`, UTC ms.
+    pub ts_max_ms: i64,
+    /// File size.
+    pub bytes: u64,
+}
+
+/// The group key of a JSON text: parsed with `serde_json` (member order
+/// kept) and re-serialized compactly; `None` if it is not JSON. Field
+/// columns hold their nodes in this form, and the hot tier's group keys
+/// (SQLite's `doc -> path` text) are brought to it before merging. Numbers
+/// beyond `i64`/`u64` become doubles here, as in `GroupKey::Value`.
+#[cfg_attr(not(feature = "query"), allow(dead_code))]
+pub(crate) fn canonical_key(json_text: &str) -> Option<String> {
+    serde_json::from_str::<Value>(json_text)
+        .ok()
+        .map(|value| node_key(&value))
+}
+
+/// The canonical text of a parsed node (see [`canonical_key`]).
+pub(crate) fn node_key(node: &Value) -> String {
+    node.to_string()
+}
+
+/// The node at `segments` walking object members only (the group-by
+/// semantics: arrays on the way are not traversed); `None` when missing.
+pub(crate) fn group_node<'a, S: AsRef<str>>(doc: &'a Value, segments: &[S]) -> Option<&'a Value> {
+    let mut node = doc;
+    for segment in segments {
+        node = node.as_object()?.get(segment.as_ref())?;
+    }
+    Some(node)
+}
+
+/// The column name of a field column.
+pub(crate) fn field_column_name(dotted: &str) -> String {
+    format!("{FIELD_COLUMN_PREFIX}{dotted}")
+}
+
+/// A `StoreError::Columnar` for `path`.
+pub(crate) fn store_error(
+    path: &std::path::Path,
+    context: impl Into<String>,
+    source: impl Into<crate::BoxError>,
+) -> crate::StoreError {
+    crate::StoreError::Columnar {
+        path: path.to_owned(),
+        context: context.into(),
+        source: source.into(),
+    }
+}
+
+#[cfg(all(test, feature = "query"))]
+mod tests;

@@ -1,0 +1,719 @@
+//! The cold tier against the reference evaluator: files written from a
+//! seeded corpus, every executor function compared with `eval` over the
+//! same documents; the format's round trip and its field column rule; the
+//! writer's crash safety.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::query::api::{GroupKey, HistogramRequest, Hit};
+use crate::query::error::QueryError;
+use crate::query::eval;
+use crate::query::histogram::Plan;
+use crate::query::ir::{
+    CompareOp, Cursor, FieldPath, Filter, Literal, Query, RegexPattern, Selection, SortOrder,
+    TimeRange,
+};
+use crate::{format_rfc3339_utc_ms, ObjectId};
+
+use super::write::FAIL_AFTER_ROW_GROUPS;
+use super::*;
+
+const T0: i64 = 1_760_000_000_000;
+
+fn no_cancel() -> &'static AtomicBool {
+    static FLAG: AtomicBool = AtomicBool::new(false);
+    &FLAG
+}
+
+fn limits() -> ScanLimits<'static> {
+    ScanLimits {
+        cancelled: no_cancel(),
+        deadline: Instant::now() + Duration::from_secs(60),
+        limit_ms: 60_000,
+    }
+}
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn id(n: u64) -> ObjectId {
+    let mut bytes = [0_u8; 12];
+    bytes[..4].copy_from_slice(&(1_760_000_000_u32 + (n / 7) as u32).to_be_bytes());
+    bytes[4..].copy_from_slice(&(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_be_bytes());
+    ObjectId::from_bytes(bytes)
+}
+
+/// A stored document: the envelope, then `members` (JSON text).
+fn row(n: u64, ts_ms: i64, event_type: &str, app: Option<&str>, members: &str) -> ColdRow {
+    let id = id(n);
+    let mut doc = format!(
+        "{{\"_id\":\"{}\",\"type\":\"{event_type}\",\"ts\":\"{}\",\"recv\":\"{}\"",
+        id.to_hex(),
+        format_rfc3339_utc_ms(ts_ms).unwrap(),
+        format_rfc3339_utc_ms(ts_ms + 5).unwrap()
+    );
+    if let Some(app) = app {
+        doc.push_str(&format!(",\"app\":\"{app}\""));
+    }
+    if !members.is_empty() {
+        doc.push(',');
+        doc.push_str(members);
+    }
+    doc.push('}');
+    let host = serde_json::from_str::<Value>(&doc)
+        .unwrap()
+        .get("host")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    ColdRow {
+        id,
+        ts_ms,
+        recv_ms: ts_ms + 5,
+        event_type: event_type.to_owned(),
+        app: app.map(str::to_owned),
+        host,
+        doc,
+    }
+}
+
+/// A seeded corpus: types, a small-cardinality string, a large one,
+/// numbers (ints and floats, `1` and `1.0`), arrays, objects that are
+/// sometimes arrays of objects, nulls and missing fields.
+fn corpus(seed: u64, count: u64) -> Vec<ColdRow> {
+    let mut rng = Rng(seed | 1);
+    let types = ["click", "view", "error"];
+    let countries = ["\"de\"", "\"fr\"", "\"us\"", "null", "1", "[\"de\",\"fr\"]"];
+    (0..count)
+        .map(|n| {
+            let ts = T0 + rng.below(3_600_000) as i64;
+            let event_type = types[rng.below(3) as usize];
+            let app = match rng.below(3) {
+                0 => None,
+                1 => Some("a1"),
+                _ => Some("a2"),
+            };
+            let mut members = Vec::new();
+            if rng.below(10) < 8 {
+                members.push(format!(
+                    "\"country\":{}",
+                    countries[rng.below(countries.len() as u64) as usize]
+                ));
+            }
+            members.push(format!("\"user\":\"u{}\"", rng.below(400)));
+            match rng.below(4) {
+                0 => members.push(format!("\"n\":{}", rng.below(10))),
+                1 => members.push(format!("\"n\":{}.0", rng.below(10))),
+                2 => members.push(format!("\"n\":{}.5", rng.below(10))),
+                _ => {}
+            }
+            if rng.below(3) == 0 {
+                members.push("\"tags\":[\"red\",\"blue\"]".to_owned());
+            } else if rng.below(2) == 0 {
+                members.push("\"tags\":\"red\"".to_owned());
+            }
+            match rng.below(5) {
+                0 => members.push(format!("\"obj\":[{{\"x\":{}}},{{\"y\":1}}]", rng.below(4))),
+                1 | 2 => members.push(format!("\"obj\":{{\"x\":{},\"z\":\"q\"}}", rng.below(4))),
+                _ => {}
+            }
+            if event_type == "error" {
+                members.push(format!("\"code\":{}", 400 + rng.below(5)));
+                members.push("\"host\":\"h1\"".to_owned());
+            }
+            row(n, ts, event_type, app, &members.join(","))
+        })
+        .collect()
+}
+
+/// The corpus written as two files (`row_group_rows` small, so there are
+/// many row groups), the opened files and the parsed documents.
+fn fixture(dir: &Path, seed: u64, count: u64) -> (Vec<Arc<ColdFile>>, Vec<Value>, Vec<ColdRow>) {
+    let rows = corpus(seed, count);
+    let options = WriteOptions {
+        row_group_rows: 97,
+        ..WriteOptions::default()
+    };
+    // Two files with overlapping time ranges (late events).
+    let (mut first, mut second): (Vec<ColdRow>, Vec<ColdRow>) = rows
+        .iter()
+        .cloned()
+        .partition(|row| row.id.as_bytes()[11] % 3 != 0);
+    let mut files = Vec::new();
+    for (name, part) in [("a.parquet", &mut first), ("b.parquet", &mut second)] {
+        let path = dir.join(name);
+        let summary = write_file(&path, part, &options).unwrap();
+        let file = ColdFile::open(&path).unwrap();
+        assert_eq!(file.summary(), &summary);
+        files.push(Arc::new(file));
+    }
+    let docs = rows
+        .iter()
+        .map(|row| serde_json::from_str(&row.doc).unwrap())
+        .collect();
+    (files, docs, rows)
+}
+
+/// A histogram split in a test: the path and its series keys.
+type SplitCase = (&'static str, Vec<Option<String>>);
+
+fn path(dotted: &str) -> FieldPath {
+    FieldPath::parse(dotted).unwrap()
+}
+
+fn s(text: &str) -> Literal {
+    Literal::String(text.to_owned())
+}
+
+/// Filters covering column leaves (quick and evaluator), document leaves,
+/// envelope paths and their mixes.
+fn filters() -> Vec<Filter> {
+    let c = |p: &str, op, v| Filter::compare(path(p), op, v);
+    vec![
+        Filter::eq(path("country"), s("de")),
+        Filter::compare(path("country"), CompareOp::Ne, s("de")),
+        Filter::In {
+            path: path("country"),
+            values: vec![s("fr"), Literal::Int(1)],
+        },
+        Filter::Nin {
+            path: path("country"),
+            values: vec![s("fr"), Literal::Null],
+        },
+        Filter::eq(path("country"), Literal::Null),
+        c("n", CompareOp::Gt, Literal::Int(5)),
+        c("n", CompareOp::Eq, Literal::Int(1)),
+        c("n", CompareOp::Lte, Literal::Float(2.5)),
+        Filter::eq(path("tags"), s("red")),
+        Filter::eq(path("obj.x"), Literal::Int(3)),
+        Filter::Exists {
+            path: path("obj.x"),
+            exists: false,
+        },
+        Filter::Exists {
+            path: path("country"),
+            exists: true,
+        },
+        Filter::Prefix {
+            path: path("user"),
+            prefix: "u1".to_owned(),
+        },
+        Filter::Contains {
+            path: path("user"),
+            text: "9".to_owned(),
+        },
+        Filter::Regex {
+            path: path("user"),
+            pattern: RegexPattern::new("^u[23]\\d$").unwrap(),
+        },
+        Filter::or(vec![
+            Filter::eq(path("country"), s("de")),
+            Filter::eq(path("obj.x"), Literal::Int(3)),
+        ]),
+        Filter::not(Filter::and(vec![
+            Filter::eq(path("type"), s("click")),
+            c("n", CompareOp::Lt, Literal::Int(3)),
+        ])),
+        Filter::eq(path("app"), s("a1")),
+        Filter::eq(path("app"), Literal::Null),
+        c("ts", CompareOp::Gte, Literal::Date(T0 + 1_800_000)),
+        c("_id", CompareOp::Lt, Literal::Id(id(1_000))),
+        Filter::and(vec![
+            Filter::eq(path("code"), Literal::Int(402)),
+            Filter::eq(path("host"), s("h1")),
+        ]),
+    ]
+}
+
+fn selections() -> Vec<Selection> {
+    let mut out = vec![
+        Selection::range(TimeRange::ALL),
+        Selection::range(TimeRange::new(T0 + 600_000, T0 + 2_400_017)),
+        Selection {
+            range: TimeRange::ALL,
+            types: vec!["error".to_owned(), "view".to_owned()],
+            filter: None,
+        },
+    ];
+    for filter in filters() {
+        out.push(Selection {
+            range: TimeRange::new(T0 + 100_000, T0 + 3_500_000),
+            types: Vec::new(),
+            filter: Some(filter.clone()),
+        });
+        out.push(Selection {
+            range: TimeRange::ALL,
+            types: vec!["click".to_owned()],
+            filter: Some(filter),
+        });
+    }
+    out
+}
+
+fn selected<'a>(docs: &'a [Value], select: &Selection) -> Vec<&'a Value> {
+    docs.iter()
+        .filter(|doc| eval::selection_matches(select, doc))
+        .collect()
+}
+
+#[test]
+fn round_trip_keeps_documents_byte_exact_and_sorted() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = [
+        r#""big":123456789012345678901234567890,"neg":-0,"dec":0.1000000000000000055511151231257827"#,
+        r#""u":"żółw 🐢 \u0000 \"q\"","nested":{"a":[1,{"b":[2,3]}],"e":{}}"#,
+        r#""x":1"#,
+    ];
+    let mut rows: Vec<ColdRow> = (0..300_u64)
+        .map(|n| {
+            // Equal timestamps in runs of 3: ties broken by `_id`.
+            let ts = T0 + ((300 - n) / 3) as i64;
+            row(n, ts, "t", None, members[(n % 3) as usize])
+        })
+        .collect();
+    let expected: HashMap<ObjectId, String> = rows.iter().map(|r| (r.id, r.doc.clone())).collect();
+    let path = dir.path().join("p.parquet");
+    let options = WriteOptions {
+        row_group_rows: 64,
+        ..WriteOptions::default()
+    };
+    let summary = write_file(&path, &mut rows, &options).unwrap();
+    assert_eq!(summary.rows, 300);
+    assert_eq!(summary.ts_min_ms, T0);
+    assert_eq!(summary.ts_max_ms, T0 + 100);
+    let file = Arc::new(ColdFile::open(&path).unwrap());
+    assert_eq!(file.groups().len(), 5);
+    let files = vec![file.clone()];
+
+    let mut query = Query::new(Selection::range(TimeRange::ALL));
+    query.sort = SortOrder::Asc;
+    query.limit = 1_000;
+    let hits = page(&files, &query, &limits()).unwrap();
+    assert_eq!(hits.len(), 300);
+    for pair in hits.windows(2) {
+        assert!(pair[0].cursor() < pair[1].cursor(), "ascending (ts, _id)");
+    }
+    for hit in &hits {
+        assert_eq!(hit.stored_text.as_deref(), Some(expected[&hit.id].as_str()));
+        assert_eq!(hit.document().to_string(), expected[&hit.id]);
+    }
+    let ids_read = ids(&file).unwrap();
+    let hit_ids: Vec<ObjectId> = hits.iter().map(|h| h.id).collect();
+    assert_eq!(
+        ids_read.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        hit_ids
+    );
+    assert!(ids_read.iter().all(|(_, app)| app.is_none()));
+    let one = get(&files, hit_ids[123], &limits()).unwrap().unwrap();
+    assert_eq!(one, hits[123]);
+    assert_eq!(get(&files, id(100_000), &limits()).unwrap(), None);
+}
+
+#[test]
+fn field_columns_follow_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    for n in 0..100_u64 {
+        let event_type = if n < 90 { "common" } else { "rare" };
+        let mut members = vec![
+            format!("\"every\":{n}"),
+            "\"obj\":{\"in\":{\"x\":1}}".to_owned(),
+        ];
+        // In 60% of `rare` rows only: qualifies through `rare`.
+        if (90..96).contains(&n) {
+            members.push("\"rare_only\":true".to_owned());
+        }
+        // In 40% of `common` rows: not enough anywhere.
+        if n < 36 {
+            members.push("\"sometimes\":1".to_owned());
+        }
+        // An array on the way in one row: `arr.x` is not a column (nor
+        // `arr`, an object in the other rows); `list`, an array at the last
+        // segment, is.
+        if n == 5 {
+            members.push("\"arr\":[{\"x\":1}]".to_owned());
+        } else {
+            members.push("\"arr\":{\"x\":2}".to_owned());
+        }
+        members.push("\"list\":[1,[2]]".to_owned());
+        members.push("\"deep\":{\"a\":{\"b\":{\"c\":{\"d\":1}}}}".to_owned());
+        members.push("\"dot.ted\":1,\"$op\":1,\"12\":1".to_owned());
+        rows.push(row(
+            n,
+            T0 + n as i64,
+            event_type,
+            Some("a"),
+            &members.join(","),
+        ));
+    }
+    let path = dir.path().join("f.parquet");
+    write_file(&path, &mut rows, &WriteOptions::default()).unwrap();
+    let file = ColdFile::open(&path).unwrap();
+    let has = |dotted: &str| {
+        file.field_column(&FieldPath::parse(dotted).unwrap())
+            .is_some()
+    };
+    assert!(has("every"));
+    assert!(has("obj.in.x"));
+    assert!(has("rare_only"));
+    assert!(has("list"), "an array at the last segment is a column");
+    assert!(!has("arr"), "an object in some row");
+    assert!(
+        !has("arr.x"),
+        "an array on the way in one row excludes the path"
+    );
+    assert!(
+        !has("obj") && !has("obj.in"),
+        "object nodes are not columns"
+    );
+    assert!(!has("sometimes"));
+    assert!(!has("deep.a.b.c"), "objects are not columns");
+    assert!(!has("deep.a.b.c.d"), "deeper than {MAX_FIELD_DEPTH}");
+    assert!(!has("type") && !has("ts") && !has("_id") && !has("app"));
+
+    // The cap keeps the most frequent (ties by path).
+    let capped = dir.path().join("c.parquet");
+    let options = WriteOptions {
+        max_field_columns: 1,
+        ..WriteOptions::default()
+    };
+    write_file(&capped, &mut rows, &options).unwrap();
+    let file = ColdFile::open(&capped).unwrap();
+    // `every`, `list` and `obj.in.x` are in every row: `every` sorts first.
+    let capped_has = |dotted: &str| {
+        file.field_column(&FieldPath::parse(dotted).unwrap())
+            .is_some()
+    };
+    assert!(capped_has("every"));
+    assert!(!capped_has("list"));
+}
+
+#[test]
+fn types_match_the_evaluator() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, docs, _) = fixture(dir.path(), 7, 3_000);
+    for range in [
+        TimeRange::ALL,
+        TimeRange::new(T0 + 1_000_000, T0 + 1_000_500),
+        TimeRange::new(T0 + 600_000, T0 + 2_400_017),
+        TimeRange::new(0, 1),
+    ] {
+        let mut expected: HashMap<String, u64> = HashMap::new();
+        for doc in selected(&docs, &Selection::range(range)) {
+            *expected
+                .entry(doc["type"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        assert_eq!(
+            types(&files, range, &limits()).unwrap(),
+            expected,
+            "{range:?}"
+        );
+    }
+}
+
+#[test]
+fn histograms_match_the_evaluator() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, docs, _) = fixture(dir.path(), 11, 3_000);
+    let splits: [Option<SplitCase>; 5] = [
+        None,
+        Some((
+            "country",
+            vec![Some("\"de\"".into()), None, Some("null".into())],
+        )),
+        Some(("obj.x", vec![Some("3".into()), None])),
+        Some(("type", vec![Some("\"view\"".into())])),
+        Some((
+            "tags",
+            vec![Some("[\"red\",\"blue\"]".into()), Some("\"red\"".into())],
+        )),
+    ];
+    for select in selections() {
+        for split in &splits {
+            let request = HistogramRequest {
+                select: select.clone(),
+                bucket_ms: 60_000,
+                split_by: None,
+            };
+            let Ok(plan) = Plan::new(&request) else {
+                // TimeRange::ALL needs too many buckets: use the corpus hour.
+                continue;
+            };
+            let split_path = split.as_ref().map(|(p, _)| path(p));
+            let keys: &[Option<String>] = split.as_ref().map_or(&[], |(_, k)| k.as_slice());
+            let series: Vec<GroupKey> = keys.iter().map(|_| GroupKey::Missing).collect();
+            let mut counts = plan.counts(keys.len());
+            let arg = split_path.as_ref().map(|p| (p, keys));
+            count_into_histogram(&files, &select, &plan, arg, &mut counts, &limits()).unwrap();
+            let got = plan.finish(series.clone(), counts);
+
+            let mut want = plan.counts(keys.len());
+            for doc in selected(&docs, &select) {
+                let ts = eval::sort_key(doc).unwrap().ts_ms;
+                let slot = split_path.as_ref().and_then(|p| {
+                    let key = group_node(doc, p.segments()).map(node_key);
+                    keys.iter().position(|k| *k == key)
+                });
+                plan.add(&mut want, ts, slot, 1);
+            }
+            let want = plan.finish(series, want);
+            assert_eq!(got, want, "{select:?} split {split:?}");
+        }
+    }
+}
+
+#[test]
+fn hour_histograms_match_the_evaluator() {
+    // The selections above over TimeRange::ALL are skipped by the bucket
+    // limit; cover them with the corpus hour.
+    let dir = tempfile::tempdir().unwrap();
+    let (files, docs, _) = fixture(dir.path(), 13, 2_000);
+    for mut select in selections() {
+        select.range = TimeRange::new(T0, T0 + 3_600_000);
+        let request = HistogramRequest {
+            select: select.clone(),
+            bucket_ms: 300_000,
+            split_by: None,
+        };
+        let plan = Plan::new(&request).unwrap();
+        let keys = vec![Some("\"u1\"".to_owned()), Some("\"u7\"".to_owned())];
+        let user = path("user");
+        let mut counts = plan.counts(keys.len());
+        count_into_histogram(
+            &files,
+            &select,
+            &plan,
+            Some((&user, &keys)),
+            &mut counts,
+            &limits(),
+        )
+        .unwrap();
+        let series = vec![GroupKey::Missing, GroupKey::Missing];
+        let got = plan.finish(series.clone(), counts);
+        let mut want = plan.counts(keys.len());
+        for doc in selected(&docs, &select) {
+            let key = group_node(doc, user.segments()).map(node_key);
+            let slot = keys.iter().position(|k| *k == key);
+            plan.add(&mut want, eval::sort_key(doc).unwrap().ts_ms, slot, 1);
+        }
+        assert_eq!(got, plan.finish(series, want), "{select:?}");
+    }
+}
+
+#[test]
+fn tallies_match_the_evaluator() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, docs, _) = fixture(dir.path(), 17, 3_000);
+    for select in selections() {
+        for dotted in [
+            "country", "obj.x", "obj", "tags", "type", "app", "n", "nope", "user", "ts",
+        ] {
+            let p = path(dotted);
+            let got = tally(&files, &select, &p, 100_000, 1 << 30, &limits()).unwrap();
+            let mut want = Tally::default();
+            for doc in selected(&docs, &select) {
+                want.total += 1;
+                let key = group_node(doc, p.segments()).map(node_key);
+                *want.counts.entry(key).or_default() += 1;
+            }
+            assert_eq!(got, want, "{select:?} by {dotted}");
+        }
+    }
+}
+
+#[test]
+fn tally_refuses_past_its_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, _, _) = fixture(dir.path(), 19, 500);
+    let all = Selection::range(TimeRange::ALL);
+    for (keys, bytes) in [(10, 1 << 30), (100_000, 20)] {
+        let error = tally(&files, &all, &path("user"), keys, bytes, &limits()).unwrap_err();
+        assert!(matches!(error, QueryError::Unsupported(_)), "{error:?}");
+    }
+}
+
+fn oracle_page(docs: &[Value], query: &Query) -> Vec<Cursor> {
+    let mut keys: Vec<Cursor> = selected(docs, &query.select)
+        .into_iter()
+        .map(|doc| eval::sort_key(doc).unwrap())
+        .filter(|key| match (query.after, query.sort) {
+            (None, _) => true,
+            (Some(after), SortOrder::Desc) => *key < after,
+            (Some(after), SortOrder::Asc) => *key > after,
+        })
+        .collect();
+    keys.sort();
+    if query.sort == SortOrder::Desc {
+        keys.reverse();
+    }
+    keys.truncate(query.effective_limit() + 1);
+    keys
+}
+
+#[test]
+fn pages_match_the_evaluator() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, docs, rows) = fixture(dir.path(), 23, 2_000);
+    let by_id: HashMap<ObjectId, &ColdRow> = rows.iter().map(|r| (r.id, r)).collect();
+    for select in selections() {
+        for sort in [SortOrder::Desc, SortOrder::Asc] {
+            for limit in [1, 7, 150] {
+                let mut query = Query::new(select.clone());
+                query.sort = sort;
+                query.limit = limit;
+                // Walk a few pages by keyset.
+                for _ in 0..4 {
+                    let hits = page(&files, &query, &limits()).unwrap();
+                    let got: Vec<Cursor> = hits.iter().map(Hit::cursor).collect();
+                    assert_eq!(got, oracle_page(&docs, &query), "{query:?}");
+                    for hit in &hits {
+                        assert_eq!(
+                            hit.stored_text.as_deref(),
+                            Some(by_id[&hit.id].doc.as_str())
+                        );
+                    }
+                    if hits.len() <= limit {
+                        break;
+                    }
+                    query.after = Some(hits[limit - 1].cursor());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn projected_pages_match_the_sqlite_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, docs, _) = fixture(dir.path(), 29, 500);
+    let mut query = Query::new(Selection::range(TimeRange::ALL));
+    query.projection = Some(vec![path("obj.x"), path("country")]);
+    let hits = page(&files, &query, &limits()).unwrap();
+    assert_eq!(hits.len(), query.effective_limit() + 1);
+    let by_key: HashMap<Cursor, &Value> = docs
+        .iter()
+        .map(|doc| (eval::sort_key(doc).unwrap(), doc))
+        .collect();
+    for hit in hits {
+        assert_eq!(hit.stored_text, None);
+        let paths = query.projection.as_deref().unwrap();
+        assert_eq!(
+            hit.doc,
+            crate::query::project::project(by_key[&hit.cursor()], paths)
+        );
+    }
+}
+
+#[test]
+fn get_and_recent_docs_match_the_evaluator() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, docs, rows) = fixture(dir.path(), 31, 1_500);
+    for row in rows.iter().step_by(97) {
+        let hit = get(&files, row.id, &limits()).unwrap().unwrap();
+        assert_eq!(hit.stored_text.as_deref(), Some(row.doc.as_str()));
+        assert_eq!(hit.ts_ms, row.ts_ms);
+    }
+    assert_eq!(get(&files, id(99_999), &limits()).unwrap(), None);
+    for (range, max) in [
+        (TimeRange::ALL, 10),
+        (TimeRange::new(T0 + 1_000_000, T0 + 1_200_000), 5_000),
+        (TimeRange::new(T0, T0 + 2_000_000), 333),
+    ] {
+        let got = recent_docs(&files, range, max, &limits()).unwrap();
+        let mut want: Vec<&Value> = selected(&docs, &Selection::range(range));
+        want.sort_by_key(|doc| std::cmp::Reverse(eval::sort_key(doc).unwrap()));
+        want.truncate(max);
+        assert_eq!(got.iter().collect::<Vec<_>>(), want, "{range:?} {max}");
+    }
+}
+
+#[test]
+fn scans_stop_when_cancelled_or_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, _, _) = fixture(dir.path(), 37, 300);
+    let cancelled = AtomicBool::new(true);
+    let stop = ScanLimits {
+        cancelled: &cancelled,
+        deadline: Instant::now() + Duration::from_secs(60),
+        limit_ms: 60_000,
+    };
+    assert!(matches!(
+        types(&files, TimeRange::ALL, &stop),
+        Err(QueryError::Cancelled)
+    ));
+    let late = ScanLimits {
+        cancelled: no_cancel(),
+        deadline: Instant::now(),
+        limit_ms: 5,
+    };
+    assert!(matches!(
+        page(&files, &Query::new(Selection::range(TimeRange::ALL)), &late),
+        Err(QueryError::Timeout { limit_ms: 5 })
+    ));
+}
+
+#[test]
+fn a_failed_write_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.parquet");
+    let mut rows = corpus(41, 500);
+    let options = WriteOptions {
+        row_group_rows: 100,
+        ..WriteOptions::default()
+    };
+    FAIL_AFTER_ROW_GROUPS.with(|hook| hook.set(2));
+    let error = write_file(&path, &mut rows, &options);
+    FAIL_AFTER_ROW_GROUPS.with(|hook| hook.set(usize::MAX));
+    assert!(error.is_err());
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "nothing published, no temporary left: {left:?}"
+    );
+
+    // A failure leaves an existing file as it was.
+    let first = write_file(&path, &mut rows[..100].to_vec(), &options).unwrap();
+    FAIL_AFTER_ROW_GROUPS.with(|hook| hook.set(1));
+    assert!(write_file(&path, &mut rows, &options).is_err());
+    FAIL_AFTER_ROW_GROUPS.with(|hook| hook.set(usize::MAX));
+    assert_eq!(ColdFile::open(&path).unwrap().summary(), &first);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+    // Nothing to write, or bad options: refused before any file exists.
+    let empty = dir.path().join("empty.parquet");
+    assert!(write_file(&empty, &mut Vec::new(), &options).is_err());
+    let bad = WriteOptions {
+        row_group_rows: 0,
+        ..WriteOptions::default()
+    };
+    assert!(write_file(&empty, &mut rows, &bad).is_err());
+    assert!(!empty.exists());
+}
+
+#[test]
+fn canonical_keys_reserialize() {
+    assert_eq!(
+        canonical_key("{ \"b\": 1, \"a\" : [1, 2.0] }").unwrap(),
+        "{\"b\":1,\"a\":[1,2.0]}"
+    );
+    assert_eq!(canonical_key("\"x\"").unwrap(), "\"x\"");
+    assert_eq!(canonical_key("nope"), None);
+}

@@ -1,0 +1,381 @@
+//! [`write_file`]: one partition's rows → one Parquet file (format in the
+//! module docs), published atomically.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    ArrayRef, DictionaryArray, FixedSizeBinaryArray, Int64Array, RecordBatch, StringArray,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use serde_json::Value;
+
+use crate::error::StoreError;
+use crate::OBJECT_ID_BYTES;
+
+use super::{
+    field_column_name, group_node, node_key, store_error, ColdRow, FileSummary, WriteOptions,
+    COL_APP, COL_DOC, COL_HOST, COL_ID, COL_RECV, COL_TS, COL_TYPE, ENVELOPE_MEMBERS,
+    FIELD_SHARE_PERCENT, FORMAT_VERSION, MAX_FIELD_COLUMNS, MAX_FIELD_DEPTH, MAX_ROW_GROUP_ROWS,
+    META_FIELD_COLUMNS, META_FORMAT,
+};
+
+/// Sorts `rows` by `(ts, _id)` and writes them to `path` atomically: a
+/// temporary name in the same directory, fsync, rename, fsync of the
+/// directory. On error nothing is left at `path` (an existing file there is
+/// untouched) and the temporary file is removed. `rows` must not be empty
+/// and every `doc` must be a JSON object.
+pub fn write_file(
+    path: &Path,
+    rows: &mut [ColdRow],
+    options: &WriteOptions,
+) -> Result<FileSummary, StoreError> {
+    check_options(path, options)?;
+    if rows.is_empty() {
+        return Err(store_error(
+            path,
+            "writing a cold file",
+            "no rows: a cold file holds at least one event",
+        ));
+    }
+    rows.sort_unstable_by_key(|row| (row.ts_ms, row.id));
+    let fields = choose_field_columns(path, rows, options.max_field_columns)?;
+    let temp = temp_path(path)?;
+    let written = write_temp(&temp, rows, &fields, options).and_then(|()| publish(&temp, path));
+    if let Err(error) = written {
+        // Best effort: the temporary name is never read, only wasted space.
+        let _ = fs::remove_file(&temp);
+        return Err(error);
+    }
+    let bytes = fs::metadata(path)
+        .map_err(|e| store_error(path, "reading the written file's size", e))?
+        .len();
+    let summary = FileSummary {
+        rows: rows.len() as u64,
+        ts_min_ms: rows[0].ts_ms,
+        ts_max_ms: rows[rows.len() - 1].ts_ms,
+        bytes,
+    };
+    debug_assert!(summary.ts_min_ms <= summary.ts_max_ms);
+    Ok(summary)
+}
+
+fn check_options(path: &Path, options: &WriteOptions) -> Result<(), StoreError> {
+    let problem = if !(1..=MAX_ROW_GROUP_ROWS).contains(&options.row_group_rows) {
+        Some(format!(
+            "row_group_rows must be 1..={MAX_ROW_GROUP_ROWS}, got {}",
+            options.row_group_rows
+        ))
+    } else if !(1..=22).contains(&options.zstd_level) {
+        Some(format!(
+            "zstd_level must be 1..=22, got {}",
+            options.zstd_level
+        ))
+    } else if options.max_field_columns > MAX_FIELD_COLUMNS {
+        Some(format!(
+            "max_field_columns must be 0..={MAX_FIELD_COLUMNS}, got {}",
+            options.max_field_columns
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(store_error(path, "checking the write options", problem)),
+        None => Ok(()),
+    }
+}
+
+/// What one pass over the documents learns about their paths.
+#[derive(Default)]
+struct PathCensus {
+    /// Per event type: its rows and, per dotted path, the rows holding it.
+    per_type: HashMap<String, (u64, HashMap<String, u64>)>,
+    /// Paths whose node is an array in some row: nothing below them is a
+    /// column.
+    arrays: HashSet<String>,
+    /// Paths whose node is an object in some row.
+    objects: HashSet<String>,
+}
+
+/// The field columns of a file (dotted paths, in column order): see the
+/// module docs for the rule.
+fn choose_field_columns(
+    path: &Path,
+    rows: &[ColdRow],
+    max_columns: usize,
+) -> Result<Vec<String>, StoreError> {
+    if max_columns == 0 {
+        return Ok(Vec::new());
+    }
+    let mut census = PathCensus::default();
+    let mut row_paths: Vec<String> = Vec::new();
+    for row in rows {
+        let doc = parse_doc(path, row)?;
+        row_paths.clear();
+        collect_paths(&doc, "", 1, &mut row_paths, &mut census);
+        let (type_rows, counts) = census.per_type.entry(row.event_type.clone()).or_default();
+        *type_rows += 1;
+        for dotted in &row_paths {
+            match counts.get_mut(dotted.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(dotted.clone(), 1);
+                }
+            }
+        }
+    }
+    let mut totals: HashMap<&str, u64> = HashMap::new();
+    let mut qualified: HashSet<&str> = HashSet::new();
+    for (type_rows, counts) in census.per_type.values() {
+        for (dotted, n) in counts {
+            *totals.entry(dotted.as_str()).or_default() += n;
+            if n * 100 >= type_rows * FIELD_SHARE_PERCENT {
+                qualified.insert(dotted.as_str());
+            }
+        }
+    }
+    let mut chosen: Vec<(&str, u64)> = qualified
+        .into_iter()
+        .filter(|dotted| !census.objects.contains(*dotted) && !below_array(dotted, &census.arrays))
+        .map(|dotted| (dotted, totals[dotted]))
+        .collect();
+    chosen.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    chosen.truncate(max_columns);
+    Ok(chosen.into_iter().map(|(d, _)| d.to_owned()).collect())
+}
+
+/// Whether a strict prefix of `dotted` (by segments) is in `arrays`.
+fn below_array(dotted: &str, arrays: &HashSet<String>) -> bool {
+    dotted
+        .match_indices('.')
+        .any(|(at, _)| arrays.contains(&dotted[..at]))
+}
+
+/// Pushes the dotted paths under `object` (prefix `prefix`, depth of its
+/// members `depth`) onto `found`, noting arrays and objects in `census`.
+fn collect_paths(
+    object: &Value,
+    prefix: &str,
+    depth: usize,
+    found: &mut Vec<String>,
+    census: &mut PathCensus,
+) {
+    let Some(members) = object.as_object() else {
+        return;
+    };
+    for (name, node) in members {
+        if depth == 1 && ENVELOPE_MEMBERS.contains(&name.as_str()) {
+            continue;
+        }
+        if !segment_ok(name) {
+            continue;
+        }
+        let dotted = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match node {
+            Value::Array(_) => {
+                census.arrays.insert(dotted.clone());
+            }
+            Value::Object(_) => {
+                census.objects.insert(dotted.clone());
+                if depth < MAX_FIELD_DEPTH {
+                    collect_paths(node, &dotted, depth + 1, found, census);
+                }
+            }
+            _ => {}
+        }
+        found.push(dotted);
+    }
+}
+
+/// A member name usable as one segment of a dotted `FieldPath` (the query
+/// layer's rules, plus no `.`, which would make the dotted form ambiguous).
+fn segment_ok(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains('.')
+        && !name.starts_with('$')
+        && !name.bytes().all(|b| b.is_ascii_digit())
+        && !name.chars().any(char::is_control)
+}
+
+fn parse_doc(path: &Path, row: &ColdRow) -> Result<Value, StoreError> {
+    let doc: Value = serde_json::from_str(&row.doc)
+        .map_err(|e| store_error(path, format!("event {}: doc is not JSON", row.id), e))?;
+    if !doc.is_object() {
+        return Err(store_error(
+            path,
+            format!("event {}", row.id),
+            "doc is not a JSON object",
+        ));
+    }
+    Ok(doc)
+}
+
+/// The Arrow schema of a file with these field columns.
+fn schema(fields: &[String]) -> SchemaRef {
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let width = i32::try_from(OBJECT_ID_BYTES).unwrap_or(12);
+    let mut columns = vec![
+        Field::new(COL_ID, DataType::FixedSizeBinary(width), false),
+        Field::new(COL_TS, DataType::Int64, false),
+        Field::new(COL_RECV, DataType::Int64, false),
+        Field::new(COL_TYPE, dictionary.clone(), false),
+        Field::new(COL_APP, dictionary.clone(), true),
+        Field::new(COL_HOST, dictionary.clone(), true),
+        Field::new(COL_DOC, DataType::Utf8, false),
+    ];
+    for dotted in fields {
+        columns.push(Field::new(
+            field_column_name(dotted),
+            dictionary.clone(),
+            true,
+        ));
+    }
+    Arc::new(Schema::new(columns))
+}
+
+fn properties(
+    path: &Path,
+    fields: &[String],
+    options: &WriteOptions,
+) -> Result<WriterProperties, StoreError> {
+    let level = ZstdLevel::try_new(options.zstd_level)
+        .map_err(|e| store_error(path, "checking the zstd level", e))?;
+    let field_list = serde_json::to_string(fields)
+        .map_err(|e| store_error(path, "listing the field columns", e))?;
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_dictionary_enabled(true)
+        .set_max_row_group_size(options.row_group_rows)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(META_FORMAT.to_owned(), FORMAT_VERSION.to_owned()),
+            KeyValue::new(META_FIELD_COLUMNS.to_owned(), field_list),
+        ]));
+    // Unique per row: a dictionary would only be built and dropped.
+    for column in [COL_ID, COL_TS, COL_RECV, COL_DOC] {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    // Sorted (ts) or nearly sorted (recv) integers: deltas pack tightly.
+    for column in [COL_TS, COL_RECV] {
+        builder =
+            builder.set_column_encoding(ColumnPath::from(column), Encoding::DELTA_BINARY_PACKED);
+    }
+    Ok(builder.build())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: fail the write after this many row groups (crash
+    /// safety). Per thread, so tests running in parallel do not see it.
+    pub(super) static FAIL_AFTER_ROW_GROUPS: std::cell::Cell<usize> =
+        const { std::cell::Cell::new(usize::MAX) };
+}
+
+fn write_temp(
+    temp: &Path,
+    rows: &[ColdRow],
+    fields: &[String],
+    options: &WriteOptions,
+) -> Result<(), StoreError> {
+    let schema = schema(fields);
+    let props = properties(temp, fields, options)?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temp)
+        .map_err(|e| store_error(temp, "creating the temporary file", e))?;
+    let mut writer = ArrowWriter::try_new(&file, schema.clone(), Some(props))
+        .map_err(|e| store_error(temp, "starting the Parquet writer", e))?;
+    let segments: Vec<Vec<&str>> = fields.iter().map(|f| f.split('.').collect()).collect();
+    for (index, chunk) in rows.chunks(options.row_group_rows).enumerate() {
+        #[cfg(test)]
+        if index >= FAIL_AFTER_ROW_GROUPS.with(std::cell::Cell::get) {
+            return Err(store_error(temp, "test hook", "injected failure"));
+        }
+        let batch = row_group_batch(temp, &schema, chunk, &segments)?;
+        writer
+            .write(&batch)
+            .and_then(|()| writer.flush())
+            .map_err(|e| store_error(temp, format!("writing row group {index}"), e))?;
+    }
+    writer
+        .close()
+        .map_err(|e| store_error(temp, "finishing the Parquet file", e))?;
+    file.sync_all()
+        .map_err(|e| store_error(temp, "syncing the file", e))
+}
+
+/// The columns of one row group.
+fn row_group_batch(
+    path: &Path,
+    schema: &SchemaRef,
+    rows: &[ColdRow],
+    fields: &[Vec<&str>],
+) -> Result<RecordBatch, StoreError> {
+    let ids = FixedSizeBinaryArray::try_from_iter(rows.iter().map(|r| r.id.as_bytes()))
+        .map_err(|e| store_error(path, "building the _id column", e))?;
+    let ts = Int64Array::from_iter_values(rows.iter().map(|r| r.ts_ms));
+    let recv = Int64Array::from_iter_values(rows.iter().map(|r| r.recv_ms));
+    let types: DictionaryArray<Int32Type> = rows.iter().map(|r| r.event_type.as_str()).collect();
+    let apps: DictionaryArray<Int32Type> = rows.iter().map(|r| r.app.as_deref()).collect();
+    let hosts: DictionaryArray<Int32Type> = rows.iter().map(|r| r.host.as_deref()).collect();
+    let docs = StringArray::from_iter_values(rows.iter().map(|r| r.doc.as_str()));
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(ids),
+        Arc::new(ts),
+        Arc::new(recv),
+        Arc::new(types),
+        Arc::new(apps),
+        Arc::new(hosts),
+        Arc::new(docs),
+    ];
+    let mut values: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(rows.len()); fields.len()];
+    for row in rows {
+        let doc = parse_doc(path, row)?;
+        for (segments, column) in fields.iter().zip(values.iter_mut()) {
+            column.push(group_node(&doc, segments).map(node_key));
+        }
+    }
+    for column in &values {
+        let array: DictionaryArray<Int32Type> = column.iter().map(Option::as_deref).collect();
+        columns.push(Arc::new(array));
+    }
+    RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| store_error(path, "assembling a row group", e))
+}
+
+/// A temporary name beside `path`, unique to this process and call.
+fn temp_path(path: &Path) -> Result<PathBuf, StoreError> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| store_error(path, "naming the temporary file", "no file name"))?;
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id())))
+}
+
+/// Renames `temp` onto `path` and syncs the directory, so the name
+/// survives a crash.
+fn publish(temp: &Path, path: &Path) -> Result<(), StoreError> {
+    fs::rename(temp, path).map_err(|e| store_error(path, "renaming into place", e))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| store_error(path, "syncing the directory", e))
+}
