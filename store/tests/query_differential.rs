@@ -10,12 +10,13 @@ mod skip;
 
 use std::collections::BTreeMap;
 
+use helios_store::columnar::WriteOptions;
 use helios_store::query::{
     eval, CompareOp, Cursor, FieldPath, Filter, GroupByRequest, GroupKey, HistogramRequest,
     Literal, Query, QueryBackend, RegexPattern, Selection, SortOrder, TimeRange,
 };
 use helios_store::sqlite::SqliteQueries;
-use helios_store::sqlite::SqliteSink;
+use helios_store::sqlite::{CompactOptions, Compactor, SqliteSink};
 use helios_store::{Envelope, EventDoc, ObjectId, Sink, TsRaw};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
@@ -263,7 +264,44 @@ fn all_pages(backend: &dyn QueryBackend, query: &GenQuery) -> Vec<Cursor> {
     panic!("pagination did not end");
 }
 
-fn check_case(events: &[GenEvent], queries: &[GenQuery]) -> Result<(), TestCaseError> {
+/// Where a case's events are when it is queried.
+#[derive(Debug, Clone, Copy)]
+enum Tiers {
+    /// All in SQLite.
+    Hot,
+    /// All compacted into columnar files (but the one with the highest
+    /// `seq`, which always stays hot).
+    Columnar,
+    /// The older half of the time span columnar, the rest hot.
+    Split,
+}
+
+/// Compacts as `tiers` says, into many small files of small row groups so
+/// that file and row-group boundaries fall inside every case.
+fn compact(path: &std::path::Path, tiers: Tiers) {
+    let before_ms = match tiers {
+        Tiers::Hot => return,
+        Tiers::Columnar => i64::MAX,
+        Tiers::Split => BASE_MS + TS_SPREAD_MS / 2,
+    };
+    let options = CompactOptions {
+        partition_ms: 10,
+        hot_ms: 0,
+        max_rows_per_file: 7,
+        write: WriteOptions {
+            row_group_rows: 3,
+            ..WriteOptions::default()
+        },
+    };
+    let mut compactor = Compactor::open(path, options).unwrap();
+    compactor.compact_before(before_ms, usize::MAX).unwrap();
+}
+
+fn check_case(
+    events: &[GenEvent],
+    queries: &[GenQuery],
+    tiers: Tiers,
+) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
     let built: Vec<EventDoc> = events
@@ -273,6 +311,7 @@ fn check_case(events: &[GenEvent], queries: &[GenQuery]) -> Result<(), TestCaseE
         .collect();
     let mut sink = SqliteSink::open(&path).unwrap();
     sink.write_batch(&built).unwrap();
+    compact(&path, tiers);
     let docs: Vec<Value> = built
         .iter()
         .map(|e| serde_json::from_str(&e.doc).unwrap())
@@ -363,7 +402,25 @@ fn runner() -> TestRunner {
 fn sqlite_backend_agrees_with_the_reference_evaluator_on_generated_corpora() {
     runner()
         .run(&corpus_and_queries(), |(events, queries)| {
-            check_case(&events, &queries)
+            check_case(&events, &queries, Tiers::Hot)
+        })
+        .unwrap();
+}
+
+#[test]
+fn columnar_tier_agrees_with_the_reference_evaluator_on_generated_corpora() {
+    runner()
+        .run(&corpus_and_queries(), |(events, queries)| {
+            check_case(&events, &queries, Tiers::Columnar)
+        })
+        .unwrap();
+}
+
+#[test]
+fn hot_and_columnar_tiers_together_agree_with_the_reference_evaluator() {
+    runner()
+        .run(&corpus_and_queries(), |(events, queries)| {
+            check_case(&events, &queries, Tiers::Split)
         })
         .unwrap();
 }

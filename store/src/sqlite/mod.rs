@@ -13,6 +13,11 @@
 
 #[cfg(feature = "sink")]
 mod classify;
+#[cfg(feature = "sink")]
+mod cold_ids;
+#[cfg(feature = "sink")]
+mod compact;
+pub mod manifest;
 #[cfg(feature = "query")]
 mod queries;
 mod reader;
@@ -23,12 +28,17 @@ mod schema;
 #[cfg(feature = "sink")]
 mod sink;
 
+#[cfg(feature = "sink")]
+pub use compact::{
+    CompactOptions, CompactOutcome, Compactor, DEFAULT_HOT_MS, DEFAULT_MAX_ROWS_PER_FILE,
+    DEFAULT_PARTITION_MS,
+};
 #[cfg(feature = "query")]
 pub use queries::{
     SqliteQueries, MAX_GROUP_KEYS_IN_MEMORY, MAX_GROUP_KEY_BYTES_IN_MEMORY, MAX_TAIL_SCAN_ROWS,
     SQLITE_QUERY_POOL_MAX_IDLE, SQLITE_QUERY_TIMEOUT,
 };
-pub use reader::SqliteReader;
+pub use reader::{SqliteReader, TierCounts};
 pub use schema::{BUSY_TIMEOUT, INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID, SCHEMA_VERSION};
 #[cfg(feature = "sink")]
 pub use sink::{SqlitePragmas, SqliteSink, SQLITE_MAX_BATCH_EVENTS};

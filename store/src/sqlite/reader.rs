@@ -1,18 +1,39 @@
 //! [`SqliteReader`]: a small read-only view for tests, the quickstart and
-//! operators ("is every acked event stored exactly once?"). The report
-//! server's query engine is a separate, later piece.
+//! operators ("is every acked event stored exactly once?"), over both
+//! tiers of the embedded store: the SQLite hot tier and the columnar files
+//! its manifest lists. The report server's query engine is
+//! `SqliteQueries`.
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, Row};
 
+use super::manifest::{self, columnar_dir, Manifest};
 use super::schema::open_reader;
+use crate::columnar::{self, ColdFile};
 use crate::error::StoreError;
 use crate::model::EventDoc;
 use crate::ObjectId;
 
+/// A reader's columnar scans (tests, tools) are not cut short: this is
+/// only a backstop.
+const READER_SCAN_BUDGET: std::time::Duration = std::time::Duration::from_secs(3_600);
+/// Nothing cancels a reader.
+static NEVER_CANCELLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 const SELECT_BY_ID_SQL: &str =
     "SELECT seq, _id, type, ts, recv, app, host, doc FROM events WHERE _id = ?1";
+
+/// How many events each tier holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierCounts {
+    /// Events in the SQLite hot tier.
+    pub hot: u64,
+    /// Events in columnar files.
+    pub columnar: u64,
+    /// Columnar files.
+    pub columnar_files: u64,
+}
 
 /// A read-only connection to an SQLite store. It never migrates or writes;
 /// opening a file with another schema version fails.
@@ -37,51 +58,141 @@ impl SqliteReader {
         Ok(Self { conn, path })
     }
 
-    /// Number of stored events.
+    /// Number of stored events, in both tiers.
     pub fn count(&self) -> Result<u64, StoreError> {
-        let count: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
-            .map_err(|source| self.read_error(source))?;
-        u64::try_from(count).map_err(|_| StoreError::CorruptRow {
+        let tiers = self.count_by_tier()?;
+        Ok(tiers.hot + tiers.columnar)
+    }
+
+    /// Number of stored events in each tier, at one instant.
+    pub fn count_by_tier(&self) -> Result<TierCounts, StoreError> {
+        let (hot, manifest) = self.snapshot(|conn| {
+            conn.query_row("SELECT count(*) FROM events", [], |row| {
+                row.get::<_, i64>(0)
+            })
+        })?;
+        let hot = u64::try_from(hot).map_err(|_| StoreError::CorruptRow {
             path: self.path.clone(),
             seq: -1,
-            reason: format!("count(*) returned {count}"),
+            reason: format!("count(*) returned {hot}"),
+        })?;
+        Ok(TierCounts {
+            hot,
+            columnar: manifest.files.iter().map(|entry| entry.rows).sum(),
+            columnar_files: manifest.files.len() as u64,
         })
     }
 
-    /// The event with this id, if stored.
+    /// The event with this id, if stored (in either tier).
     pub fn get(&self, id: ObjectId) -> Result<Option<EventDoc>, StoreError> {
-        let row = self
-            .conn
-            .prepare_cached(SELECT_BY_ID_SQL)
-            .and_then(|mut select| {
-                select
-                    .query_row([&id.as_bytes()[..]], RawRow::read)
-                    .optional()
-            })
-            .map_err(|source| self.read_error(source))?;
-        row.map(|raw| raw.decode(&self.path)).transpose()
+        let (row, manifest) = self.snapshot(|conn| {
+            conn.prepare_cached(SELECT_BY_ID_SQL)
+                .and_then(|mut select| {
+                    select
+                        .query_row([&id.as_bytes()[..]], RawRow::read)
+                        .optional()
+                })
+        })?;
+        if let Some(raw) = row {
+            return raw.decode(&self.path).map(Some);
+        }
+        let files = self.open_files(&manifest)?;
+        let limits = columnar::ScanLimits {
+            cancelled: &NEVER_CANCELLED,
+            deadline: std::time::Instant::now() + READER_SCAN_BUDGET,
+            limit_ms: u64::try_from(READER_SCAN_BUDGET.as_millis()).unwrap_or(u64::MAX),
+        };
+        let hit = columnar::get(&files, id, &limits).map_err(|error| self.cold_error(error))?;
+        hit.map(|hit| self.event_from_cold(&hit)).transpose()
     }
 
-    /// Every stored id, in insertion order (`seq`). Loads them all: meant for
-    /// tests and small stores, not for production-sized tables.
+    /// Every stored id: the columnar tier's (by file, oldest partition
+    /// first, in `(ts, _id)` order inside a file), then the hot tier's in
+    /// insertion order (`seq`). Loads them all: meant for tests and small
+    /// stores, not for production-sized tables.
     pub fn ids(&self) -> Result<Vec<ObjectId>, StoreError> {
-        let mut select = self
-            .conn
-            .prepare("SELECT seq, _id FROM events ORDER BY seq")
-            .map_err(|source| self.read_error(source))?;
-        let rows = select
-            .query_map([], |row| {
+        let (rows, manifest) = self.snapshot(|conn| {
+            let mut select = conn.prepare("SELECT seq, _id FROM events ORDER BY seq")?;
+            let rows = select.query_map([], |row| {
                 Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
-            })
-            .map_err(|source| self.read_error(source))?;
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
         let mut ids = Vec::new();
-        for row in rows {
-            let (seq, blob) = row.map_err(|source| self.read_error(source))?;
+        for file in self.open_files(&manifest)? {
+            let cold = columnar::ids(&file).map_err(|error| self.cold_error(error))?;
+            ids.extend(cold.into_iter().map(|(id, _)| id));
+        }
+        for (seq, blob) in rows {
             ids.push(decode_id(&self.path, seq, &blob)?);
         }
         Ok(ids)
+    }
+
+    /// Runs `read` and reads the manifest in one read transaction, so the
+    /// two tiers are seen at the same instant.
+    fn snapshot<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<(T, Manifest), StoreError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|source| self.read_error(source))?;
+        let value = read(&tx).map_err(|source| self.read_error(source))?;
+        let manifest = manifest::read(&tx).map_err(|source| self.read_error(source))?;
+        tx.finish().map_err(|source| self.read_error(source))?;
+        Ok((value, manifest))
+    }
+
+    fn open_files(&self, manifest: &Manifest) -> Result<Vec<std::sync::Arc<ColdFile>>, StoreError> {
+        let dir = columnar_dir(&self.path);
+        manifest
+            .files
+            .iter()
+            .map(|entry| {
+                ColdFile::open(&dir.join(&entry.name))
+                    .map(std::sync::Arc::new)
+                    .map_err(|error| self.cold_error(error))
+            })
+            .collect()
+    }
+
+    /// An event read back from a columnar file: the envelope columns come
+    /// from its stored document, which holds the envelope.
+    fn event_from_cold(&self, hit: &crate::query::Hit) -> Result<EventDoc, StoreError> {
+        let corrupt = |reason: String| StoreError::CorruptRow {
+            path: self.path.clone(),
+            seq: -1,
+            reason: format!("columnar event {}: {reason}", hit.id),
+        };
+        let text = |name: &str| hit.doc.get(name).and_then(serde_json::Value::as_str);
+        let event_type = text(crate::FIELD_TYPE)
+            .ok_or_else(|| corrupt("no `type`".to_owned()))?
+            .to_owned();
+        let recv_ms = text(crate::FIELD_RECV)
+            .and_then(crate::parse_rfc3339_ms)
+            .ok_or_else(|| corrupt("no readable `recv`".to_owned()))?;
+        let doc = hit
+            .stored_text
+            .clone()
+            .ok_or_else(|| corrupt("no stored text".to_owned()))?;
+        Ok(EventDoc {
+            id: hit.id,
+            event_type,
+            ts_ms: hit.ts_ms,
+            recv_ms,
+            app: text(crate::FIELD_APP).map(str::to_owned),
+            host: text(crate::FIELD_HOST).map(str::to_owned),
+            doc,
+        })
+    }
+
+    fn cold_error(&self, error: crate::query::QueryError) -> StoreError {
+        StoreError::Read {
+            path: self.path.clone(),
+            source: Box::new(error),
+        }
     }
 
     /// The database file.

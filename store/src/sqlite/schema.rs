@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::error::StoreError;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for another connection's lock before
 /// reporting busy. Long enough to ride out a retention transaction or a WAL
@@ -50,8 +50,31 @@ CREATE INDEX events_ts_id ON events(ts, _id);
 CREATE INDEX events_recv ON events(recv);
 ";
 
+/// Version 1 → 2: the columnar tier's manifest (`crate::sqlite::manifest`).
+/// `columnar_files` lists the published Parquet files of sealed time
+/// partitions; `columnar_state.generation` grows with every change to it,
+/// so a reader can tell that a compaction moved rows while it read. Kept in
+/// the database so that publishing a file and deleting its rows from
+/// `events` are one transaction.
+const MIGRATION_2: &str = "
+CREATE TABLE columnar_files(
+    name            TEXT PRIMARY KEY,
+    partition_start INTEGER NOT NULL,
+    partition_ms    INTEGER NOT NULL,
+    ts_min          INTEGER NOT NULL,
+    ts_max          INTEGER NOT NULL,
+    rows            INTEGER NOT NULL,
+    bytes           INTEGER NOT NULL
+);
+CREATE TABLE columnar_state(
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+);
+INSERT INTO columnar_state(id, generation) VALUES (1, 0);
+";
+
 /// `MIGRATIONS[v]` migrates version `v` to `v + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [MIGRATION_1];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [MIGRATION_1, MIGRATION_2];
 
 /// `PRAGMA synchronous` value for FULL.
 const SYNCHRONOUS_FULL: i64 = 2;
@@ -81,6 +104,9 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     set_journal_mode_wal(&conn, path)?;
     set_synchronous_full(&conn, path)?;
     set_writer_cache(&conn, path)?;
+    if version == 0 {
+        set_incremental_vacuum(&conn, path)?;
+    }
     migrate(&mut conn, path)?;
     Ok(conn)
 }
@@ -160,6 +186,15 @@ fn set_writer_cache(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         .map_err(|source| open_error(path, "setting cache_size", source))?;
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
         .map_err(|source| open_error(path, "setting wal_autocheckpoint", source))
+}
+
+/// A new file gets `auto_vacuum = INCREMENTAL` (it can only be chosen
+/// before the first table exists): the hot tier shrinks after compaction
+/// moves its rows out, instead of keeping its high-water mark on disk (the
+/// compactor runs `PRAGMA incremental_vacuum`).
+fn set_incremental_vacuum(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .map_err(|source| open_error(path, "setting auto_vacuum=INCREMENTAL", source))
 }
 
 fn set_synchronous_full(conn: &Connection, path: &Path) -> Result<(), StoreError> {

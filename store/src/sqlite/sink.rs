@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::classify::{classify, classify_row};
+use super::cold_ids::{ColdIds, ColdVerdict};
+use super::manifest::columnar_dir;
 use super::schema::open_writer;
 use crate::error::StoreError;
 use crate::model::EventDoc;
@@ -85,6 +87,8 @@ pub struct SqliteSink {
     path: PathBuf,
     /// [`multi_row_insert_sql`], built once.
     insert_many_sql: String,
+    /// `_id` uniqueness against the columnar tier.
+    cold: ColdIds,
 }
 
 impl std::fmt::Debug for SqliteSink {
@@ -103,6 +107,7 @@ impl SqliteSink {
         let conn = open_writer(&path)?;
         Ok(Self {
             conn,
+            cold: ColdIds::new(columnar_dir(&path)),
             path,
             insert_many_sql: multi_row_insert_sql(),
         })
@@ -149,6 +154,26 @@ impl SqliteSink {
             .map_err(|error| classify(error, context()))?;
         let mut outcome = WriteOutcome::default();
         let mut refused = Vec::new();
+        // Events whose earlier copy may be in a columnar file: decided here,
+        // under the write lock the compactor publishes under too.
+        self.cold
+            .refresh(&tx)
+            .map_err(|error| classify(error, context()))?;
+        let mut in_cold: Vec<Option<ColdVerdict>> = Vec::new();
+        if self.cold.any_may_hold(batch) {
+            for (index, event) in batch.iter().enumerate() {
+                let verdict = self.cold.verdict(event)?;
+                match verdict {
+                    Some(ColdVerdict::Duplicate) => outcome.duplicates += 1,
+                    Some(ColdVerdict::OtherApp) => {
+                        refused.push(RefusedEvent::app_conflict(index, event));
+                    }
+                    None => {}
+                }
+                in_cold.push(verdict);
+            }
+        }
+        let decided = |index: usize| in_cold.get(index).is_some_and(Option::is_some);
         {
             let mut insert_many = tx
                 .prepare_cached(&self.insert_many_sql)
@@ -161,7 +186,8 @@ impl SqliteSink {
                 .map_err(|error| classify(error, context()))?;
             let mut start = 0;
             for chunk in batch.chunks(ROWS_PER_INSERT) {
-                if chunk.len() == ROWS_PER_INSERT {
+                let all_undecided = !(start..start + chunk.len()).any(decided);
+                if chunk.len() == ROWS_PER_INSERT && all_undecided {
                     for (row, event) in chunk.iter().enumerate() {
                         bind_row(&mut insert_many, row * PARAMS_PER_ROW, event)
                             .map_err(|error| classify(error, context()))?;
@@ -182,8 +208,9 @@ impl SqliteSink {
                                     refused.push(RefusedEvent::app_conflict(start + offset, event));
                                 }
                             }
+                            let here = start..start + chunk.len();
                             let conflicts_here =
-                                refused.iter().filter(|r| r.index >= start).count();
+                                refused.iter().filter(|r| here.contains(&r.index)).count();
                             outcome.duplicates += (chunk.len() - inserted - conflicts_here) as u64;
                         }
                         start += chunk.len();
@@ -192,6 +219,9 @@ impl SqliteSink {
                 }
                 for (offset, event) in chunk.iter().enumerate() {
                     let index = start + offset;
+                    if decided(index) {
+                        continue;
+                    }
                     if insert_one_row(&mut insert_one, index, event, &mut outcome)? == Row::Skipped
                     {
                         if stored_for_same_app(&mut same_app, event)
@@ -213,6 +243,8 @@ impl SqliteSink {
         if refused.is_empty() {
             Ok(outcome)
         } else {
+            // Refusals found in the columnar tier came first.
+            refused.sort_by_key(|r| r.index);
             debug_assert!(refused.windows(2).all(|w| w[0].index < w[1].index));
             Err(SinkError::Refused {
                 stored: outcome,

@@ -146,6 +146,12 @@ impl Pool {
         })
     }
 
+    /// The flag [`Pool::cancel`] sets, for work outside SQLite (the
+    /// columnar tier's scans) to stop with the pool's statements.
+    pub(super) fn cancelled(&self) -> &AtomicBool {
+        &self.cancelled
+    }
+
     /// Stops the statements running now (at their next progress check or
     /// `regexp` call) and refuses later work.
     pub(super) fn cancel(&self) {

@@ -5,6 +5,7 @@
 
 mod compile;
 mod conn;
+mod tiers;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,13 +20,11 @@ use crate::error::StoreError;
 use crate::ObjectId;
 
 use crate::query::api::{
-    DistinctRequest, FieldName, GroupBy, GroupByRequest, GroupCount, GroupKey, Histogram,
-    HistogramRequest, Hit, Page, QueryBackend, TailCursor, TailPage, TailRequest, TypeCount,
-    MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_READ_DOC_BYTES, MAX_SUGGEST_SCAN_EVENTS,
-    MAX_TAIL_LIMIT, MAX_TOP_N,
+    DistinctRequest, GroupBy, GroupByRequest, GroupCount, GroupKey, Histogram, HistogramRequest,
+    Hit, Page, TailCursor, TailPage, TailRequest, TypeCount, MAX_DISTINCT_LIMIT,
+    MAX_FIELD_SAMPLE_DOCS, MAX_READ_DOC_BYTES, MAX_SUGGEST_SCAN_EVENTS, MAX_TAIL_LIMIT, MAX_TOP_N,
 };
 use crate::query::error::QueryError;
-use crate::query::fields::field_names;
 use crate::query::histogram::Plan;
 use crate::query::ir::{FieldPath, Query, Selection, SortOrder, TimeRange};
 use crate::query::project::project;
@@ -72,6 +71,8 @@ pub struct SqliteQueries {
     group_keys_in_memory: usize,
     group_key_bytes_in_memory: usize,
     query_timeout: Duration,
+    /// The columnar tier's open files.
+    cold: tiers::ColdCache,
 }
 
 impl std::fmt::Debug for SqliteQueries {
@@ -89,6 +90,7 @@ impl SqliteQueries {
         let path = path.as_ref().to_owned();
         let pool = Pool::open(&path)?;
         Ok(Self {
+            cold: tiers::ColdCache::new(&path),
             path,
             pool,
             group_keys_in_memory: MAX_GROUP_KEYS_IN_MEMORY,
@@ -414,8 +416,10 @@ impl SqliteQueries {
     }
 }
 
-impl QueryBackend for SqliteQueries {
-    fn query(&self, query: &Query) -> Result<Page, QueryError> {
+/// The hot tier alone (the `events` table): what each request reads from
+/// SQLite; `tiers.rs` adds the columnar files.
+impl SqliteQueries {
+    fn hot_query(&self, query: &Query) -> Result<Page, QueryError> {
         let limit = query.effective_limit();
         if limit == 0 {
             return Ok(Page {
@@ -435,7 +439,7 @@ impl QueryBackend for SqliteQueries {
         Ok(Page::keyset(events, more))
     }
 
-    fn histogram(&self, request: &HistogramRequest) -> Result<Histogram, QueryError> {
+    fn hot_histogram(&self, request: &HistogramRequest) -> Result<Histogram, QueryError> {
         let plan = Plan::new(request)?;
         // Counted in Rust while streaming `ts` off the covering (ts, _id)
         // index: SQLite's GROUP BY on a computed bucket would sort every
@@ -485,7 +489,7 @@ impl QueryBackend for SqliteQueries {
         Ok(plan.finish(series, counts))
     }
 
-    fn group_by(&self, request: &GroupByRequest) -> Result<GroupBy, QueryError> {
+    fn hot_group_by(&self, request: &GroupByRequest) -> Result<GroupBy, QueryError> {
         check_top_n(request.top_n)?;
         let ranked = self.rank_values(&request.select, &request.path, request.top_n)?;
         let groups = self.group_counts(ranked.groups)?;
@@ -497,7 +501,7 @@ impl QueryBackend for SqliteQueries {
         })
     }
 
-    fn distinct(&self, request: &DistinctRequest) -> Result<Vec<GroupCount>, QueryError> {
+    fn hot_distinct(&self, request: &DistinctRequest) -> Result<Vec<GroupCount>, QueryError> {
         let limit = request.limit.min(MAX_DISTINCT_LIMIT);
         let ranked = self.top_values_sql(
             &request.select,
@@ -514,29 +518,26 @@ impl QueryBackend for SqliteQueries {
             .collect())
     }
 
-    fn field_names(&self, range: TimeRange, sample: usize) -> Result<Vec<FieldName>, QueryError> {
-        let sample_limit = sample.min(MAX_FIELD_SAMPLE_DOCS);
+    /// The most recent `sample_limit` documents in `range`, parsed (a
+    /// document that is not JSON is skipped: samples are best effort, and
+    /// `query` reports such rows as corrupt).
+    fn hot_sample(&self, range: TimeRange, sample_limit: usize) -> Result<Vec<Value>, QueryError> {
+        let sample_limit = sample_limit.min(MAX_FIELD_SAMPLE_DOCS);
         let mut sql = Sql::default();
         sql.push("SELECT doc FROM events WHERE ");
         compile::selection(&mut sql, &Selection::range(range))?;
-        let sample = sql.bind(SqlValue::Integer(to_sql_int(
-            sample.min(MAX_FIELD_SAMPLE_DOCS),
-        )))?;
+        let sample = sql.bind(SqlValue::Integer(to_sql_int(sample_limit)))?;
         sql.push(&format!(" ORDER BY ts DESC, _id DESC LIMIT {sample}"));
         let (texts, _) = self.bounded_rows("sampling documents", &sql, sample_limit, |row| {
             Ok(((), row.get(0)?))
         })?;
-        let texts: Vec<String> = texts.into_iter().map(|((), text)| text).collect();
-        // A document that is not JSON is skipped here: suggestions are best
-        // effort, and `query` reports such rows as corrupt.
-        let docs: Vec<Value> = texts
+        Ok(texts
             .iter()
-            .filter_map(|text| serde_json::from_str(text).ok())
-            .collect();
-        Ok(field_names(&docs))
+            .filter_map(|((), text)| serde_json::from_str(text).ok())
+            .collect())
     }
 
-    fn types(&self, range: TimeRange) -> Result<Vec<TypeCount>, QueryError> {
+    fn hot_types(&self, range: TimeRange) -> Result<Vec<TypeCount>, QueryError> {
         let mut sql = Sql::default();
         sql.push("SELECT type, count(*) AS n FROM events WHERE ");
         compile::selection(&mut sql, &Selection::range(range))?;
@@ -553,7 +554,7 @@ impl QueryBackend for SqliteQueries {
             .collect())
     }
 
-    fn get(&self, id: ObjectId) -> Result<Option<Hit>, QueryError> {
+    fn hot_get(&self, id: ObjectId) -> Result<Option<Hit>, QueryError> {
         let sql = Sql {
             text: "SELECT _id, ts, doc FROM events WHERE _id = ?1".to_owned(),
             params: vec![SqlValue::Blob(id.as_bytes().to_vec())],
@@ -564,7 +565,7 @@ impl QueryBackend for SqliteQueries {
         Ok(self.hits(rows, None)?.into_iter().next())
     }
 
-    fn tail(&self, request: &TailRequest) -> Result<TailPage, QueryError> {
+    fn hot_tail(&self, request: &TailRequest) -> Result<TailPage, QueryError> {
         let head = self.head_seq()?;
         let Some(after) = &request.after else {
             return Ok(TailPage {
@@ -631,14 +632,6 @@ impl QueryBackend for SqliteQueries {
             events,
             next: TailCursor(next.to_string()),
         })
-    }
-
-    fn describe(&self) -> String {
-        format!("sqlite://{}", self.path.display())
-    }
-
-    fn cancel(&self) {
-        self.pool.cancel();
     }
 }
 

@@ -1,0 +1,470 @@
+//! [`Compactor`]: moves sealed time partitions of the SQLite hot tier into
+//! columnar files, and drops whole partitions past retention.
+//!
+//! One step, and why nothing is lost or stored twice at any crash point:
+//! 1. read, in `(ts, _id)` order, up to `max_rows_per_file` rows of the
+//!    oldest sealed partition whose `seq` is below the highest `seq` seen
+//!    (`S`; rows inserted later have a larger `seq` and are not touched);
+//! 2. write them to a new file under its deterministic name (temporary
+//!    name, fsync, rename, fsync of the directory) — a crash here leaves an
+//!    unlisted file that the next [`Compactor::open`] removes;
+//! 3. in one `BEGIN IMMEDIATE` transaction: list the file in the manifest
+//!    and delete exactly those rows (same partition, `seq < S`, key ≤ the
+//!    last row's key). If the delete does not remove exactly the rows
+//!    written (retention deleted some meanwhile), the transaction is rolled
+//!    back and the file removed: the step is redone from the start later.
+//!
+//! The row with the highest `seq` always stays in the hot tier: `seq` has
+//! no AUTOINCREMENT, and a live tail following it would otherwise skip
+//! numbers SQLite hands out again (the same rule as retention's).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use super::manifest::{self, columnar_dir, ManifestEntry, COLUMNAR_FILE_EXTENSION};
+use super::schema::open_writer;
+use crate::columnar::{write_file, ColdRow, WriteOptions};
+use crate::error::StoreError;
+use crate::ObjectId;
+
+/// Default width of a time partition (of `ts`), ms: 15 minutes, so a day is
+/// 96 partitions and a whole-day query opens about a hundred files.
+pub const DEFAULT_PARTITION_MS: i64 = 15 * 60_000;
+/// Default time a partition stays in the hot tier after it ends, ms: events
+/// that arrive a little late still land before it is sealed, and the live
+/// tail and `_id` uniqueness of recent events stay SQLite's.
+pub const DEFAULT_HOT_MS: i64 = 5 * 60_000;
+/// Default most events per columnar file: bounds the compactor's memory
+/// (rows are held while the file is written) and the length of the
+/// transaction that deletes them from the hot tier.
+pub const DEFAULT_MAX_ROWS_PER_FILE: usize = 262_144;
+/// Free pages, as a share of the hot tier's pages, past which a
+/// compaction pass gives them back to the file system
+/// (`PRAGMA incremental_vacuum`); below it they are reused by new inserts.
+const VACUUM_FREE_SHARE_DIVISOR: i64 = 2;
+/// Suffix of a file being written; never listed, removed on open.
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// How the compactor cuts and writes partitions.
+#[derive(Debug, Clone)]
+pub struct CompactOptions {
+    /// Width of a time partition, ms (> 0).
+    pub partition_ms: i64,
+    /// How long after its end a partition stays hot, ms (≥ 0).
+    pub hot_ms: i64,
+    /// Most events per file (> 0).
+    pub max_rows_per_file: usize,
+    /// How files are written.
+    pub write: WriteOptions,
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        Self {
+            partition_ms: DEFAULT_PARTITION_MS,
+            hot_ms: DEFAULT_HOT_MS,
+            max_rows_per_file: DEFAULT_MAX_ROWS_PER_FILE,
+            write: WriteOptions::default(),
+        }
+    }
+}
+
+/// What one call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactOutcome {
+    /// Files published.
+    pub files_written: u64,
+    /// Events moved from the hot tier into them.
+    pub rows_moved: u64,
+    /// Files unlisted and removed (retention, or unlisted leftovers).
+    pub files_removed: u64,
+}
+
+/// The columnar tier's single writer. Runs beside the flushers' sinks on
+/// the same database (SQLite serializes the writes).
+pub struct Compactor {
+    conn: Connection,
+    db_path: PathBuf,
+    dir: PathBuf,
+    options: CompactOptions,
+}
+
+impl std::fmt::Debug for Compactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compactor")
+            .field("db_path", &self.db_path)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One step's rows and where they came from.
+struct Step {
+    partition_start_ms: i64,
+    partition_end_ms: i64,
+    seq_bound: i64,
+    rows: Vec<ColdRow>,
+}
+
+impl Compactor {
+    /// Opens the store at `db_path` for compaction (migrating it like the
+    /// sink does), creates its columnar directory, and removes files there
+    /// that the manifest does not list (a crash mid-step).
+    pub fn open(db_path: impl AsRef<Path>, options: CompactOptions) -> Result<Self, StoreError> {
+        assert!(options.partition_ms > 0, "partition_ms must be positive");
+        assert!(options.hot_ms >= 0, "hot_ms must not be negative");
+        assert!(
+            options.max_rows_per_file > 0,
+            "max_rows_per_file must be positive"
+        );
+        let db_path = db_path.as_ref().to_owned();
+        let conn = open_writer(&db_path)?;
+        let dir = columnar_dir(&db_path);
+        std::fs::create_dir_all(&dir).map_err(|source| io_error(&dir, "creating", source))?;
+        let mut compactor = Self {
+            conn,
+            db_path,
+            dir,
+            options,
+        };
+        let removed = compactor.remove_unlisted()?;
+        if removed > 0 {
+            tracing::info!(files = removed, dir = %compactor.dir.display(), "removed unpublished columnar files");
+        }
+        Ok(compactor)
+    }
+
+    /// The columnar directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Moves every partition sealed at `now_ms` (ended at least `hot_ms`
+    /// ago) into files, at most `max_files` files in this call.
+    pub fn compact_sealed(
+        &mut self,
+        now_ms: i64,
+        max_files: usize,
+    ) -> Result<CompactOutcome, StoreError> {
+        let sealed_before = now_ms
+            .saturating_sub(self.options.hot_ms)
+            .div_euclid(self.options.partition_ms)
+            .saturating_mul(self.options.partition_ms);
+        self.compact_before(sealed_before, max_files)
+    }
+
+    /// Moves every event with `ts < before_ms` (whole partitions from the
+    /// oldest; the partition holding `before_ms - 1` too) into files, but
+    /// the one with the highest `seq`. For tests, tools and upgrades.
+    pub fn compact_before(
+        &mut self,
+        before_ms: i64,
+        max_files: usize,
+    ) -> Result<CompactOutcome, StoreError> {
+        let mut outcome = CompactOutcome::default();
+        while (outcome.files_written as usize) < max_files {
+            let Some(step) = self.read_step(before_ms)? else {
+                break;
+            };
+            outcome.rows_moved += self.publish_step(step)?;
+            outcome.files_written += 1;
+        }
+        if outcome.files_written > 0 {
+            self.give_back_free_pages()?;
+        }
+        Ok(outcome)
+    }
+
+    /// Unlists and removes every file whose partition ended at or before
+    /// `cutoff_ms` (retention keys on `ts` in the columnar tier: whole
+    /// partitions go).
+    pub fn drop_partitions_before(&mut self, cutoff_ms: i64) -> Result<CompactOutcome, StoreError> {
+        let manifest =
+            manifest::read(&self.conn).map_err(|e| self.sql_error("reading the manifest", e))?;
+        let expired: Vec<ManifestEntry> = manifest
+            .files
+            .into_iter()
+            .filter(|entry| entry.partition_end_ms() <= cutoff_ms)
+            .collect();
+        if expired.is_empty() {
+            return Ok(CompactOutcome::default());
+        }
+        let names: Vec<String> = expired.iter().map(|entry| entry.name.clone()).collect();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sql(&self.db_path, "dropping expired partitions", e))?;
+        manifest::remove(&tx, &names)
+            .map_err(|e| sql(&self.db_path, "dropping expired partitions", e))?;
+        tx.commit()
+            .map_err(|e| sql(&self.db_path, "dropping expired partitions", e))?;
+        // Unlisted now: readers holding a file open keep reading it.
+        for name in &names {
+            let path = self.dir.join(name);
+            if let Err(source) = std::fs::remove_file(&path) {
+                if source.kind() != std::io::ErrorKind::NotFound {
+                    return Err(io_error(&path, "removing", source));
+                }
+            }
+            if let Some(parent) = path.parent() {
+                // Only succeeds once the partition directory is empty.
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+        tracing::info!(
+            files = names.len(),
+            cutoff_ms,
+            "retention dropped columnar partitions"
+        );
+        Ok(CompactOutcome {
+            files_removed: names.len() as u64,
+            ..CompactOutcome::default()
+        })
+    }
+
+    fn read_step(&self, before_ms: i64) -> Result<Option<Step>, StoreError> {
+        let context = "reading rows to compact";
+        let conn = &self.conn;
+        let seq_bound: i64 = conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM events", [], |row| {
+                row.get(0)
+            })
+            .map_err(|e| self.sql_error(context, e))?;
+        let first_ts: Option<i64> = match conn.query_row(
+            "SELECT ts FROM events WHERE ts < ?1 AND seq < ?2 ORDER BY ts LIMIT 1",
+            params![before_ms, seq_bound],
+            |row| row.get(0),
+        ) {
+            Ok(ts) => Some(ts),
+            Err(rusqlite::Error::QueryReturnedNoRows) => None,
+            Err(e) => return Err(self.sql_error(context, e)),
+        };
+        let Some(first_ts) = first_ts else {
+            return Ok(None);
+        };
+        let partition_ms = self.options.partition_ms;
+        let partition_start_ms = first_ts
+            .div_euclid(partition_ms)
+            .saturating_mul(partition_ms);
+        let partition_end_ms = partition_start_ms.saturating_add(partition_ms);
+        let limit = i64::try_from(self.options.max_rows_per_file).unwrap_or(i64::MAX);
+        let mut statement = conn
+            .prepare_cached(
+                "SELECT _id, type, ts, recv, app, host, doc FROM events \
+                 WHERE ts >= ?1 AND ts < ?2 AND seq < ?3 ORDER BY ts, _id LIMIT ?4",
+            )
+            .map_err(|e| self.sql_error(context, e))?;
+        let rows = statement
+            .query_map(
+                params![partition_start_ms, partition_end_ms, seq_bound, limit],
+                |row| {
+                    let id: Vec<u8> = row.get(0)?;
+                    Ok((
+                        id,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                        row.get::<_, String>(6)?,
+                    ))
+                },
+            )
+            .map_err(|e| self.sql_error(context, e))?;
+        let mut cold = Vec::new();
+        for row in rows {
+            let (id, event_type, ts_ms, recv_ms, app, host, doc) =
+                row.map_err(|e| self.sql_error(context, e))?;
+            let id = ObjectId::from_slice(&id).map_err(|error| StoreError::Compaction {
+                path: self.db_path.clone(),
+                context: format!("an `_id` of {} bytes in the hot tier", id.len()),
+                source: Box::new(error),
+            })?;
+            cold.push(ColdRow {
+                id,
+                ts_ms,
+                recv_ms,
+                event_type,
+                app,
+                host,
+                doc,
+            });
+        }
+        debug_assert!(!cold.is_empty(), "the first row was found above");
+        Ok(Some(Step {
+            partition_start_ms,
+            partition_end_ms,
+            seq_bound,
+            rows: cold,
+        }))
+    }
+
+    /// Writes a step's file and publishes it; returns the rows moved.
+    fn publish_step(&mut self, step: Step) -> Result<u64, StoreError> {
+        let Step {
+            partition_start_ms,
+            partition_end_ms,
+            seq_bound,
+            mut rows,
+        } = step;
+        let (first, last) = match (rows.first(), rows.last()) {
+            (Some(first), Some(last)) => (first.id, (last.ts_ms, last.id)),
+            _ => return Ok(0),
+        };
+        let name = manifest::file_name(partition_start_ms, seq_bound, &first.to_hex());
+        let path = self.dir.join(&name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| io_error(parent, "creating", source))?;
+        }
+        let expected = rows.len() as u64;
+        let summary = write_file(&path, &mut rows, &self.options.write)?;
+        drop(rows);
+        assert_eq!(summary.rows, expected, "the file holds every row read");
+        let entry = ManifestEntry {
+            name,
+            partition_start_ms,
+            partition_ms: self.options.partition_ms,
+            ts_min_ms: summary.ts_min_ms,
+            ts_max_ms: summary.ts_max_ms,
+            rows: summary.rows,
+            bytes: summary.bytes,
+        };
+        let context = "publishing a columnar file";
+        let result = (|| -> rusqlite::Result<u64> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            manifest::publish(&tx, &entry)?;
+            let deleted = tx
+                .prepare_cached(
+                    "DELETE FROM events WHERE ts >= ?1 AND ts < ?2 AND seq < ?3 \
+                     AND (ts, _id) <= (?4, ?5)",
+                )?
+                .execute(params![
+                    partition_start_ms,
+                    partition_end_ms,
+                    seq_bound,
+                    last.0,
+                    &last.1.as_bytes()[..]
+                ])? as u64;
+            if deleted != expected {
+                // Dropping `tx` rolls back both the listing and the delete.
+                return Ok(deleted);
+            }
+            tx.commit()?;
+            Ok(deleted)
+        })();
+        match result {
+            Ok(deleted) if deleted == expected => {
+                tracing::debug!(file = %entry.name, rows = expected, "published a columnar file");
+                Ok(expected)
+            }
+            Ok(deleted) => {
+                remove_quietly(&path);
+                Err(StoreError::Compaction {
+                    path: self.db_path.clone(),
+                    context: format!("publishing partition {partition_start_ms}"),
+                    source: format!(
+                        "{expected} rows were read but {deleted} matched when publishing \
+                         (rows deleted meanwhile); rolled back, it will be redone"
+                    )
+                    .into(),
+                })
+            }
+            Err(e) => {
+                remove_quietly(&path);
+                Err(self.sql_error(context, e))
+            }
+        }
+    }
+
+    /// `PRAGMA incremental_vacuum` when over half the hot tier's pages are
+    /// free (a file created before schema version 2 has no auto-vacuum and
+    /// keeps its size: the pragma does nothing there).
+    fn give_back_free_pages(&self) -> Result<(), StoreError> {
+        let context = "giving free pages back";
+        let free: i64 = self
+            .conn
+            .pragma_query_value(None, "freelist_count", |row| row.get(0))
+            .map_err(|e| self.sql_error(context, e))?;
+        let pages: i64 = self
+            .conn
+            .pragma_query_value(None, "page_count", |row| row.get(0))
+            .map_err(|e| self.sql_error(context, e))?;
+        if free > 0 && free >= pages / VACUUM_FREE_SHARE_DIVISOR {
+            self.conn
+                .execute_batch("PRAGMA incremental_vacuum")
+                .map_err(|e| self.sql_error(context, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes files under the columnar directory that the manifest does
+    /// not list (and temporary files); returns how many.
+    fn remove_unlisted(&mut self) -> Result<u64, StoreError> {
+        let manifest =
+            manifest::read(&self.conn).map_err(|e| self.sql_error("reading the manifest", e))?;
+        let listed: std::collections::HashSet<PathBuf> = manifest
+            .files
+            .iter()
+            .map(|entry| self.dir.join(&entry.name))
+            .collect();
+        let mut removed = 0;
+        let partitions = std::fs::read_dir(&self.dir)
+            .map_err(|source| io_error(&self.dir, "listing", source))?;
+        for partition in partitions {
+            let partition = partition.map_err(|source| io_error(&self.dir, "listing", source))?;
+            let partition_path = partition.path();
+            if !partition_path.is_dir() {
+                continue;
+            }
+            let files = std::fs::read_dir(&partition_path)
+                .map_err(|source| io_error(&partition_path, "listing", source))?;
+            for file in files {
+                let file = file.map_err(|source| io_error(&partition_path, "listing", source))?;
+                let path = file.path();
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                let ours = name.ends_with(TEMP_SUFFIX)
+                    || path.extension().and_then(|e| e.to_str()) == Some(COLUMNAR_FILE_EXTENSION);
+                if ours && !listed.contains(&path) {
+                    std::fs::remove_file(&path)
+                        .map_err(|source| io_error(&path, "removing", source))?;
+                    removed += 1;
+                }
+            }
+            let _ = std::fs::remove_dir(&partition_path);
+        }
+        Ok(removed)
+    }
+
+    fn sql_error(&self, context: &str, error: rusqlite::Error) -> StoreError {
+        sql(&self.db_path, context, error)
+    }
+}
+
+fn sql(path: &Path, context: &str, error: rusqlite::Error) -> StoreError {
+    StoreError::Compaction {
+        path: path.to_owned(),
+        context: context.to_owned(),
+        source: Box::new(error),
+    }
+}
+
+fn io_error(path: &Path, action: &str, source: std::io::Error) -> StoreError {
+    StoreError::Compaction {
+        path: path.to_owned(),
+        context: action.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+fn remove_quietly(path: &Path) {
+    if let Err(error) = std::fs::remove_file(path) {
+        tracing::warn!(path = %path.display(), %error, "could not remove an unpublished columnar file; the next start removes it");
+    }
+}

@@ -1,0 +1,571 @@
+//! The query back end over both tiers of the embedded store: the SQLite
+//! hot tier (`events`) and the columnar files its manifest lists
+//! (`crate::columnar`).
+//!
+//! Consistency without a long read transaction: every request reads the
+//! manifest (its generation and files), answers from both tiers, then reads
+//! the generation again. Publishing a file and deleting its rows from the
+//! hot tier is one transaction that bumps the generation, so an unchanged
+//! generation means no event moved between the tiers while the request
+//! read them: each event was counted exactly once. A changed one (a
+//! compaction finished meanwhile, rare) makes the request run again, up to
+//! [`MAX_SNAPSHOT_ATTEMPTS`] times.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use serde_json::Value;
+
+use super::{compile, Sql, SqliteQueries};
+use crate::columnar::{self, canonical_key, group_node, node_key, ColdFile, ScanLimits, Tally};
+use crate::query::api::{
+    DistinctRequest, FieldName, GroupBy, GroupByRequest, GroupCount, GroupKey, Histogram,
+    HistogramRequest, Hit, Page, QueryBackend, TailPage, TailRequest, TypeCount,
+    MAX_DISTINCT_LIMIT, MAX_FIELD_SAMPLE_DOCS, MAX_READ_DOC_BYTES, MAX_SUGGEST_SCAN_EVENTS,
+};
+use crate::query::error::QueryError;
+use crate::query::eval;
+use crate::query::fields::field_names;
+use crate::query::histogram::Plan;
+use crate::query::ir::{FieldPath, Query, Selection, SortOrder, TimeRange};
+use crate::sqlite::manifest::{self, columnar_dir, Manifest};
+use crate::ObjectId;
+
+/// How often one request starts over because a compaction moved events
+/// between the tiers while it read; past it the request fails (503-like),
+/// which only a compactor publishing faster than queries run can cause.
+pub const MAX_SNAPSHOT_ATTEMPTS: usize = 4;
+
+/// Most recent columnar documents read for value suggestions and field
+/// names when the hot tier has too few (these are samples, not scans).
+const MAX_COLD_SAMPLE_DOCS: usize = 10_000;
+
+/// The columnar files this reader has open, by manifest name: a file stays
+/// open (and readable, even once a retention pass unlinks it) while a
+/// request uses it; files the manifest no longer lists are dropped from
+/// the cache at the next request.
+#[derive(Debug)]
+pub(super) struct ColdCache {
+    dir: PathBuf,
+    open: Mutex<HashMap<String, Arc<ColdFile>>>,
+}
+
+impl ColdCache {
+    pub(super) fn new(db_path: &std::path::Path) -> Self {
+        Self {
+            dir: columnar_dir(db_path),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The files of `manifest` that may hold events in `from..to`, opened.
+    fn files(
+        &self,
+        manifest: &Manifest,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Arc<ColdFile>>, QueryError> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.retain(|name, _| manifest.files.iter().any(|entry| &entry.name == name));
+        let mut files = Vec::new();
+        for entry in manifest.files.iter().filter(|e| e.overlaps(from_ms, to_ms)) {
+            if let Some(file) = open.get(&entry.name) {
+                files.push(Arc::clone(file));
+                continue;
+            }
+            let file = Arc::new(ColdFile::open(&self.dir.join(&entry.name))?);
+            open.insert(entry.name.clone(), Arc::clone(&file));
+            files.push(file);
+        }
+        Ok(files)
+    }
+}
+
+/// A histogram split's series: canonical key text (`None` = missing).
+type SeriesKeys = Vec<Option<String>>;
+
+impl SqliteQueries {
+    /// Runs `answer` over a consistent view of both tiers: the files that
+    /// may hold events in `from..to` (empty when none) and the hot tier.
+    fn tiered<T>(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        mut answer: impl FnMut(&[Arc<ColdFile>]) -> Result<T, QueryError>,
+    ) -> Result<T, QueryError> {
+        for _ in 0..MAX_SNAPSHOT_ATTEMPTS {
+            let before = self.manifest()?;
+            let files = self.cold.files(&before, from_ms, to_ms)?;
+            let result = answer(&files)?;
+            if self.generation()? == before.generation {
+                return Ok(result);
+            }
+            tracing::debug!("a compaction moved events while a query read; reading again");
+        }
+        Err(QueryError::store(
+            format!("querying {}", self.path.display()),
+            format!(
+                "events moved between the hot and columnar tiers during each of \
+                 {MAX_SNAPSHOT_ATTEMPTS} attempts"
+            ),
+        ))
+    }
+
+    fn manifest(&self) -> Result<Manifest, QueryError> {
+        self.pool
+            .with(self.query_timeout, |conn| {
+                // One transaction: the generation belongs to the file list.
+                conn.execute_batch("BEGIN")?;
+                let manifest = manifest::read(conn);
+                let end = conn.execute_batch(if manifest.is_ok() {
+                    "COMMIT"
+                } else {
+                    "ROLLBACK"
+                });
+                let manifest = manifest?;
+                end?;
+                Ok(manifest)
+            })
+            .map_err(|error| self.pool_error("reading the columnar manifest", error))
+    }
+
+    fn generation(&self) -> Result<i64, QueryError> {
+        self.pool
+            .with(self.query_timeout, manifest::generation)
+            .map_err(|error| self.pool_error("reading the columnar manifest", error))
+    }
+
+    fn limits(&self) -> ScanLimits<'_> {
+        ScanLimits {
+            cancelled: self.pool.cancelled(),
+            deadline: Instant::now() + self.query_timeout,
+            limit_ms: u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Every value of `path` among `select` in the hot tier and how often,
+    /// keyed like the columnar tier's ([`canonical_key`]). Fails past the
+    /// in-memory caps: merging two tiers' counts exactly needs all of them.
+    fn hot_tally(&self, select: &Selection, path: &FieldPath) -> Result<Tally, QueryError> {
+        let mut sql = Sql::default();
+        let json_path = sql.bind(SqlValue::Text(compile::json_path(path)?))?;
+        sql.push(&format!("SELECT doc -> {json_path} FROM events WHERE "));
+        compile::selection(&mut sql, select)?;
+        let mut tally = Tally::default();
+        let mut key_bytes = 0_usize;
+        let mut overflow = false;
+        let mut corrupt = None;
+        self.scan("grouping events", &sql, |row| {
+            tally.total += 1;
+            let key = match row.get_ref(0)? {
+                ValueRef::Text(text) => {
+                    match std::str::from_utf8(text).ok().and_then(canonical_key) {
+                        Some(key) => Some(key),
+                        None => {
+                            corrupt = Some(String::from_utf8_lossy(text).into_owned());
+                            return Ok(false);
+                        }
+                    }
+                }
+                _ => None,
+            };
+            if let Some(n) = tally.counts.get_mut(&key) {
+                *n += 1;
+                return Ok(true);
+            }
+            let len = key.as_ref().map_or(0, String::len);
+            if tally.counts.len() >= self.group_keys_in_memory
+                || key_bytes.saturating_add(len) > self.group_key_bytes_in_memory
+            {
+                overflow = true;
+                return Ok(false);
+            }
+            key_bytes += len;
+            tally.counts.insert(key, 1);
+            Ok(true)
+        })?;
+        if let Some(text) = corrupt {
+            return Err(QueryError::Corrupt {
+                context: format!("group key in {}", self.path.display()),
+                reason: format!("not JSON: {text}"),
+            });
+        }
+        if overflow {
+            return Err(too_many_groups(self.group_keys_in_memory));
+        }
+        Ok(tally)
+    }
+
+    /// Both tiers' counts of `path`'s values among `select`.
+    fn merged_tally(
+        &self,
+        files: &[Arc<ColdFile>],
+        select: &Selection,
+        path: &FieldPath,
+    ) -> Result<Tally, QueryError> {
+        let mut tally = self.hot_tally(select, path)?;
+        let key_bytes: usize = tally.counts.keys().flatten().map(String::len).sum();
+        let cold = columnar::tally(
+            files,
+            select,
+            path,
+            self.group_keys_in_memory,
+            self.group_key_bytes_in_memory,
+            &self.limits(),
+        )?;
+        let mut bytes = key_bytes;
+        tally.total += cold.total;
+        for (key, n) in cold.counts {
+            if let Some(count) = tally.counts.get_mut(&key) {
+                *count += n;
+                continue;
+            }
+            bytes = bytes.saturating_add(key.as_ref().map_or(0, String::len));
+            if tally.counts.len() >= self.group_keys_in_memory
+                || bytes > self.group_key_bytes_in_memory
+            {
+                return Err(too_many_groups(self.group_keys_in_memory));
+            }
+            tally.counts.insert(key, n);
+        }
+        Ok(tally)
+    }
+
+    /// Adds the hot tier's events to a histogram's counts, split by
+    /// `series` (canonical keys) when given.
+    fn hot_histogram_into(
+        &self,
+        select: &Selection,
+        plan: &Plan,
+        split: Option<(&FieldPath, &SeriesKeys)>,
+        counts: &mut crate::query::histogram::Counts,
+    ) -> Result<(), QueryError> {
+        let mut sql = Sql::default();
+        match split {
+            None => sql.push("SELECT ts, NULL FROM events WHERE "),
+            Some((path, _)) => {
+                let json_path = sql.bind(SqlValue::Text(compile::json_path(path)?))?;
+                sql.push(&format!("SELECT ts, doc -> {json_path} FROM events WHERE "));
+            }
+        }
+        compile::selection(&mut sql, select)?;
+        let slots: HashMap<Option<String>, usize> = split
+            .map(|(_, keys)| {
+                keys.iter()
+                    .enumerate()
+                    .map(|(i, key)| (key.clone(), i))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // SQLite's text of a value → its slot, so each distinct text is
+        // canonicalized once.
+        let mut seen: HashMap<Vec<u8>, Option<usize>> = HashMap::new();
+        self.scan("computing a histogram", &sql, |row| {
+            let ts: i64 = row.get(0)?;
+            let slot = if split.is_none() {
+                None
+            } else {
+                match row.get_ref(1)? {
+                    ValueRef::Text(text) => match seen.get(text) {
+                        Some(slot) => *slot,
+                        None => {
+                            let key = std::str::from_utf8(text).ok().and_then(canonical_key);
+                            let slot = key.and_then(|key| slots.get(&Some(key)).copied());
+                            seen.insert(text.to_vec(), slot);
+                            slot
+                        }
+                    },
+                    _ => slots.get(&None).copied(),
+                }
+            };
+            plan.add(counts, ts, slot, 1);
+            Ok(true)
+        })
+    }
+
+    fn sample_docs(
+        &self,
+        files: &[Arc<ColdFile>],
+        range: TimeRange,
+        hot_docs: Vec<Value>,
+        wanted: usize,
+    ) -> Result<Vec<Value>, QueryError> {
+        let mut docs = hot_docs;
+        if docs.len() < wanted && !files.is_empty() {
+            let more = wanted.saturating_sub(docs.len()).min(MAX_COLD_SAMPLE_DOCS);
+            docs.extend(columnar::recent_docs(files, range, more, &self.limits())?);
+        }
+        Ok(docs)
+    }
+}
+
+/// Ranks a tally: most frequent first, ties by key text with missing
+/// first (the hot tier's order), at most `top_n`.
+fn ranked(tally: &Tally, top_n: usize) -> Vec<(Option<String>, u64)> {
+    let mut groups: Vec<(Option<String>, u64)> = tally
+        .counts
+        .iter()
+        .map(|(key, n)| (key.clone(), *n))
+        .collect();
+    groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    groups.truncate(top_n);
+    groups
+}
+
+fn group_key(key: Option<&str>) -> Result<GroupKey, QueryError> {
+    match key {
+        None => Ok(GroupKey::Missing),
+        Some(text) => serde_json::from_str(text)
+            .map(GroupKey::Value)
+            .map_err(|error| QueryError::Corrupt {
+                context: "group key".to_owned(),
+                reason: format!("not JSON: {error}"),
+            }),
+    }
+}
+
+fn too_many_groups(max: usize) -> QueryError {
+    QueryError::Unsupported(format!(
+        "the field has more than {max} distinct values across the hot and columnar tiers; \
+         narrow the time range or filter to rank it exactly"
+    ))
+}
+
+/// Orders hits as a page in `sort` order wants them.
+fn page_order(sort: SortOrder, a: &Hit, b: &Hit) -> CmpOrdering {
+    let ascending = (a.ts_ms, a.id).cmp(&(b.ts_ms, b.id));
+    match sort {
+        SortOrder::Asc => ascending,
+        SortOrder::Desc => ascending.reverse(),
+    }
+}
+
+impl QueryBackend for SqliteQueries {
+    fn query(&self, query: &Query) -> Result<Page, QueryError> {
+        let limit = query.effective_limit();
+        let range = query.select.range;
+        self.tiered(range.from_ms, range.to_ms, |files| {
+            let hot = self.hot_query(query)?;
+            if files.is_empty() || limit == 0 {
+                return Ok(hot);
+            }
+            let hot_more = hot.next.is_some();
+            let mut cold = columnar::page(files, query, &self.limits())?;
+            cold.sort_by(|a, b| page_order(query.sort, a, b));
+            let cold_more = cold.len() > limit;
+            cold.truncate(limit);
+            // A tier that stopped early has unseen events after its last
+            // one: the merged page may not go past that point.
+            let stops: Vec<&Hit> = [(hot_more, hot.events.last()), (cold_more, cold.last())]
+                .into_iter()
+                .filter_map(|(more, last)| if more { last } else { None })
+                .collect();
+            let stop = stops
+                .into_iter()
+                .min_by(|a, b| page_order(query.sort, a, b))
+                .cloned();
+            let mut events: Vec<Hit> = hot.events.into_iter().chain(cold).collect();
+            events.sort_by(|a, b| page_order(query.sort, a, b));
+            let mut more = false;
+            if let Some(stop) = &stop {
+                let before = events.len();
+                events.retain(|hit| page_order(query.sort, hit, stop) != CmpOrdering::Greater);
+                more = true;
+                debug_assert!(events.len() <= before);
+            }
+            if events.len() > limit {
+                events.truncate(limit);
+                more = true;
+            }
+            let mut bytes = 0_usize;
+            if let Some(cut) = events.iter().position(|hit| {
+                bytes += hit.stored_text.as_ref().map_or(0, String::len);
+                bytes >= MAX_READ_DOC_BYTES
+            }) {
+                if cut + 1 < events.len() {
+                    events.truncate(cut + 1);
+                    more = true;
+                }
+            }
+            Ok(Page::keyset(events, more))
+        })
+    }
+
+    fn histogram(&self, request: &HistogramRequest) -> Result<Histogram, QueryError> {
+        let range = request.select.range;
+        self.tiered(range.from_ms, range.to_ms, |files| {
+            if files.is_empty() {
+                return self.hot_histogram(request);
+            }
+            let plan = Plan::new(request)?;
+            let select = &request.select;
+            let Some(split) = &request.split_by else {
+                let mut counts = plan.counts(0);
+                columnar::count_into_histogram(
+                    files,
+                    select,
+                    &plan,
+                    None,
+                    &mut counts,
+                    &self.limits(),
+                )?;
+                self.hot_histogram_into(select, &plan, None, &mut counts)?;
+                return Ok(plan.finish(Vec::new(), counts));
+            };
+            super::check_top_n(split.top_n)?;
+            let tally = self.merged_tally(files, select, &split.path)?;
+            let keys: SeriesKeys = ranked(&tally, split.top_n)
+                .into_iter()
+                .map(|(key, _)| key)
+                .collect();
+            let mut counts = plan.counts(keys.len());
+            columnar::count_into_histogram(
+                files,
+                select,
+                &plan,
+                Some((&split.path, &keys)),
+                &mut counts,
+                &self.limits(),
+            )?;
+            self.hot_histogram_into(select, &plan, Some((&split.path, &keys)), &mut counts)?;
+            let series = keys
+                .iter()
+                .map(|key| group_key(key.as_deref()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(plan.finish(series, counts))
+        })
+    }
+
+    fn group_by(&self, request: &GroupByRequest) -> Result<GroupBy, QueryError> {
+        let range = request.select.range;
+        self.tiered(range.from_ms, range.to_ms, |files| {
+            if files.is_empty() {
+                return self.hot_group_by(request);
+            }
+            super::check_top_n(request.top_n)?;
+            let tally = self.merged_tally(files, &request.select, &request.path)?;
+            let groups = ranked(&tally, request.top_n)
+                .into_iter()
+                .map(|(key, count)| {
+                    Ok(GroupCount {
+                        key: group_key(key.as_deref())?,
+                        count,
+                    })
+                })
+                .collect::<Result<Vec<_>, QueryError>>()?;
+            let in_groups: u64 = groups.iter().map(|group| group.count).sum();
+            Ok(GroupBy {
+                groups,
+                other_count: tally.total.saturating_sub(in_groups),
+                total: tally.total,
+            })
+        })
+    }
+
+    fn distinct(&self, request: &DistinctRequest) -> Result<Vec<GroupCount>, QueryError> {
+        let range = request.select.range;
+        self.tiered(range.from_ms, range.to_ms, |files| {
+            let hot = self.hot_distinct(request)?;
+            if !hot.is_empty() || files.is_empty() {
+                return Ok(hot);
+            }
+            // Nothing recent is hot: suggest from the newest columnar events.
+            let limit = request.limit.min(MAX_DISTINCT_LIMIT);
+            let scan = MAX_SUGGEST_SCAN_EVENTS.min(MAX_COLD_SAMPLE_DOCS);
+            let docs = columnar::recent_docs(files, range, scan, &self.limits())?;
+            let mut counts: HashMap<String, u64> = HashMap::new();
+            for doc in docs
+                .iter()
+                .filter(|doc| eval::selection_matches(&request.select, doc))
+            {
+                let Some(node) = group_node(doc, request.path.segments()) else {
+                    continue;
+                };
+                if let Some(prefix) = &request.prefix {
+                    if !node
+                        .as_str()
+                        .is_some_and(|s| s.starts_with(prefix.as_str()))
+                    {
+                        continue;
+                    }
+                }
+                *counts.entry(node_key(node)).or_default() += 1;
+            }
+            let tally = Tally {
+                total: counts.values().sum(),
+                counts: counts.into_iter().map(|(key, n)| (Some(key), n)).collect(),
+            };
+            ranked(&tally, limit)
+                .into_iter()
+                .map(|(key, count)| {
+                    Ok(GroupCount {
+                        key: group_key(key.as_deref())?,
+                        count,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn field_names(&self, range: TimeRange, sample: usize) -> Result<Vec<FieldName>, QueryError> {
+        let wanted = sample.min(MAX_FIELD_SAMPLE_DOCS);
+        self.tiered(range.from_ms, range.to_ms, |files| {
+            let hot = self.hot_sample(range, wanted)?;
+            if hot.len() >= wanted || files.is_empty() {
+                return Ok(field_names(&hot));
+            }
+            let docs = self.sample_docs(files, range, hot, wanted)?;
+            Ok(field_names(&docs))
+        })
+    }
+
+    fn types(&self, range: TimeRange) -> Result<Vec<TypeCount>, QueryError> {
+        self.tiered(range.from_ms, range.to_ms, |files| {
+            let hot = self.hot_types(range)?;
+            if files.is_empty() {
+                return Ok(hot);
+            }
+            let mut counts = columnar::types(files, range, &self.limits())?;
+            for TypeCount { event_type, count } in hot {
+                *counts.entry(event_type).or_default() += count;
+            }
+            let mut types: Vec<TypeCount> = counts
+                .into_iter()
+                .map(|(event_type, count)| TypeCount { event_type, count })
+                .collect();
+            types.sort_by(|a, b| {
+                b.count
+                    .cmp(&a.count)
+                    .then_with(|| a.event_type.cmp(&b.event_type))
+            });
+            Ok(types)
+        })
+    }
+
+    fn get(&self, id: ObjectId) -> Result<Option<Hit>, QueryError> {
+        self.tiered(i64::MIN, i64::MAX, |files| {
+            if let Some(hit) = self.hot_get(id)? {
+                return Ok(Some(hit));
+            }
+            columnar::get(files, id, &self.limits())
+        })
+    }
+
+    fn tail(&self, request: &TailRequest) -> Result<TailPage, QueryError> {
+        // Insertion order is the hot tier's alone: compaction moves events
+        // minutes after they were tailed.
+        self.hot_tail(request)
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+
+    fn cancel(&self) {
+        self.pool.cancel();
+    }
+}

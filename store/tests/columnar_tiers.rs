@@ -1,0 +1,189 @@
+//! The embedded store's two tiers (issue 22): the compactor moves sealed
+//! partitions from SQLite into columnar files, every event stays stored
+//! exactly once, `_id` uniqueness holds across the tiers, and retention
+//! drops whole partitions. (The query answers over both tiers are checked
+//! against the reference evaluator in `query_differential.rs`.)
+
+mod common;
+
+use common::{event, event_of_app, events, temp_store, BASE_MS};
+use helios_store::columnar::WriteOptions;
+use helios_store::query::{QueryBackend, TimeRange};
+use helios_store::sqlite::manifest::columnar_dir;
+use helios_store::sqlite::{CompactOptions, Compactor, SqliteQueries, SqliteReader, SqliteSink};
+use helios_store::{Sink, SinkError};
+
+/// Partitions of 100 ms: the fixtures' events (`BASE_MS + n`) fill one
+/// partition per hundred.
+const PARTITION_MS: i64 = 100;
+
+fn options() -> CompactOptions {
+    CompactOptions {
+        partition_ms: PARTITION_MS,
+        hot_ms: 0,
+        max_rows_per_file: 1_000,
+        write: WriteOptions::default(),
+    }
+}
+
+fn hot_rows(path: &std::path::Path) -> u64 {
+    SqliteReader::open(path)
+        .unwrap()
+        .count_by_tier()
+        .unwrap()
+        .hot
+}
+
+fn total(path: &std::path::Path) -> u64 {
+    let queries = SqliteQueries::open(path).unwrap();
+    queries
+        .types(TimeRange::ALL)
+        .unwrap()
+        .iter()
+        .map(|t| t.count)
+        .sum()
+}
+
+fn partition_start(n: u32) -> i64 {
+    (BASE_MS + i64::from(n)).div_euclid(PARTITION_MS) * PARTITION_MS
+}
+
+#[test]
+fn compaction_moves_sealed_partitions_out_of_the_hot_tier_and_counts_each_event_once() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    sink.write_batch(&events(0..300)).unwrap();
+    let mut compactor = Compactor::open(&path, options()).unwrap();
+
+    // Everything before the partition of event 250 is sealed.
+    let outcome = compactor
+        .compact_before(partition_start(250), usize::MAX)
+        .unwrap();
+
+    let moved = (0..300)
+        .filter(|n| BASE_MS + i64::from(*n) < partition_start(250))
+        .count() as u64;
+    assert_eq!(outcome.rows_moved, moved);
+    assert!(outcome.files_written >= 2, "{outcome:?}");
+    assert_eq!(hot_rows(&path), 300 - moved);
+    assert_eq!(total(&path), 300);
+}
+
+#[test]
+fn the_event_with_the_highest_seq_stays_hot() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    sink.write_batch(&events(0..50)).unwrap();
+    let mut compactor = Compactor::open(&path, options()).unwrap();
+
+    compactor.compact_before(i64::MAX, usize::MAX).unwrap();
+
+    assert_eq!(hot_rows(&path), 1);
+    assert_eq!(total(&path), 50);
+}
+
+#[test]
+fn a_resend_of_a_compacted_event_is_a_duplicate_not_a_second_copy() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    sink.write_batch(&events(0..100)).unwrap();
+    sink.write_batch(&[event(5_000)]).unwrap();
+    Compactor::open(&path, options())
+        .unwrap()
+        .compact_before(i64::MAX, usize::MAX)
+        .unwrap();
+    assert_eq!(hot_rows(&path), 1);
+
+    // The resent batch mixes compacted events and a new one.
+    let mut resent = events(10..20);
+    resent.push(event(150));
+    let outcome = sink.write_batch(&resent).unwrap();
+
+    assert_eq!(outcome.duplicates, 10);
+    assert_eq!(outcome.inserted, 1);
+    assert_eq!(total(&path), 102);
+}
+
+#[test]
+fn a_compacted_id_sent_by_another_app_is_refused_not_stored() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    sink.write_batch(&events(0..100)).unwrap();
+    sink.write_batch(&[event(5_000)]).unwrap();
+    Compactor::open(&path, options())
+        .unwrap()
+        .compact_before(i64::MAX, usize::MAX)
+        .unwrap();
+
+    let batch = vec![event(1), event_of_app(7, Some("other")), event(150)];
+    let error = sink.write_batch(&batch).unwrap_err();
+
+    let SinkError::Refused { stored, refused } = error else {
+        panic!("expected a refusal, got {error:?}");
+    };
+    assert_eq!((stored.inserted, stored.duplicates), (1, 1));
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].index, 1);
+    assert_eq!(total(&path), 102);
+}
+
+#[test]
+fn a_file_left_unpublished_by_a_crash_is_removed_when_the_compactor_opens() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    sink.write_batch(&events(0..10)).unwrap();
+    let partition = columnar_dir(&path).join("2026-11-30T19-21-43Z");
+    std::fs::create_dir_all(&partition).unwrap();
+    let stray = partition.join("000000000009-stray.parquet");
+    let temp = partition.join("000000000009-stray.parquet.tmp");
+    std::fs::write(&stray, b"half a file").unwrap();
+    std::fs::write(&temp, b"half a file").unwrap();
+
+    let _compactor = Compactor::open(&path, options()).unwrap();
+
+    assert!(!stray.exists());
+    assert!(!temp.exists());
+    assert_eq!(total(&path), 10);
+}
+
+#[test]
+fn retention_drops_whole_columnar_partitions_by_ts() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    sink.write_batch(&events(0..300)).unwrap();
+    let mut compactor = Compactor::open(&path, options()).unwrap();
+    compactor.compact_before(i64::MAX, usize::MAX).unwrap();
+    let before = total(&path);
+
+    // The cutoff falls inside the second partition: only the first goes.
+    let cutoff = partition_start(150) + PARTITION_MS / 2;
+    let outcome = compactor.drop_partitions_before(cutoff).unwrap();
+
+    assert!(outcome.files_removed >= 1);
+    let first_partition = (0..300)
+        .filter(|n| BASE_MS + i64::from(*n) < partition_start(150))
+        .count() as u64;
+    assert_eq!(total(&path), before - first_partition);
+}
+
+#[test]
+fn queries_read_events_in_both_tiers_after_compaction_runs_beside_them() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    sink.write_batch(&events(0..200)).unwrap();
+    let queries = SqliteQueries::open(&path).unwrap();
+    assert_eq!(queries.types(TimeRange::ALL).unwrap()[0].count, 200);
+
+    // The same reader, with its pooled connections, after files appear.
+    Compactor::open(&path, options())
+        .unwrap()
+        .compact_before(partition_start(150), usize::MAX)
+        .unwrap();
+
+    assert_eq!(queries.types(TimeRange::ALL).unwrap()[0].count, 200);
+    let hit = queries
+        .get(common::id(3))
+        .unwrap()
+        .expect("a columnar event by id");
+    assert_eq!(hit.stored_text.as_deref(), Some(event(3).doc.as_str()));
+}
