@@ -1,54 +1,62 @@
-//! Query latency of the SQLite query back end (issue 6): a typed time-range
-//! page, a field filter, a histogram and a group-by, over a generated store
-//! of N events spread over one day; p50/p99 per query, one table.
+//! Query latency of the embedded store's query back end (issues 6 and 22):
+//! pages, histograms, type counts, group-bys and a one-value filter over a
+//! generated store of N events spread over one day, in the SQLite hot tier
+//! alone or compacted into the columnar tier; p50/p99 per query, one table,
+//! with the store's size on disk.
 //!
 //! ```text
 //! cargo run --release -p helios-benches --example query_latency -- \
-//!     --events 1000000 [--dir /path/to/keep/stores] [--iterations 30]
+//!     --events 1000000 [--distribution mixed|reference] [--tiers hot|columnar] \
+//!     [--dir /path/to/keep/stores] [--iterations 30]
 //! ```
 //!
 //! The store is built through `SqliteSink` (the flushers' writer) and kept
-//! in `--dir` as `query-bench-<N>.db`, so a rerun measures without
-//! regenerating. Every query goes through `QueryBackend`, exactly as the
-//! report server calls it (one statement per request, pooled connection).
+//! in `--dir` as `query-bench-<N>-<distribution>.db` (`--tiers hot`) or
+//! `query-bench-<N>-<distribution>-columnar.db` (`--tiers columnar`: a copy
+//! of the hot store when that one is complete, else generated, then every
+//! event but one moved into Parquet files by `Compactor` with default
+//! options, timed), so a rerun measures without regenerating. Every query
+//! goes through `QueryBackend`, exactly as the report server calls it.
+//! `benches/support/day_events.rs` describes the two distributions.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use helios_store::query::{
-    parse_text, GroupByRequest, HistogramRequest, Query, QueryBackend, Selection, TimeRange,
+    parse_text, GroupByRequest, HistogramRequest, Query, QueryBackend, QueryError, Selection,
+    TimeRange,
 };
-use helios_store::sqlite::SqliteQueries;
-use helios_store::sqlite::{SqliteReader, SqliteSink};
-use helios_store::{Envelope, EventDoc, ObjectId, Sink, TsRaw};
+use helios_store::sqlite::manifest::columnar_dir;
+use helios_store::sqlite::{CompactOptions, Compactor, SqliteQueries, SqliteReader, SqliteSink};
+use helios_store::Sink;
 
-/// 2026-11-30T00:00:00.000Z: the generated day starts here.
-const DAY_START_MS: i64 = 1_796_000_000_000;
-const DAY_MS: i64 = 86_400_000;
+#[path = "../support/day_events.rs"]
+mod day_events;
+
+use day_events::{DayGenerator, Distribution, DAY_MS, DAY_START_MS, POSTED_TS_MEMBER_BYTES};
+
 const HOUR_MS: i64 = 3_600_000;
+const MINUTE_MS: i64 = 60_000;
 const BATCH: usize = 4_096;
 /// Stop measuring one query after this long even if iterations remain.
 const QUERY_BUDGET: Duration = Duration::from_secs(20);
+const BYTES_PER_MB: f64 = 1_000_000.0;
 
-const TYPES: [&str; 8] = [
-    "page_view",
-    "page_view",
-    "page_view",
-    "click",
-    "click",
-    "signup",
-    "login",
-    "payment",
-];
-const PLANS: [&str; 3] = ["free", "pro", "team"];
-const COUNTRIES: [&str; 12] = [
-    "US", "US", "US", "FR", "DE", "GB", "JP", "BR", "IN", "CA", "ES", "IT",
-];
+/// Which tiers hold the events when the queries run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tiers {
+    /// All in SQLite, as the sink wrote them.
+    Hot,
+    /// All but one compacted into columnar files.
+    Columnar,
+}
 
 struct Args {
     events: u64,
     dir: PathBuf,
     iterations: usize,
+    distribution: Distribution,
+    tiers: Tiers,
 }
 
 fn args() -> Args {
@@ -56,6 +64,8 @@ fn args() -> Args {
         events: 1_000_000,
         dir: std::env::temp_dir(),
         iterations: 30,
+        distribution: Distribution::Mixed,
+        tiers: Tiers::Hot,
     };
     let mut raw = std::env::args().skip(1);
     while let Some(flag) = raw.next() {
@@ -64,81 +74,116 @@ fn args() -> Args {
             "--events" => parsed.events = value.parse().expect("--events N"),
             "--dir" => parsed.dir = PathBuf::from(value),
             "--iterations" => parsed.iterations = value.parse().expect("--iterations N"),
+            "--distribution" => {
+                parsed.distribution =
+                    Distribution::parse(&value).expect("--distribution mixed|reference")
+            }
+            "--tiers" => {
+                parsed.tiers = match value.as_str() {
+                    "hot" => Tiers::Hot,
+                    "columnar" => Tiers::Columnar,
+                    _ => panic!("--tiers hot|columnar"),
+                }
+            }
             other => panic!("unknown flag {other}"),
         }
     }
+    assert!(parsed.events > 0, "--events must be positive");
+    assert!(parsed.iterations > 0, "--iterations must be positive");
     parsed
 }
 
-/// A small deterministic generator (xorshift64*), so stores are reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
-
-fn event(n: u64, events: u64, rng: &mut Rng) -> EventDoc {
-    // Time order with jitter, so ids and ts correlate like real ingest.
-    let ts_ms = DAY_START_MS + (n as i64 * DAY_MS) / events as i64 + rng.below(1_000) as i64;
-    let event_type = rng.pick(&TYPES);
-    let text = format!(
-        r#"{{"type":"{event_type}","plan":"{plan}","country":"{country}","latency_ms":{latency},"host":"web-{host}","user":{{"id":{user},"name":"user-{user}"}},"tags":["{tag}","t{t2}"],"message":"request {n} served"}}"#,
-        plan = rng.pick(&PLANS),
-        country = rng.pick(&COUNTRIES),
-        latency = rng.below(2_000),
-        host = rng.below(50),
-        user = rng.below(100_000),
-        tag = rng.pick(&["a", "b", "c"]),
-        t2 = rng.below(10),
-    );
-    let id = ObjectId::from_parts(
-        (ts_ms / 1000) as u32,
-        [1, 2, 3, 4, 5],
-        (n & 0x00FF_FFFF) as u32,
-    )
-    .expect("counter masked to 24 bits");
-    let envelope = Envelope {
-        id,
-        ts_ms,
-        recv_ms: ts_ms + 3,
-        app: Some("bench"),
-        ts_raw: TsRaw::None,
+fn store_path(args: &Args, tiers: Tiers) -> PathBuf {
+    let suffix = match tiers {
+        Tiers::Hot => "",
+        Tiers::Columnar => "-columnar",
     };
-    EventDoc::from_event_json(&text, &envelope).expect("generated event is valid")
+    args.dir.join(format!(
+        "query-bench-{}-{}{suffix}.db",
+        args.events,
+        args.distribution.name()
+    ))
 }
 
-/// Builds the store unless a complete one is already there.
-fn ensure_store(args: &Args) -> PathBuf {
-    let path = args.dir.join(format!("query-bench-{}.db", args.events));
-    if path.exists() {
-        if let Ok(count) = SqliteReader::open(&path).and_then(|r| r.count()) {
-            if count == args.events {
-                eprintln!("reusing {} ({count} events)", path.display());
-                return path;
-            }
+/// `path` with `suffix` appended to its file name (`-wal`, `-shm`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Whether `path` holds exactly `events` events (in either tier).
+fn is_complete(path: &Path, events: u64) -> bool {
+    path.exists() && SqliteReader::open(path).and_then(|r| r.count()).ok() == Some(events)
+}
+
+fn remove_store(path: &Path) {
+    for file in [
+        path.to_owned(),
+        sibling(path, "-wal"),
+        sibling(path, "-shm"),
+    ] {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("removing {}: {e}", file.display()),
         }
-        std::fs::remove_file(&path).expect("remove incomplete store");
     }
-    eprintln!("generating {} events into {}", args.events, path.display());
+    let cold = columnar_dir(path);
+    if cold.exists() {
+        std::fs::remove_dir_all(&cold).expect("remove columnar dir");
+    }
+}
+
+/// The store for `args`, holding all its events: reused when complete,
+/// else copied from the complete hot store (columnar only) or generated.
+fn ensure_store(args: &Args) -> PathBuf {
+    let path = store_path(args, args.tiers);
+    if is_complete(&path, args.events) {
+        eprintln!("reusing {} ({} events)", path.display(), args.events);
+        return path;
+    }
+    remove_store(&path);
+    let hot = store_path(args, Tiers::Hot);
+    if args.tiers == Tiers::Columnar && is_complete(&hot, args.events) {
+        copy_store(&hot, &path);
+    } else {
+        generate(args, &path);
+    }
+    path
+}
+
+/// Copies a closed store (its file and WAL; SQLite rebuilds `-shm`).
+fn copy_store(from: &Path, to: &Path) {
     let started = Instant::now();
-    let mut sink = SqliteSink::open(&path).expect("open store");
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    std::fs::copy(from, to).expect("copy store");
+    let wal = sibling(from, "-wal");
+    if wal.exists() {
+        std::fs::copy(&wal, sibling(to, "-wal")).expect("copy WAL");
+    }
+    eprintln!(
+        "copied {} to {} in {:.1} s",
+        from.display(),
+        to.display(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn generate(args: &Args, path: &Path) {
+    eprintln!(
+        "generating {} {} events into {}",
+        args.events,
+        args.distribution.name(),
+        path.display()
+    );
+    let started = Instant::now();
+    let mut sink = SqliteSink::open(path).expect("open store");
+    let mut generator = DayGenerator::new(args.distribution, args.events);
     let mut batch = Vec::with_capacity(BATCH);
+    let mut text_bytes = 0u64;
     for n in 0..args.events {
-        batch.push(event(n, args.events, &mut rng));
+        batch.push(generator.event(n));
+        text_bytes += generator.last_text_len() as u64;
         if batch.len() == BATCH {
             sink.write_batch(&batch).expect("write batch");
             batch.clear();
@@ -147,12 +192,102 @@ fn ensure_store(args: &Args) -> PathBuf {
     if !batch.is_empty() {
         sink.write_batch(&batch).expect("write batch");
     }
+    drop(sink);
     let secs = started.elapsed().as_secs_f64();
+    let posted_bytes = text_bytes as f64 / args.events as f64 + POSTED_TS_MEMBER_BYTES as f64;
     eprintln!(
-        "generated in {secs:.1} s ({:.0} events/s)",
-        args.events as f64 / secs
+        "generated in {secs:.1} s ({:.0} events/s); {posted_bytes:.0} bytes per event as posted \
+         (raw NDJSON {:.0} MB per million)",
+        args.events as f64 / secs,
+        (posted_bytes + 1.0) * 1e6 / BYTES_PER_MB,
     );
-    path
+}
+
+/// Moves every event but one into columnar files (a no-op on a store
+/// already compacted), timed.
+fn compact(path: &Path) {
+    let started = Instant::now();
+    let mut compactor = Compactor::open(path, CompactOptions::default()).expect("open compactor");
+    let outcome = compactor
+        .compact_before(i64::MAX, usize::MAX)
+        .expect("compact");
+    drop(compactor);
+    let secs = started.elapsed().as_secs_f64();
+    if outcome.rows_moved == 0 {
+        eprintln!("already compacted");
+        return;
+    }
+    println!(
+        "compaction: {} events into {} files in {secs:.1} s ({:.0} events/s)",
+        outcome.rows_moved,
+        outcome.files_written,
+        outcome.rows_moved as f64 / secs
+    );
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Bytes and number of the files under `dir` (partition directories
+/// hold the columnar files).
+fn tree_len(dir: &Path) -> (u64, usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    let mut total = (0, 0);
+    for entry in entries {
+        let path = entry.expect("read columnar dir").path();
+        let (bytes, files) = if path.is_dir() {
+            tree_len(&path)
+        } else {
+            (file_len(&path), 1)
+        };
+        total = (total.0 + bytes, total.1 + files);
+    }
+    total
+}
+
+/// Free pages of the SQLite file, as its header states them (bytes 16..18
+/// page size, 36..40 freelist count, big-endian): space the hot tier holds
+/// but does not use. Current only once the WAL is checkpointed.
+fn sqlite_free_bytes(path: &Path) -> u64 {
+    use std::io::Read;
+    let mut header = [0u8; 100];
+    let read = std::fs::File::open(path).and_then(|mut file| file.read_exact(&mut header));
+    if read.is_err() {
+        return 0;
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        size => u64::from(size),
+    };
+    let free_pages = u32::from_be_bytes([header[36], header[37], header[38], header[39]]);
+    page_size * u64::from(free_pages)
+}
+
+fn report_disk(path: &Path, events: u64) {
+    let db = file_len(path);
+    let wal = file_len(&sibling(path, "-wal"));
+    let free = sqlite_free_bytes(path);
+    let (cold, files) = tree_len(&columnar_dir(path));
+    let mb = |bytes: u64| bytes as f64 / BYTES_PER_MB;
+    let per_million = |bytes: u64| mb(bytes) * 1e6 / events as f64;
+    println!(
+        "disk: .db {:.1} MB (of which free pages {:.1} MB{}) + -wal {:.1} MB + .columnar/ {:.1} MB \
+         ({files} files) = {:.1} MB: {:.1} MB per million events (hot {:.1}, columnar {:.1}; \
+         without the free pages {:.1})",
+        mb(db),
+        mb(free),
+        if wal > 0 { ", header before the WAL" } else { "" },
+        mb(wal),
+        mb(cold),
+        mb(db + wal + cold),
+        per_million(db + wal + cold),
+        per_million(db + wal),
+        per_million(cold),
+        per_million(db + wal + cold - free.min(db)),
+    );
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -160,122 +295,170 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn measure(iterations: usize, mut run: impl FnMut() -> u64) -> (Duration, Duration, u64, usize) {
-    let warm = run();
+struct Measured {
+    p50: Duration,
+    p99: Duration,
+    result: u64,
+    runs: usize,
+}
+
+/// One warm-up run, then up to `iterations` timed runs within
+/// [`QUERY_BUDGET`]; the first error ends the measurement.
+fn measure(
+    iterations: usize,
+    mut run: impl FnMut() -> Result<u64, QueryError>,
+) -> Result<Measured, QueryError> {
+    let warm = run()?;
     let mut times = Vec::with_capacity(iterations);
     let budget = Instant::now();
     for _ in 0..iterations {
         let started = Instant::now();
-        let rows = run();
+        let result = run()?;
         times.push(started.elapsed());
-        assert_eq!(rows, warm, "a query's result changed between runs");
+        assert_eq!(result, warm, "a query's result changed between runs");
         if budget.elapsed() > QUERY_BUDGET {
             break;
         }
     }
     times.sort();
-    (
-        percentile(&times, 0.5),
-        percentile(&times, 0.99),
-        warm,
-        times.len(),
-    )
+    Ok(Measured {
+        p50: percentile(&times, 0.5),
+        p99: percentile(&times, 0.99),
+        result: warm,
+        runs: times.len(),
+    })
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
 }
 
+type Run<'a> = Box<dyn FnMut() -> Result<u64, QueryError> + 'a>;
+
+/// The queries, each over `range`; the result column is the events
+/// returned (pages) or counted (everything else).
+fn cases<'a>(
+    backend: &'a dyn QueryBackend,
+    distribution: Distribution,
+    range: TimeRange,
+) -> Vec<(String, Run<'a>)> {
+    let probes = distribution.probes();
+    let field_filter = parse_text(probes.field_filter).expect("field filter");
+    let user_text = format!("{}:{}", probes.user_path, probes.one_user);
+    let one_user = parse_text(&user_text).expect("user filter");
+    let user_path = probes.user_path.parse().expect("user path");
+    let selection = |types: Vec<String>, filter| Selection {
+        range,
+        types,
+        filter,
+    };
+    vec![
+        (
+            format!("typed page (type={}, 100 newest)", probes.page_type),
+            page(backend, selection(vec![probes.page_type.into()], None)),
+        ),
+        (
+            format!("field filter `{}` (100 newest)", probes.field_filter),
+            page(backend, selection(Vec::new(), Some(field_filter))),
+        ),
+        (
+            "histogram (1 min buckets)".into(),
+            histogram(backend, selection(Vec::new(), None)),
+        ),
+        (
+            "types (counts by type)".into(),
+            Box::new(move || Ok(backend.types(range)?.iter().map(|t| t.count).sum())),
+        ),
+        (
+            "group-by `country` top 10".into(),
+            group_by(
+                backend,
+                selection(Vec::new(), None),
+                "country".parse().expect("path"),
+            ),
+        ),
+        (
+            format!("group-by `{}` top 10", probes.user_path),
+            group_by(backend, selection(Vec::new(), None), user_path),
+        ),
+        (
+            format!("filter `{user_text}` (100 newest)"),
+            page(backend, selection(Vec::new(), Some(one_user.clone()))),
+        ),
+        (
+            format!("filter `{user_text}`: histogram (1 min)"),
+            histogram(backend, selection(Vec::new(), Some(one_user))),
+        ),
+    ]
+}
+
+fn page(backend: &dyn QueryBackend, select: Selection) -> Run<'_> {
+    let query = Query {
+        limit: 100,
+        ..Query::new(select)
+    };
+    Box::new(move || Ok(backend.query(&query)?.events.len() as u64))
+}
+
+fn histogram(backend: &dyn QueryBackend, select: Selection) -> Run<'_> {
+    let request = HistogramRequest {
+        select,
+        bucket_ms: MINUTE_MS,
+        split_by: None,
+    };
+    Box::new(move || {
+        let histogram = backend.histogram(&request)?;
+        Ok(histogram.buckets.iter().map(|b| b.count).sum())
+    })
+}
+
+fn group_by(
+    backend: &dyn QueryBackend,
+    select: Selection,
+    path: helios_store::query::FieldPath,
+) -> Run<'_> {
+    let request = GroupByRequest {
+        select,
+        path,
+        top_n: 10,
+    };
+    Box::new(move || Ok(backend.group_by(&request)?.total))
+}
+
 fn main() {
     let args = args();
     let path = ensure_store(&args);
+    if args.tiers == Tiers::Columnar {
+        compact(&path);
+    }
+    report_disk(&path, args.events);
     let queries = SqliteQueries::open(&path).expect("open queries");
     let last_hour = TimeRange::new(DAY_START_MS + DAY_MS - HOUR_MS, DAY_START_MS + DAY_MS);
     let whole_day = TimeRange::new(DAY_START_MS, DAY_START_MS + DAY_MS + 1_000);
-    let field_filter = parse_text("plan:pro latency_ms>1500 country:US").expect("filter");
-
-    type Run<'a> = Box<dyn FnMut() -> u64 + 'a>;
-    let page = |range: TimeRange, types: Vec<String>, filter| {
-        let query = Query {
-            limit: 100,
-            ..Query::new(Selection {
-                range,
-                types,
-                filter,
-            })
-        };
-        let queries = &queries;
-        Box::new(move || queries.query(&query).expect("query").events.len() as u64) as Run<'_>
-    };
-    let histogram = |range: TimeRange, bucket_ms| {
-        let request = HistogramRequest {
-            select: Selection::range(range),
-            bucket_ms,
-            split_by: None,
-        };
-        let queries = &queries;
-        Box::new(move || {
-            let h = queries.histogram(&request).expect("histogram");
-            h.buckets.iter().map(|b| b.count).sum()
-        }) as Run<'_>
-    };
-    let group_by = |range: TimeRange| {
-        let request = GroupByRequest {
-            select: Selection::range(range),
-            path: "country".parse().expect("path"),
-            top_n: 10,
-        };
-        let queries = &queries;
-        Box::new(move || queries.group_by(&request).expect("group by").total) as Run<'_>
-    };
-
-    let cases: Vec<(&str, &str, Run<'_>)> = vec![
-        (
-            "typed time-range page (type=signup, 100 newest)",
-            "last hour",
-            page(last_hour, vec!["signup".into()], None),
-        ),
-        (
-            "typed time-range page (type=signup, 100 newest)",
-            "whole day",
-            page(whole_day, vec!["signup".into()], None),
-        ),
-        (
-            "field filter `plan:pro latency_ms>1500 country:US` (100 newest)",
-            "last hour",
-            page(last_hour, Vec::new(), Some(field_filter.clone())),
-        ),
-        (
-            "field filter `plan:pro latency_ms>1500 country:US` (100 newest)",
-            "whole day",
-            page(whole_day, Vec::new(), Some(field_filter.clone())),
-        ),
-        (
-            "histogram (1 min buckets)",
-            "last hour",
-            histogram(last_hour, 60_000),
-        ),
-        (
-            "histogram (5 min buckets)",
-            "whole day",
-            histogram(whole_day, 300_000),
-        ),
-        ("group-by country top 10", "last hour", group_by(last_hour)),
-        ("group-by country top 10", "whole day", group_by(whole_day)),
-    ];
 
     println!(
-        "\nSQLite query latency, {} events over one day ({})\n",
+        "\nQuery latency, {} {} events over one day, {} ({})\n",
         args.events,
+        args.distribution.name(),
+        match args.tiers {
+            Tiers::Hot => "hot tier (SQLite)",
+            Tiers::Columnar => "columnar tier",
+        },
         path.display()
     );
     println!("| query | window | p50 ms | p99 ms | runs | result |\n|---|---|---:|---:|---:|---:|");
-    for (name, window, mut run) in cases {
-        let (p50, p99, rows, runs) = measure(args.iterations, &mut run);
-        println!(
-            "| {name} | {window} | {:.2} | {:.2} | {runs} | {rows} |",
-            ms(p50),
-            ms(p99)
-        );
+    for (window, range) in [("last hour", last_hour), ("whole day", whole_day)] {
+        for (name, mut run) in cases(&queries, args.distribution, range) {
+            match measure(args.iterations, &mut run) {
+                Ok(m) => println!(
+                    "| {name} | {window} | {:.2} | {:.2} | {} | {} |",
+                    ms(m.p50),
+                    ms(m.p99),
+                    m.runs,
+                    m.result
+                ),
+                Err(error) => println!("| {name} | {window} | error: {error} | | | |"),
+            }
+        }
     }
 }
