@@ -5,6 +5,10 @@
 //!
 //! Run it with `cargo run --release`. For production, run
 //! `helios-collector` and `helios-report` separately (README).
+//!
+//! `helios export` writes every event of an embedded store as NDJSON to
+//! stdout, whichever tier holds it (the SQLite hot tier or the columnar
+//! files), oldest first: the one way to read everything back.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -32,6 +36,9 @@ const COLLECTOR_POLL: Duration = Duration::from_millis(20);
 #[derive(Debug, Parser)]
 #[command(name = "helios", version, about, long_about = None)]
 struct Cli {
+    /// What to run instead of the stack.
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Journals, the SQLite store and dead letters.
     #[arg(long, default_value = "./helios-data")]
     data_dir: PathBuf,
@@ -46,6 +53,19 @@ struct Cli {
     cores: Option<usize>,
 }
 
+/// `helios` subcommands.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Write every stored event of the embedded store as NDJSON to stdout,
+    /// oldest first (both tiers; the store may be in use by a running
+    /// collector).
+    Export {
+        /// The store: `sqlite://PATH` [default: the `--data-dir` store].
+        #[arg(long)]
+        store: Option<String>,
+    },
+}
+
 fn main() -> ExitCode {
     // Before any thread exists, so every thread (the collector's cores, the
     // tokio workers) inherits the mask and only the signal thread sees
@@ -55,6 +75,21 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
+    if let Some(Command::Export { store }) = &cli.command {
+        let store = store
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", store_path(&cli.data_dir).display()));
+        return match export(&store) {
+            Ok(events) => {
+                eprintln!("helios: exported {events} events");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("helios export: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let (collector_cfg, report_cfg) = match configs(&cli) {
         Ok(cfgs) => cfgs,
         Err(e) => {
@@ -173,6 +208,41 @@ fn serve_report(
         server.serve(async move { shutdown.wait().await }).await?;
         Ok(())
     })
+}
+
+/// Writes every event of the SQLite store `uri` to stdout as NDJSON, in
+/// `(ts, _id)` order, page by page (each page one short read over both
+/// tiers); returns how many.
+fn export(uri: &str) -> anyhow::Result<u64> {
+    use helios_store::query::{
+        Query, QueryBackend, Selection, SortOrder, TimeRange, MAX_PAGE_LIMIT,
+    };
+    use std::io::Write;
+
+    let helios_store::StoreUri::Sqlite(path) = helios_store::StoreUri::parse(uri)? else {
+        anyhow::bail!("export reads the embedded store: give --store sqlite://PATH");
+    };
+    let backend = helios_store::sqlite::SqliteQueries::open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mut query = Query::new(Selection::range(TimeRange::ALL));
+    query.sort = SortOrder::Asc;
+    query.limit = MAX_PAGE_LIMIT;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut events = 0_u64;
+    loop {
+        let page = backend.query(&query).context("reading events")?;
+        for hit in &page.events {
+            writeln!(out, "{}", hit.document()).context("writing to stdout")?;
+            events += 1;
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    out.flush().context("writing to stdout")?;
+    Ok(events)
 }
 
 fn init_logging() {

@@ -118,3 +118,104 @@ fn one_command_serves_ingest_and_reports_and_sigint_stops_both_with_exit_0() {
         "report server still listening"
     );
 }
+
+/// Events of two hours ago, compacted into columnar files by the stack's
+/// collector while it runs, stay visible to the report API, and `helios
+/// export` reads every one back exactly once, byte for byte (issue 22).
+#[test]
+fn compacted_events_stay_in_reports_and_helios_export_reads_back_every_one() {
+    const EVENTS: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("helios-data");
+    let (collector, report) = (free_addr(), free_addr());
+    let child = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["--listen", &collector.to_string()])
+        .args(["--report-listen", &report.to_string()])
+        .args(["--cores", "1"])
+        .env("HELIOS_SEGMENT_SIZE_BYTES", "4194304")
+        // Seal and compact at once: partitions of a minute, no hot time.
+        .env("HELIOS_STORE_PARTITION_MINUTES", "1")
+        .env("HELIOS_STORE_HOT_MINUTES", "0")
+        .env("HELIOS_STORE_COMPACT_EVERY_MS", "50")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn helios");
+    let mut running = Running(Some(child));
+    wait_until("the collector listens", || {
+        TcpStream::connect(collector).is_ok()
+    });
+
+    let two_hours_ago_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 2 * 3_600_000;
+    let lines: Vec<String> = (0..EVENTS)
+        .map(|n| {
+            let ts = two_hours_ago_ms + n as i64 * 1_000;
+            format!(r#"{{"type":"old","n":{n},"big":12345678901234567890123,"ts":{ts}}}"#)
+        })
+        .collect();
+    let posted = http::post_json(collector, "/v1/events", &format!("[{}]", lines.join(",")));
+    assert_eq!(posted.status, 200, "{}", posted.text());
+
+    let columnar_files = || {
+        std::fs::read_dir(data_dir.join("events.db.columnar"))
+            .map(|partitions| {
+                partitions
+                    .flatten()
+                    .flat_map(|p| std::fs::read_dir(p.path()).into_iter().flatten().flatten())
+                    .filter(|f| f.path().extension().is_some_and(|e| e == "parquet"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    wait_until("the events are compacted into columnar files", || {
+        columnar_files() >= 2
+    });
+    let range = format!(
+        "from={}&to={}",
+        two_hours_ago_ms - 60_000,
+        two_hours_ago_ms + 60 * 60_000
+    );
+    wait_until("the report API counts every event once", || {
+        let types = http::get(report, &format!("/api/types?{range}"));
+        types.status == 200 && types.json()["total"] == json!(EVENTS)
+    });
+
+    let export = Command::new(env!("CARGO_BIN_EXE_helios"))
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("export")
+        .output()
+        .expect("run helios export");
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let text = String::from_utf8(export.stdout).unwrap();
+    let exported: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(exported.len(), EVENTS);
+    let numbers: Vec<u64> = exported.iter().map(|e| e["n"].as_u64().unwrap()).collect();
+    assert_eq!(
+        numbers,
+        (0..EVENTS as u64).collect::<Vec<_>>(),
+        "oldest first, once each"
+    );
+    assert!(
+        text.contains("12345678901234567890123"),
+        "big integers survive"
+    );
+
+    let mut child = running.0.take().unwrap();
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    assert!(child.wait().unwrap().success());
+}

@@ -148,6 +148,21 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         shutdown.trigger();
         None
     };
+    let compactor = match (startup_error.is_none(), cfg.sqlite_path()) {
+        (true, Some(db_path)) => Some(
+            crate::compaction::spawn(
+                crate::compaction::Setup {
+                    db_path,
+                    options: cfg.compact_options(),
+                    every: Duration::from_millis(cfg.store_compact_every_ms),
+                    retention_keep_ms: cfg.retention_days.map(|days| (days * 86_400_000.0) as i64),
+                },
+                Arc::clone(&shutdown),
+            )
+            .context("spawning the compactor")?,
+        ),
+        _ => None,
+    };
     if startup_error.is_none() {
         tracing::info!(listen = %cfg.listen, cores = cfg.cores, data_dir = %cfg.data_dir.display(), "helios-collector listening");
     }
@@ -165,6 +180,11 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
             .join()
             .map_err(|_| anyhow::anyhow!("flusher thread panicked"))?;
         tracing::info!(?stats, "collector stopped");
+    }
+    if let Some(compactor) = compactor {
+        if compactor.join().is_err() {
+            tracing::error!("the compactor thread panicked");
+        }
     }
     Ok(())
 }

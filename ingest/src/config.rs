@@ -52,6 +52,20 @@ pub const DEFAULT_MAX_PIPELINED_REQUESTS: usize = 128;
 pub const DEFAULT_MAX_BUFFERED_BODY_BYTES_PER_CORE: usize = 64 << 20;
 /// Default for `--retention-check-ms`.
 pub const DEFAULT_RETENTION_CHECK_MS: u64 = 60_000;
+/// Default for `--store-partition-minutes` (the embedded store's columnar
+/// partitions of `ts`).
+pub const DEFAULT_STORE_PARTITION_MINUTES: u64 = 15;
+/// Default for `--store-hot-minutes`.
+pub const DEFAULT_STORE_HOT_MINUTES: u64 = 5;
+/// Widest `--store-partition-minutes`: a week (wider partitions make
+/// retention coarser and each file's `_id` check larger).
+pub const MAX_STORE_PARTITION_MINUTES: u64 = 7 * 24 * 60;
+/// Longest `--store-hot-minutes` and `--store-late-hold-minutes`: a week.
+pub const MAX_STORE_HOT_MINUTES: u64 = 7 * 24 * 60;
+/// Default for `--store-late-hold-minutes`.
+pub const DEFAULT_STORE_LATE_HOLD_MINUTES: u64 = 60;
+/// Default for `--store-compact-every-ms`.
+pub const DEFAULT_STORE_COMPACT_EVERY_MS: u64 = 10_000;
 /// Default disk budget for journaled events the store does not have yet.
 pub const DEFAULT_JOURNAL_BUDGET_BYTES: u64 = 8 << 30;
 /// Default app stamped on syslog events (`--syslog-app`).
@@ -261,6 +275,28 @@ pub struct Cli {
     /// How often retention runs, ms [default: 60000].
     #[arg(long, env = "HELIOS_RETENTION_CHECK_MS")]
     pub retention_check_ms: Option<u64>,
+    /// Embedded store (sqlite://): width of the time partitions (of `ts`)
+    /// that sealed events are compacted into as columnar files, minutes
+    /// [default: 15].
+    #[arg(long, env = "HELIOS_STORE_PARTITION_MINUTES")]
+    pub store_partition_minutes: Option<u64>,
+    /// Embedded store: how long after its end a partition stays in the
+    /// SQLite hot tier before it is compacted, minutes [default: 5].
+    #[arg(long, env = "HELIOS_STORE_HOT_MINUTES")]
+    pub store_hot_minutes: Option<u64>,
+    /// Embedded store: how often the compactor looks for sealed
+    /// partitions, ms [default: 10000].
+    #[arg(long, env = "HELIOS_STORE_COMPACT_EVERY_MS")]
+    pub store_compact_every_ms: Option<u64>,
+    /// Embedded store: most events per columnar file (bounds the
+    /// compactor's memory and its delete transaction) [default: 262144].
+    #[arg(long, env = "HELIOS_STORE_MAX_EVENTS_PER_FILE")]
+    pub store_max_events_per_file: Option<usize>,
+    /// Embedded store: events that arrive late for a partition already
+    /// compacted wait in the hot tier until a file's worth has gathered or
+    /// the oldest has waited this long, minutes [default: 60].
+    #[arg(long, env = "HELIOS_STORE_LATE_HOLD_MINUTES")]
+    pub store_late_hold_minutes: Option<u64>,
     /// Bound on the dead-letter file, bytes [default: 1 GiB]. When full,
     /// events the store refuses are held (ingest backs up to 503) rather
     /// than dropped.
@@ -400,6 +436,11 @@ struct FileConfig {
     high_priority_reserve_percent: Option<u32>,
     retention_days: Option<f64>,
     retention_check_ms: Option<u64>,
+    store_partition_minutes: Option<u64>,
+    store_hot_minutes: Option<u64>,
+    store_compact_every_ms: Option<u64>,
+    store_max_events_per_file: Option<usize>,
+    store_late_hold_minutes: Option<u64>,
     dead_letter_max_bytes: Option<u64>,
     upstream_api_key: Option<String>,
     upstream_ca_file: Option<PathBuf>,
@@ -490,6 +531,16 @@ pub struct Config {
     pub retention_days: Option<f64>,
     /// See [`Cli::retention_check_ms`].
     pub retention_check_ms: u64,
+    /// See [`Cli::store_partition_minutes`].
+    pub store_partition_minutes: u64,
+    /// See [`Cli::store_hot_minutes`].
+    pub store_hot_minutes: u64,
+    /// See [`Cli::store_compact_every_ms`].
+    pub store_compact_every_ms: u64,
+    /// See [`Cli::store_max_events_per_file`].
+    pub store_max_events_per_file: usize,
+    /// See [`Cli::store_late_hold_minutes`].
+    pub store_late_hold_minutes: u64,
     /// See [`Cli::dead_letter_max_bytes`].
     pub dead_letter_max_bytes: u64,
     /// See [`Cli::upstream_api_key`].
@@ -673,6 +724,26 @@ impl Config {
                 .retention_check_ms
                 .or(file.retention_check_ms)
                 .unwrap_or(DEFAULT_RETENTION_CHECK_MS),
+            store_partition_minutes: cli
+                .store_partition_minutes
+                .or(file.store_partition_minutes)
+                .unwrap_or(DEFAULT_STORE_PARTITION_MINUTES),
+            store_hot_minutes: cli
+                .store_hot_minutes
+                .or(file.store_hot_minutes)
+                .unwrap_or(DEFAULT_STORE_HOT_MINUTES),
+            store_compact_every_ms: cli
+                .store_compact_every_ms
+                .or(file.store_compact_every_ms)
+                .unwrap_or(DEFAULT_STORE_COMPACT_EVERY_MS),
+            store_max_events_per_file: cli
+                .store_max_events_per_file
+                .or(file.store_max_events_per_file)
+                .unwrap_or(helios_store::sqlite::DEFAULT_MAX_ROWS_PER_FILE),
+            store_late_hold_minutes: cli
+                .store_late_hold_minutes
+                .or(file.store_late_hold_minutes)
+                .unwrap_or(DEFAULT_STORE_LATE_HOLD_MINUTES),
             dead_letter_max_bytes: cli
                 .dead_letter_max_bytes
                 .or(file.dead_letter_max_bytes)
@@ -725,6 +796,33 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The embedded store's database file when `--store` is `sqlite://`
+    /// (the columnar tier's compactor runs beside the flusher then).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        match helios_store::StoreUri::parse(&self.store) {
+            Ok(helios_store::StoreUri::Sqlite(path)) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// How the compactor cuts the embedded store's partitions.
+    pub fn compact_options(&self) -> helios_store::sqlite::CompactOptions {
+        const MINUTE_MS: i64 = 60_000;
+        helios_store::sqlite::CompactOptions {
+            partition_ms: i64::try_from(self.store_partition_minutes)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(MINUTE_MS),
+            hot_ms: i64::try_from(self.store_hot_minutes)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(MINUTE_MS),
+            max_rows_per_file: self.store_max_events_per_file,
+            late_hold_ms: i64::try_from(self.store_late_hold_minutes)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(MINUTE_MS),
+            ..helios_store::sqlite::CompactOptions::default()
+        }
+    }
+
     /// The store options the flusher's sink is opened with.
     pub fn sink_options(&self) -> helios_store::SinkOptions {
         helios_store::SinkOptions {
@@ -758,6 +856,23 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.cores >= 1, "--cores must be at least 1");
+        anyhow::ensure!(
+            (1..=MAX_STORE_PARTITION_MINUTES).contains(&self.store_partition_minutes),
+            "--store-partition-minutes must be 1..={MAX_STORE_PARTITION_MINUTES}"
+        );
+        for (flag, minutes) in [
+            ("--store-hot-minutes", self.store_hot_minutes),
+            ("--store-late-hold-minutes", self.store_late_hold_minutes),
+        ] {
+            anyhow::ensure!(
+                minutes <= MAX_STORE_HOT_MINUTES,
+                "{flag} must be 0..={MAX_STORE_HOT_MINUTES}"
+            );
+        }
+        anyhow::ensure!(
+            self.store_max_events_per_file >= 1,
+            "--store-max-events-per-file must be at least 1"
+        );
         // Secure by default (DESIGN §3): nothing unauthenticated is exposed
         // beyond this machine unless asked for in so many words.
         anyhow::ensure!(
@@ -806,6 +921,7 @@ impl Config {
             ("--body-timeout-ms", self.body_timeout_ms),
             ("--idle-timeout-ms", self.idle_timeout_ms),
             ("--retention-check-ms", self.retention_check_ms),
+            ("--store-compact-every-ms", self.store_compact_every_ms),
         ] {
             anyhow::ensure!(ms >= 1, "{flag} must be at least 1");
         }

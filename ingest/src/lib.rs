@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod collector;
+pub mod compaction;
 pub mod config;
 pub mod deadletter;
 pub mod decode;

@@ -21,6 +21,13 @@ const MAX_RUN_MS: u64 = 1200;
 const LOAD_CONNECTIONS: u64 = 4;
 const BATCH_EVENTS: u64 = 20;
 
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 struct Rng(u64);
 
 impl Rng {
@@ -39,12 +46,31 @@ enum Host {
     Plain,
     /// io_uring refused by seccomp with EPERM.
     IoUringRefused,
+    /// As the host is, with events of two hours ago that the embedded
+    /// store's compactor moves into columnar files while the load runs.
+    Compacting,
 }
+
+/// Flags that make the compactor move events minutes old, often, in small
+/// files, so kills land during compaction steps too.
+const COMPACTING_FLAGS: [&str; 10] = [
+    "--store-hot-minutes",
+    "0",
+    "--store-partition-minutes",
+    "1",
+    "--store-compact-every-ms",
+    "20",
+    "--store-late-hold-minutes",
+    "0",
+    "--store-max-events-per-file",
+    "500",
+];
 
 impl Host {
     fn start(self, dir: &std::path::Path, port: u16) -> Collector {
         match self {
             Host::Plain => Collector::start_on(dir, port, &[]),
+            Host::Compacting => Collector::start_on(dir, port, &COMPACTING_FLAGS),
             Host::IoUringRefused => Collector::start_confined(
                 dir,
                 port,
@@ -66,6 +92,11 @@ fn every_acked_event_is_stored_exactly_once_across_sigkills_on_epoll_where_io_ur
     kill_cycles(Host::IoUringRefused);
 }
 
+#[test]
+fn every_acked_event_is_stored_exactly_once_across_sigkills_while_compacting() {
+    kill_cycles(Host::Compacting);
+}
+
 fn kill_cycles(host: Host) {
     let dir = tempfile::tempdir().unwrap();
     let seed = SystemTime::now()
@@ -77,6 +108,10 @@ fn kill_cycles(host: Host) {
     let mut rng = Rng(seed);
     let log = LoadLog::default();
     let mut collector = host.start(dir.path(), free_port());
+    let ts_base_ms = match host {
+        Host::Compacting => Some(now_ms() - 2 * 3_600_000),
+        Host::Plain | Host::IoUringRefused => None,
+    };
     let addr = collector.addr;
     if let Host::IoUringRefused = host {
         collector.wait_for_log("io driver: epoll (io_uring refused: EPERM)");
@@ -94,7 +129,7 @@ fn kill_cycles(host: Host) {
                 let (stop, log) = (stop.clone(), log.clone());
                 // Even workers send single events, odd ones batches.
                 let n = if w % 2 == 0 { 1 } else { BATCH_EVENTS };
-                std::thread::spawn(move || load_worker(addr, n, stop, log))
+                std::thread::spawn(move || load_worker_at(addr, n, stop, log, ts_base_ms))
             })
             .collect();
         std::thread::sleep(Duration::from_millis(
@@ -134,6 +169,11 @@ fn kill_cycles(host: Host) {
                 "an event stored twice"
             );
             assert!(stored.len() <= log.next.load(Ordering::SeqCst) as usize);
+            if let Host::Compacting = host {
+                let tiers = store.count_by_tier().unwrap();
+                eprintln!("tiers at the end: {tiers:?}");
+                assert!(tiers.columnar > 0, "nothing was compacted: {tiers:?}");
+            }
             break;
         }
         assert!(

@@ -73,25 +73,11 @@ fn load(addr: SocketAddr, stop: Arc<AtomicBool>, acked: Acked) -> Vec<u16> {
 
 /// `(stored rows, the distinct event numbers among them)`.
 fn stored_numbers(db: &Path) -> (usize, HashSet<u64>) {
-    let Ok(conn) =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return (0, HashSet::new());
-    };
-    let Ok(mut statement) = conn.prepare("SELECT doc FROM events") else {
-        return (0, HashSet::new());
-    };
-    let docs: Vec<String> = statement
-        .query_map([], |row| row.get::<_, String>(0))
-        .expect("query")
-        .map(|doc| doc.expect("row"))
-        .collect();
+    // Both tiers: the clock steps make the compactor seal partitions.
+    let docs = stored_docs(db);
     let numbers = docs
         .iter()
-        .map(|doc| {
-            let value: serde_json::Value = serde_json::from_str(doc).expect("stored JSON");
-            value["n"].as_u64().expect("every stored event has n")
-        })
+        .map(|doc| doc["n"].as_u64().expect("every stored event has n"))
         .collect();
     (docs.len(), numbers)
 }

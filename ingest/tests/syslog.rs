@@ -81,18 +81,7 @@ fn start(dir: &Path, ports: Ports, host: Host, extra: &[&str]) -> Collector {
 
 /// Every stored event's document.
 fn stored(db: &Path) -> Vec<serde_json::Value> {
-    let Ok(conn) = rusqlite::Connection::open(db) else {
-        return Vec::new();
-    };
-    let Ok(mut stmt) = conn.prepare("SELECT doc FROM events") else {
-        return Vec::new();
-    };
-    let rows = stmt
-        .query_map([], |row| row.get::<_, String>(0))
-        .unwrap()
-        .map(|doc| serde_json::from_str(&doc.unwrap()).unwrap())
-        .collect();
-    rows
+    stored_docs(db)
 }
 
 /// Waits until at least `n` events are stored; returns them all.
@@ -601,10 +590,8 @@ ruleset(name="relp") {{
         .collect();
     let feeder = std::thread::spawn(move || feed(input, &lines));
     let count = |db: &Path| -> usize {
-        rusqlite::Connection::open(db)
-            .and_then(|conn| {
-                conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
-            })
+        helios_store::sqlite::SqliteReader::open(db)
+            .and_then(|store| store.count())
             .map_or(0, |n| n as usize)
     };
     for kill in 1..=RELP_KILLS {
@@ -626,16 +613,12 @@ ruleset(name="relp") {{
     let db = c.db_path();
     let deadline = Instant::now() + Duration::from_secs(180);
     let (distinct, total) = loop {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        let (distinct, total): (i64, i64) = conn
-            .query_row(
-                "SELECT count(DISTINCT json_extract(doc, '$.message')), count(*) FROM events",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        if distinct as usize >= RELP_MESSAGES || Instant::now() > deadline {
-            break (distinct as usize, total as usize);
+        let docs = stored(&db);
+        let messages: std::collections::HashSet<String> =
+            docs.iter().map(|doc| doc["message"].to_string()).collect();
+        let (distinct, total) = (messages.len(), docs.len());
+        if distinct >= RELP_MESSAGES || Instant::now() > deadline {
+            break (distinct, total);
         }
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -648,14 +631,14 @@ ruleset(name="relp") {{
         distinct, RELP_MESSAGES,
         "a message acknowledged by RELP was lost"
     );
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let strays: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM events WHERE json_extract(doc, '$.message') NOT LIKE 'kill %'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let strays = stored(&db)
+        .iter()
+        .filter(|doc| {
+            !doc["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("kill "))
+        })
+        .count();
     assert_eq!(strays, 0, "only the messages sent are stored");
     assert!(
         duplicates <= RELP_KILLS * RELP_WINDOW,

@@ -39,6 +39,7 @@ fn options() -> CompactOptions {
         partition_ms: 300,
         hot_ms: 0,
         max_rows_per_file: 120,
+        late_hold_ms: 0,
         write: WriteOptions {
             row_group_rows: 40,
             ..WriteOptions::default()

@@ -22,6 +22,7 @@ fn options() -> CompactOptions {
         partition_ms: PARTITION_MS,
         hot_ms: 0,
         max_rows_per_file: 1_000,
+        late_hold_ms: 0,
         write: WriteOptions::default(),
     }
 }
@@ -186,4 +187,56 @@ fn queries_read_events_in_both_tiers_after_compaction_runs_beside_them() {
         .unwrap()
         .expect("a columnar event by id");
     assert_eq!(hit.stored_text.as_deref(), Some(event(3).doc.as_str()));
+}
+
+#[test]
+fn late_events_of_a_compacted_partition_wait_for_a_file_s_worth_or_the_hold_time() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    sink.write_batch(&events(0..300)).unwrap();
+    let hold_ms = 60_000;
+    let mut compactor = Compactor::open(
+        &path,
+        CompactOptions {
+            late_hold_ms: hold_ms,
+            max_rows_per_file: 50,
+            ..options()
+        },
+    )
+    .unwrap();
+    let now_ms = BASE_MS + 1_000;
+    compactor.compact_sealed(now_ms, usize::MAX).unwrap();
+    let files = |path: &std::path::Path| {
+        SqliteReader::open(path)
+            .unwrap()
+            .count_by_tier()
+            .unwrap()
+            .columnar_files
+    };
+    let files_before = files(&path);
+
+    // Ten late events for the first partition (received "now"): too few
+    // for a file, too recent to move.
+    let late: Vec<_> = (0..10)
+        .map(|n| event_with_recv(10_000 + n, n, now_ms))
+        .collect();
+    sink.write_batch(&late).unwrap();
+    compactor.compact_sealed(now_ms, usize::MAX).unwrap();
+    assert_eq!(files(&path), files_before, "late events waited");
+
+    // Once the oldest has waited the hold time, they go: one more file,
+    // and one for event 299, hot until now as the highest `seq`.
+    compactor
+        .compact_sealed(now_ms + hold_ms + 1, usize::MAX)
+        .unwrap();
+    assert_eq!(files(&path), files_before + 2);
+    assert_eq!(total(&path), 310);
+}
+
+/// Event `n` with the time of event `ts_of` and received at `recv_ms`.
+fn event_with_recv(n: u32, ts_of: u32, recv_ms: i64) -> helios_store::EventDoc {
+    let mut event = event(n);
+    event.ts_ms = BASE_MS + i64::from(ts_of);
+    event.recv_ms = recv_ms;
+    event
 }

@@ -288,6 +288,7 @@ fn compact(path: &std::path::Path, tiers: Tiers) {
         partition_ms: 10,
         hot_ms: 0,
         max_rows_per_file: 7,
+        late_hold_ms: 0,
         write: WriteOptions {
             row_group_rows: 3,
             ..WriteOptions::default()

@@ -85,6 +85,14 @@ class Collector:
                     "json",
                     "--segment-size-bytes",
                     "4194304",
+                    # These suites read the SQLite hot tier's ``events``
+                    # table directly, and post events of 2025: keep the
+                    # compactor (whose first pass waits one period) from
+                    # moving them into columnar files while a test reads
+                    # (the tiers have their own tests:
+                    # store/tests/columnar_*.rs, ingest/tests/kill.rs).
+                    "--store-compact-every-ms",
+                    "86400000",
                     *self.extra_args,
                 ],
                 stdout=subprocess.DEVNULL,

@@ -468,6 +468,30 @@ pub fn oid(hex: &str) -> ObjectId {
 }
 
 /// Every stored event's `_id`, as hex text (how the tests name events).
+/// Every stored event's document, whichever tier of the embedded store
+/// holds it (an event stored twice appears twice); empty while the store
+/// does not exist yet.
+pub fn stored_docs(db: &Path) -> Vec<serde_json::Value> {
+    use helios_store::query::{
+        Query, QueryBackend, Selection, SortOrder, TimeRange, MAX_PAGE_LIMIT,
+    };
+    let Ok(queries) = helios_store::sqlite::SqliteQueries::open(db) else {
+        return Vec::new();
+    };
+    let mut query = Query::new(Selection::range(TimeRange::ALL));
+    query.sort = SortOrder::Asc;
+    query.limit = MAX_PAGE_LIMIT;
+    let mut docs = Vec::new();
+    loop {
+        let page = queries.query(&query).expect("read the stored events");
+        docs.extend(page.events.into_iter().map(|hit| hit.doc));
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return docs,
+        }
+    }
+}
+
 pub fn stored_ids(store: &SqliteReader) -> std::collections::HashSet<String> {
     store
         .ids()
@@ -538,17 +562,38 @@ pub fn load_worker(
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     log: LoadLog,
 ) -> Vec<u16> {
+    load_worker_at(addr, events_per_request, stop, log, None)
+}
+
+/// [`load_worker`] whose events carry `ts` = `ts_base_ms` + their number
+/// (epoch ms) when given: events of the past, which a collector with a
+/// short `--store-hot-minutes` compacts while the load runs.
+pub fn load_worker_at(
+    addr: SocketAddr,
+    events_per_request: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    log: LoadLog,
+    ts_base_ms: Option<i64>,
+) -> Vec<u16> {
     use std::sync::atomic::Ordering;
     post_until_stopped(
         addr,
         &stop,
         || {
-            let ids: Vec<String> = (0..events_per_request)
-                .map(|_| client_id(log.next.fetch_add(1, Ordering::SeqCst)))
+            let numbers: Vec<u64> = (0..events_per_request)
+                .map(|_| log.next.fetch_add(1, Ordering::SeqCst))
                 .collect();
+            let ids: Vec<String> = numbers.iter().map(|n| client_id(*n)).collect();
             let events: Vec<String> = ids
                 .iter()
-                .map(|id| format!(r#"{{"_id":"{id}","type":"load"}}"#))
+                .zip(&numbers)
+                .map(|(id, n)| match ts_base_ms {
+                    None => format!(r#"{{"_id":"{id}","type":"load"}}"#),
+                    Some(base) => {
+                        let ts = base + *n as i64;
+                        format!(r#"{{"_id":"{id}","type":"load","ts":{ts}}}"#)
+                    }
+                })
                 .collect();
             let body = if events.len() == 1 {
                 events[0].clone()

@@ -3,11 +3,14 @@
 //!
 //! The rule: a resent event carries the same `ts` (the client crate stamps
 //! `ts` and `_id` together; relays forward both), so its earlier copy is in
-//! a file whose `ts` range holds that `ts`. Only events whose `ts` falls in
-//! some published file's range are looked up, and only in those files.
+//! a row group whose `ts` range holds that `ts`. Only events whose `ts`
+//! falls in some published file's range are looked up, only in the row
+//! groups whose `ts` and `_id` statistics may hold them, and only those
+//! groups' ids are read (a new event's id, minted after the files were
+//! written, is usually above every id there and reads nothing).
 //! An event sent with an `_id` but no `ts` gets its receive time as `ts`:
 //! a resend of it is caught while the first copy is hot (the UNIQUE index
-//! covers the whole hot tier) or when both land in one file's range.
+//! covers the whole hot tier) or when both land in one row group's range.
 //!
 //! Called inside the sink's insert transaction, after reading the
 //! manifest generation there: the compactor publishes under the same
@@ -20,16 +23,16 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 use super::manifest::{self, ManifestEntry};
-use crate::columnar::{ids, ColdFile};
+use crate::columnar::{group_ids, ColdFile};
 use crate::model::EventDoc;
 use crate::sink::SinkError;
 
-/// Most files whose ids are kept in memory at once (each holds up to
-/// `max_rows_per_file` ids, ~60 bytes each with its app).
-const MAX_CACHED_FILES: usize = 8;
+/// Most row groups whose ids are kept in memory at once (each holds up to
+/// a row group's worth of ids, ~60 bytes each with its app).
+const MAX_CACHED_GROUPS: usize = 16;
 
-/// The ids (and apps) of one file.
-type FileIds = HashMap<[u8; 12], Option<String>>;
+/// The ids (and apps) of one row group.
+type GroupIds = HashMap<[u8; 12], Option<String>>;
 
 /// What a columnar file says about an event being inserted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,13 +43,15 @@ pub(super) enum ColdVerdict {
     OtherApp,
 }
 
-/// The manifest as last read, and the ids of recently consulted files.
+/// The manifest as last read, its files opened on first use, and the ids
+/// of recently consulted row groups.
 #[derive(Debug, Default)]
 pub(super) struct ColdIds {
     dir: PathBuf,
     generation: Option<i64>,
-    files: Vec<ManifestEntry>,
-    cached: Vec<(String, Arc<FileIds>)>,
+    files: Vec<(ManifestEntry, Option<Arc<ColdFile>>)>,
+    /// `(file name, row group)` → its ids, most recently used last.
+    cached: Vec<((String, usize), Arc<GroupIds>)>,
 }
 
 impl ColdIds {
@@ -63,9 +68,21 @@ impl ColdIds {
         let generation = manifest::generation(conn)?;
         if self.generation != Some(generation) {
             let manifest = manifest::read(conn)?;
+            let mut opened: HashMap<String, Arc<ColdFile>> = self
+                .files
+                .drain(..)
+                .filter_map(|(entry, file)| Some((entry.name, file?)))
+                .collect();
+            self.files = manifest
+                .files
+                .into_iter()
+                .map(|entry| {
+                    let file = opened.remove(&entry.name);
+                    (entry, file)
+                })
+                .collect();
             self.cached
-                .retain(|(name, _)| manifest.files.iter().any(|entry| &entry.name == name));
-            self.files = manifest.files;
+                .retain(|((name, _), _)| self.files.iter().any(|(entry, _)| &entry.name == name));
             self.generation = Some(generation);
         }
         Ok(())
@@ -76,53 +93,89 @@ impl ColdIds {
     /// from the manifest alone).
     pub(super) fn any_may_hold(&self, batch: &[EventDoc]) -> bool {
         !self.files.is_empty()
-            && batch
-                .iter()
-                .any(|event| self.files.iter().any(|entry| entry.may_hold(event.ts_ms)))
+            && batch.iter().any(|event| {
+                self.files
+                    .iter()
+                    .any(|(entry, _)| entry.may_hold(event.ts_ms))
+            })
     }
 
     /// What the files say about `event`.
     pub(super) fn verdict(&mut self, event: &EventDoc) -> Result<Option<ColdVerdict>, SinkError> {
-        let candidates: Vec<String> = self
-            .files
-            .iter()
-            .filter(|entry| entry.may_hold(event.ts_ms))
-            .map(|entry| entry.name.clone())
-            .collect();
-        for name in candidates {
-            let ids = self.file_ids(&name)?;
-            if let Some(app) = ids.get(event.id.as_bytes()) {
-                return Ok(Some(if *app == event.app {
-                    ColdVerdict::Duplicate
-                } else {
-                    ColdVerdict::OtherApp
-                }));
+        let wanted = event.id.as_bytes();
+        for index in 0..self.files.len() {
+            if !self.files[index].0.may_hold(event.ts_ms) {
+                continue;
+            }
+            let file = self.file(index)?;
+            let groups: Vec<usize> = file
+                .groups()
+                .iter()
+                .enumerate()
+                .filter(|(_, info)| {
+                    (info.ts_min..=info.ts_max).contains(&event.ts_ms)
+                        && info
+                            .ids
+                            .is_none_or(|(min, max)| (&min..=&max).contains(&wanted))
+                })
+                .map(|(group, _)| group)
+                .collect();
+            for group in groups {
+                let ids = self.group(index, &file, group)?;
+                if let Some(app) = ids.get(wanted) {
+                    return Ok(Some(if *app == event.app {
+                        ColdVerdict::Duplicate
+                    } else {
+                        ColdVerdict::OtherApp
+                    }));
+                }
             }
         }
         Ok(None)
     }
 
-    fn file_ids(&mut self, name: &str) -> Result<Arc<FileIds>, SinkError> {
-        if let Some(position) = self.cached.iter().position(|(cached, _)| cached == name) {
-            // Most recently used last.
+    fn file(&mut self, index: usize) -> Result<Arc<ColdFile>, SinkError> {
+        let (entry, file) = &mut self.files[index];
+        if let Some(file) = file {
+            return Ok(Arc::clone(file));
+        }
+        let path = self.dir.join(&entry.name);
+        let opened = ColdFile::open(&path).map_err(|error| {
+            SinkError::transient(format!("opening columnar file {}", path.display()), error)
+        })?;
+        let opened = Arc::new(opened);
+        *file = Some(Arc::clone(&opened));
+        Ok(opened)
+    }
+
+    fn group(
+        &mut self,
+        index: usize,
+        file: &ColdFile,
+        group: usize,
+    ) -> Result<Arc<GroupIds>, SinkError> {
+        let key = (self.files[index].0.name.clone(), group);
+        if let Some(position) = self.cached.iter().position(|(cached, _)| *cached == key) {
             let entry = self.cached.remove(position);
             let ids = Arc::clone(&entry.1);
             self.cached.push(entry);
             return Ok(ids);
         }
-        let path = self.dir.join(name);
-        let context = || format!("reading the ids of columnar file {}", path.display());
-        let file = ColdFile::open(&path).map_err(|error| SinkError::transient(context(), error))?;
-        let rows = ids(&file).map_err(|error| SinkError::transient(context(), error))?;
-        let map: FileIds = rows
-            .into_iter()
-            .map(|(id, app)| (*id.as_bytes(), app))
-            .collect();
-        let map = Arc::new(map);
-        if self.cached.len() >= MAX_CACHED_FILES {
+        let rows = group_ids(file, group).map_err(|error| {
+            SinkError::transient(
+                format!("reading the ids of columnar file {}", file.path().display()),
+                error,
+            )
+        })?;
+        let ids: Arc<GroupIds> = Arc::new(
+            rows.into_iter()
+                .map(|(id, app)| (*id.as_bytes(), app))
+                .collect(),
+        );
+        if self.cached.len() >= MAX_CACHED_GROUPS {
             self.cached.remove(0);
         }
-        self.cached.push((name.to_owned(), Arc::clone(&map)));
-        Ok(map)
+        self.cached.push((key, Arc::clone(&ids)));
+        Ok(ids)
     }
 }

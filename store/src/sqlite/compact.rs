@@ -39,6 +39,10 @@ pub const DEFAULT_HOT_MS: i64 = 5 * 60_000;
 /// (rows are held while the file is written) and the length of the
 /// transaction that deletes them from the hot tier.
 pub const DEFAULT_MAX_ROWS_PER_FILE: usize = 262_144;
+/// Default longest wait of late events (for a partition already
+/// compacted) in the hot tier, ms: a steady trickle of late events makes
+/// at most one more file per partition per hour.
+pub const DEFAULT_LATE_HOLD_MS: i64 = 60 * 60_000;
 /// Free pages, as a share of the hot tier's pages, past which a
 /// compaction pass gives them back to the file system
 /// (`PRAGMA incremental_vacuum`); below it they are reused by new inserts.
@@ -55,6 +59,8 @@ pub struct CompactOptions {
     pub hot_ms: i64,
     /// Most events per file (> 0).
     pub max_rows_per_file: usize,
+    /// Longest wait of late events in the hot tier, ms (≥ 0).
+    pub late_hold_ms: i64,
     /// How files are written.
     pub write: WriteOptions,
 }
@@ -65,6 +71,7 @@ impl Default for CompactOptions {
             partition_ms: DEFAULT_PARTITION_MS,
             hot_ms: DEFAULT_HOT_MS,
             max_rows_per_file: DEFAULT_MAX_ROWS_PER_FILE,
+            late_hold_ms: DEFAULT_LATE_HOLD_MS,
             write: WriteOptions::default(),
         }
     }
@@ -115,6 +122,10 @@ impl Compactor {
         assert!(options.partition_ms > 0, "partition_ms must be positive");
         assert!(options.hot_ms >= 0, "hot_ms must not be negative");
         assert!(
+            options.late_hold_ms >= 0,
+            "late_hold_ms must not be negative"
+        );
+        assert!(
             options.max_rows_per_file > 0,
             "max_rows_per_file must be positive"
         );
@@ -141,7 +152,10 @@ impl Compactor {
     }
 
     /// Moves every partition sealed at `now_ms` (ended at least `hot_ms`
-    /// ago) into files, at most `max_files` files in this call.
+    /// ago) into files, at most `max_files` files in this call. Events that
+    /// arrive for a partition compacted by an earlier call wait until a
+    /// file's worth has gathered or the oldest of them has waited
+    /// `late_hold_ms`.
     pub fn compact_sealed(
         &mut self,
         now_ms: i64,
@@ -151,22 +165,42 @@ impl Compactor {
             .saturating_sub(self.options.hot_ms)
             .div_euclid(self.options.partition_ms)
             .saturating_mul(self.options.partition_ms);
-        self.compact_before(sealed_before, max_files)
+        self.compact(
+            sealed_before,
+            Some((now_ms, self.options.late_hold_ms)),
+            max_files,
+        )
     }
 
     /// Moves every event with `ts < before_ms` (whole partitions from the
     /// oldest; the partition holding `before_ms - 1` too) into files, but
-    /// the one with the highest `seq`. For tests, tools and upgrades.
+    /// the one with the highest `seq`; late events do not wait. For tests,
+    /// tools and upgrades.
     pub fn compact_before(
         &mut self,
         before_ms: i64,
         max_files: usize,
     ) -> Result<CompactOutcome, StoreError> {
+        self.compact(before_ms, None, max_files)
+    }
+
+    fn compact(
+        &mut self,
+        before_ms: i64,
+        late: Option<(i64, i64)>,
+        max_files: usize,
+    ) -> Result<CompactOutcome, StoreError> {
         let mut outcome = CompactOutcome::default();
+        // A partition this call began compacting is moved whole: only rows
+        // that arrive after a call published its files are late.
+        let mut begun: Vec<i64> = Vec::new();
         while (outcome.files_written as usize) < max_files {
-            let Some(step) = self.read_step(before_ms)? else {
+            let Some(step) = self.read_step(before_ms, late, &begun)? else {
                 break;
             };
+            if !begun.contains(&step.partition_start_ms) {
+                begun.push(step.partition_start_ms);
+            }
             outcome.rows_moved += self.publish_step(step)?;
             outcome.files_written += 1;
         }
@@ -223,7 +257,15 @@ impl Compactor {
         })
     }
 
-    fn read_step(&self, before_ms: i64) -> Result<Option<Step>, StoreError> {
+    /// The next step's rows: the oldest partition before `before_ms` with
+    /// rows to move, skipping partitions whose late rows wait (`late`:
+    /// now and the hold time; `None` moves everything).
+    fn read_step(
+        &self,
+        before_ms: i64,
+        late: Option<(i64, i64)>,
+        begun: &[i64],
+    ) -> Result<Option<Step>, StoreError> {
         let context = "reading rows to compact";
         let conn = &self.conn;
         let seq_bound: i64 = conn
@@ -231,23 +273,38 @@ impl Compactor {
                 row.get(0)
             })
             .map_err(|e| self.sql_error(context, e))?;
-        let first_ts: Option<i64> = match conn.query_row(
-            "SELECT ts FROM events WHERE ts < ?1 AND seq < ?2 ORDER BY ts LIMIT 1",
-            params![before_ms, seq_bound],
-            |row| row.get(0),
-        ) {
-            Ok(ts) => Some(ts),
-            Err(rusqlite::Error::QueryReturnedNoRows) => None,
-            Err(e) => return Err(self.sql_error(context, e)),
-        };
-        let Some(first_ts) = first_ts else {
-            return Ok(None);
-        };
         let partition_ms = self.options.partition_ms;
-        let partition_start_ms = first_ts
-            .div_euclid(partition_ms)
-            .saturating_mul(partition_ms);
-        let partition_end_ms = partition_start_ms.saturating_add(partition_ms);
+        let mut from_ms = i64::MIN;
+        let (partition_start_ms, partition_end_ms) = loop {
+            let first_ts: Option<i64> = match conn.query_row(
+                "SELECT ts FROM events WHERE ts >= ?1 AND ts < ?2 AND seq < ?3 ORDER BY ts LIMIT 1",
+                params![from_ms, before_ms, seq_bound],
+                |row| row.get(0),
+            ) {
+                Ok(ts) => Some(ts),
+                Err(rusqlite::Error::QueryReturnedNoRows) => None,
+                Err(e) => return Err(self.sql_error(context, e)),
+            };
+            let Some(first_ts) = first_ts else {
+                return Ok(None);
+            };
+            let start = first_ts
+                .div_euclid(partition_ms)
+                .saturating_mul(partition_ms);
+            let end = start.saturating_add(partition_ms);
+            match late {
+                Some(late)
+                    if !begun.contains(&start)
+                        && self.late_rows_wait(start, end, seq_bound, late)? =>
+                {
+                    if end >= before_ms {
+                        return Ok(None);
+                    }
+                    from_ms = end;
+                }
+                _ => break (start, end),
+            }
+        };
         let limit = i64::try_from(self.options.max_rows_per_file).unwrap_or(i64::MAX);
         let mut statement = conn
             .prepare_cached(
@@ -298,6 +355,43 @@ impl Compactor {
             seq_bound,
             rows: cold,
         }))
+    }
+
+    /// Whether the hot rows of the partition `start..end` are late arrivals
+    /// that should wait: the partition has files already, they are fewer
+    /// than a full file, and the oldest arrived less than the hold time
+    /// ago. Waiting gathers a trickle of late events into few files
+    /// instead of one small file per pass.
+    fn late_rows_wait(
+        &self,
+        start: i64,
+        end: i64,
+        seq_bound: i64,
+        (now_ms, hold_ms): (i64, i64),
+    ) -> Result<bool, StoreError> {
+        let context = "looking at late events";
+        let compacted: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM columnar_files WHERE partition_start = ?1)",
+                [start],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.sql_error(context, e))?;
+        if !compacted {
+            return Ok(false);
+        }
+        let (rows, oldest_recv): (i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT count(*), coalesce(min(recv), 0) FROM events \
+                 WHERE ts >= ?1 AND ts < ?2 AND seq < ?3",
+                params![start, end, seq_bound],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(|e| self.sql_error(context, e))?;
+        let full = usize::try_from(rows).unwrap_or(usize::MAX) >= self.options.max_rows_per_file;
+        Ok(!full && oldest_recv > now_ms.saturating_sub(hold_ms))
     }
 
     /// Writes a step's file and publishes it; returns the rows moved.

@@ -30,8 +30,8 @@ mod sink;
 
 #[cfg(feature = "sink")]
 pub use compact::{
-    CompactOptions, CompactOutcome, Compactor, DEFAULT_HOT_MS, DEFAULT_MAX_ROWS_PER_FILE,
-    DEFAULT_PARTITION_MS,
+    CompactOptions, CompactOutcome, Compactor, DEFAULT_HOT_MS, DEFAULT_LATE_HOLD_MS,
+    DEFAULT_MAX_ROWS_PER_FILE, DEFAULT_PARTITION_MS,
 };
 #[cfg(feature = "query")]
 pub use queries::{
