@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use helios_store::sqlite::SqliteReader;
 use helios_store::ObjectId;
-use support::{wait_for_count, Collector, Conn};
+use support::{wait_for_count, Collector, Conn, STORE_TIMEOUT};
 
 /// The commit that wrote the fixture.
 const FIXTURE_COMMIT: &str = "9f9280f";
@@ -113,26 +113,7 @@ fn a_data_directory_from_9f9280f_delivers_every_event_exactly_once() {
     let collector = Collector::start(&data, &[]);
     let store = wait_for_count(&collector.db_path(), total);
 
-    let mut seen = HashSet::new();
-    for id in store.ids().unwrap() {
-        let doc = store.get(id).unwrap().expect("listed id reads back");
-        let value: serde_json::Value = serde_json::from_str(&doc.doc).expect("stored JSON");
-        let n = value["n"].as_u64().expect("every fixture event has n");
-        assert!(seen.insert(n), "event {n} stored twice");
-        let want = &expected[&n];
-        assert_eq!(doc.event_type, want.kind, "event {n}");
-        assert_eq!(doc.app.as_deref(), Some(want.app.as_str()), "event {n}");
-        match &want.id {
-            Some(client_id) => assert_eq!(&id.to_string(), client_id, "event {n}"),
-            // A minted id carries its journal's node id: the old file was
-            // read, not replaced by a new draw.
-            None => assert!(old_nodes.contains(&node_of(id)), "event {n}: {id}"),
-        }
-        // Client values byte-exact: an integer beyond 64 bits, non-ASCII.
-        assert!(doc.doc.contains(&format!("\"big\":{big}")), "{}", doc.doc);
-        assert!(doc.doc.contains(&format!("\"text\":{text}")), "{}", doc.doc);
-    }
-    assert_eq!(seen.len() as u64, total);
+    check_every_event(&store, &expected, &old_nodes, big, &text);
 
     // The upgraded collector keeps minting past what the old one minted
     // (its checkpoints held no ids): new events never collide with old ones.
@@ -158,5 +139,83 @@ fn a_data_directory_from_9f9280f_delivers_every_event_exactly_once() {
     let collector = Collector::start(&data, &[]);
     let store: SqliteReader = wait_for_count(&collector.db_path(), total + NEW_EVENTS);
     assert_eq!(store.count().unwrap(), total + NEW_EVENTS);
+    assert!(collector.stop().success());
+}
+
+/// Every fixture event is stored once, as the old collector acknowledged
+/// it: type, app, id (client or minted by an old node) and values
+/// byte-exact.
+fn check_every_event(
+    store: &SqliteReader,
+    expected: &BTreeMap<u64, Expected>,
+    old_nodes: &[String],
+    big: &str,
+    text: &str,
+) {
+    let total = expected.len() as u64;
+    let mut seen = HashSet::new();
+    for id in store.ids().unwrap() {
+        let doc = store.get(id).unwrap().expect("listed id reads back");
+        let value: serde_json::Value = serde_json::from_str(&doc.doc).expect("stored JSON");
+        let n = value["n"].as_u64().expect("every fixture event has n");
+        assert!(seen.insert(n), "event {n} stored twice");
+        let want = &expected[&n];
+        assert_eq!(doc.event_type, want.kind, "event {n}");
+        assert_eq!(doc.app.as_deref(), Some(want.app.as_str()), "event {n}");
+        match &want.id {
+            Some(client_id) => assert_eq!(&id.to_string(), client_id, "event {n}"),
+            // A minted id carries its journal's node id: the old file was
+            // read, not replaced by a new draw.
+            None => assert!(old_nodes.contains(&node_of(id)), "event {n}: {id}"),
+        }
+        // Client values byte-exact: an integer beyond 64 bits, non-ASCII.
+        assert!(doc.doc.contains(&format!("\"big\":{big}")), "{}", doc.doc);
+        assert!(doc.doc.contains(&format!("\"text\":{text}")), "{}", doc.doc);
+    }
+    assert_eq!(seen.len() as u64, total);
+}
+
+/// The upgraded store's events (schema version 1, no columnar tier) move
+/// into columnar files as the compactor reaches them, and read back the
+/// same (issue 22).
+#[test]
+fn an_upgraded_store_s_events_move_into_columnar_files_unchanged() {
+    let (manifest, expected) = manifest();
+    let total = expected.len() as u64;
+    let big = manifest["big"].as_str().unwrap();
+    let text = serde_json::to_string(manifest["text"].as_str().unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    copy_dir(
+        &fixtures().join(format!("data-dir-{FIXTURE_COMMIT}")),
+        &data,
+    );
+    let old_nodes = node_ids(&data);
+
+    let collector = Collector::start(
+        &data,
+        &[
+            "--store-hot-minutes",
+            "0",
+            "--store-partition-minutes",
+            "1",
+            "--store-late-hold-minutes",
+            "0",
+            "--store-compact-every-ms",
+            "50",
+        ],
+    );
+    let store = wait_for_count(&collector.db_path(), total);
+    let deadline = std::time::Instant::now() + STORE_TIMEOUT;
+    // All but the most recently inserted event (always hot) move.
+    while store.count_by_tier().unwrap().columnar < total - 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not compacted: {:?}",
+            store.count_by_tier().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    check_every_event(&store, &expected, &old_nodes, big, &text);
     assert!(collector.stop().success());
 }
