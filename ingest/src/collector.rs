@@ -156,6 +156,7 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
                     options: cfg.compact_options(),
                     every: Duration::from_millis(cfg.store_compact_every_ms),
                     retention_keep_ms: cfg.retention_days.map(|days| (days * 86_400_000.0) as i64),
+                    priority: cfg.flusher_priority,
                 },
                 Arc::clone(&shutdown),
             )

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use helios_store::sqlite::{CompactOptions, Compactor};
 
+use crate::config::FlusherPriority;
 use crate::shutdown::Shutdown;
 
 /// Most files one pass publishes before it checks for shutdown and sleeps:
@@ -31,6 +32,9 @@ pub struct Setup {
     /// Retention (`--retention-days`), ms: partitions that ended longer ago
     /// are dropped whole.
     pub retention_keep_ms: Option<i64>,
+    /// The store's share of the CPU (`--flusher-priority`): compaction is
+    /// store work and gives way to the cores like the flusher.
+    pub priority: FlusherPriority,
 }
 
 /// Starts the compactor thread; it stops soon after `shutdown` is set
@@ -41,7 +45,10 @@ pub fn spawn(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("helios-compactor".into())
-        .spawn(move || run(&setup, &shutdown))
+        .spawn(move || {
+            crate::flusher::lower_priority(setup.priority);
+            run(&setup, &shutdown)
+        })
 }
 
 fn run(setup: &Setup, shutdown: &Shutdown) {

@@ -143,7 +143,7 @@ fn the_flusher_and_store_writer_run_at_nice_10_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let c = Collector::start(dir.path(), &[]);
     post_and_wait_stored(&c, 20);
-    for name in ["helios-flusher", "helios-store-wr"] {
+    for name in ["helios-flusher", "helios-store-wr", "helios-compacto"] {
         assert_eq!(
             thread_sched(c.pid(), name),
             (0, 10),
@@ -159,7 +159,7 @@ fn with_flusher_priority_idle_the_store_runs_under_sched_idle_and_still_stores_e
     let dir = tempfile::tempdir().unwrap();
     let c = Collector::start(dir.path(), &["--flusher-priority", "idle"]);
     post_and_wait_stored(&c, 20);
-    for name in ["helios-flusher", "helios-store-wr"] {
+    for name in ["helios-flusher", "helios-store-wr", "helios-compacto"] {
         let (policy, _) = thread_sched(c.pid(), name);
         assert_eq!(policy, libc::SCHED_IDLE as u32, "{name}");
     }
