@@ -176,6 +176,15 @@ fn compacted_events_stay_in_reports_and_helios_export_reads_back_every_one() {
     wait_until("the events are compacted into columnar files", || {
         columnar_files() >= 2
     });
+    // The compactor counts a pass's files once the pass ends.
+    wait_until("/metrics counts the compacted files", || {
+        http::get(collector, "/metrics")
+            .text()
+            .lines()
+            .find_map(|line| line.strip_prefix("helios_compacted_files_total "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|files| files >= 2)
+    });
     let range = format!(
         "from={}&to={}",
         two_hours_ago_ms - 60_000,

@@ -157,6 +157,7 @@ pub fn run(cfg: Config, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
                     every: Duration::from_millis(cfg.store_compact_every_ms),
                     retention_keep_ms: cfg.retention_days.map(|days| (days * 86_400_000.0) as i64),
                     priority: cfg.flusher_priority,
+                    metrics: Arc::clone(&metrics.compaction),
                 },
                 Arc::clone(&shutdown),
             )

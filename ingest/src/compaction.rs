@@ -4,12 +4,14 @@
 //! owns its crash safety; this only schedules it).
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use helios_store::sqlite::{CompactOptions, Compactor};
 
 use crate::config::FlusherPriority;
+use crate::metrics::CompactionMetrics;
 use crate::shutdown::Shutdown;
 
 /// Most files one pass publishes before it checks for shutdown and sleeps:
@@ -35,6 +37,8 @@ pub struct Setup {
     /// The store's share of the CPU (`--flusher-priority`): compaction is
     /// store work and gives way to the cores like the flusher.
     pub priority: FlusherPriority,
+    /// Where the compactor counts what it did.
+    pub metrics: Arc<CompactionMetrics>,
 }
 
 /// Starts the compactor thread; it stops soon after `shutdown` is set
@@ -71,6 +75,13 @@ fn run(setup: &Setup, shutdown: &Shutdown) {
             let now_ms = now_ms();
             match active.compact_sealed(now_ms, MAX_FILES_PER_PASS) {
                 Ok(outcome) if outcome.files_written > 0 => {
+                    let metrics = &setup.metrics;
+                    metrics
+                        .files
+                        .fetch_add(outcome.files_written, Ordering::Relaxed);
+                    metrics
+                        .events
+                        .fetch_add(outcome.rows_moved, Ordering::Relaxed);
                     backlog = outcome.files_written as usize == MAX_FILES_PER_PASS;
                     tracing::info!(
                         files = outcome.files_written,
@@ -80,14 +91,21 @@ fn run(setup: &Setup, shutdown: &Shutdown) {
                 }
                 Ok(_) => {}
                 Err(error) => {
+                    setup.metrics.errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(%error, "compaction failed; will retry");
                     // Reopen: the connection may be what failed.
                     compactor = None;
                 }
             }
             if let (Some(active), Some(keep_ms)) = (compactor.as_mut(), setup.retention_keep_ms) {
-                if let Err(error) = active.drop_partitions_before(now_ms.saturating_sub(keep_ms)) {
-                    tracing::warn!(%error, "columnar retention failed; will retry");
+                match active.drop_partitions_before(now_ms.saturating_sub(keep_ms)) {
+                    Ok(outcome) => {
+                        setup
+                            .metrics
+                            .files_dropped
+                            .fetch_add(outcome.files_removed, Ordering::Relaxed);
+                    }
+                    Err(error) => tracing::warn!(%error, "columnar retention failed; will retry"),
                 }
             }
         }

@@ -93,6 +93,19 @@ pub struct FlusherMetrics {
     pub store_failing: std::sync::atomic::AtomicBool,
 }
 
+/// Counters of the embedded store's compactor (`crate::compaction`).
+#[derive(Debug, Default)]
+pub struct CompactionMetrics {
+    /// Columnar files published.
+    pub files: AtomicU64,
+    /// Events moved from the hot tier into them.
+    pub events: AtomicU64,
+    /// Compaction steps that failed (undone, retried later).
+    pub errors: AtomicU64,
+    /// Columnar files dropped by retention.
+    pub files_dropped: AtomicU64,
+}
+
 /// How the collector does its I/O, decided once at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IoSetup {
@@ -114,6 +127,8 @@ pub struct Metrics {
     pub flusher: Arc<FlusherMetrics>,
     /// Syslog's counters (`--syslog-udp`, `--syslog-tcp`, `--relp`).
     pub syslog: Arc<crate::syslog::SyslogMetrics>,
+    /// The compactor's counters (embedded store only).
+    pub compaction: Arc<CompactionMetrics>,
 }
 
 impl Metrics {
@@ -127,6 +142,7 @@ impl Metrics {
             journals: Mutex::new(Vec::new()),
             flusher: Arc::new(FlusherMetrics::default()),
             syslog: Arc::new(crate::syslog::SyslogMetrics::default()),
+            compaction: Arc::new(CompactionMetrics::default()),
         })
     }
 
@@ -285,6 +301,37 @@ impl Metrics {
             "helios_store_writer_restarts_total",
             "Times the store writer died and was restarted on a reopened store.",
             f.writer_restarts.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "helios_retention_deleted_total",
+            "Events deleted from the store by retention (--retention-days; SQLite hot tier).",
+            f.retention_deleted.load(Ordering::Relaxed),
+        );
+        let c = &self.compaction;
+        counter(
+            &mut out,
+            "helios_compacted_events_total",
+            "Events the embedded store moved from its SQLite hot tier into columnar files.",
+            c.events.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "helios_compacted_files_total",
+            "Columnar files the embedded store's compactor published.",
+            c.files.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "helios_compaction_errors_total",
+            "Compaction steps that failed (each undone and retried later).",
+            c.errors.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "helios_columnar_files_dropped_total",
+            "Columnar files (whole time partitions) dropped by retention.",
+            c.files_dropped.load(Ordering::Relaxed),
         );
         counter(
             &mut out,
