@@ -32,6 +32,7 @@ use compile::Sql;
 use conn::Pool;
 
 pub use conn::SQLITE_QUERY_POOL_MAX_IDLE;
+pub use tiers::{MAX_SNAPSHOT_ATTEMPTS, MAX_TIERED_GROUP_KEYS};
 
 /// Time budget of one statement: a whole-store group-by over 10 M events
 /// takes about 12 s here; past the budget SQLite interrupts the statement

@@ -40,6 +40,14 @@ use crate::ObjectId;
 /// which only a compactor publishing faster than queries run can cause.
 pub const MAX_SNAPSHOT_ATTEMPTS: usize = 4;
 
+/// Most distinct values a group-by or split over both tiers counts: the
+/// counts must be exact across tiers, so there is no hand-over to SQLite's
+/// GROUP BY as in the hot tier alone. About 64 bytes of map per value plus
+/// its text (capped at [`super::MAX_GROUP_KEY_BYTES_IN_MEMORY`]): at most
+/// about 100 MB for one request. A field with more values in the range is
+/// refused with a message naming the cap.
+pub const MAX_TIERED_GROUP_KEYS: usize = 1_000_000;
+
 /// Most recent columnar documents read for value suggestions and field
 /// names when the hot tier has too few (these are samples, not scans).
 const MAX_COLD_SAMPLE_DOCS: usize = 10_000;
@@ -155,47 +163,53 @@ impl SqliteQueries {
         let json_path = sql.bind(SqlValue::Text(compile::json_path(path)?))?;
         sql.push(&format!("SELECT doc -> {json_path} FROM events WHERE "));
         compile::selection(&mut sql, select)?;
-        let mut tally = Tally::default();
+        // Counted by SQLite's text first; each distinct text is brought to
+        // the canonical form once at the end.
+        let mut raw: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut missing = 0_u64;
+        let mut total = 0_u64;
         let mut key_bytes = 0_usize;
         let mut overflow = false;
-        let mut corrupt = None;
         self.scan("grouping events", &sql, |row| {
-            tally.total += 1;
-            let key = match row.get_ref(0)? {
-                ValueRef::Text(text) => {
-                    match std::str::from_utf8(text).ok().and_then(canonical_key) {
-                        Some(key) => Some(key),
-                        None => {
-                            corrupt = Some(String::from_utf8_lossy(text).into_owned());
-                            return Ok(false);
-                        }
-                    }
-                }
-                _ => None,
+            total += 1;
+            let ValueRef::Text(text) = row.get_ref(0)? else {
+                missing += 1;
+                return Ok(true);
             };
-            if let Some(n) = tally.counts.get_mut(&key) {
+            if let Some(n) = raw.get_mut(text) {
                 *n += 1;
                 return Ok(true);
             }
-            let len = key.as_ref().map_or(0, String::len);
-            if tally.counts.len() >= self.group_keys_in_memory
-                || key_bytes.saturating_add(len) > self.group_key_bytes_in_memory
+            if raw.len() >= MAX_TIERED_GROUP_KEYS
+                || key_bytes.saturating_add(text.len()) > self.group_key_bytes_in_memory
             {
                 overflow = true;
                 return Ok(false);
             }
-            key_bytes += len;
-            tally.counts.insert(key, 1);
+            key_bytes += text.len();
+            raw.insert(text.to_vec(), 1);
             Ok(true)
         })?;
-        if let Some(text) = corrupt {
-            return Err(QueryError::Corrupt {
-                context: format!("group key in {}", self.path.display()),
-                reason: format!("not JSON: {text}"),
-            });
-        }
         if overflow {
-            return Err(too_many_groups(self.group_keys_in_memory));
+            return Err(too_many_groups(MAX_TIERED_GROUP_KEYS));
+        }
+        let mut tally = Tally {
+            counts: HashMap::with_capacity(raw.len() + 1),
+            total,
+        };
+        if missing > 0 {
+            tally.counts.insert(None, missing);
+        }
+        for (text, n) in raw {
+            let key = std::str::from_utf8(&text)
+                .ok()
+                .and_then(canonical_key)
+                .ok_or_else(|| QueryError::Corrupt {
+                    context: format!("group key in {}", self.path.display()),
+                    reason: format!("not JSON: {}", String::from_utf8_lossy(&text)),
+                })?;
+            // Two SQLite texts can share a canonical form (`1.0`, `1.00`).
+            *tally.counts.entry(Some(key)).or_default() += n;
         }
         Ok(tally)
     }
@@ -213,7 +227,7 @@ impl SqliteQueries {
             files,
             select,
             path,
-            self.group_keys_in_memory,
+            MAX_TIERED_GROUP_KEYS,
             self.group_key_bytes_in_memory,
             &self.limits(),
         )?;
@@ -225,10 +239,9 @@ impl SqliteQueries {
                 continue;
             }
             bytes = bytes.saturating_add(key.as_ref().map_or(0, String::len));
-            if tally.counts.len() >= self.group_keys_in_memory
-                || bytes > self.group_key_bytes_in_memory
+            if tally.counts.len() >= MAX_TIERED_GROUP_KEYS || bytes > self.group_key_bytes_in_memory
             {
-                return Err(too_many_groups(self.group_keys_in_memory));
+                return Err(too_many_groups(MAX_TIERED_GROUP_KEYS));
             }
             tally.counts.insert(key, n);
         }
