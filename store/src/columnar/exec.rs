@@ -322,24 +322,36 @@ pub fn recent_docs(
 /// deduplication).
 pub fn ids(file: &ColdFile) -> Result<Vec<(ObjectId, Option<String>)>, QueryError> {
     let mut out = Vec::with_capacity(usize::try_from(file.summary().rows).unwrap_or(0));
-    let app_column = file.column(COL_APP);
     for group in 0..file.groups().len() {
-        let Some(batch) = file.read(group, &[file.column(COL_ID), app_column], None)? else {
-            continue;
-        };
-        let ids = id_values(&batch, file)?;
-        let apps = dictionary(&batch, file, app_column)?;
-        let values = dictionary_values(apps)?;
-        let keys = apps.keys();
-        for row in 0..batch.num_rows() {
-            let id = ObjectId::from_slice(ids.value(row))
-                .map_err(|e| file.corrupt(&format!("_id: {e}")))?;
-            let app = (!keys.is_null(row))
-                .then(|| entry(values, keys.value(row)).map(str::to_owned))
-                .transpose()
-                .map_err(|()| file.corrupt("app key out of range"))?;
-            out.push((id, app));
-        }
+        out.extend(group_ids(file, group)?);
+    }
+    Ok(out)
+}
+
+/// The `_id` and app of every row of row group `group` of `file` (the
+/// sink's uniqueness check reads only the groups whose statistics may
+/// hold an id).
+pub(crate) fn group_ids(
+    file: &ColdFile,
+    group: usize,
+) -> Result<Vec<(ObjectId, Option<String>)>, QueryError> {
+    let app_column = file.column(COL_APP);
+    let Some(batch) = file.read(group, &[file.column(COL_ID), app_column], None)? else {
+        return Ok(Vec::new());
+    };
+    let ids = id_values(&batch, file)?;
+    let apps = dictionary(&batch, file, app_column)?;
+    let values = dictionary_values(apps)?;
+    let keys = apps.keys();
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        let id =
+            ObjectId::from_slice(ids.value(row)).map_err(|e| file.corrupt(&format!("_id: {e}")))?;
+        let app = (!keys.is_null(row))
+            .then(|| entry(values, keys.value(row)).map(str::to_owned))
+            .transpose()
+            .map_err(|()| file.corrupt("app key out of range"))?;
+        out.push((id, app));
     }
     Ok(out)
 }

@@ -97,7 +97,7 @@ pub(crate) enum Pred {
         /// Texts whose entries match (XOR `negate`) when the leaf is an
         /// equality on strings, booleans or null: a scalar entry is then
         /// decided by text alone.
-        quick: Option<(HashSet<String>, bool)>,
+        quick: Option<Quick>,
     },
     /// A leaf that needs the row's document.
     Doc(Filter),
@@ -107,6 +107,38 @@ pub(crate) enum Pred {
     Or(Vec<Pred>),
     /// Not the child.
     Not(Box<Pred>),
+}
+
+/// An equality leaf decided on a scalar entry's text alone (see
+/// `quick_texts`).
+#[derive(Debug)]
+pub(crate) struct Quick {
+    /// The matching texts: compared one by one when few (a byte compare
+    /// per dictionary entry), hashed when many.
+    texts: Vec<String>,
+    set: Option<HashSet<String>>,
+    /// `Ne`/`Nin`: the entries that do not match.
+    negate: bool,
+}
+
+/// Past this many texts a [`Quick`] hashes instead of comparing each.
+const QUICK_LINEAR_TEXTS: usize = 8;
+
+impl Quick {
+    fn new(mut texts: Vec<String>, negate: bool) -> Self {
+        texts.sort_unstable();
+        texts.dedup();
+        let set = (texts.len() > QUICK_LINEAR_TEXTS).then(|| texts.iter().cloned().collect());
+        Self { texts, set, negate }
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        let found = match &self.set {
+            Some(set) => set.contains(text),
+            None => self.texts.iter().any(|t| t == text),
+        };
+        found != self.negate
+    }
 }
 
 /// Three-valued truth: `Unknown` until the document is looked at.
@@ -320,7 +352,7 @@ fn column_mask(
     array: &DictionaryArray<Int32Type>,
     column: KeyColumn,
     leaf: &Filter,
-    quick: Option<&(HashSet<String>, bool)>,
+    quick: Option<&Quick>,
 ) -> Result<Vec<bool>, QueryError> {
     let values = dictionary_values(array)?;
     let mut table = Vec::with_capacity(values.len());
@@ -351,14 +383,14 @@ fn column_mask(
 fn entry_matches(
     column: KeyColumn,
     leaf: &Filter,
-    quick: Option<&(HashSet<String>, bool)>,
+    quick: Option<&Quick>,
     entry: Option<&str>,
 ) -> Result<bool, QueryError> {
-    if let (Some((texts, negate)), Some(text)) = (quick, entry) {
+    if let (Some(quick), Some(text)) = (quick, entry) {
         // An array entry may match by any element: only scalars are
         // decided by text.
         if column.held == Held::Text || !text.starts_with('[') {
-            return Ok(texts.contains(text) != *negate);
+            return Ok(quick.matches(text));
         }
     }
     let doc = synthetic_doc(leaf_path(leaf), column.node(entry)?);
@@ -398,7 +430,7 @@ fn leaf_path(leaf: &Filter) -> Option<&FieldPath> {
 /// scalar entry equals a literal exactly when its canonical text is the
 /// literal's (type-bracketed equality; one text per string, `true`,
 /// `false`, `null`). Numbers are left to the evaluator (`1` = `1.0`).
-fn quick_texts(leaf: &Filter, held: Held) -> Option<(HashSet<String>, bool)> {
+fn quick_texts(leaf: &Filter, held: Held) -> Option<Quick> {
     let (literals, negate): (&[Literal], bool) = match leaf {
         Filter::Compare {
             op: CompareOp::Eq,
@@ -414,28 +446,20 @@ fn quick_texts(leaf: &Filter, held: Held) -> Option<(HashSet<String>, bool)> {
         Filter::Nin { values, .. } => (values, true),
         _ => return None,
     };
-    let mut texts = HashSet::with_capacity(literals.len());
+    let mut texts = Vec::with_capacity(literals.len());
     for literal in literals {
         match (literal, held) {
-            (Literal::String(s), Held::Text) => {
-                texts.insert(s.clone());
-            }
-            (Literal::String(s), Held::Json) => {
-                texts.insert(Value::String(s.clone()).to_string());
-            }
-            (Literal::Bool(b), Held::Json) => {
-                texts.insert(b.to_string());
-            }
-            (Literal::Null, Held::Json) => {
-                texts.insert("null".to_owned());
-            }
+            (Literal::String(s), Held::Text) => texts.push(s.clone()),
+            (Literal::String(s), Held::Json) => texts.push(Value::String(s.clone()).to_string()),
+            (Literal::Bool(b), Held::Json) => texts.push(b.to_string()),
+            (Literal::Null, Held::Json) => texts.push("null".to_owned()),
             // A string node never equals these.
             (Literal::Bool(_) | Literal::Null, Held::Text) => {}
             // Numbers (1 = 1.0), dates and ids: the evaluator decides.
             _ => return None,
         }
     }
-    Some((texts, negate))
+    Some(Quick::new(texts, negate))
 }
 
 /// Refuses a regular expression leaf whose strings in `doc` are longer

@@ -69,12 +69,15 @@
 mod exec;
 #[cfg(feature = "query")]
 mod filter;
+mod json;
 #[cfg(feature = "query")]
 mod read;
 mod write;
 
 #[cfg(feature = "query")]
 pub(crate) use exec::count_into_histogram;
+#[cfg(feature = "query")]
+pub(crate) use exec::group_ids;
 #[cfg(feature = "query")]
 pub use exec::{get, ids, page, recent_docs, tally, types, Tally};
 #[cfg(feature = "query")]
@@ -192,6 +195,7 @@ pub(crate) fn node_key(node: &Value) -> String {
     node.to_string()
 }
 
+#[cfg_attr(not(feature = "query"), allow(dead_code))]
 /// The node at `segments` walking object members only (the group-by
 /// semantics: arrays on the way are not traversed); `None` when missing.
 pub(crate) fn group_node<'a, S: AsRef<str>>(doc: &'a Value, segments: &[S]) -> Option<&'a Value> {

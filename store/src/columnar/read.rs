@@ -147,6 +147,23 @@ impl ColdFile {
         self.columns[name]
     }
 
+    /// Compressed bytes per column (name, bytes), in column order: what
+    /// the file's disk goes to.
+    pub fn column_bytes(&self) -> Vec<(String, u64)> {
+        let groups = self.metadata.metadata().row_groups();
+        self.names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let bytes = groups
+                    .iter()
+                    .map(|g| u64::try_from(g.column(index).compressed_size()).unwrap_or(0))
+                    .sum();
+                (name.clone(), bytes)
+            })
+            .collect()
+    }
+
     /// The name of the column at root index `index`.
     pub(crate) fn column_name(&self, index: usize) -> &str {
         &self.names[index]

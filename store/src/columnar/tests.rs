@@ -63,7 +63,16 @@ fn id(n: u64) -> ObjectId {
 
 /// A stored document: the envelope, then `members` (JSON text).
 fn row(n: u64, ts_ms: i64, event_type: &str, app: Option<&str>, members: &str) -> ColdRow {
-    let id = id(n);
+    row_with_id(id(n), ts_ms, event_type, app, members)
+}
+
+fn row_with_id(
+    id: ObjectId,
+    ts_ms: i64,
+    event_type: &str,
+    app: Option<&str>,
+    members: &str,
+) -> ColdRow {
     let mut doc = format!(
         "{{\"_id\":\"{}\",\"type\":\"{event_type}\",\"ts\":\"{}\",\"recv\":\"{}\"",
         id.to_hex(),
@@ -198,6 +207,17 @@ fn filters() -> Vec<Filter> {
             values: vec![s("fr"), Literal::Null],
         },
         Filter::eq(path("country"), Literal::Null),
+        Filter::In {
+            path: path("country"),
+            values: (0..12)
+                .map(|n| s(&format!("x{n}")))
+                .chain([s("us")])
+                .collect(),
+        },
+        Filter::Nin {
+            path: path("user"),
+            values: (0..20).map(|n| s(&format!("u{n}"))).collect(),
+        },
         c("n", CompareOp::Gt, Literal::Int(5)),
         c("n", CompareOp::Eq, Literal::Int(1)),
         c("n", CompareOp::Lte, Literal::Float(2.5)),
@@ -709,6 +729,47 @@ fn a_failed_write_leaves_no_file() {
 }
 
 #[test]
+fn extraction_matches_the_value_walk() {
+    let paths: Vec<String> = [
+        "country", "user", "n", "tags", "obj.x", "obj.z", "code", "host", "_id",
+    ]
+    .iter()
+    .map(|p| (*p).to_owned())
+    .collect();
+    let columns = super::json::Columns::new(&paths);
+    let mut out = vec![None; paths.len()];
+    let mut rows = corpus(43, 400);
+    rows.push(row(
+        9,
+        T0,
+        "t",
+        None,
+        r#""obj":{"x":{"deep":[1,{"a":"\u00e9"}]}},"n":-0,"tags":[]"#,
+    ));
+    for row in &rows {
+        super::json::extract(&row.doc, &columns, &mut out).unwrap();
+        let doc: Value = serde_json::from_str(&row.doc).unwrap();
+        for (dotted, got) in paths.iter().zip(&out) {
+            let segments: Vec<&str> = dotted.split('.').collect();
+            assert_eq!(
+                got,
+                &group_node(&doc, &segments).map(node_key),
+                "{dotted} in {}",
+                row.doc
+            );
+        }
+    }
+    let mut census = super::json::Census::default();
+    super::json::census(&rows[rows.len() - 1].doc, &mut census).unwrap();
+    census.found.sort();
+    assert_eq!(census.found, ["n", "obj", "obj.x", "obj.x.deep", "tags"]);
+    assert!(census.arrays.contains("obj.x.deep") && census.arrays.contains("tags"));
+    assert!(census.objects.contains("obj") && census.objects.contains("obj.x"));
+    assert!(super::json::census("[1]", &mut census).is_err());
+    assert!(super::json::census("{\"a\":1} x", &mut census).is_err());
+}
+
+#[test]
 fn canonical_keys_reserialize() {
     assert_eq!(
         canonical_key("{ \"b\": 1, \"a\" : [1, 2.0] }").unwrap(),
@@ -716,4 +777,183 @@ fn canonical_keys_reserialize() {
     );
     assert_eq!(canonical_key("\"x\"").unwrap(), "\"x\"");
     assert_eq!(canonical_key("nope"), None);
+}
+
+/// Timings on a million reference-like events (one day): run with
+/// `cargo test --release -p helios-store --lib columnar::tests::timings --
+/// --ignored --nocapture`. Prints, asserts only agreement between paths.
+#[test]
+#[ignore = "timing run: release mode, about a minute"]
+fn timings_one_million_events() {
+    let count: u64 = std::env::var("HELIOS_COLD_TIMING_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    let day_ms = 86_400_000_i64;
+    let mut rng = Rng(42);
+    let types = ["page_view", "click", "api_call", "error", "signup"];
+    let started = Instant::now();
+    let mut rows: Vec<ColdRow> = (0..count)
+        .map(|n| {
+            let ts = T0 + (n as i64 * day_ms) / count as i64;
+            let user = if rng.below(2) == 0 {
+                rng.below(100)
+            } else {
+                rng.below(110_000)
+            };
+            let members = format!(
+                "\"country\":\"c{}\",\"user\":\"user-{user}\",\"latency_ms\":{},\"trace\":\"{:016x}\",\"path\":\"/api/v1/items/{}\",\"ok\":{}",
+                rng.below(50),
+                rng.below(2_000),
+                rng.next(),
+                rng.below(1_000),
+                rng.below(10) != 0
+            );
+            let event_type = types[(rng.below(100) % 5) as usize];
+            // As a client makes them: creation second, a fixed node, a
+            // counter.
+            let mut id = [0_u8; 12];
+            id[..4].copy_from_slice(&((ts / 1_000) as u32).to_be_bytes());
+            id[4..9].copy_from_slice(&[7, 1, 2, 3, 4]);
+            id[9..].copy_from_slice(&(n as u32).to_be_bytes()[1..]);
+            row_with_id(ObjectId::from_bytes(id), ts, event_type, Some("shop"), &members)
+        })
+        .collect();
+    let doc_bytes: usize = rows.iter().map(|r| r.doc.len()).sum();
+    eprintln!(
+        "generated {count} events ({} MB of documents) in {:?}",
+        doc_bytes >> 20,
+        started.elapsed()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file_path = dir.path().join("day.parquet");
+    let started = Instant::now();
+    let summary = write_file(&file_path, &mut rows, &WriteOptions::default()).unwrap();
+    eprintln!(
+        "write_file: {:?}, {} MB ({:.1} MB per million events)",
+        started.elapsed(),
+        summary.bytes >> 20,
+        summary.bytes as f64 / 1e6 / (count as f64 / 1e6)
+    );
+    let time = |what: &str, run: &mut dyn FnMut() -> String| {
+        // Best of three: the first run pays for the page cache.
+        let mut best = Duration::MAX;
+        let mut out = String::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            out = run();
+            best = best.min(started.elapsed());
+        }
+        eprintln!("{what:<44} {:>9.1} ms   {out}", best.as_secs_f64() * 1e3);
+    };
+    let started = Instant::now();
+    let files = vec![Arc::new(ColdFile::open(&file_path).unwrap())];
+    eprintln!("ColdFile::open: {:?}", started.elapsed());
+    for (name, bytes) in files[0].column_bytes() {
+        eprintln!("  column {name:<12} {:>8} KB", bytes >> 10);
+    }
+    let day = TimeRange::new(T0, T0 + day_ms);
+    let all = Selection::range(day);
+    time("types (whole day)", &mut || {
+        format!("{} types", types_fn(&files, day).len())
+    });
+    let histogram = |select: &Selection| {
+        let request = HistogramRequest {
+            select: select.clone(),
+            bucket_ms: 60_000,
+            split_by: None,
+        };
+        let plan = Plan::new(&request).unwrap();
+        let mut counts = plan.counts(0);
+        count_into_histogram(&files, select, &plan, None, &mut counts, &limits()).unwrap();
+        let total: u64 = plan
+            .finish(Vec::new(), counts)
+            .buckets
+            .iter()
+            .map(|b| b.count)
+            .sum();
+        format!("{total} events")
+    };
+    time("histogram, 1-minute buckets", &mut || histogram(&all));
+    let one_user = Selection {
+        filter: Some(Filter::eq(path("user"), s("user-7"))),
+        ..all.clone()
+    };
+    time("histogram, user = one value", &mut || histogram(&one_user));
+    let rare_user = Selection {
+        filter: Some(Filter::eq(path("user"), s("user-109999"))),
+        ..all.clone()
+    };
+    time("histogram, user = a rare value", &mut || {
+        histogram(&rare_user)
+    });
+    let by_doc = Selection {
+        filter: Some(Filter::Prefix {
+            path: path("path"),
+            prefix: "/api/v1/items/99".to_owned(),
+        }),
+        ..all.clone()
+    };
+    time("histogram, prefix on a column", &mut || histogram(&by_doc));
+    let doc_leaf = Selection {
+        filter: Some(Filter::compare(
+            path("recv"),
+            CompareOp::Lt,
+            Literal::Date(T0 + 3_600_000),
+        )),
+        ..all.clone()
+    };
+    time("histogram, recv < 1 h (a doc leaf)", &mut || {
+        histogram(&doc_leaf)
+    });
+    for field in ["country", "user", "trace"] {
+        time(&format!("tally {field}"), &mut || match tally(
+            &files,
+            &all,
+            &path(field),
+            2_000_000,
+            1 << 30,
+            &limits(),
+        ) {
+            Ok(t) => format!("{} keys", t.counts.len()),
+            Err(e) => format!("{e}"),
+        });
+    }
+    time("tally country, user = one value", &mut || {
+        let t = tally(
+            &files,
+            &one_user,
+            &path("country"),
+            1_000,
+            1 << 20,
+            &limits(),
+        )
+        .unwrap();
+        format!("{} events", t.total)
+    });
+    let mut query = Query::new(all.clone());
+    time("page: newest 100", &mut || {
+        format!("{} hits", page(&files, &query, &limits()).unwrap().len())
+    });
+    query.select = one_user.clone();
+    time("page: newest 100, user = one value", &mut || {
+        format!("{} hits", page(&files, &query, &limits()).unwrap().len())
+    });
+    let some_id = rows[count as usize / 2].id;
+    time("get (one id)", &mut || {
+        format!("{}", get(&files, some_id, &limits()).unwrap().is_some())
+    });
+    time("recent_docs 5000", &mut || {
+        format!(
+            "{} docs",
+            recent_docs(&files, day, 5_000, &limits()).unwrap().len()
+        )
+    });
+    time("ids (whole file)", &mut || {
+        format!("{} ids", ids(&files[0]).unwrap().len())
+    });
+}
+
+fn types_fn(files: &[Arc<ColdFile>], range: TimeRange) -> HashMap<String, u64> {
+    types(files, range, &limits()).unwrap()
 }

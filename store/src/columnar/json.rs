@@ -1,0 +1,323 @@
+//! The writer's two passes over stored documents, as `serde` visitors that
+//! build no `serde_json::Value` for the document (only for the nodes a
+//! column keeps): the path census that chooses the field columns, and the
+//! extraction of those columns' nodes. Both walk object members only, as
+//! the group-by semantics do, and give the same answers as parsing the
+//! document and walking the `Value` (tested against that).
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::{ENVELOPE_MEMBERS, MAX_FIELD_DEPTH};
+
+/// What the census learns from one document.
+#[derive(Debug, Default)]
+pub(super) struct Census {
+    /// Dotted paths present in the document (cleared per document by the
+    /// caller).
+    pub found: Vec<String>,
+    /// Paths whose node is an array in some document.
+    pub arrays: HashSet<String>,
+    /// Paths whose node is an object in some document.
+    pub objects: HashSet<String>,
+}
+
+/// Adds the paths of `doc` (a JSON object) to `census` (see the module
+/// docs of `columnar` for which paths count).
+pub(super) fn census(doc: &str, census: &mut Census) -> Result<(), serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(doc);
+    Level {
+        prefix: "",
+        depth: 1,
+        census,
+    }
+    .deserialize(&mut deserializer)?;
+    deserializer.end()
+}
+
+/// The shape of a node, for the census.
+enum Kind {
+    Object,
+    Array,
+    Scalar,
+}
+
+/// The members of one object at `depth` (1: the document).
+struct Level<'p, 'c> {
+    prefix: &'p str,
+    depth: usize,
+    census: &'c mut Census,
+}
+
+impl<'de> DeserializeSeed<'de> for Level<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Level<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(name) = map.next_key_seed(Name)? {
+            let skip = (self.depth == 1 && ENVELOPE_MEMBERS.contains(&name.as_ref()))
+                || !super::write::segment_ok(&name);
+            if skip {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let dotted = if self.prefix.is_empty() {
+                name.into_owned()
+            } else {
+                format!("{}.{name}", self.prefix)
+            };
+            let kind = map.next_value_seed(Member {
+                dotted: &dotted,
+                depth: self.depth,
+                census: self.census,
+            })?;
+            match kind {
+                Kind::Object => {
+                    self.census.objects.insert(dotted.clone());
+                }
+                Kind::Array => {
+                    self.census.arrays.insert(dotted.clone());
+                }
+                Kind::Scalar => {}
+            }
+            self.census.found.push(dotted);
+        }
+        Ok(())
+    }
+}
+
+/// One member's value at `dotted` (depth `depth`): its kind, and for an
+/// object within the depth limit, its members.
+struct Member<'p, 'c> {
+    dotted: &'p str,
+    depth: usize,
+    census: &'c mut Census,
+}
+
+impl<'de> DeserializeSeed<'de> for Member<'_, '_> {
+    type Value = Kind;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Kind, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Member<'_, '_> {
+    type Value = Kind;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Kind, A::Error> {
+        if self.depth < MAX_FIELD_DEPTH {
+            Level {
+                prefix: self.dotted,
+                depth: self.depth + 1,
+                census: self.census,
+            }
+            .visit_map(map)?;
+        } else {
+            drain_map(map)?;
+        }
+        Ok(Kind::Object)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Kind, A::Error> {
+        drain_seq(seq)?;
+        Ok(Kind::Array)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Kind, E> {
+        Ok(Kind::Scalar)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Kind, E> {
+        Ok(Kind::Scalar)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Kind, E> {
+        Ok(Kind::Scalar)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Kind, E> {
+        Ok(Kind::Scalar)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Kind, E> {
+        Ok(Kind::Scalar)
+    }
+    fn visit_unit<E>(self) -> Result<Kind, E> {
+        Ok(Kind::Scalar)
+    }
+}
+
+/// The field columns as a tree of member names, for [`extract`].
+#[derive(Debug, Default)]
+pub(super) struct Columns {
+    children: HashMap<String, Slot>,
+}
+
+#[derive(Debug)]
+enum Slot {
+    /// The node here is column `n`'s value.
+    Column(usize),
+    /// Columns lie below.
+    Inner(Columns),
+}
+
+impl Columns {
+    /// The tree of `paths` (dotted; none a prefix of another, which the
+    /// field column rule guarantees: an object node is never a column).
+    pub(super) fn new(paths: &[String]) -> Self {
+        let mut root = Columns::default();
+        for (index, dotted) in paths.iter().enumerate() {
+            let segments: Vec<&str> = dotted.split('.').collect();
+            let mut level = &mut root;
+            for (at, segment) in segments.iter().enumerate() {
+                let last = at + 1 == segments.len();
+                let slot = level
+                    .children
+                    .entry((*segment).to_owned())
+                    .or_insert_with(|| {
+                        if last {
+                            Slot::Column(index)
+                        } else {
+                            Slot::Inner(Columns::default())
+                        }
+                    });
+                match slot {
+                    Slot::Inner(next) if !last => level = next,
+                    _ => break,
+                }
+            }
+        }
+        root
+    }
+}
+
+/// Sets `out[n]` to the canonical text of column `n`'s node in `doc` (a
+/// JSON object), `None` where the field is missing. `out` must hold one
+/// slot per column.
+pub(super) fn extract(
+    doc: &str,
+    columns: &Columns,
+    out: &mut [Option<String>],
+) -> Result<(), serde_json::Error> {
+    out.iter_mut().for_each(|slot| *slot = None);
+    let mut deserializer = serde_json::Deserializer::from_str(doc);
+    Extract { columns, out }.deserialize(&mut deserializer)?;
+    deserializer.end()
+}
+
+struct Extract<'t, 'o> {
+    columns: &'t Columns,
+    out: &'o mut [Option<String>],
+}
+
+impl<'de> DeserializeSeed<'de> for Extract<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Extract<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(name) = map.next_key_seed(Name)? {
+            match self.columns.children.get(name.as_ref()) {
+                Some(Slot::Column(index)) => {
+                    let node: Value = map.next_value()?;
+                    self.out[*index] = Some(super::node_key(&node));
+                }
+                Some(Slot::Inner(columns)) => map.next_value_seed(Extract {
+                    columns,
+                    out: &mut *self.out,
+                })?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // Below a member that is not an object there is no member: the walk
+    // does not enter arrays.
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        drain_seq(seq)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// A member name, borrowed from the document when it has no escapes.
+struct Name;
+
+impl<'de> DeserializeSeed<'de> for Name {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(name))
+    }
+
+    fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(name.to_owned()))
+    }
+
+    fn visit_string<E>(self, name: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(name))
+    }
+}
+
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
