@@ -5,6 +5,7 @@
 //! merges with the hot tier's (counts add up; pages merge by `(ts, _id)`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -20,9 +21,14 @@ use crate::query::ir::{Cursor, FieldPath, Query, Selection, SortOrder, TimeRange
 use crate::query::project::project;
 use crate::{ObjectId, OBJECT_ID_BYTES};
 
-use super::filter::{dictionary, dictionary_values, KeyColumn, Pred, Tri};
+use super::filter::{dictionary, dictionary_values, Held, KeyColumn, Pred, Tri};
 use super::read::{ColdFile, GroupInfo, ScanLimits};
 use super::{group_node, node_key, COL_APP, COL_DOC, COL_ID, COL_TS, COL_TYPE};
+
+/// Most threads one aggregation (`types`, `count_into_histogram`,
+/// `tally`) scans row groups with: the targets are set on 2 cores, and
+/// requests run side by side, so one request takes at most two.
+pub const MAX_SCAN_THREADS: usize = 2;
 
 /// Event types in `range` with their counts, over `files`.
 pub fn types(
@@ -30,40 +36,91 @@ pub fn types(
     range: TimeRange,
     limits: &ScanLimits<'_>,
 ) -> Result<HashMap<String, u64>, QueryError> {
-    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut work = Vec::new();
     for file in files {
         for (group, info) in file.groups().iter().enumerate() {
-            if !overlaps(info, range) {
-                continue;
-            }
-            limits.check()?;
-            let type_column = file.column(COL_TYPE);
-            let inside = range.from_ms <= info.ts_min && info.ts_max < range.to_ms;
-            // A row group wholly inside the range needs no `ts` at all.
-            let columns = if inside {
-                vec![type_column]
-            } else {
-                vec![file.column(COL_TS), type_column]
-            };
-            let Some(batch) = file.read(group, &columns, None)? else {
-                continue;
-            };
-            let rows = if inside {
-                0..batch.num_rows()
-            } else {
-                ts_window(ts_values(&batch, file)?, range)
-            };
-            let types = dictionary(&batch, file, type_column)?;
-            let (per_entry, _) = count_keys(types, rows.clone().map(|r| r as u32))?;
-            let values = dictionary_values(types)?;
-            for (entry, n) in per_entry.into_iter().enumerate() {
-                if n > 0 {
-                    *counts.entry(values.value(entry).to_owned()).or_default() += n;
-                }
+            if overlaps(info, range) {
+                work.push((&**file, group));
             }
         }
     }
+    let parts = parallel(&work, limits, HashMap::new, |counts, &(file, group)| {
+        let info = &file.groups()[group];
+        let type_column = file.column(COL_TYPE);
+        let inside = range.from_ms <= info.ts_min && info.ts_max < range.to_ms;
+        // A row group wholly inside the range needs no `ts` at all.
+        let columns = if inside {
+            vec![type_column]
+        } else {
+            vec![file.column(COL_TS), type_column]
+        };
+        let Some(batch) = file.read(group, &columns, None)? else {
+            return Ok(());
+        };
+        let rows = if inside {
+            0..batch.num_rows()
+        } else {
+            ts_window(ts_values(&batch, file)?, range)
+        };
+        let types = dictionary(&batch, file, type_column)?;
+        let (per_entry, _) = count_keys(types, rows.map(|r| r as u32))?;
+        let values = dictionary_values(types)?;
+        for (entry, n) in per_entry.into_iter().enumerate() {
+            if n > 0 {
+                let name = values.value(entry);
+                match counts.get_mut(name) {
+                    Some(count) => *count += n,
+                    None => {
+                        counts.insert(name.to_owned(), n);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for part in parts {
+        for (name, n) in part {
+            *counts.entry(name).or_default() += n;
+        }
+    }
     Ok(counts)
+}
+
+/// One file of an aggregation: the compiled selection and how the
+/// grouped path is read there (its column, or the documents).
+struct FileJob<'a> {
+    scan: FileScan<'a>,
+    key_column: Option<KeyColumn>,
+    need: DocNeed,
+}
+
+/// The jobs of `files` (a grouped `path`, if any) and their row groups in
+/// `select.range`.
+fn jobs<'a>(
+    files: &'a [Arc<ColdFile>],
+    select: &'a Selection,
+    path: Option<&FieldPath>,
+) -> (Vec<FileJob<'a>>, Vec<(usize, usize)>) {
+    let mut jobs = Vec::with_capacity(files.len());
+    let mut work = Vec::new();
+    for file in files {
+        let key_column = path.and_then(|path| KeyColumn::of(file, path));
+        let extra: Vec<usize> = key_column.iter().map(|c| c.index).collect();
+        let need = if path.is_some() && key_column.is_none() {
+            DocNeed::All
+        } else {
+            DocNeed::None
+        };
+        let scan = FileScan::new(file, select, &extra);
+        work.extend(scan.groups(select.range).map(|group| (jobs.len(), group)));
+        jobs.push(FileJob {
+            scan,
+            key_column,
+            need,
+        });
+    }
+    (jobs, work)
 }
 
 /// Adds the events of `select` in `files` to `counts` (laid out by
@@ -83,43 +140,46 @@ pub(crate) fn count_into_histogram(
     };
     let series = split.map(|(_, keys)| SeriesSlots::new(keys));
     let width = series.as_ref().map_or(1, |s| s.other + 1);
-    let mut local = vec![0_u64; buckets.count * width];
-    for file in files {
-        let key_column = split.and_then(|(path, _)| KeyColumn::of(file, path));
-        let extra: Vec<usize> = key_column.iter().map(|c| c.index).collect();
-        let need = if split.is_some() && key_column.is_none() {
-            DocNeed::All
-        } else {
-            DocNeed::None
+    let (jobs, work) = jobs(files, select, split.map(|(path, _)| path));
+    let init = || vec![0_u64; buckets.count * width];
+    let parts = parallel(&work, limits, init, |local, &(job, group)| {
+        let FileJob {
+            scan,
+            key_column,
+            need,
+        } = &jobs[job];
+        let file = scan.file;
+        let Some(selected) = scan.select(group, Window::default(), *need)? else {
+            return Ok(());
         };
-        let scan = FileScan::new(file, select, &extra);
-        for group in scan.groups(select.range) {
-            limits.check()?;
-            let Some(selected) = scan.select(group, Window::default(), need)? else {
-                continue;
-            };
-            let ts = ts_values(&selected.batch, file)?;
-            let mut cursor = buckets.cursor();
-            match (&series, split) {
-                (Some(series), Some((path, _))) => {
-                    let slots = row_slots(file, &selected, key_column, path, series)?;
-                    for (&row, slot) in selected.rows.iter().zip(slots) {
-                        if let Some(b) = cursor.index(ts[row]) {
-                            local[b * width + slot] += 1;
-                        }
+        let ts = ts_values(&selected.batch, file)?;
+        let mut cursor = buckets.cursor();
+        match (&series, split) {
+            (Some(series), Some((path, _))) => {
+                let slots = row_slots(file, &selected, *key_column, path, series)?;
+                for (&row, slot) in selected.rows.iter().zip(slots) {
+                    if let Some(b) = cursor.index(ts[row]) {
+                        local[b * width + slot] += 1;
                     }
                 }
-                _ => {
-                    for &row in &selected.rows {
-                        if let Some(b) = cursor.index(ts[row]) {
-                            local[b] += 1;
-                        }
+            }
+            _ => {
+                for &row in &selected.rows {
+                    if let Some(b) = cursor.index(ts[row]) {
+                        local[b] += 1;
                     }
                 }
             }
         }
+        Ok(())
+    })?;
+    let mut total = init();
+    for part in parts {
+        for (sum, n) in total.iter_mut().zip(part) {
+            *sum += n;
+        }
     }
-    for (cell, &n) in local.iter().enumerate() {
+    for (cell, &n) in total.iter().enumerate() {
         if n == 0 {
             continue;
         }
@@ -143,11 +203,94 @@ pub struct Tally {
     pub total: u64,
 }
 
+/// A tally being gathered, within its caps.
+struct Tallier<'a> {
+    present: HashMap<String, u64>,
+    missing: u64,
+    total: u64,
+    key_bytes: usize,
+    path: &'a FieldPath,
+    max_keys: usize,
+    max_key_bytes: usize,
+}
+
+impl<'a> Tallier<'a> {
+    fn new(path: &'a FieldPath, max_keys: usize, max_key_bytes: usize) -> Self {
+        Self {
+            present: HashMap::new(),
+            missing: 0,
+            total: 0,
+            key_bytes: 0,
+            path,
+            max_keys,
+            max_key_bytes,
+        }
+    }
+
+    /// Adds `n` events with key `key` (looked up without a copy; copied
+    /// only when new).
+    fn add(&mut self, key: &str, n: u64) -> Result<(), QueryError> {
+        if let Some(count) = self.present.get_mut(key) {
+            *count += n;
+            return Ok(());
+        }
+        self.make_room(key.len())?;
+        self.present.insert(key.to_owned(), n);
+        Ok(())
+    }
+
+    fn add_missing(&mut self, n: u64) -> Result<(), QueryError> {
+        if self.missing == 0 && n > 0 {
+            self.make_room(0)?;
+        }
+        self.missing += n;
+        Ok(())
+    }
+
+    fn make_room(&mut self, len: usize) -> Result<(), QueryError> {
+        let keys = self.present.len() + usize::from(self.missing > 0);
+        if keys >= self.max_keys || self.key_bytes.saturating_add(len) > self.max_key_bytes {
+            return Err(QueryError::Unsupported(format!(
+                "`{}` has more than {} distinct values (or {} bytes of them) in the \
+                 selection: too many for an exact top N; narrow the selection",
+                self.path, self.max_keys, self.max_key_bytes
+            )));
+        }
+        self.key_bytes += len;
+        Ok(())
+    }
+
+    fn merge(&mut self, other: Tallier<'_>) -> Result<(), QueryError> {
+        self.total += other.total;
+        self.add_missing(other.missing)?;
+        for (key, n) in other.present {
+            self.add(&key, n)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Tally {
+        let mut counts: HashMap<Option<String>, u64> = self
+            .present
+            .into_iter()
+            .map(|(key, n)| (Some(key), n))
+            .collect();
+        if self.missing > 0 {
+            counts.insert(None, self.missing);
+        }
+        Tally {
+            counts,
+            total: self.total,
+        }
+    }
+}
+
 /// The exact count of every value of `path` (the node as one value, arrays
 /// not unwound, none traversed on the way) among `select` in `files`.
 /// Fails with [`QueryError::Unsupported`] past `max_keys` distinct values
 /// or `max_key_bytes` of key text: an exact top N would need more memory
-/// than a request may hold.
+/// than a request may hold. (Each of up to [`MAX_SCAN_THREADS`] threads
+/// holds up to those caps before the merge.)
 pub fn tally(
     files: &[Arc<ColdFile>],
     select: &Selection,
@@ -156,65 +299,102 @@ pub fn tally(
     max_key_bytes: usize,
     limits: &ScanLimits<'_>,
 ) -> Result<Tally, QueryError> {
-    let mut tally = Tally::default();
-    let mut key_bytes = 0_usize;
-    let mut add = |tally: &mut Tally, key: Option<String>, n: u64| -> Result<(), QueryError> {
-        if let Some(count) = tally.counts.get_mut(&key) {
-            *count += n;
+    let (jobs, work) = jobs(files, select, Some(path));
+    let init = || Tallier::new(path, max_keys, max_key_bytes);
+    let parts = parallel(&work, limits, init, |tally, &(job, group)| {
+        let FileJob {
+            scan,
+            key_column,
+            need,
+        } = &jobs[job];
+        let file = scan.file;
+        let Some(selected) = scan.select(group, Window::default(), *need)? else {
             return Ok(());
-        }
-        let len = key.as_ref().map_or(0, String::len);
-        if tally.counts.len() >= max_keys || key_bytes.saturating_add(len) > max_key_bytes {
-            return Err(QueryError::Unsupported(format!(
-                "`{path}` has more than {max_keys} distinct values (or {max_key_bytes} bytes of \
-                 them) in the selection: too many for an exact top N; narrow the selection"
-            )));
-        }
-        key_bytes += len;
-        tally.counts.insert(key, n);
-        Ok(())
-    };
-    for file in files {
-        let key_column = KeyColumn::of(file, path);
-        let extra: Vec<usize> = key_column.iter().map(|c| c.index).collect();
-        let need = if key_column.is_none() {
-            DocNeed::All
-        } else {
-            DocNeed::None
         };
-        let scan = FileScan::new(file, select, &extra);
-        for group in scan.groups(select.range) {
-            limits.check()?;
-            let Some(selected) = scan.select(group, Window::default(), need)? else {
-                continue;
-            };
-            tally.total += selected.rows.len() as u64;
-            match key_column {
-                Some(column) => {
-                    let array = dictionary(&selected.batch, file, column.index)?;
-                    let rows = selected.rows.iter().map(|&r| r as u32);
-                    let (per_entry, missing) = count_keys(array, rows)?;
-                    let values = dictionary_values(array)?;
-                    for (entry, n) in per_entry.into_iter().enumerate() {
-                        if n > 0 {
-                            add(&mut tally, Some(column.key(values.value(entry))), n)?;
+        tally.total += selected.rows.len() as u64;
+        match key_column {
+            Some(column) => {
+                let array = dictionary(&selected.batch, file, column.index)?;
+                let rows = selected.rows.iter().map(|&r| r as u32);
+                let (per_entry, missing) = count_keys(array, rows)?;
+                let values = dictionary_values(array)?;
+                for (entry, n) in per_entry.into_iter().enumerate() {
+                    if n > 0 {
+                        match column.held {
+                            Held::Json => tally.add(values.value(entry), n)?,
+                            Held::Text => tally.add(&column.key(values.value(entry)), n)?,
                         }
                     }
-                    if missing > 0 {
-                        add(&mut tally, None, missing)?;
-                    }
                 }
-                None => {
-                    for &row in &selected.rows {
-                        let doc = selected.parsed_doc(file, row)?;
-                        let key = group_node(&doc, path.segments()).map(node_key);
-                        add(&mut tally, key, 1)?;
+                tally.add_missing(missing)?;
+            }
+            None => {
+                for &row in &selected.rows {
+                    let doc = selected.parsed_doc(file, row)?;
+                    match group_node(&doc, path.segments()) {
+                        Some(node) => tally.add(&node_key(node), 1)?,
+                        None => tally.add_missing(1)?,
                     }
                 }
             }
         }
+        Ok(())
+    })?;
+    let mut parts = parts.into_iter();
+    let mut tally = parts.next().unwrap_or_else(init);
+    for part in parts {
+        tally.merge(part)?;
     }
-    Ok(tally)
+    Ok(tally.finish())
+}
+
+/// Runs `each` on every item of `work` on up to [`MAX_SCAN_THREADS`]
+/// threads (this one included), each folding into its own accumulator
+/// from `init`; the limits are checked before every item, and the first
+/// error stops every thread. Returns the accumulators, to be merged.
+fn parallel<W: Sync, T: Send>(
+    work: &[W],
+    limits: &ScanLimits<'_>,
+    init: impl Fn() -> T + Sync,
+    each: impl Fn(&mut T, &W) -> Result<(), QueryError> + Sync,
+) -> Result<Vec<T>, QueryError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(MAX_SCAN_THREADS)
+        .min(work.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let run = || -> Result<T, QueryError> {
+        let mut acc = init();
+        while !failed.load(Ordering::Relaxed) {
+            let Some(item) = work.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            let step = limits.check().and_then(|()| each(&mut acc, item));
+            if let Err(error) = step {
+                failed.store(true, Ordering::Relaxed);
+                return Err(error);
+            }
+        }
+        Ok(acc)
+    };
+    if threads == 1 {
+        return Ok(vec![run()?]);
+    }
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(run)).collect();
+        let mut parts = vec![run()];
+        for helper in helpers {
+            parts.push(helper.join().unwrap_or_else(|_| {
+                Err(QueryError::store(
+                    "scanning cold files",
+                    "a scan thread panicked",
+                ))
+            }));
+        }
+        parts.into_iter().collect()
+    })
 }
 
 /// Up to `query.effective_limit() + 1` events of `query.select` in

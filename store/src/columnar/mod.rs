@@ -76,10 +76,11 @@ mod write;
 
 #[cfg(feature = "query")]
 pub(crate) use exec::count_into_histogram;
-#[cfg(feature = "query")]
+// The sink's `_id` uniqueness check reads ids one row group at a time.
+#[cfg(all(feature = "query", feature = "sink"))]
 pub(crate) use exec::group_ids;
 #[cfg(feature = "query")]
-pub use exec::{get, ids, page, recent_docs, tally, types, Tally};
+pub use exec::{get, ids, page, recent_docs, tally, types, Tally, MAX_SCAN_THREADS};
 #[cfg(feature = "query")]
 pub use read::{ColdFile, ScanLimits};
 pub use write::write_file;
