@@ -10,13 +10,16 @@
 use std::collections::HashSet;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::Int32Type;
+use arrow_array::types::{Int32Type, Int64Type};
 use arrow_array::{Array, DictionaryArray, RecordBatch, StringArray};
 use serde_json::{Map, Value};
 
 use crate::query::error::QueryError;
 use crate::query::eval;
-use crate::query::ir::{CompareOp, FieldPath, Filter, Literal, PATH_APP, PATH_TYPE};
+use crate::query::ir::{
+    CompareOp, FieldPath, Filter, Literal, PATH_APP, PATH_ID, PATH_RECV, PATH_TS, PATH_TYPE,
+};
+use crate::ObjectId;
 
 use super::read::ColdFile;
 use super::{COL_APP, COL_TYPE};
@@ -99,6 +102,15 @@ pub(crate) enum Pred {
         /// decided by text alone.
         quick: Option<Quick>,
     },
+    /// A leaf on `_id`, `ts` or `recv` decided per row from that column,
+    /// in a file whose writer checked those columns against every
+    /// document (`ColdFile::envelope_exact`).
+    Envelope {
+        /// The column's root index.
+        index: usize,
+        /// The leaf.
+        leaf: Filter,
+    },
     /// A leaf that needs the row's document.
     Doc(Filter),
     /// All children.
@@ -160,14 +172,24 @@ impl Pred {
                 Pred::Or(children.iter().map(|c| Pred::compile(file, c)).collect())
             }
             Filter::Not(child) => Pred::Not(Box::new(Pred::compile(file, child))),
-            leaf => match leaf_path(leaf).and_then(|path| KeyColumn::of(file, path)) {
-                Some(column) => Pred::Column {
-                    column,
-                    quick: quick_texts(leaf, column.held),
+            leaf => match envelope_column(file, leaf_path(leaf)) {
+                Some(index) => Pred::Envelope {
+                    index,
                     leaf: leaf.clone(),
                 },
-                None => Pred::Doc(leaf.clone()),
+                None => Pred::compile_leaf(file, leaf),
             },
+        }
+    }
+
+    fn compile_leaf(file: &ColdFile, leaf: &Filter) -> Self {
+        match leaf_path(leaf).and_then(|path| KeyColumn::of(file, path)) {
+            Some(column) => Pred::Column {
+                column,
+                quick: quick_texts(leaf, column.held),
+                leaf: leaf.clone(),
+            },
+            None => Pred::Doc(leaf.clone()),
         }
     }
 
@@ -175,6 +197,7 @@ impl Pred {
     pub(crate) fn columns(&self, out: &mut Vec<usize>) {
         match self {
             Pred::Column { column, .. } => out.push(column.index),
+            Pred::Envelope { index, .. } => out.push(*index),
             Pred::Doc(_) => {}
             Pred::And(children) | Pred::Or(children) => {
                 children.iter().for_each(|c| c.columns(out));
@@ -209,6 +232,7 @@ impl Pred {
                 let array = dictionary(batch, file, column.index)?;
                 masks.push(column_mask(array, *column, leaf, quick.as_ref())?);
             }
+            Pred::Envelope { index, leaf } => masks.push(envelope_mask(batch, file, *index, leaf)?),
             Pred::Doc(_) => {}
             Pred::And(children) | Pred::Or(children) => {
                 for child in children {
@@ -228,7 +252,7 @@ impl Pred {
 
     fn tri_at(&self, row: usize, masks: &[Vec<bool>], next: &mut usize) -> Tri {
         match self {
-            Pred::Column { .. } => {
+            Pred::Column { .. } | Pred::Envelope { .. } => {
                 let value = masks[*next][row];
                 *next += 1;
                 if value {
@@ -289,7 +313,7 @@ impl Pred {
         // Every child is visited (no short cut), so `next` stays in step
         // with the masks' tree order.
         match self {
-            Pred::Column { .. } => {
+            Pred::Column { .. } | Pred::Envelope { .. } => {
                 let value = masks[*next][row];
                 *next += 1;
                 Ok(value)
@@ -314,6 +338,92 @@ impl Pred {
             }
             Pred::Not(child) => Ok(!child.with_doc_at(row, masks, doc, next)?),
         }
+    }
+}
+
+/// The `_id`, `ts` or `recv` column a leaf on `path` may be decided from
+/// in `file`, if any.
+fn envelope_column(file: &ColdFile, path: Option<&FieldPath>) -> Option<usize> {
+    let path = path?;
+    if !file.envelope_exact() {
+        return None;
+    }
+    [PATH_ID, PATH_TS, PATH_RECV]
+        .into_iter()
+        .find(|name| path.is(name))
+        .map(|name| file.column(name))
+}
+
+/// An envelope node as the evaluator types it.
+#[derive(Debug, Clone, Copy)]
+enum EnvelopeNode {
+    Date(i64),
+    Id(ObjectId),
+}
+
+/// The truth of `leaf` for each row of an envelope column.
+fn envelope_mask(
+    batch: &RecordBatch,
+    file: &ColdFile,
+    index: usize,
+    leaf: &Filter,
+) -> Result<Vec<bool>, QueryError> {
+    let name = file.column_name(index);
+    let array = batch
+        .column_by_name(name)
+        .ok_or_else(|| file.corrupt(&format!("column `{name}` was not read")))?;
+    if let Some(ids) = array.as_fixed_size_binary_opt() {
+        return (0..ids.len())
+            .map(|row| {
+                let id = ObjectId::from_slice(ids.value(row))
+                    .map_err(|e| file.corrupt(&format!("_id: {e}")))?;
+                Ok(envelope_matches(leaf, EnvelopeNode::Id(id)))
+            })
+            .collect();
+    }
+    let times = array
+        .as_primitive_opt::<Int64Type>()
+        .ok_or_else(|| file.corrupt(&format!("column `{name}` is not Int64")))?;
+    Ok(times
+        .values()
+        .iter()
+        .map(|&ms| envelope_matches(leaf, EnvelopeNode::Date(ms)))
+        .collect())
+}
+
+/// `eval::matches` for a document whose node at the leaf's path is `node`
+/// (`_id`, `ts` and `recv` are always present, typed as an id or a date).
+/// Tested against the evaluator with every leaf shape: a date or an id is
+/// in no other type's bracket, is not a string, and is not an array.
+fn envelope_matches(leaf: &Filter, node: EnvelopeNode) -> bool {
+    let equal = |literal: &Literal| same_bracket(node, literal) == Some(std::cmp::Ordering::Equal);
+    match leaf {
+        Filter::Compare { op, value, .. } => match same_bracket(node, value) {
+            Some(ordering) => match op {
+                CompareOp::Eq => ordering.is_eq(),
+                CompareOp::Ne => ordering.is_ne(),
+                CompareOp::Lt => ordering.is_lt(),
+                CompareOp::Lte => ordering.is_le(),
+                CompareOp::Gt => ordering.is_gt(),
+                CompareOp::Gte => ordering.is_ge(),
+            },
+            // Another bracket (null included: the node exists): only `Ne`
+            // holds.
+            None => *op == CompareOp::Ne,
+        },
+        Filter::In { values, .. } => values.iter().any(equal),
+        Filter::Nin { values, .. } => !values.iter().any(equal),
+        Filter::Exists { exists, .. } => *exists,
+        Filter::Contains { .. } | Filter::Prefix { .. } | Filter::Regex { .. } => false,
+        Filter::And(_) | Filter::Or(_) | Filter::Not(_) => false,
+    }
+}
+
+fn same_bracket(node: EnvelopeNode, literal: &Literal) -> Option<std::cmp::Ordering> {
+    match (node, literal) {
+        (EnvelopeNode::Date(ms), Literal::Date(l)) => Some(ms.cmp(l)),
+        (EnvelopeNode::Id(id), Literal::Id(l)) => Some(id.cmp(l)),
+        _ => None,
     }
 }
 

@@ -24,7 +24,19 @@ pub(super) struct Census {
     pub arrays: HashSet<String>,
     /// Paths whose node is an object in some document.
     pub objects: HashSet<String>,
+    /// The text `_id`, `ts` and `recv` must have in the document (set by
+    /// the caller per document, see [`ENVELOPE_CHECKED`]).
+    pub expected: [String; 3],
+    /// Which of them the document had as expected (bit per member).
+    pub seen: u8,
+    /// False once a document's `_id`, `ts` or `recv` was not the text its
+    /// row's columns give (the caller starts it at true).
+    pub envelope_exact: bool,
 }
+
+/// The envelope members checked against the row's columns, in the order
+/// of `Census::expected`.
+pub(super) const ENVELOPE_CHECKED: [&str; 3] = ["_id", "ts", "recv"];
 
 /// Adds the paths of `doc` (a JSON object) to `census` (see the module
 /// docs of `columnar` for which paths count).
@@ -69,6 +81,17 @@ impl<'de> Visitor<'de> for Level<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(name) = map.next_key_seed(Name)? {
+            if self.depth == 1 && self.census.envelope_exact {
+                if let Some(at) = ENVELOPE_CHECKED.iter().position(|m| *m == name) {
+                    let text = map.next_value_seed(StringValue)?;
+                    if text.as_deref() == Some(self.census.expected[at].as_str()) {
+                        self.census.seen |= 1 << at;
+                    } else {
+                        self.census.envelope_exact = false;
+                    }
+                    continue;
+                }
+            }
             let skip = (self.depth == 1 && ENVELOPE_MEMBERS.contains(&name.as_ref()))
                 || !super::write::segment_ok(&name);
             if skip {
@@ -309,6 +332,52 @@ impl<'de> Visitor<'de> for Name {
 
     fn visit_string<E>(self, name: String) -> Result<Self::Value, E> {
         Ok(Cow::Owned(name))
+    }
+}
+
+/// A value read as a string when it is one (`None` otherwise).
+struct StringValue;
+
+impl<'de> DeserializeSeed<'de> for StringValue {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StringValue {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(text)))
+    }
+    fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(text.to_owned())))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        drain_map(map).map(|()| None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        drain_seq(seq).map(|()| None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 

@@ -59,7 +59,10 @@
 //! statistics and the page index on (the per row group min/max of `ts` and
 //! `_id` are what prunes). Key-value metadata: `helios.format` = `"1"`,
 //! `helios.field_columns` = a JSON array of the field columns' dotted
-//! paths, in column order.
+//! paths, in column order; `helios.envelope_columns` = `"exact"` when the
+//! writer checked that every document's `_id`, `ts` and `recv` are the
+//! text of that row's `_id`, `ts` and `recv` columns (then a condition on
+//! them is decided from the columns; otherwise from `doc`).
 //!
 //! **Publication.** A file is written under a temporary name in its final
 //! directory, fsynced, renamed into place and the directory fsynced: a
@@ -111,6 +114,12 @@ pub const FORMAT_VERSION: &str = "1";
 pub(crate) const META_FORMAT: &str = "helios.format";
 /// Key-value metadata key: the field columns' dotted paths, a JSON array.
 pub(crate) const META_FIELD_COLUMNS: &str = "helios.field_columns";
+/// Key-value metadata key: [`ENVELOPE_EXACT`] when every document's `_id`,
+/// `ts` and `recv` were checked to be the text of the row's columns.
+pub(crate) const META_ENVELOPE: &str = "helios.envelope_columns";
+/// The value of [`META_ENVELOPE`] that lets queries decide conditions on
+/// `_id`, `ts` and `recv` from the columns instead of the documents.
+pub(crate) const ENVELOPE_EXACT: &str = "exact";
 
 pub(crate) const COL_ID: &str = "_id";
 pub(crate) const COL_TS: &str = "ts";

@@ -27,7 +27,8 @@ use crate::OBJECT_ID_BYTES;
 
 use super::{
     field_column_name, FileSummary, COL_APP, COL_DOC, COL_HOST, COL_ID, COL_RECV, COL_TS, COL_TYPE,
-    FORMAT_VERSION, MAX_FIELD_DEPTH, META_FIELD_COLUMNS, META_FORMAT,
+    ENVELOPE_EXACT, FORMAT_VERSION, MAX_FIELD_DEPTH, META_ENVELOPE, META_FIELD_COLUMNS,
+    META_FORMAT,
 };
 
 /// What every scan needs besides the files: checked between row groups.
@@ -83,6 +84,9 @@ pub struct ColdFile {
     /// Root index → column name.
     names: Vec<String>,
     groups: Vec<GroupInfo>,
+    /// Whether `_id`, `ts`, `recv` were checked to be the documents' own
+    /// (`helios.envelope_columns`).
+    envelope_exact: bool,
 }
 
 impl ColdFile {
@@ -102,6 +106,13 @@ impl ColdFile {
         let metadata = ArrowReaderMetadata::load(&source, options)
             .map_err(|e| store(path, "reading the footer", e))?;
         let columns = check_schema(path, &metadata)?;
+        let envelope_exact = metadata
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|pairs| pairs.iter().find(|pair| pair.key == META_ENVELOPE))
+            .and_then(|pair| pair.value.as_deref())
+            == Some(ENVELOPE_EXACT);
         let groups = group_infos(path, &metadata, &columns)?;
         let rows: usize = groups.iter().map(|g| g.rows).sum();
         let (Some(first), Some(last)) = (groups.first(), groups.last()) else {
@@ -125,6 +136,7 @@ impl ColdFile {
             columns,
             names,
             groups,
+            envelope_exact,
         })
     }
 
@@ -162,6 +174,12 @@ impl ColdFile {
                 (name.clone(), bytes)
             })
             .collect()
+    }
+
+    /// Whether conditions on `_id`, `ts` and `recv` may be decided from
+    /// their columns (the writer checked them against every document).
+    pub(crate) fn envelope_exact(&self) -> bool {
+        self.envelope_exact
     }
 
     /// The name of the column at root index `index`.

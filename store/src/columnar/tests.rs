@@ -171,6 +171,10 @@ fn fixture(dir: &Path, seed: u64, count: u64) -> (Vec<Arc<ColdFile>>, Vec<Value>
         let summary = write_file(&path, part, &options).unwrap();
         let file = ColdFile::open(&path).unwrap();
         assert_eq!(file.summary(), &summary);
+        assert!(
+            file.envelope_exact(),
+            "envelope leaves are decided from columns"
+        );
         files.push(Arc::new(file));
     }
     let docs = rows
@@ -255,6 +259,35 @@ fn filters() -> Vec<Filter> {
         Filter::eq(path("app"), Literal::Null),
         c("ts", CompareOp::Gte, Literal::Date(T0 + 1_800_000)),
         c("_id", CompareOp::Lt, Literal::Id(id(1_000))),
+        // Envelope leaves of every shape (decided from the columns).
+        c("recv", CompareOp::Lt, Literal::Date(T0 + 900_000)),
+        c("recv", CompareOp::Gt, Literal::Int(5)),
+        c("ts", CompareOp::Ne, s("x")),
+        c("ts", CompareOp::Eq, Literal::Null),
+        c("ts", CompareOp::Ne, Literal::Null),
+        c("ts", CompareOp::Lte, Literal::Null),
+        c("_id", CompareOp::Eq, Literal::Id(id(17))),
+        c("_id", CompareOp::Gte, Literal::Date(T0)),
+        Filter::In {
+            path: path("ts"),
+            values: vec![Literal::Null, s("a"), Literal::Date(T0 + 5)],
+        },
+        Filter::Nin {
+            path: path("_id"),
+            values: (0..500).map(|n| Literal::Id(id(n))).collect(),
+        },
+        Filter::Exists {
+            path: path("recv"),
+            exists: false,
+        },
+        Filter::Contains {
+            path: path("ts"),
+            text: "20".to_owned(),
+        },
+        Filter::or(vec![
+            c("ts", CompareOp::Lt, Literal::Date(T0 + 600_000)),
+            Filter::eq(path("obj.x"), Literal::Int(1)),
+        ]),
         Filter::and(vec![
             Filter::eq(path("code"), Literal::Int(402)),
             Filter::eq(path("host"), s("h1")),
@@ -770,6 +803,38 @@ fn extraction_matches_the_value_walk() {
 }
 
 #[test]
+fn envelope_columns_decide_only_when_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = corpus(47, 300);
+    let exact = dir.path().join("exact.parquet");
+    write_file(&exact, &mut rows.clone(), &WriteOptions::default()).unwrap();
+    assert!(ColdFile::open(&exact).unwrap().envelope_exact());
+    // One row's `recv` column disagrees with its document: the file must
+    // answer `recv` conditions from the documents.
+    rows[10].recv_ms = T0 - 1;
+    let docs: Vec<Value> = rows
+        .iter()
+        .map(|r| serde_json::from_str(&r.doc).unwrap())
+        .collect();
+    let loose = dir.path().join("loose.parquet");
+    write_file(&loose, &mut rows, &WriteOptions::default()).unwrap();
+    let file = Arc::new(ColdFile::open(&loose).unwrap());
+    assert!(!file.envelope_exact());
+    let select = Selection {
+        range: TimeRange::ALL,
+        types: Vec::new(),
+        filter: Some(Filter::compare(
+            path("recv"),
+            CompareOp::Lt,
+            Literal::Date(T0),
+        )),
+    };
+    let got = tally(&[file], &select, &path("type"), 100, 1 << 20, &limits()).unwrap();
+    assert_eq!(got.total, selected(&docs, &select).len() as u64);
+    assert_eq!(got.total, 0);
+}
+
+#[test]
 fn canonical_keys_reserialize() {
     assert_eq!(
         canonical_key("{ \"b\": 1, \"a\" : [1, 2.0] }").unwrap(),
@@ -903,8 +968,15 @@ fn timings_one_million_events() {
         )),
         ..all.clone()
     };
-    time("histogram, recv < 1 h (a doc leaf)", &mut || {
+    time("histogram, recv < 1 h (envelope column)", &mut || {
         histogram(&doc_leaf)
+    });
+    let nested = Selection {
+        filter: Some(Filter::eq(path("nested.deep"), Literal::Int(1))),
+        ..all.clone()
+    };
+    time("histogram, a path in no row (doc leaf)", &mut || {
+        histogram(&nested)
     });
     for field in ["country", "user", "trace"] {
         time(&format!("tally {field}"), &mut || match tally(

@@ -18,13 +18,14 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::StoreError;
+use crate::format_rfc3339_utc_ms;
 use crate::OBJECT_ID_BYTES;
 
 use super::json::{self, Census, Columns};
 use super::{
     field_column_name, store_error, ColdRow, FileSummary, WriteOptions, COL_APP, COL_DOC, COL_HOST,
-    COL_ID, COL_RECV, COL_TS, COL_TYPE, FIELD_SHARE_PERCENT, FORMAT_VERSION, MAX_FIELD_COLUMNS,
-    MAX_ROW_GROUP_ROWS, META_FIELD_COLUMNS, META_FORMAT,
+    COL_ID, COL_RECV, COL_TS, COL_TYPE, ENVELOPE_EXACT, FIELD_SHARE_PERCENT, FORMAT_VERSION,
+    MAX_FIELD_COLUMNS, MAX_ROW_GROUP_ROWS, META_ENVELOPE, META_FIELD_COLUMNS, META_FORMAT,
 };
 
 /// Sorts `rows` by `(ts, _id)` and writes them to `path` atomically: a
@@ -46,9 +47,10 @@ pub fn write_file(
         ));
     }
     rows.sort_unstable_by_key(|row| (row.ts_ms, row.id));
-    let fields = choose_field_columns(path, rows, options.max_field_columns)?;
+    let (fields, envelope_exact) = choose_field_columns(path, rows, options.max_field_columns)?;
     let temp = temp_path(path)?;
-    let written = write_temp(&temp, rows, &fields, options).and_then(|()| publish(&temp, path));
+    let written = write_temp(&temp, rows, &fields, envelope_exact, options)
+        .and_then(|()| publish(&temp, path));
     if let Err(error) = written {
         // Best effort: the temporary name is never read, only wasted space.
         let _ = fs::remove_file(&temp);
@@ -94,20 +96,33 @@ fn check_options(path: &Path, options: &WriteOptions) -> Result<(), StoreError> 
 
 /// The field columns of a file (dotted paths, in column order): see the
 /// module docs for the rule.
+///
+/// Also checks that every document's `_id`, `ts` and `recv` are the text
+/// its row's columns give (the second value): only then may queries
+/// decide conditions on them from the columns.
 fn choose_field_columns(
     path: &Path,
     rows: &[ColdRow],
     max_columns: usize,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<(Vec<String>, bool), StoreError> {
     if max_columns == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
-    let mut census = Census::default();
+    let mut census = Census {
+        envelope_exact: true,
+        ..Census::default()
+    };
     // Per event type: its rows and, per dotted path, the rows holding it.
     let mut per_type: HashMap<&str, (u64, HashMap<String, u64>)> = HashMap::new();
     for row in rows {
         census.found.clear();
+        if census.envelope_exact {
+            expect_envelope(&mut census, row);
+        }
         json::census(&row.doc, &mut census).map_err(|e| not_an_object(path, row, e))?;
+        if census.seen != 0b111 {
+            census.envelope_exact = false;
+        }
         let (type_rows, counts) = per_type.entry(row.event_type.as_str()).or_default();
         *type_rows += 1;
         for dotted in census.found.drain(..) {
@@ -136,7 +151,24 @@ fn choose_field_columns(
         .collect();
     chosen.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     chosen.truncate(max_columns);
-    Ok(chosen.into_iter().map(|(d, _)| d.to_owned()).collect())
+    let fields = chosen.into_iter().map(|(d, _)| d.to_owned()).collect();
+    Ok((fields, census.envelope_exact))
+}
+
+/// Sets the texts `row`'s document must hold for `_id`, `ts`, `recv`.
+fn expect_envelope(census: &mut Census, row: &ColdRow) {
+    census.seen = 0;
+    let [id, ts, recv] = &mut census.expected;
+    id.clear();
+    id.push_str(&row.id.to_hex());
+    for (text, ms) in [(ts, row.ts_ms), (recv, row.recv_ms)] {
+        text.clear();
+        match format_rfc3339_utc_ms(ms) {
+            Some(formatted) => text.push_str(&formatted),
+            // No document holds an unformattable time: the check fails.
+            None => census.envelope_exact = false,
+        }
+    }
 }
 
 /// Whether a strict prefix of `dotted` (by segments) is in `arrays`.
@@ -190,6 +222,7 @@ fn schema(fields: &[String]) -> SchemaRef {
 fn properties(
     path: &Path,
     fields: &[String],
+    envelope_exact: bool,
     options: &WriteOptions,
 ) -> Result<WriterProperties, StoreError> {
     let level = ZstdLevel::try_new(options.zstd_level)
@@ -204,6 +237,15 @@ fn properties(
         .set_key_value_metadata(Some(vec![
             KeyValue::new(META_FORMAT.to_owned(), FORMAT_VERSION.to_owned()),
             KeyValue::new(META_FIELD_COLUMNS.to_owned(), field_list),
+            KeyValue::new(
+                META_ENVELOPE.to_owned(),
+                if envelope_exact {
+                    ENVELOPE_EXACT
+                } else {
+                    "unchecked"
+                }
+                .to_owned(),
+            ),
         ]));
     // Unique per row: a dictionary would only be built and dropped.
     for column in [COL_ID, COL_TS, COL_RECV, COL_DOC] {
@@ -233,10 +275,11 @@ fn write_temp(
     temp: &Path,
     rows: &[ColdRow],
     fields: &[String],
+    envelope_exact: bool,
     options: &WriteOptions,
 ) -> Result<(), StoreError> {
     let schema = schema(fields);
-    let props = properties(temp, fields, options)?;
+    let props = properties(temp, fields, envelope_exact, options)?;
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
