@@ -22,6 +22,7 @@ use crate::query::project::project;
 use crate::{ObjectId, OBJECT_ID_BYTES};
 
 use super::filter::{dictionary, dictionary_values, Held, KeyColumn, Pred, Tri};
+use super::json::{pruned, Paths};
 use super::read::{ColdFile, GroupInfo, ScanLimits};
 use super::{group_node, node_key, COL_APP, COL_DOC, COL_ID, COL_TS, COL_TYPE};
 
@@ -300,6 +301,7 @@ pub fn tally(
     limits: &ScanLimits<'_>,
 ) -> Result<Tally, QueryError> {
     let (jobs, work) = jobs(files, select, Some(path));
+    let group_paths = one_path(path);
     let init = || Tallier::new(path, max_keys, max_key_bytes);
     let parts = parallel(&work, limits, init, |tally, &(job, group)| {
         let FileJob {
@@ -330,7 +332,7 @@ pub fn tally(
             }
             None => {
                 for &row in &selected.rows {
-                    let doc = selected.parsed_doc(file, row)?;
+                    let doc = selected.pruned_doc(file, row, &group_paths)?;
                     match group_node(&doc, path.segments()) {
                         Some(node) => tally.add(&node_key(node), 1)?,
                         None => tally.add_missing(1)?,
@@ -567,6 +569,8 @@ struct FileScan<'a> {
     pred: Option<Pred>,
     /// Root indices to read for every row group (sorted, unique).
     columns: Vec<usize>,
+    /// What the document leaves read of a document.
+    doc_paths: Paths,
 }
 
 /// The rows of one row group in the selection.
@@ -604,9 +608,10 @@ impl Selected {
             .ok_or_else(|| file.corrupt("a selected row's document was not read"))
     }
 
-    fn parsed_doc(&self, file: &ColdFile, row: usize) -> Result<Value, QueryError> {
+    /// The document of `row`, reduced to `paths`.
+    fn pruned_doc(&self, file: &ColdFile, row: usize, paths: &Paths) -> Result<Value, QueryError> {
         let text = self.doc_text(file, row)?;
-        serde_json::from_str(text).map_err(|e| file.corrupt(&format!("doc is not JSON: {e}")))
+        pruned(text, paths).map_err(|e| file.corrupt(&format!("doc is not a JSON object: {e}")))
     }
 }
 
@@ -623,11 +628,16 @@ impl<'a> FileScan<'a> {
         columns.extend_from_slice(extra);
         columns.sort_unstable();
         columns.dedup();
+        let mut doc_paths = Paths::default();
+        if let Some(pred) = &pred {
+            pred.doc_paths(&mut doc_paths);
+        }
         Self {
             file,
             select,
             pred,
             columns,
+            doc_paths,
         }
     }
 
@@ -695,8 +705,8 @@ impl<'a> FileScan<'a> {
                 let text = read
                     .text(row)
                     .ok_or_else(|| file.corrupt("document not read"))?;
-                let doc: Value = serde_json::from_str(text)
-                    .map_err(|e| file.corrupt(&format!("doc is not JSON: {e}")))?;
+                let doc = pruned(text, &self.doc_paths)
+                    .map_err(|e| file.corrupt(&format!("doc is not a JSON object: {e}")))?;
                 if pred.with_doc(row, &masks, &doc)? {
                     rows.push(row);
                 }
@@ -1172,14 +1182,24 @@ fn row_slots(
                 })
                 .collect()
         }
-        None => selected
-            .rows
-            .iter()
-            .map(|&row| {
-                let doc = selected.parsed_doc(file, row)?;
-                let key = group_node(&doc, path.segments()).map(node_key);
-                Ok(series.slot(key.as_deref()))
-            })
-            .collect(),
+        None => {
+            let paths = one_path(path);
+            selected
+                .rows
+                .iter()
+                .map(|&row| {
+                    let doc = selected.pruned_doc(file, row, &paths)?;
+                    let key = group_node(&doc, path.segments()).map(node_key);
+                    Ok(series.slot(key.as_deref()))
+                })
+                .collect()
+        }
     }
+}
+
+/// The tree of one path.
+fn one_path(path: &FieldPath) -> Paths {
+    let mut paths = Paths::default();
+    paths.add(path.segments());
+    paths
 }

@@ -193,6 +193,22 @@ impl Pred {
         }
     }
 
+    /// Adds the paths its document leaves read to `out`.
+    pub(crate) fn doc_paths(&self, out: &mut super::json::Paths) {
+        match self {
+            Pred::Doc(leaf) => {
+                if let Some(path) = leaf_path(leaf) {
+                    out.add(path.segments());
+                }
+            }
+            Pred::Column { .. } | Pred::Envelope { .. } => {}
+            Pred::And(children) | Pred::Or(children) => {
+                children.iter().for_each(|c| c.doc_paths(out));
+            }
+            Pred::Not(child) => child.doc_paths(out),
+        }
+    }
+
     /// The columns this predicate reads (not counting `doc`).
     pub(crate) fn columns(&self, out: &mut Vec<usize>) {
         match self {

@@ -390,3 +390,126 @@ fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
     while seq.next_element::<IgnoredAny>()?.is_some() {}
     Ok(())
 }
+
+/// The member paths a query reads from documents, as a tree: what
+/// [`pruned`] keeps.
+#[cfg(feature = "query")]
+#[derive(Debug, Default)]
+pub(super) struct Paths {
+    children: HashMap<String, Keep>,
+}
+
+#[cfg(feature = "query")]
+#[derive(Debug)]
+enum Keep {
+    /// The whole node.
+    Whole,
+    /// Only the paths below.
+    Below(Paths),
+}
+
+#[cfg(feature = "query")]
+impl Paths {
+    /// Keeps the node at `segments` (and everything under it).
+    pub(super) fn add(&mut self, segments: &[String]) {
+        let Some((first, rest)) = segments.split_first() else {
+            return;
+        };
+        if rest.is_empty() {
+            self.children.insert(first.clone(), Keep::Whole);
+            return;
+        }
+        let slot = self
+            .children
+            .entry(first.clone())
+            .or_insert_with(|| Keep::Below(Paths::default()));
+        if let Keep::Below(below) = slot {
+            below.add(rest);
+        }
+    }
+}
+
+/// `doc` (a JSON object) reduced to the members on `paths`: every node a
+/// walk along those paths reaches (through objects, and through the object
+/// elements of arrays met on the way) is as in the whole document, so the
+/// evaluator and the group-by walk answer the same on it. Other members,
+/// and the non-object elements of arrays on the way, are skipped without
+/// being built.
+#[cfg(feature = "query")]
+pub(super) fn pruned(doc: &str, paths: &Paths) -> Result<Value, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(doc);
+    let value = Prune { paths }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+#[cfg(feature = "query")]
+struct Prune<'t> {
+    paths: &'t Paths,
+}
+
+#[cfg(feature = "query")]
+impl<'de> DeserializeSeed<'de> for Prune<'_> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+#[cfg(feature = "query")]
+impl<'de> Visitor<'de> for Prune<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut kept = serde_json::Map::new();
+        while let Some(name) = map.next_key_seed(Name)? {
+            match self.paths.children.get(name.as_ref()) {
+                Some(Keep::Whole) => {
+                    let node: Value = map.next_value()?;
+                    kept.insert(name.into_owned(), node);
+                }
+                Some(Keep::Below(paths)) => {
+                    let node = map.next_value_seed(Prune { paths })?;
+                    kept.insert(name.into_owned(), node);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(kept))
+    }
+
+    // An array on the way: its object elements continue the walk; the
+    // others are never looked at (kept as null placeholders).
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut elements = Vec::new();
+        while let Some(element) = seq.next_element_seed(Prune { paths: self.paths })? {
+            elements.push(element);
+        }
+        Ok(Value::Array(elements))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}

@@ -835,6 +835,52 @@ fn envelope_columns_decide_only_when_checked() {
 }
 
 #[test]
+fn pruned_documents_answer_like_whole_ones() {
+    let docs = [
+        r#"{"a":[{"b":1},2,[{"b":3}],{"b":[4,{"c":5}]}],"x":{"y":"s"},"z":1}"#,
+        r#"{"a":{"b":{"c":[1,2]}},"x":[{"y":["s","t"]},"u"],"a":{"b":9}}"#,
+        r#"{"a":5,"x":null}"#,
+    ];
+    let leaves = [
+        Filter::eq(path("a.b"), Literal::Int(3)),
+        Filter::eq(path("a.b"), Literal::Int(4)),
+        Filter::eq(path("a.b"), Literal::Int(9)),
+        Filter::eq(path("a.b.c"), Literal::Int(5)),
+        Filter::Exists {
+            path: path("a.b"),
+            exists: true,
+        },
+        Filter::eq(path("x.y"), s("t")),
+        Filter::eq(path("x.y"), Literal::Null),
+        Filter::Exists {
+            path: path("x"),
+            exists: true,
+        },
+    ];
+    for text in docs {
+        let whole: Value = serde_json::from_str(text).unwrap();
+        for leaf in &leaves {
+            let mut paths = super::json::Paths::default();
+            let (Filter::Compare { path: p, .. } | Filter::Exists { path: p, .. }) = leaf else {
+                unreachable!()
+            };
+            paths.add(p.segments());
+            let pruned = super::json::pruned(text, &paths).unwrap();
+            assert_eq!(
+                eval::matches(leaf, &pruned),
+                eval::matches(leaf, &whole),
+                "{leaf:?} on {text}"
+            );
+            assert_eq!(
+                group_node(&pruned, p.segments()),
+                group_node(&whole, p.segments()),
+                "{p} of {text}"
+            );
+        }
+    }
+}
+
+#[test]
 fn canonical_keys_reserialize() {
     assert_eq!(
         canonical_key("{ \"b\": 1, \"a\" : [1, 2.0] }").unwrap(),
