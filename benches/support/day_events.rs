@@ -16,7 +16,8 @@
 
 use helios_store::{Envelope, EventDoc, ObjectId, TsRaw};
 
-/// 2026-11-30T00:00:00.000Z: the generated day starts here.
+/// 2026-11-30T00:53:20.000Z: the generated day starts here (24 h from it;
+/// 15-minute partitions cut it into 97 files).
 pub const DAY_START_MS: i64 = 1_796_000_000_000;
 pub const DAY_MS: i64 = 86_400_000;
 /// Events land up to this much after their slot (time order with jitter,
