@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ENVELOPE_MEMBERS, MAX_FIELD_DEPTH};
@@ -228,23 +229,49 @@ impl Columns {
     }
 }
 
-/// Sets `out[n]` to the canonical text of column `n`'s node in `doc` (a
-/// JSON object), `None` where the field is missing. `out` must hold one
-/// slot per column.
+/// The canonical texts of one document's column nodes, in buffers reused
+/// from document to document (no allocation per row for scalar nodes).
+#[derive(Debug)]
+pub(super) struct Nodes {
+    texts: Vec<Vec<u8>>,
+    present: Vec<bool>,
+}
+
+impl Nodes {
+    /// Room for `columns` columns.
+    pub(super) fn new(columns: usize) -> Self {
+        Self {
+            texts: vec![Vec::new(); columns],
+            present: vec![false; columns],
+        }
+    }
+
+    /// Column `index`'s node as canonical JSON text, `None` when missing.
+    pub(super) fn get(&self, index: usize) -> Option<&str> {
+        if !self.present[index] {
+            return None;
+        }
+        // Written by serde_json's serializer from a `&str` or a `Value`.
+        std::str::from_utf8(&self.texts[index]).ok()
+    }
+}
+
+/// Sets `nodes` to the canonical text ([`super::canonical_key`]) of each
+/// column's node in `doc` (a JSON object), missing where the field is.
 pub(super) fn extract(
     doc: &str,
     columns: &Columns,
-    out: &mut [Option<String>],
+    nodes: &mut Nodes,
 ) -> Result<(), serde_json::Error> {
-    out.iter_mut().for_each(|slot| *slot = None);
+    nodes.present.iter_mut().for_each(|p| *p = false);
     let mut deserializer = serde_json::Deserializer::from_str(doc);
-    Extract { columns, out }.deserialize(&mut deserializer)?;
+    Extract { columns, nodes }.deserialize(&mut deserializer)?;
     deserializer.end()
 }
 
 struct Extract<'t, 'o> {
     columns: &'t Columns,
-    out: &'o mut [Option<String>],
+    nodes: &'o mut Nodes,
 }
 
 impl<'de> DeserializeSeed<'de> for Extract<'_, '_> {
@@ -265,12 +292,14 @@ impl<'de> Visitor<'de> for Extract<'_, '_> {
         while let Some(name) = map.next_key_seed(Name)? {
             match self.columns.children.get(name.as_ref()) {
                 Some(Slot::Column(index)) => {
-                    let node: Value = map.next_value()?;
-                    self.out[*index] = Some(super::node_key(&node));
+                    let text = &mut self.nodes.texts[*index];
+                    text.clear();
+                    map.next_value_seed(Canonical { text })?;
+                    self.nodes.present[*index] = true;
                 }
                 Some(Slot::Inner(columns)) => map.next_value_seed(Extract {
                     columns,
-                    out: &mut *self.out,
+                    nodes: &mut *self.nodes,
                 })?,
                 None => {
                     map.next_value::<IgnoredAny>()?;
@@ -302,6 +331,63 @@ impl<'de> Visitor<'de> for Extract<'_, '_> {
     }
     fn visit_unit<E>(self) -> Result<(), E> {
         Ok(())
+    }
+}
+
+/// Writes a node's canonical text: serde_json's own serializer, from the
+/// scalar as read (no `Value` for strings, numbers, booleans, null), or
+/// from a `Value` for objects and arrays; the same text as
+/// `Value::to_string` of the parsed node.
+struct Canonical<'b> {
+    text: &'b mut Vec<u8>,
+}
+
+impl Canonical<'_> {
+    fn write<T: serde::Serialize + ?Sized, E: serde::de::Error>(self, value: &T) -> Result<(), E> {
+        serde_json::to_writer(self.text, value).map_err(E::custom)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Canonical<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Canonical<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<(), E> {
+        self.write(&value)
+    }
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<(), E> {
+        self.write(&value)
+    }
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<(), E> {
+        self.write(&value)
+    }
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<(), E> {
+        // As `Value` holds it (a finite double; JSON has no other).
+        self.write(&Value::from(value))
+    }
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<(), E> {
+        self.write(value)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.write(&())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let value = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        self.write(&value)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let value = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        self.write(&value)
     }
 }
 

@@ -6,6 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow_array::builder::StringDictionaryBuilder;
 use arrow_array::types::Int32Type;
 use arrow_array::{
     ArrayRef, DictionaryArray, FixedSizeBinaryArray, Int64Array, RecordBatch, StringArray,
@@ -21,7 +22,7 @@ use crate::error::StoreError;
 use crate::format_rfc3339_utc_ms;
 use crate::OBJECT_ID_BYTES;
 
-use super::json::{self, Census, Columns};
+use super::json::{self, Census, Columns, Nodes};
 use super::{
     field_column_name, store_error, ColdRow, FileSummary, WriteOptions, COL_APP, COL_DOC, COL_HOST,
     COL_ID, COL_RECV, COL_TS, COL_TYPE, ENVELOPE_EXACT, FIELD_SHARE_PERCENT, FORMAT_VERSION,
@@ -331,17 +332,25 @@ fn row_group_batch(
         Arc::new(hosts),
         Arc::new(docs),
     ];
-    let mut values: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(rows.len()); field_count];
-    let mut nodes: Vec<Option<String>> = vec![None; field_count];
+    let mut builders: Vec<StringDictionaryBuilder<Int32Type>> = (0..field_count)
+        .map(|_| StringDictionaryBuilder::with_capacity(rows.len(), 1_024, 64 << 10))
+        .collect();
+    let mut nodes = Nodes::new(field_count);
     for row in rows {
         json::extract(&row.doc, fields, &mut nodes).map_err(|e| not_an_object(path, row, e))?;
-        for (node, column) in nodes.iter_mut().zip(values.iter_mut()) {
-            column.push(node.take());
+        for (index, builder) in builders.iter_mut().enumerate() {
+            match nodes.get(index) {
+                Some(text) => {
+                    builder
+                        .append(text)
+                        .map_err(|e| store_error(path, "building a field column", e))?;
+                }
+                None => builder.append_null(),
+            }
         }
     }
-    for column in &values {
-        let array: DictionaryArray<Int32Type> = column.iter().map(Option::as_deref).collect();
-        columns.push(Arc::new(array));
+    for mut builder in builders {
+        columns.push(Arc::new(builder.finish()));
     }
     RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| store_error(path, "assembling a row group", e))
