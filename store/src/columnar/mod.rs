@@ -33,7 +33,7 @@
 //! column is derived from it (or from the envelope) and only speeds queries.
 //!
 //! **Field columns.** A column `f.a.b` holds, per row, the node at the
-//! dotted path `a.b` as canonical JSON text ([`canonical_key`]: parsed and
+//! dotted path `a.b` as canonical JSON text (`canonical_key`: parsed and
 //! re-serialized by `serde_json`), null when the field is missing. A path
 //! becomes a column of a file when all of these hold:
 //! - it is a chain of object members of depth at most
@@ -55,7 +55,7 @@
 //!
 //! **Parquet settings.** zstd (level 3 by default), dictionary encoding for
 //! the dictionary columns (none for `_id`, `ts`, `recv`, `doc`; `ts` and
-//! `recv` are delta-encoded), row groups of [`ROW_GROUP_ROWS`] rows, page
+//! `recv` are delta-encoded, `_id` byte-stream-split), row groups of [`ROW_GROUP_ROWS`] rows, page
 //! statistics and the page index on (the per row group min/max of `ts` and
 //! `_id` are what prunes). Key-value metadata: `helios.format` = `"1"`,
 //! `helios.field_columns` = a JSON array of the field columns' dotted
@@ -67,6 +67,21 @@
 //! **Publication.** A file is written under a temporary name in its final
 //! directory, fsynced, renamed into place and the directory fsynced: a
 //! reader (or a restart after a crash) sees the whole file or no file.
+//!
+//! # Executing the IR
+//!
+//! A request's filter is compiled per file (`filter::Pred`): a leaf on a
+//! path with a dictionary column there (a field column, `type`, `app`) is
+//! decided once per dictionary entry of each row group by the reference
+//! evaluator on a synthetic document (equalities on strings, booleans and
+//! null by the entry's text alone), a leaf on `_id`, `ts` or `recv` from
+//! their columns (when the writer checked them), any other leaf on the
+//! row's document, parsed only along the leaf's path and only for rows
+//! the other leaves leave undecided. Time ranges and `_id` lookups skip
+//! row groups by their statistics. Aggregations (`types`, histograms,
+//! tallies) scan row groups on up to `MAX_SCAN_THREADS` threads; pages
+//! visit files and row groups in the requested order and stop once they
+//! hold the page. Measured costs: the `timings_one_million_events` test.
 
 #[cfg(feature = "query")]
 mod exec;
