@@ -240,3 +240,33 @@ fn event_with_recv(n: u32, ts_of: u32, recv_ms: i64) -> helios_store::EventDoc {
     event.recv_ms = recv_ms;
     event
 }
+
+#[test]
+fn the_hot_tier_file_shrinks_once_its_rows_moved_into_columnar_files() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    for chunk in events(0..20_000).chunks(4_000) {
+        sink.write_batch(chunk).unwrap();
+    }
+    let pages = || -> i64 {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "page_count", |row| row.get(0))
+            .unwrap()
+    };
+    let before = pages();
+
+    Compactor::open(
+        &path,
+        CompactOptions {
+            max_rows_per_file: 5_000,
+            ..options()
+        },
+    )
+    .unwrap()
+    .compact_before(i64::MAX, usize::MAX)
+    .unwrap();
+
+    let after = pages();
+    assert!(after * 4 < before, "{before} pages before, {after} after");
+}

@@ -86,6 +86,17 @@ fn wal_mode_and_schema_version_are_persisted_in_the_file() {
 }
 
 #[test]
+fn a_new_store_can_give_free_pages_back_with_incremental_vacuum() {
+    let (_dir, path) = temp_store();
+    drop(SqliteSink::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    let auto_vacuum: i64 = conn
+        .pragma_query_value(None, "auto_vacuum", |row| row.get(0))
+        .unwrap();
+    assert_eq!(auto_vacuum, 2, "INCREMENTAL");
+}
+
+#[test]
 fn events_table_has_exactly_the_designed_columns() {
     let (_dir, path) = temp_store();
     drop(SqliteSink::open(&path).unwrap());

@@ -488,9 +488,18 @@ impl Compactor {
             .pragma_query_value(None, "page_count", |row| row.get(0))
             .map_err(|e| self.sql_error(context, e))?;
         if free > 0 && free >= pages / VACUUM_FREE_SHARE_DIVISOR {
-            self.conn
-                .execute_batch("PRAGMA incremental_vacuum")
+            // The pragma frees pages as its statement is stepped: run it to
+            // the end.
+            let mut vacuum = self
+                .conn
+                .prepare("PRAGMA incremental_vacuum")
                 .map_err(|e| self.sql_error(context, e))?;
+            let mut rows = vacuum.query([]).map_err(|e| self.sql_error(context, e))?;
+            while rows
+                .next()
+                .map_err(|e| self.sql_error(context, e))?
+                .is_some()
+            {}
         }
         Ok(())
     }

@@ -101,12 +101,14 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
+    if version == 0 {
+        // Before the WAL switch: that writes the file header, after which
+        // SQLite ignores a change of auto_vacuum.
+        set_incremental_vacuum(&conn, path)?;
+    }
     set_journal_mode_wal(&conn, path)?;
     set_synchronous_full(&conn, path)?;
     set_writer_cache(&conn, path)?;
-    if version == 0 {
-        set_incremental_vacuum(&conn, path)?;
-    }
     migrate(&mut conn, path)?;
     Ok(conn)
 }
