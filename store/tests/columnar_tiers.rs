@@ -270,3 +270,42 @@ fn the_hot_tier_file_shrinks_once_its_rows_moved_into_columnar_files() {
     let after = pages();
     assert!(after * 4 < before, "{before} pages before, {after} after");
 }
+
+#[test]
+fn a_store_created_without_auto_vacuum_is_rewritten_once_to_shrink() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    for chunk in events(0..20_000).chunks(4_000) {
+        sink.write_batch(chunk).unwrap();
+    }
+    drop(sink);
+    // As a store made before schema version 2 is.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA auto_vacuum = NONE; VACUUM;")
+        .unwrap();
+    let pragma = |name: &str| -> i64 {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, name, |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(pragma("auto_vacuum"), 0);
+    let before = pragma("page_count");
+
+    Compactor::open(
+        &path,
+        CompactOptions {
+            max_rows_per_file: 5_000,
+            ..options()
+        },
+    )
+    .unwrap()
+    .compact_before(i64::MAX, usize::MAX)
+    .unwrap();
+
+    assert_eq!(pragma("auto_vacuum"), 2, "INCREMENTAL from now on");
+    let after = pragma("page_count");
+    assert!(after * 4 < before, "{before} pages before, {after} after");
+    assert_eq!(total(&path), 20_000);
+}

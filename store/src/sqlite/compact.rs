@@ -47,6 +47,8 @@ pub const DEFAULT_LATE_HOLD_MS: i64 = 60 * 60_000;
 /// compaction pass gives them back to the file system
 /// (`PRAGMA incremental_vacuum`); below it they are reused by new inserts.
 const VACUUM_FREE_SHARE_DIVISOR: i64 = 2;
+/// `PRAGMA auto_vacuum` of a file that never gives pages back.
+const AUTO_VACUUM_NONE: i64 = 0;
 /// Suffix of a file being written; never listed, removed on open.
 const TEMP_SUFFIX: &str = ".tmp";
 
@@ -475,8 +477,8 @@ impl Compactor {
     }
 
     /// `PRAGMA incremental_vacuum` when over half the hot tier's pages are
-    /// free (a file created before schema version 2 has no auto-vacuum and
-    /// keeps its size: the pragma does nothing there).
+    /// free; a file created before schema version 2 has no auto-vacuum, and
+    /// is rewritten once with it instead (`VACUUM`).
     fn give_back_free_pages(&self) -> Result<(), StoreError> {
         let context = "giving free pages back";
         let free: i64 = self
@@ -487,20 +489,36 @@ impl Compactor {
             .conn
             .pragma_query_value(None, "page_count", |row| row.get(0))
             .map_err(|e| self.sql_error(context, e))?;
-        if free > 0 && free >= pages / VACUUM_FREE_SHARE_DIVISOR {
-            // The pragma frees pages as its statement is stepped: run it to
-            // the end.
-            let mut vacuum = self
-                .conn
-                .prepare("PRAGMA incremental_vacuum")
-                .map_err(|e| self.sql_error(context, e))?;
-            let mut rows = vacuum.query([]).map_err(|e| self.sql_error(context, e))?;
-            while rows
-                .next()
-                .map_err(|e| self.sql_error(context, e))?
-                .is_some()
-            {}
+        if free == 0 || free < pages / VACUUM_FREE_SHARE_DIVISOR {
+            return Ok(());
         }
+        let auto_vacuum: i64 = self
+            .conn
+            .pragma_query_value(None, "auto_vacuum", |row| row.get(0))
+            .map_err(|e| self.sql_error(context, e))?;
+        if auto_vacuum == AUTO_VACUUM_NONE {
+            // A store created before the columnar tier: rewrite it once
+            // with incremental auto-vacuum. VACUUM copies only the live
+            // rows (the hot tier, small once compacted) and needs that much
+            // temporary space; it waits for the write lock like any writer.
+            tracing::info!(path = %self.db_path.display(), free_pages = free, pages, "rewriting the hot tier once to give its free pages back (VACUUM)");
+            self.conn
+                .execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+                .map_err(|e| self.sql_error("rewriting the hot tier (VACUUM)", e))?;
+            return Ok(());
+        }
+        // The pragma frees pages as its statement is stepped: run it to the
+        // end.
+        let mut vacuum = self
+            .conn
+            .prepare("PRAGMA incremental_vacuum")
+            .map_err(|e| self.sql_error(context, e))?;
+        let mut rows = vacuum.query([]).map_err(|e| self.sql_error(context, e))?;
+        while rows
+            .next()
+            .map_err(|e| self.sql_error(context, e))?
+            .is_some()
+        {}
         Ok(())
     }
 
