@@ -55,7 +55,8 @@
 //!
 //! **Parquet settings.** zstd (level 3 by default), dictionary encoding for
 //! the dictionary columns (none for `_id`, `ts`, `recv`, `doc`; `ts` and
-//! `recv` are delta-encoded, `_id` byte-stream-split), row groups of [`ROW_GROUP_ROWS`] rows, page
+//! `recv` are delta-encoded, `_id` byte-stream-split), row groups of [`ROW_GROUP_ROWS`] rows
+//! (or fewer holding [`ROW_GROUP_DOC_BYTES`] of documents), page
 //! statistics and the page index on (the per row group min/max of `ts` and
 //! `_id` are what prunes). Key-value metadata: `helios.format` = `"1"`,
 //! `helios.field_columns` = a JSON array of the field columns' dotted
@@ -110,6 +111,11 @@ use crate::ObjectId;
 /// Rows per row group: the unit of pruning, of cancellation checks and of
 /// a scan's memory (one row group's columns are decoded at a time).
 pub const ROW_GROUP_ROWS: usize = 65_536;
+/// Most document bytes per row group (a row group ends at
+/// [`ROW_GROUP_ROWS`] rows or this many bytes of `doc`, whichever comes
+/// first, and holds at least one row): a scan that reads the documents of
+/// a row group holds them all, and documents may be megabytes each.
+pub const ROW_GROUP_DOC_BYTES: usize = 64 << 20;
 /// Largest accepted `WriteOptions::row_group_rows` (dictionary keys are
 /// `i32`, and one decoded row group must stay small).
 pub const MAX_ROW_GROUP_ROWS: usize = 1 << 20;
@@ -174,6 +180,9 @@ pub struct ColdRow {
 pub struct WriteOptions {
     /// Rows per row group (1..=[`MAX_ROW_GROUP_ROWS`]).
     pub row_group_rows: usize,
+    /// Document bytes per row group (at least 1; see
+    /// [`ROW_GROUP_DOC_BYTES`]).
+    pub row_group_doc_bytes: usize,
     /// zstd level (1..=22).
     pub zstd_level: i32,
     /// Most field columns (0..=[`MAX_FIELD_COLUMNS`]).
@@ -184,6 +193,7 @@ impl Default for WriteOptions {
     fn default() -> Self {
         Self {
             row_group_rows: ROW_GROUP_ROWS,
+            row_group_doc_bytes: ROW_GROUP_DOC_BYTES,
             zstd_level: ZSTD_LEVEL,
             max_field_columns: MAX_FIELD_COLUMNS,
         }

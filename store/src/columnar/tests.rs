@@ -896,6 +896,41 @@ fn pruned_documents_answer_like_whole_ones() {
 }
 
 #[test]
+fn row_groups_end_at_their_document_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = corpus(53, 200);
+    // One document far over the cap gets a row group of its own.
+    rows[50].doc = rows[50]
+        .doc
+        .replacen("{", &format!("{{\"pad\":\"{}\",", "x".repeat(5_000)), 1);
+    let options = WriteOptions {
+        row_group_doc_bytes: 2_000,
+        ..WriteOptions::default()
+    };
+    let path = dir.path().join("b.parquet");
+    write_file(&path, &mut rows.clone(), &options).unwrap();
+    let file = Arc::new(ColdFile::open(&path).unwrap());
+    let by_id: HashMap<ObjectId, usize> = rows.iter().map(|r| (r.id, r.doc.len())).collect();
+    let mut query = Query::new(Selection::range(TimeRange::ALL));
+    query.sort = SortOrder::Asc;
+    query.limit = 1_000;
+    let hits = page(&[file.clone()], &query, &limits()).unwrap();
+    assert_eq!(hits.len(), rows.len());
+    let mut at = 0;
+    for group in file.groups() {
+        let bytes: usize = hits[at..at + group.rows].iter().map(|h| by_id[&h.id]).sum();
+        assert!(
+            group.rows == 1 || bytes <= 2_000,
+            "{} rows, {bytes} bytes",
+            group.rows
+        );
+        at += group.rows;
+    }
+    assert!(file.groups().len() > 10);
+    assert!(file.groups().iter().any(|g| g.rows == 1));
+}
+
+#[test]
 fn canonical_keys_reserialize() {
     assert_eq!(
         canonical_key("{ \"b\": 1, \"a\" : [1, 2.0] }").unwrap(),
@@ -954,7 +989,15 @@ fn timings_one_million_events() {
     let dir = tempfile::tempdir().unwrap();
     let file_path = dir.path().join("day.parquet");
     let started = Instant::now();
-    let summary = write_file(&file_path, &mut rows, &WriteOptions::default()).unwrap();
+    let zstd_level = std::env::var("HELIOS_COLD_TIMING_ZSTD")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(ZSTD_LEVEL);
+    let options = WriteOptions {
+        zstd_level,
+        ..WriteOptions::default()
+    };
+    let summary = write_file(&file_path, &mut rows, &options).unwrap();
     eprintln!(
         "write_file: {:?}, {} MB ({:.1} MB per million events)",
         started.elapsed(),
@@ -998,7 +1041,7 @@ fn timings_one_million_events() {
     let bare = dir.path().join("bare.parquet");
     let options = WriteOptions {
         max_field_columns: 0,
-        ..WriteOptions::default()
+        ..options
     };
     write_file(&bare, &mut rows, &options).unwrap();
     eprintln!("  without field columns: {:?}", started.elapsed());

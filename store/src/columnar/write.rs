@@ -76,6 +76,8 @@ fn check_options(path: &Path, options: &WriteOptions) -> Result<(), StoreError> 
             "row_group_rows must be 1..={MAX_ROW_GROUP_ROWS}, got {}",
             options.row_group_rows
         ))
+    } else if options.row_group_doc_bytes == 0 {
+        Some("row_group_doc_bytes must be at least 1".to_owned())
     } else if !(1..=22).contains(&options.zstd_level) {
         Some(format!(
             "zstd_level must be 1..=22, got {}",
@@ -289,7 +291,12 @@ fn write_temp(
     let mut writer = ArrowWriter::try_new(&file, schema.clone(), Some(props))
         .map_err(|e| store_error(temp, "starting the Parquet writer", e))?;
     let columns = Columns::new(fields);
-    for (index, chunk) in rows.chunks(options.row_group_rows).enumerate() {
+    let chunks = RowGroups {
+        rows,
+        max_rows: options.row_group_rows,
+        max_doc_bytes: options.row_group_doc_bytes,
+    };
+    for (index, chunk) in chunks.enumerate() {
         #[cfg(test)]
         if index >= FAIL_AFTER_ROW_GROUPS.with(std::cell::Cell::get) {
             return Err(store_error(temp, "test hook", "injected failure"));
@@ -305,6 +312,34 @@ fn write_temp(
         .map_err(|e| store_error(temp, "finishing the Parquet file", e))?;
     file.sync_all()
         .map_err(|e| store_error(temp, "syncing the file", e))
+}
+
+/// `rows` cut into row groups of at most `max_rows` rows and, past their
+/// first row, `max_doc_bytes` of documents.
+struct RowGroups<'a> {
+    rows: &'a [ColdRow],
+    max_rows: usize,
+    max_doc_bytes: usize,
+}
+
+impl<'a> Iterator for RowGroups<'a> {
+    type Item = &'a [ColdRow];
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let first = self.rows.first()?;
+        let mut bytes = first.doc.len();
+        let mut end = 1;
+        while end < self.rows.len().min(self.max_rows) {
+            bytes = bytes.saturating_add(self.rows[end].doc.len());
+            if bytes > self.max_doc_bytes {
+                break;
+            }
+            end += 1;
+        }
+        let (group, rest) = self.rows.split_at(end);
+        self.rows = rest;
+        Some(group)
+    }
 }
 
 /// The columns of one row group.
