@@ -914,7 +914,7 @@ fn row_groups_end_at_their_document_bytes() {
     let mut query = Query::new(Selection::range(TimeRange::ALL));
     query.sort = SortOrder::Asc;
     query.limit = 1_000;
-    let hits = page(&[file.clone()], &query, &limits()).unwrap();
+    let hits = page(std::slice::from_ref(&file), &query, &limits()).unwrap();
     assert_eq!(hits.len(), rows.len());
     let mut at = 0;
     for group in file.groups() {
