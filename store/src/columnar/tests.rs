@@ -931,6 +931,54 @@ fn row_groups_end_at_their_document_bytes() {
 }
 
 #[test]
+fn regexes_refuse_strings_longer_than_they_may_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = RegexPattern::new("x{1,1000}y").unwrap();
+    let long = "x".repeat(pattern.max_scan_bytes() + 1);
+    let mut rows: Vec<ColdRow> = (0..20_u64)
+        .map(|n| {
+            let text = if n == 7 { long.as_str() } else { "short" };
+            row(
+                n,
+                T0 + n as i64,
+                "t",
+                None,
+                &format!("\"col\":\"{text}\",\"deep\":[{{\"s\":\"{text}\"}}]"),
+            )
+        })
+        .collect();
+    let path_ = dir.path().join("r.parquet");
+    write_file(&path_, &mut rows, &WriteOptions::default()).unwrap();
+    let file = Arc::new(ColdFile::open(&path_).unwrap());
+    assert!(file.field_column(&path("col")).is_some());
+    assert!(file.field_column(&path("deep.s")).is_none());
+    // Through the column and through the documents alike.
+    for dotted in ["col", "deep.s"] {
+        let select = Selection {
+            range: TimeRange::ALL,
+            types: Vec::new(),
+            filter: Some(Filter::Regex {
+                path: path(dotted),
+                pattern: pattern.clone(),
+            }),
+        };
+        let error = tally(
+            std::slice::from_ref(&file),
+            &select,
+            &path("type"),
+            10,
+            1 << 20,
+            &limits(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&error, QueryError::Invalid(m) if m.contains("scan")),
+            "{dotted}: {error:?}"
+        );
+    }
+}
+
+#[test]
 fn canonical_keys_reserialize() {
     assert_eq!(
         canonical_key("{ \"b\": 1, \"a\" : [1, 2.0] }").unwrap(),
