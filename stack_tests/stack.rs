@@ -41,23 +41,34 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn one_command_serves_ingest_and_reports_and_sigint_stops_both_with_exit_0() {
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("helios-data");
-    let (collector, report) = (free_addr(), free_addr());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_helios"))
+/// Starts `helios` on one core with `env` added, stdout piped.
+fn spawn_helios(
+    data_dir: &std::path::Path,
+    collector: SocketAddr,
+    report: SocketAddr,
+    env: &[(&str, &str)],
+) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_helios"))
         .arg("--data-dir")
-        .arg(&data_dir)
+        .arg(data_dir)
         .args(["--listen", &collector.to_string()])
         .args(["--report-listen", &report.to_string()])
         .args(["--cores", "1"])
         // Small journal segments: the default 64 MiB is zero-filled up front.
         .env("HELIOS_SEGMENT_SIZE_BYTES", "4194304")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn helios");
+        .expect("spawn helios")
+}
+
+#[test]
+fn one_command_serves_ingest_and_reports_and_sigint_stops_both_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("helios-data");
+    let (collector, report) = (free_addr(), free_addr());
+    let mut child = spawn_helios(&data_dir, collector, report, &[]);
     let stdout = child.stdout.take().unwrap();
     let mut running = Running(Some(child));
 
@@ -128,21 +139,17 @@ fn compacted_events_stay_in_reports_and_helios_export_reads_back_every_one() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("helios-data");
     let (collector, report) = (free_addr(), free_addr());
-    let child = Command::new(env!("CARGO_BIN_EXE_helios"))
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args(["--listen", &collector.to_string()])
-        .args(["--report-listen", &report.to_string()])
-        .args(["--cores", "1"])
-        .env("HELIOS_SEGMENT_SIZE_BYTES", "4194304")
-        // Seal and compact at once: partitions of a minute, no hot time.
-        .env("HELIOS_STORE_PARTITION_MINUTES", "1")
-        .env("HELIOS_STORE_HOT_MINUTES", "0")
-        .env("HELIOS_STORE_COMPACT_EVERY_MS", "50")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn helios");
+    // Seal and compact at once: partitions of a minute, no hot time.
+    let child = spawn_helios(
+        &data_dir,
+        collector,
+        report,
+        &[
+            ("HELIOS_STORE_PARTITION_MINUTES", "1"),
+            ("HELIOS_STORE_HOT_MINUTES", "0"),
+            ("HELIOS_STORE_COMPACT_EVERY_MS", "50"),
+        ],
+    );
     let mut running = Running(Some(child));
     wait_until("the collector listens", || {
         TcpStream::connect(collector).is_ok()

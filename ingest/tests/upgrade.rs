@@ -88,6 +88,17 @@ fn node_of(id: ObjectId) -> String {
     id.to_string()[2 * NODE_ID_AT..2 * (NODE_ID_AT + NODE_ID_BYTES)].to_owned()
 }
 
+/// A copy of the fixture data directory in a fresh temporary directory.
+fn fixture_data_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    copy_dir(
+        &fixtures().join(format!("data-dir-{FIXTURE_COMMIT}")),
+        &data,
+    );
+    (dir, data)
+}
+
 #[test]
 fn a_data_directory_from_9f9280f_delivers_every_event_exactly_once() {
     let (manifest, expected) = manifest();
@@ -102,12 +113,7 @@ fn a_data_directory_from_9f9280f_delivers_every_event_exactly_once() {
     let big = manifest["big"].as_str().unwrap();
     let text = serde_json::to_string(manifest["text"].as_str().unwrap()).unwrap();
 
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    copy_dir(
-        &fixtures().join(format!("data-dir-{FIXTURE_COMMIT}")),
-        &data,
-    );
+    let (_dir, data) = fixture_data_dir();
     let old_nodes = node_ids(&data);
 
     let collector = Collector::start(&data, &[]);
@@ -184,12 +190,7 @@ fn an_upgraded_store_s_events_move_into_columnar_files_unchanged() {
     let total = expected.len() as u64;
     let big = manifest["big"].as_str().unwrap();
     let text = serde_json::to_string(manifest["text"].as_str().unwrap()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    copy_dir(
-        &fixtures().join(format!("data-dir-{FIXTURE_COMMIT}")),
-        &data,
-    );
+    let (_dir, data) = fixture_data_dir();
     let old_nodes = node_ids(&data);
 
     let collector = Collector::start(

@@ -83,9 +83,10 @@ fn the_event_with_the_highest_seq_stays_hot() {
     assert_eq!(total(&path), 50);
 }
 
-#[test]
-fn a_resend_of_a_compacted_event_is_a_duplicate_not_a_second_copy() {
-    let (_dir, path) = temp_store();
+/// A store holding events 0..100, all compacted into columnar files, and
+/// event 5000, hot (the highest `seq` stays), with its sink.
+fn events_0_to_100_compacted() -> (tempfile::TempDir, std::path::PathBuf, SqliteSink) {
+    let (dir, path) = temp_store();
     let mut sink = SqliteSink::open(&path).unwrap();
     sink.write_batch(&events(0..100)).unwrap();
     sink.write_batch(&[event(5_000)]).unwrap();
@@ -93,6 +94,12 @@ fn a_resend_of_a_compacted_event_is_a_duplicate_not_a_second_copy() {
         .unwrap()
         .compact_before(i64::MAX, usize::MAX)
         .unwrap();
+    (dir, path, sink)
+}
+
+#[test]
+fn a_resend_of_a_compacted_event_is_a_duplicate_not_a_second_copy() {
+    let (_dir, path, mut sink) = events_0_to_100_compacted();
     assert_eq!(hot_rows(&path), 1);
 
     // The resent batch mixes compacted events and a new one.
@@ -107,14 +114,7 @@ fn a_resend_of_a_compacted_event_is_a_duplicate_not_a_second_copy() {
 
 #[test]
 fn a_compacted_id_sent_by_another_app_is_refused_not_stored() {
-    let (_dir, path) = temp_store();
-    let mut sink = SqliteSink::open(&path).unwrap();
-    sink.write_batch(&events(0..100)).unwrap();
-    sink.write_batch(&[event(5_000)]).unwrap();
-    Compactor::open(&path, options())
-        .unwrap()
-        .compact_before(i64::MAX, usize::MAX)
-        .unwrap();
+    let (_dir, path, mut sink) = events_0_to_100_compacted();
 
     let batch = vec![event(1), event_of_app(7, Some("other")), event(150)];
     let error = sink.write_batch(&batch).unwrap_err();
