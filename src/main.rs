@@ -98,6 +98,11 @@ fn main() -> ExitCode {
         }
     };
     init_logging();
+    // The report server keeps columnar files open; the collector's
+    // connections want descriptors too.
+    if let Err(error) = helios_report::limits::raise_open_file_limit() {
+        tracing::warn!(%error, "cannot raise the open-file limit");
+    }
     match run(collector_cfg, report_cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

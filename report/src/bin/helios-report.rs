@@ -25,6 +25,17 @@ fn main() -> ExitCode {
         }
     };
     init_logging();
+    match helios_report::limits::raise_open_file_limit() {
+        Ok((old, new)) if old != new => {
+            tracing::info!(
+                old,
+                new,
+                "raised the open-file limit (columnar files stay open)"
+            );
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
     match run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
