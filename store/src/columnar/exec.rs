@@ -24,7 +24,8 @@ use crate::{ObjectId, OBJECT_ID_BYTES};
 use super::filter::{dictionary, dictionary_values, Held, KeyColumn, Pred, Tri};
 use super::json::{pruned, Paths};
 use super::read::{ColdFile, GroupInfo, ScanLimits};
-use super::{group_node, node_key, COL_APP, COL_DOC, COL_ID, COL_TS, COL_TYPE};
+use super::template;
+use super::{group_node, node_key, COL_APP, COL_DOC, COL_ID, COL_RECV, COL_TS, COL_TYPE};
 
 /// Most threads one aggregation (`types`, `count_into_histogram`,
 /// `tally`) scans row groups with: the targets are set on 2 cores, and
@@ -1016,7 +1017,7 @@ fn read_docs(
     columns.sort_unstable();
     columns.dedup();
     let batch = file
-        .read(group, &columns, Some(selection))?
+        .read(group, &columns, Some(selection.clone()))?
         .ok_or_else(|| file.corrupt("selected documents missing"))?;
     if batch.num_rows() != rows.len() {
         return Err(file.corrupt(&format!(
@@ -1030,11 +1031,156 @@ fn read_docs(
         .and_then(|a| a.as_string_opt::<i32>())
         .ok_or_else(|| file.corrupt("doc is not Utf8"))?
         .clone();
+    let texts = if file.templated() {
+        // Then only the columns these rows' templates name: each column
+        // read costs a page decompression, and few rows name few columns.
+        let named = named_columns(file, &texts);
+        let values = if named.is_empty() {
+            None
+        } else {
+            let values = file
+                .read(group, &named, Some(selection))?
+                .ok_or_else(|| file.corrupt("selected template values missing"))?;
+            if values.num_rows() != rows.len() {
+                return Err(file.corrupt("read template values of other rows"));
+            }
+            Some(values)
+        };
+        expand_docs(file, values.as_ref(), &texts)?
+    } else {
+        texts
+    };
     Ok(Docs {
         rows: rows.to_vec(),
         texts,
         batch,
     })
+}
+
+/// The columns (root indices, ascending) that `templates` name and a
+/// template may name; a marker naming another column is reported when
+/// expanding.
+fn named_columns(file: &ColdFile, templates: &StringArray) -> Vec<usize> {
+    let allowed = file.template_columns();
+    let mut named = vec![false; allowed.iter().max().map_or(0, |m| m + 1)];
+    for row in 0..templates.len() {
+        template::for_each_marker(templates.value(row), |column| {
+            if let Some(flag) = named.get_mut(column) {
+                *flag = true;
+            }
+        });
+    }
+    allowed.into_iter().filter(|&c| named[c]).collect()
+}
+
+/// How a column a template names renders its value in a document.
+enum Render<'a> {
+    Id(&'a arrow_array::FixedSizeBinaryArray),
+    Time(&'a [i64]),
+    /// A dictionary of strings written as JSON strings (`type`, `app`).
+    JsonString(&'a DictionaryArray<Int32Type>, &'a StringArray),
+    /// A dictionary of JSON texts (field columns).
+    Raw(&'a DictionaryArray<Int32Type>, &'a StringArray),
+}
+
+impl Render<'_> {
+    fn push(&self, row: usize, out: &mut String) -> Result<(), String> {
+        match self {
+            Render::Id(ids) => {
+                let id = ObjectId::from_slice(ids.value(row)).map_err(|e| e.to_string())?;
+                template::push_quoted(&id.to_hex(), out);
+            }
+            Render::Time(values) => {
+                let text =
+                    crate::format_rfc3339_utc_ms(values[row]).ok_or("a time out of range")?;
+                template::push_quoted(&text, out);
+            }
+            Render::JsonString(array, values) => {
+                template::push_json_string(dictionary_text(array, values, row)?, out);
+            }
+            Render::Raw(array, values) => out.push_str(dictionary_text(array, values, row)?),
+        }
+        Ok(())
+    }
+}
+
+fn dictionary_text<'a>(
+    array: &DictionaryArray<Int32Type>,
+    values: &'a StringArray,
+    row: usize,
+) -> Result<&'a str, String> {
+    if array.is_null(row) {
+        return Err("a template names a null value".to_owned());
+    }
+    entry(values, array.keys().value(row)).map_err(|()| "dictionary key out of range".to_owned())
+}
+
+/// The documents of a format 2 `batch` (selected rows): each template in
+/// `templates` expanded with the row's values of the columns it names
+/// (read into `batch` by `read_docs`).
+fn expand_docs(
+    file: &ColdFile,
+    batch: Option<&RecordBatch>,
+    templates: &StringArray,
+) -> Result<StringArray, QueryError> {
+    let mut renders: Vec<Option<Render<'_>>> = Vec::new();
+    let columns = if batch.is_some() {
+        file.template_columns()
+    } else {
+        Vec::new()
+    };
+    for index in columns {
+        let Some(batch) = batch else {
+            break;
+        };
+        let name = file.column_name(index);
+        let Some(array) = batch.column_by_name(name) else {
+            continue;
+        };
+        let render = if name == COL_ID {
+            Render::Id(id_values(batch, file)?)
+        } else if name == COL_TS || name == COL_RECV {
+            let values = array
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| file.corrupt("a time column is not Int64"))?;
+            Render::Time(values.values().as_ref())
+        } else {
+            let array = array
+                .as_dictionary_opt::<Int32Type>()
+                .ok_or_else(|| file.corrupt("a dictionary column is not one"))?;
+            let values = array
+                .values()
+                .as_string_opt::<i32>()
+                .ok_or_else(|| file.corrupt("a dictionary is not Utf8"))?;
+            if name == COL_TYPE || name == COL_APP {
+                Render::JsonString(array, values)
+            } else {
+                Render::Raw(array, values)
+            }
+        };
+        if renders.len() <= index {
+            renders.resize_with(index + 1, || None);
+        }
+        renders[index] = Some(render);
+    }
+    let mut out = arrow_array::builder::StringBuilder::with_capacity(
+        templates.len(),
+        templates.value_data().len() * 2,
+    );
+    let mut text = String::new();
+    for row in 0..templates.len() {
+        text.clear();
+        template::expand(templates.value(row), &mut text, |column, out| {
+            renders
+                .get(column)
+                .and_then(Option::as_ref)
+                .ok_or_else(|| format!("a template names column {column}, not one it may"))?
+                .push(row, out)
+        })
+        .map_err(|reason| file.corrupt(&format!("doc template: {reason}")))?;
+        out.append_value(&text);
+    }
+    Ok(out.finish())
 }
 
 /// `a` and `b` (each ascending, disjoint) merged, ascending.

@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::{ENVELOPE_MEMBERS, MAX_FIELD_DEPTH};
@@ -235,7 +236,17 @@ impl Columns {
 pub(super) struct Nodes {
     texts: Vec<Vec<u8>>,
     present: Vec<bool>,
+    /// Per column, the byte range of its node's raw text in the document
+    /// (for the document template); `None` when missing.
+    pub spans: Vec<Option<(usize, usize)>>,
+    /// The byte ranges of the top-level envelope members' raw values, in
+    /// the order of [`TEMPLATE_ENVELOPE`]; `None` when missing.
+    pub envelope: [Option<(usize, usize)>; 5],
 }
+
+/// The top-level members whose raw value [`extract`] locates for the
+/// document template, in the order of `Nodes::envelope`.
+pub(super) const TEMPLATE_ENVELOPE: [&str; 5] = ["_id", "ts", "recv", "type", "app"];
 
 impl Nodes {
     /// Room for `columns` columns.
@@ -243,6 +254,8 @@ impl Nodes {
         Self {
             texts: vec![Vec::new(); columns],
             present: vec![false; columns],
+            spans: vec![None; columns],
+            envelope: [None; 5],
         }
     }
 
@@ -264,14 +277,34 @@ pub(super) fn extract(
     nodes: &mut Nodes,
 ) -> Result<(), serde_json::Error> {
     nodes.present.iter_mut().for_each(|p| *p = false);
+    nodes.spans.iter_mut().for_each(|s| *s = None);
+    nodes.envelope = [None; 5];
     let mut deserializer = serde_json::Deserializer::from_str(doc);
-    Extract { columns, nodes }.deserialize(&mut deserializer)?;
+    Extract {
+        columns,
+        nodes,
+        base: doc.as_ptr() as usize,
+        root: true,
+    }
+    .deserialize(&mut deserializer)?;
     deserializer.end()
 }
 
 struct Extract<'t, 'o> {
     columns: &'t Columns,
     nodes: &'o mut Nodes,
+    /// Address of the document's first byte: a raw value's offset is its
+    /// address minus this (raw values borrow from the document).
+    base: usize,
+    /// Whether this is the document's own object (envelope members).
+    root: bool,
+}
+
+/// The byte range in the document (starting at address `base`) of a raw
+/// value borrowed from it.
+fn span_of(base: usize, raw: &RawValue) -> (usize, usize) {
+    let start = (raw.get().as_ptr() as usize).wrapping_sub(base);
+    (start, start + raw.get().len())
 }
 
 impl<'de> DeserializeSeed<'de> for Extract<'_, '_> {
@@ -290,16 +323,32 @@ impl<'de> Visitor<'de> for Extract<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(name) = map.next_key_seed(Name)? {
-            match self.columns.children.get(name.as_ref()) {
+            let slot = self.columns.children.get(name.as_ref());
+            // Envelope members are never field columns (the writer's rule).
+            if self.root && slot.is_none() {
+                if let Some(at) = TEMPLATE_ENVELOPE.iter().position(|m| *m == name) {
+                    let raw: &'de RawValue = map.next_value()?;
+                    self.nodes.envelope[at] = Some(span_of(self.base, raw));
+                    continue;
+                }
+            }
+            match slot {
                 Some(Slot::Column(index)) => {
+                    let raw: &'de RawValue = map.next_value()?;
                     let text = &mut self.nodes.texts[*index];
                     text.clear();
-                    map.next_value_seed(Canonical { text })?;
+                    let mut node = serde_json::Deserializer::from_str(raw.get());
+                    Canonical { text }
+                        .deserialize(&mut node)
+                        .map_err(serde::de::Error::custom)?;
                     self.nodes.present[*index] = true;
+                    self.nodes.spans[*index] = Some(span_of(self.base, raw));
                 }
                 Some(Slot::Inner(columns)) => map.next_value_seed(Extract {
                     columns,
                     nodes: &mut *self.nodes,
+                    base: self.base,
+                    root: false,
                 })?,
                 None => {
                     map.next_value::<IgnoredAny>()?;

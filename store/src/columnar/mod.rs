@@ -12,7 +12,7 @@
 //!   row groups. The caller (the tiered back end) merges their answers
 //!   with the hot tier's.
 //!
-//! # File format, version 1
+//! # File format, version 2
 //!
 //! One file holds the rows of one time partition, sorted by `(ts, _id)`
 //! (`_id` by its bytes). Columns, in this order:
@@ -25,12 +25,29 @@
 //! | `type` | Dictionary(Int32, Utf8) | no | the event type |
 //! | `app` | Dictionary(Int32, Utf8) | yes | the app (null: none) |
 //! | `host` | Dictionary(Int32, Utf8) | yes | `host` when a string |
-//! | `doc` | Utf8 | no | the stored document, byte for byte |
+//! | `doc` | Utf8 | no | the stored document's template (below) |
 //! | `f.<path>` | Dictionary(Int32, Utf8) | yes | field columns (below) |
 //!
-//! `doc` is the document text exactly as the hot tier held it, so big
-//! integers, `-0` and long decimals read back as acknowledged; every other
-//! column is derived from it (or from the envelope) and only speeds queries.
+//! **Document templates.** Each document is stored once: `doc` holds the
+//! document text exactly as the hot tier held it, except that every value
+//! a column of the same row holds byte for byte is cut out and replaced by
+//! a marker naming the column: the byte 0x01, the column's index in the
+//! table above (0 for `_id`, 7 for the first field column) in decimal
+//! digits, the byte 0x02 (JSON text never holds raw control bytes, so a
+//! marker cannot be confused with content). A value is cut out only where
+//! its raw text equals what the column renders: `_id` as `"<24 lower-case
+//! hex digits>"`, `ts` and `recv` as `"YYYY-MM-DDTHH:MM:SS.mmmZ"`, `type`
+//! and `app` as serde_json writes the string, a field column its text
+//! (so `1.50`, `1e3` or an escaped string stay in the template: their
+//! canonical text differs). `host` and `doc` are never named. Reading a
+//! document expands its template with the row's values of the columns it
+//! names (and reads only those columns); the writer expands every template
+//! it builds and keeps the whole document instead if that ever differed.
+//! Documents read back byte for byte: big integers, `-0`, long decimals,
+//! escapes, member order and whitespace as acknowledged.
+//!
+//! **Version 1** (still read): the same columns, `doc` holding whole
+//! documents (no markers); the column values repeated them.
 //!
 //! **Field columns.** A column `f.a.b` holds, per row, the node at the
 //! dotted path `a.b` as canonical JSON text (`canonical_key`: parsed and
@@ -51,19 +68,19 @@
 //!
 //! At most `WriteOptions::max_field_columns` ([`MAX_FIELD_COLUMNS`]) paths
 //! qualify, most frequent in the whole file first (ties by path). A path
-//! that is not a column of a file is answered from `doc` there.
+//! that is not a column of a file is answered from the documents there.
 //!
 //! **Parquet settings.** zstd (level 3 by default), dictionary encoding for
 //! the dictionary columns (none for `_id`, `ts`, `recv`, `doc`; `ts` and
 //! `recv` are delta-encoded, `_id` byte-stream-split), row groups of [`ROW_GROUP_ROWS`] rows
 //! (or fewer holding [`ROW_GROUP_DOC_BYTES`] of documents), page
 //! statistics and the page index on (the per row group min/max of `ts` and
-//! `_id` are what prunes). Key-value metadata: `helios.format` = `"1"`,
+//! `_id` are what prunes). Key-value metadata: `helios.format` = `"2"`,
 //! `helios.field_columns` = a JSON array of the field columns' dotted
 //! paths, in column order; `helios.envelope_columns` = `"exact"` when the
 //! writer checked that every document's `_id`, `ts` and `recv` are the
 //! text of that row's `_id`, `ts` and `recv` columns (then a condition on
-//! them is decided from the columns; otherwise from `doc`).
+//! them is decided from the columns; otherwise from the documents).
 //!
 //! **Publication.** A file is written under a temporary name in its final
 //! directory, fsynced, renamed into place and the directory fsynced: a
@@ -91,6 +108,7 @@ mod filter;
 mod json;
 #[cfg(feature = "query")]
 mod read;
+mod template;
 mod write;
 
 #[cfg(feature = "query")]
@@ -112,9 +130,10 @@ use crate::ObjectId;
 /// a scan's memory (one row group's columns are decoded at a time).
 pub const ROW_GROUP_ROWS: usize = 65_536;
 /// Most document bytes per row group (a row group ends at
-/// [`ROW_GROUP_ROWS`] rows or this many bytes of `doc`, whichever comes
-/// first, and holds at least one row): a scan that reads the documents of
-/// a row group holds them all, and documents may be megabytes each.
+/// [`ROW_GROUP_ROWS`] rows or this many bytes of whole documents,
+/// whichever comes first, and holds at least one row): a scan that reads
+/// the documents of a row group holds them all, and documents may be
+/// megabytes each.
 pub const ROW_GROUP_DOC_BYTES: usize = 64 << 20;
 /// Largest accepted `WriteOptions::row_group_rows` (dictionary keys are
 /// `i32`, and one decoded row group must stay small).
@@ -129,7 +148,9 @@ pub const FIELD_SHARE_PERCENT: u64 = 50;
 /// Default zstd level.
 pub const ZSTD_LEVEL: i32 = 3;
 /// The format this build writes and reads (`helios.format`).
-pub const FORMAT_VERSION: &str = "1";
+pub const FORMAT_VERSION: &str = "2";
+/// The older format this build still reads (`doc` holds whole documents).
+pub const FORMAT_VERSION_1: &str = "1";
 
 /// Key-value metadata key: the format version.
 pub(crate) const META_FORMAT: &str = "helios.format";

@@ -27,8 +27,8 @@ use crate::OBJECT_ID_BYTES;
 
 use super::{
     field_column_name, FileSummary, COL_APP, COL_DOC, COL_HOST, COL_ID, COL_RECV, COL_TS, COL_TYPE,
-    ENVELOPE_EXACT, FORMAT_VERSION, MAX_FIELD_DEPTH, META_ENVELOPE, META_FIELD_COLUMNS,
-    META_FORMAT,
+    ENVELOPE_EXACT, FORMAT_VERSION, FORMAT_VERSION_1, MAX_FIELD_DEPTH, META_ENVELOPE,
+    META_FIELD_COLUMNS, META_FORMAT,
 };
 
 /// What every scan needs besides the files: checked between row groups.
@@ -87,6 +87,9 @@ pub struct ColdFile {
     /// Whether `_id`, `ts`, `recv` were checked to be the documents' own
     /// (`helios.envelope_columns`).
     envelope_exact: bool,
+    /// Whether `doc` holds templates (format 2) rather than whole
+    /// documents (format 1).
+    templated: bool,
 }
 
 impl ColdFile {
@@ -105,7 +108,7 @@ impl ColdFile {
         let options = ArrowReaderOptions::new().with_page_index(true);
         let metadata = ArrowReaderMetadata::load(&source, options)
             .map_err(|e| store(path, "reading the footer", e))?;
-        let columns = check_schema(path, &metadata)?;
+        let (columns, templated) = check_schema(path, &metadata)?;
         let envelope_exact = metadata
             .metadata()
             .file_metadata()
@@ -137,6 +140,7 @@ impl ColdFile {
             names,
             groups,
             envelope_exact,
+            templated,
         })
     }
 
@@ -180,6 +184,23 @@ impl ColdFile {
     /// their columns (the writer checked them against every document).
     pub(crate) fn envelope_exact(&self) -> bool {
         self.envelope_exact
+    }
+
+    /// Whether `doc` holds document templates (format 2): documents are
+    /// read through `exec`'s expansion, never from `doc` alone.
+    pub(crate) fn templated(&self) -> bool {
+        self.templated
+    }
+
+    /// Root indices of the columns a template may name: all but `host`
+    /// and `doc`.
+    pub(crate) fn template_columns(&self) -> Vec<usize> {
+        (0..self.names.len())
+            .filter(|&index| {
+                let name = self.names[index].as_str();
+                name != COL_HOST && name != COL_DOC
+            })
+            .collect()
     }
 
     /// The name of the column at root index `index`.
@@ -243,25 +264,31 @@ impl ColdFile {
     }
 }
 
-/// Checks the footer against format 1; returns column name → index.
+/// Checks the footer against format 2 or 1 (the same columns; `doc`
+/// holds templates in 2); returns column name → index and whether `doc`
+/// holds templates.
 fn check_schema(
     path: &Path,
     metadata: &ArrowReaderMetadata,
-) -> Result<HashMap<String, usize>, QueryError> {
+) -> Result<(HashMap<String, usize>, bool), QueryError> {
     let kv = metadata.metadata().file_metadata().key_value_metadata();
     let value_of = |key: &str| {
         kv.and_then(|pairs| pairs.iter().find(|pair| pair.key == key))
             .and_then(|pair| pair.value.clone())
     };
-    match value_of(META_FORMAT) {
-        Some(version) if version == FORMAT_VERSION => {}
+    let templated = match value_of(META_FORMAT) {
+        Some(version) if version == FORMAT_VERSION => true,
+        Some(version) if version == FORMAT_VERSION_1 => false,
         other => {
             return Err(corrupt(
                 path,
-                &format!("{META_FORMAT} is {other:?}, this build reads {FORMAT_VERSION:?}"),
+                &format!(
+                    "{META_FORMAT} is {other:?}, this build reads {FORMAT_VERSION:?} and \
+                     {FORMAT_VERSION_1:?}"
+                ),
             ))
         }
-    }
+    };
     let fields: Vec<String> = value_of(META_FIELD_COLUMNS)
         .and_then(|text| serde_json::from_str(&text).ok())
         .ok_or_else(|| {
@@ -318,7 +345,7 @@ fn check_schema(
         }
         columns.insert(name, index);
     }
-    Ok(columns)
+    Ok((columns, templated))
 }
 
 fn group_infos(

@@ -1223,3 +1223,202 @@ fn timings_one_million_events() {
 fn types_fn(files: &[Arc<ColdFile>], range: TimeRange) -> HashMap<String, u64> {
     types(files, range, &limits()).unwrap()
 }
+
+/// A row whose document is `doc` exactly (for envelopes the builder would
+/// not write: escapes, disagreeing columns).
+fn raw_row(n: u64, ts_ms: i64, event_type: &str, app: Option<&str>, doc: String) -> ColdRow {
+    ColdRow {
+        id: id(n),
+        ts_ms,
+        recv_ms: ts_ms + 5,
+        event_type: event_type.to_owned(),
+        app: app.map(str::to_owned),
+        host: None,
+        doc,
+    }
+}
+
+/// Documents whose values a column cannot always stand for: each must
+/// read back byte for byte from its template, and values that differ from
+/// their column's text must stay in the template.
+fn template_rows() -> Vec<ColdRow> {
+    let envelope = |n: u64, ts: i64| {
+        format!(
+            "\"_id\":\"{}\",\"ts\":\"{}\",\"recv\":\"{}\"",
+            id(n).to_hex(),
+            format_rfc3339_utc_ms(ts).unwrap(),
+            format_rfc3339_utc_ms(ts + 5).unwrap()
+        )
+    };
+    let members = [
+        r#""user":"u1","n":-0,"amount":1.50,"big":123456789012345678901234567890"#,
+        r#""user":"\u0075\u0032","n":7,"amount":2,"big":1"#,
+        r#""user":"żółw 🐢 \"q\"","n":1e3,"amount":-0.0,"big":18446744073709551615"#,
+        r#""user":"u4","n":3,"amount":0.5,"big":2,"nested":{"a":[1,{"b":[2,3]}],"e":{}}"#,
+        r#""user":"u5","n":3,"amount":0.5,"big":2,"user":"u6""#,
+        r#""user" : "u7" ,"n":	4 ,"amount":[1.50],"big":{"x":1}"#,
+    ];
+    let mut rows = Vec::new();
+    for (at, member) in members.iter().enumerate() {
+        let n = at as u64;
+        let ts = T0 + n as i64;
+        rows.push(row(n, ts, "plain", Some("a1"), member));
+        // An escaped type and app: their columns hold the decoded text.
+        rows.push(raw_row(
+            100 + n,
+            ts,
+            "click",
+            Some("a/b"),
+            format!(
+                "{{{},\"type\":\"cl\\u0069ck\",\"app\":\"a\\/b\",{member}}}",
+                envelope(100 + n, ts)
+            ),
+        ));
+        // Upper-case id hex and a `ts` text the column does not render.
+        let upper = envelope(200 + n, ts)
+            .replace(&id(200 + n).to_hex(), &id(200 + n).to_hex().to_uppercase())
+            .replace(".", ".0");
+        rows.push(raw_row(
+            200 + n,
+            ts,
+            "t",
+            None,
+            format!("{{{upper},\"type\":\"t\",{member}}}"),
+        ));
+    }
+    rows
+}
+
+#[test]
+fn templates_give_every_document_back_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = template_rows();
+    let expected: HashMap<ObjectId, String> = rows.iter().map(|r| (r.id, r.doc.clone())).collect();
+    let path = dir.path().join("t.parquet");
+    let options = WriteOptions {
+        row_group_rows: 5,
+        ..WriteOptions::default()
+    };
+    write_file(&path, &mut rows, &options).unwrap();
+    let file = Arc::new(ColdFile::open(&path).unwrap());
+    assert!(file.templated());
+    assert!(file.field_column(&path_of("user")).is_some());
+    assert!(file.field_column(&path_of("amount")).is_some());
+    let files = vec![file.clone()];
+    let mut query = Query::new(Selection::range(TimeRange::ALL));
+    query.limit = 1_000;
+    let hits = page(&files, &query, &limits()).unwrap();
+    assert_eq!(hits.len(), rows.len());
+    for hit in &hits {
+        assert_eq!(hit.stored_text.as_deref(), Some(expected[&hit.id].as_str()));
+        let one = get(&files, hit.id, &limits()).unwrap().unwrap();
+        assert_eq!(one.stored_text, hit.stored_text);
+    }
+    let recent = recent_docs(&files, TimeRange::ALL, 1_000, &limits()).unwrap();
+    assert_eq!(recent.len(), rows.len());
+    // A filter the field columns cannot decide reads documents.
+    let select = Selection {
+        range: TimeRange::ALL,
+        types: Vec::new(),
+        filter: Some(Filter::Exists {
+            path: path_of("nested.e"),
+            exists: true,
+        }),
+    };
+    let got = tally(&files, &select, &path_of("type"), 100, 1 << 20, &limits()).unwrap();
+    assert_eq!(got.total, 3);
+
+    // What the templates hold: markers where the text is the column's,
+    // the document's own text elsewhere.
+    let mut templates = HashMap::new();
+    for group in 0..file.groups().len() {
+        let batch = file
+            .read(group, &[file.column(COL_ID), file.column(COL_DOC)], None)
+            .unwrap()
+            .unwrap();
+        let ids = batch.column_by_name(COL_ID).unwrap();
+        let ids = ids
+            .as_any()
+            .downcast_ref::<arrow_array::FixedSizeBinaryArray>()
+            .unwrap();
+        let docs = batch.column_by_name(COL_DOC).unwrap();
+        let docs = docs
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
+        for row in 0..batch.num_rows() {
+            let id = ObjectId::from_slice(ids.value(row)).unwrap();
+            templates.insert(id, docs.value(row).to_owned());
+        }
+    }
+    let user = file.field_column(&path_of("user")).unwrap();
+    let marker = |column: usize| format!("\u{1}{column}\u{2}");
+    let plain = &templates[&id(0)];
+    for column in [0, 1, 2, 3, 4, user] {
+        assert!(plain.contains(&marker(column)), "{column} in {plain:?}");
+    }
+    assert!(plain.contains("1.50"), "1.50 is not its canonical text");
+    assert!(plain.contains("123456789012345678901234567890"));
+    assert!(!plain.contains("\"u1\""));
+    let escaped = &templates[&id(100)];
+    assert!(escaped.contains("cl\\u0069ck") && escaped.contains("a\\/b"));
+    assert!(!escaped.contains(&marker(3)) && !escaped.contains(&marker(4)));
+    assert!(templates[&id(101)].contains("\\u0075\\u0032"));
+    let upper = &templates[&id(200)];
+    assert!(!upper.contains(&marker(0)) && !upper.contains(&marker(1)));
+    assert!(upper.contains(&id(200).to_hex().to_uppercase()));
+    // A duplicated member: the column holds one of them; the other stays.
+    let twice = &templates[&id(4)];
+    assert_eq!(twice.matches(&marker(user)).count(), 1, "{twice:?}");
+    // Whitespace around a value stays in the template.
+    assert!(templates[&id(5)].contains(&format!("\"user\" : {} ,", marker(user))));
+    // Documents in their template form are shorter.
+    let total: usize = templates.values().map(String::len).sum();
+    let whole: usize = expected.values().map(String::len).sum();
+    assert!(total * 10 < whole * 8, "{total} of {whole}");
+}
+
+#[test]
+fn format_1_files_read_like_format_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = corpus(53, 600);
+    rows.extend(template_rows());
+    let options = WriteOptions {
+        row_group_rows: 128,
+        ..WriteOptions::default()
+    };
+    let v2 = dir.path().join("v2.parquet");
+    write_file(&v2, &mut rows.clone(), &options).unwrap();
+    let v1 = dir.path().join("v1.parquet");
+    super::write::WRITE_FORMAT_1.with(|c| c.set(true));
+    let written = write_file(&v1, &mut rows.clone(), &options);
+    super::write::WRITE_FORMAT_1.with(|c| c.set(false));
+    written.unwrap();
+    let v1 = vec![Arc::new(ColdFile::open(&v1).unwrap())];
+    let v2 = vec![Arc::new(ColdFile::open(&v2).unwrap())];
+    assert!(!v1[0].templated());
+    assert!(v2[0].templated());
+    assert!(v2[0].summary().bytes < v1[0].summary().bytes);
+    let mut query = Query::new(Selection::range(TimeRange::ALL));
+    query.limit = 10_000;
+    let one = page(&v1, &query, &limits()).unwrap();
+    let two = page(&v2, &query, &limits()).unwrap();
+    assert_eq!(one.len(), rows.len());
+    assert_eq!(one, two);
+    for select in selections() {
+        let mut query = Query::new(select.clone());
+        query.limit = 10_000;
+        assert_eq!(
+            page(&v1, &query, &limits()).unwrap(),
+            page(&v2, &query, &limits()).unwrap()
+        );
+        assert_eq!(
+            tally(&v1, &select, &path_of("country"), 100, 1 << 20, &limits()).unwrap(),
+            tally(&v2, &select, &path_of("country"), 100, 1 << 20, &limits()).unwrap()
+        );
+    }
+}
+
+fn path_of(dotted: &str) -> FieldPath {
+    FieldPath::parse(dotted).unwrap()
+}

@@ -6,11 +6,9 @@ use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::builder::StringDictionaryBuilder;
+use arrow_array::builder::{StringBuilder, StringDictionaryBuilder};
 use arrow_array::types::Int32Type;
-use arrow_array::{
-    ArrayRef, DictionaryArray, FixedSizeBinaryArray, Int64Array, RecordBatch, StringArray,
-};
+use arrow_array::{ArrayRef, DictionaryArray, FixedSizeBinaryArray, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -23,10 +21,12 @@ use crate::format_rfc3339_utc_ms;
 use crate::OBJECT_ID_BYTES;
 
 use super::json::{self, Census, Columns, Nodes};
+use super::template;
 use super::{
     field_column_name, store_error, ColdRow, FileSummary, WriteOptions, COL_APP, COL_DOC, COL_HOST,
     COL_ID, COL_RECV, COL_TS, COL_TYPE, ENVELOPE_EXACT, FIELD_SHARE_PERCENT, FORMAT_VERSION,
-    MAX_FIELD_COLUMNS, MAX_ROW_GROUP_ROWS, META_ENVELOPE, META_FIELD_COLUMNS, META_FORMAT,
+    FORMAT_VERSION_1, MAX_FIELD_COLUMNS, MAX_ROW_GROUP_ROWS, META_ENVELOPE, META_FIELD_COLUMNS,
+    META_FORMAT,
 };
 
 /// Sorts `rows` by `(ts, _id)` and writes them to `path` atomically: a
@@ -238,7 +238,15 @@ fn properties(
         .set_max_row_group_size(options.row_group_rows)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_key_value_metadata(Some(vec![
-            KeyValue::new(META_FORMAT.to_owned(), FORMAT_VERSION.to_owned()),
+            KeyValue::new(
+                META_FORMAT.to_owned(),
+                if whole_documents() {
+                    FORMAT_VERSION_1
+                } else {
+                    FORMAT_VERSION
+                }
+                .to_owned(),
+            ),
             KeyValue::new(META_FIELD_COLUMNS.to_owned(), field_list),
             KeyValue::new(
                 META_ENVELOPE.to_owned(),
@@ -272,6 +280,23 @@ thread_local! {
     /// safety). Per thread, so tests running in parallel do not see it.
     pub(super) static FAIL_AFTER_ROW_GROUPS: std::cell::Cell<usize> =
         const { std::cell::Cell::new(usize::MAX) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test hook: write format 1 (whole documents in `doc`), which this
+    /// build no longer writes but still reads.
+    pub(super) static WRITE_FORMAT_1: std::cell::Cell<bool> =
+        const { std::cell::Cell::new(false) };
+}
+
+/// Whether this write keeps whole documents (format 1: test hook only).
+fn whole_documents() -> bool {
+    #[cfg(test)]
+    if WRITE_FORMAT_1.with(std::cell::Cell::get) {
+        return true;
+    }
+    false
 }
 
 fn write_temp(
@@ -357,22 +382,20 @@ fn row_group_batch(
     let types: DictionaryArray<Int32Type> = rows.iter().map(|r| r.event_type.as_str()).collect();
     let apps: DictionaryArray<Int32Type> = rows.iter().map(|r| r.app.as_deref()).collect();
     let hosts: DictionaryArray<Int32Type> = rows.iter().map(|r| r.host.as_deref()).collect();
-    let docs = StringArray::from_iter_values(rows.iter().map(|r| r.doc.as_str()));
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(ids),
-        Arc::new(ts),
-        Arc::new(recv),
-        Arc::new(types),
-        Arc::new(apps),
-        Arc::new(hosts),
-        Arc::new(docs),
-    ];
     let mut builders: Vec<StringDictionaryBuilder<Int32Type>> = (0..field_count)
         .map(|_| StringDictionaryBuilder::with_capacity(rows.len(), 1_024, 64 << 10))
         .collect();
+    let doc_bytes: usize = rows.iter().map(|r| r.doc.len()).sum();
+    let mut docs = StringBuilder::with_capacity(rows.len(), doc_bytes);
     let mut nodes = Nodes::new(field_count);
+    let mut templates = Templates::default();
     for row in rows {
         json::extract(&row.doc, fields, &mut nodes).map_err(|e| not_an_object(path, row, e))?;
+        if whole_documents() {
+            docs.append_value(&row.doc);
+        } else {
+            docs.append_value(templates.template(row, &nodes));
+        }
         for (index, builder) in builders.iter_mut().enumerate() {
             match nodes.get(index) {
                 Some(text) => {
@@ -384,11 +407,105 @@ fn row_group_batch(
             }
         }
     }
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(ids),
+        Arc::new(ts),
+        Arc::new(recv),
+        Arc::new(types),
+        Arc::new(apps),
+        Arc::new(hosts),
+        Arc::new(docs.finish()),
+    ];
     for mut builder in builders {
         columns.push(Arc::new(builder.finish()));
     }
     RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| store_error(path, "assembling a row group", e))
+}
+
+/// Root index of the first field column (after `_id`, `ts`, `recv`,
+/// `type`, `app`, `host`, `doc`).
+const FIRST_FIELD_COLUMN: usize = 7;
+
+/// Builds document templates (format version 2, see `template`), with
+/// buffers reused from row to row.
+#[derive(Default)]
+struct Templates {
+    cuts: Vec<(usize, usize, usize)>,
+    rendered: String,
+    template: String,
+    check: String,
+}
+
+impl Templates {
+    /// The template of `row`'s document, whose column nodes `nodes` holds
+    /// (from `json::extract`): a value is cut out only where its raw text
+    /// is exactly what the column renders, and the template is the whole
+    /// document if expanding it would not give the document back.
+    fn template(&mut self, row: &ColdRow, nodes: &Nodes) -> &str {
+        self.cuts.clear();
+        let spans = nodes.envelope.iter().copied().enumerate();
+        let fields = nodes
+            .spans
+            .iter()
+            .copied()
+            .enumerate()
+            .map(|(index, span)| (FIRST_FIELD_COLUMN + index, span));
+        for (column, span) in spans.chain(fields) {
+            let Some((start, end)) = span else {
+                continue;
+            };
+            self.rendered.clear();
+            let same = render_row_value(row, nodes, column, &mut self.rendered).is_ok()
+                && row.doc.get(start..end) == Some(self.rendered.as_str());
+            if same {
+                self.cuts.push((start, end, column));
+            }
+        }
+        self.cuts.sort_unstable();
+        self.template.clear();
+        template::build(&row.doc, &self.cuts, &mut self.template);
+        self.check.clear();
+        let expanded = template::expand(&self.template, &mut self.check, |column, out| {
+            render_row_value(row, nodes, column, out)
+        });
+        if expanded.is_err() || self.check != row.doc {
+            // Never expected (the cuts are the document's own slices, each
+            // equal to its column's text); the whole document is correct.
+            debug_assert!(false, "template of {} does not expand to it", row.id);
+            self.template.clear();
+            self.template.push_str(&row.doc);
+        }
+        &self.template
+    }
+}
+
+/// Appends the text column `column` gives for `row` in a document (the
+/// writer's side of `exec`'s expansion: the same texts from the row).
+fn render_row_value(
+    row: &ColdRow,
+    nodes: &Nodes,
+    column: usize,
+    out: &mut String,
+) -> Result<(), String> {
+    match column {
+        0 => template::push_quoted(&row.id.to_hex(), out),
+        1 | 2 => {
+            let ms = if column == 1 { row.ts_ms } else { row.recv_ms };
+            let text = format_rfc3339_utc_ms(ms).ok_or("time out of range")?;
+            template::push_quoted(&text, out);
+        }
+        3 => template::push_json_string(&row.event_type, out),
+        4 => template::push_json_string(row.app.as_deref().ok_or("no app")?, out),
+        _ => {
+            let text = column
+                .checked_sub(FIRST_FIELD_COLUMN)
+                .and_then(|index| nodes.get(index))
+                .ok_or("no such node")?;
+            out.push_str(text);
+        }
+    }
+    Ok(())
 }
 
 /// A temporary name beside `path`, unique to this process and call.
