@@ -6,9 +6,10 @@
 //! strings they must be escaped, outside only space, tab, CR and LF may
 //! appear), so a marker cannot be confused with content.
 //!
-//! Writing ([`build`]) substitutes a value only where the document's raw
-//! slice equals the text [`render`]-ing the column gives; reading
-//! ([`expand`]) puts those texts back. The writer expands every template it
+//! Writing ([`build`], from `write`) substitutes a value only where the
+//! document's raw slice equals the text the column renders for the row
+//! (`write::render_row_value`); reading ([`expand`], from `exec`'s
+//! `Render`, the same texts from the read columns) puts them back. The writer expands every template it
 //! builds and compares it with the document (the template is the whole
 //! document, without markers, if that ever differs), so reading gives
 //! the exact stored bytes: big integers, `-0`, escapes, member order.
