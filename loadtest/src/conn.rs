@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::driver::{Completion, Driver, Op};
 use crate::ids_out::IdSink;
 use crate::object_id::IdMinter;
-use crate::pacing::Schedule;
+use crate::pacing::{Schedule, SendOffset};
 use crate::request::{Renderer, RequestTemplate};
 use crate::response::{dechunk, parse_response, rejected_indices, Body, Parsed, Response};
 use crate::stats::{Interval, ThreadStats};
@@ -361,17 +361,20 @@ impl Conn {
                 let at = ctx.start_ns;
                 self.set_timer(ctx, at, false);
             }
-            None => self.send_batch(ctx, now_ns),
+            None => self.send_batch(ctx, now_ns, now_ns),
         }
     }
 
-    /// The timer asked for last fired.
-    pub fn on_timer(&mut self, ctx: &mut Ctx, now_ns: u64) {
+    /// The timer asked for last fired at `now_ns`; a paced send takes the
+    /// requests intended up to `due_ns` (`now_ns`, or later when the send
+    /// joins a round that already sends: [`crate::pacing::send_horizon`]).
+    pub fn on_timer(&mut self, ctx: &mut Ctx, now_ns: u64, due_ns: u64) {
+        debug_assert!(due_ns >= now_ns, "a horizon never before now");
         match self.state {
             State::Backoff => self.start(ctx, now_ns),
             State::Idle => {
                 if self.has_work(ctx, now_ns) {
-                    self.send_batch(ctx, now_ns)
+                    self.send_batch(ctx, now_ns, due_ns)
                 } else {
                     self.finish(ctx)
                 }
@@ -393,9 +396,9 @@ impl Conn {
         }
     }
 
-    /// Queues the next batch: every request already due (open loop) or a
-    /// full pipeline (closed loop), within the quota.
-    fn send_batch(&mut self, ctx: &mut Ctx, now_ns: u64) {
+    /// Queues the next batch: every request intended up to `due_ns` (open
+    /// loop) or a full pipeline (closed loop), within the quota.
+    fn send_batch(&mut self, ctx: &mut Ctx, now_ns: u64, due_ns: u64) {
         let depth = ctx.config.pipeline as u64;
         let left = self.plan.quota.map_or(u64::MAX, |q| q - self.sent);
         let mut n = depth.min(left);
@@ -403,7 +406,7 @@ impl Conn {
         if let Some(s) = &mut self.plan.schedule {
             // Requests intended after the deadline are never sent.
             while (self.intended_ns.len() as u64) < n
-                && s.next_ns() <= now_ns
+                && s.next_ns() <= due_ns
                 && ctx.deadline_ns.is_none_or(|d| s.next_ns() < d)
             {
                 let at = s.take();
@@ -452,7 +455,8 @@ impl Conn {
     }
 
     /// The round holding this connection's batch was handed to the kernel
-    /// at `submitted_ns`: that is the send time, and the pacing's lateness.
+    /// at `submitted_ns`: that is the send time, and the pacing's error
+    /// (late, or early for a request pulled into a round that was sending).
     pub fn stamp(&mut self, ctx: &mut Ctx, submitted_ns: u64) {
         if self.state != State::Busy {
             return;
@@ -460,10 +464,13 @@ impl Conn {
         self.batch.sent_at_ns = submitted_ns;
         self.deadline_ns = submitted_ns.saturating_add(ctx.timeout_ns);
         for &at in &self.intended_ns {
-            let from = at.max(self.ready_ns);
+            let offset = SendOffset::of(at.max(self.ready_ns), submitted_ns);
             ctx.stats
                 .send_lateness_ns
-                .saturating_record(submitted_ns.saturating_sub(from));
+                .saturating_record(offset.distance_ns());
+            if let SendOffset::Early(ns) = offset {
+                ctx.stats.send_early_ns.saturating_record(ns);
+            }
         }
     }
 

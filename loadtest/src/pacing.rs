@@ -13,6 +13,15 @@
 //! polls (the server under test gets the CPU whenever it wants it). The
 //! margin is capped at a share of the thread's mean send gap, so at high
 //! rates the spin never becomes a busy loop.
+//!
+//! Why [`send_horizon`]: handing a loopback send to the kernel costs the
+//! sender 9–13 µs at p50 and 60–70 µs at p99 (the receiver's TCP stack and
+//! the wake-up of the server run inside the sender's system call). With
+//! Poisson arrivals a thread's next send is often due while it is still
+//! inside that call, and comes out late by the rest of it. So a paced send
+//! due within [`COALESCE_NS`] of a send being handed to the kernel now goes
+//! in the same system call, early by at most that much; [`SendOffset`]
+//! counts it as early, never as on time.
 
 /// Nanoseconds in a second.
 pub const NS_PER_S: u64 = 1_000_000_000;
@@ -36,6 +45,21 @@ pub const WAKE_MARGIN_MAX_NS: u64 = 500_000;
 /// 2,000 req/s on two threads (1 ms gaps) a 250 µs margin; at 15,000 req/s
 /// (133 µs gaps) 33 µs, so high rates sleep rather than spin.
 pub const SPIN_SHARE_OF_GAP: f64 = 0.25;
+/// A paced send due at most this long after a round that hands a send to
+/// the kernel joins that round (see [`send_horizon`]): about one loopback
+/// send's cost at p50, and under [`SEND_LATENESS_TOLERANCE_US`] so that a
+/// send pulled forward is still within the promise.
+pub const COALESCE_NS: u64 = 15_000;
+// Pulled forward, a send stays within the promise.
+const _: () = assert!(COALESCE_NS < SEND_LATENESS_TOLERANCE_US * 1_000);
+/// The last stretch before a paced send is spun without `sched_yield`: a
+/// yield that hands the CPU to the server for longer than the time left
+/// makes the send late, and measured on 2 cores that was the largest cause
+/// of sends more than 20 µs late (45 % of them). Never more than a quarter
+/// of the spin's cap ([`EarlyWake::no_yield_ns`]), so at most 1/16 of a
+/// thread's mean send gap keeps the CPU from the server (wake-up
+/// preemption still lets it in).
+pub const SPIN_NO_YIELD_NS: u64 = 60_000;
 /// Send lateness above this at p99 means the run was not paced as promised
 /// (a warning in the report).
 pub const SEND_LATENESS_TOLERANCE_US: u64 = 20;
@@ -222,6 +246,12 @@ impl EarlyWake {
         self.cap_ns
     }
 
+    /// How long before a send the spin stops yielding the CPU: at 2,000
+    /// req/s on two threads [`SPIN_NO_YIELD_NS`], at 15,000 req/s 8 µs.
+    pub fn no_yield_ns(&self) -> u64 {
+        (self.cap_ns / 4).min(SPIN_NO_YIELD_NS)
+    }
+
     /// Records one timer wake-up that came `late_ns` after the time asked.
     pub fn observe(&mut self, late_ns: u64) {
         self.window[self.pos] = late_ns.min(u64::from(u32::MAX)) as u32;
@@ -250,9 +280,13 @@ impl EarlyWake {
 pub enum Wait {
     /// Something is due now.
     Now,
-    /// Poll without blocking (yielding the CPU between polls): the next
-    /// event is closer than the wake-up margin.
-    Spin,
+    /// Poll without blocking: the next event is closer than the wake-up
+    /// margin. Between polls the CPU is yielded, except in the last
+    /// stretch before the send (`yield_cpu` false).
+    Spin {
+        /// Whether to `sched_yield` before the next poll.
+        yield_cpu: bool,
+    },
     /// Block until I/O completes or the kernel timer fires at this time.
     SleepUntil(u64),
     /// Nothing is timed: block until I/O completes.
@@ -260,15 +294,66 @@ pub enum Wait {
 }
 
 /// The wait for a worker at `now_ns` whose next timed event is `next_ns`.
-/// `precise` events (paced sends) get the early wake-up and the spin;
-/// others (timeouts, the one-second ticks) are simply slept until.
-pub fn plan_wait(now_ns: u64, next_ns: Option<(u64, bool)>, margin_ns: u64) -> Wait {
+/// `precise` events (paced sends) get the early wake-up and the spin, which
+/// stops yielding `no_yield_ns` before the send; others (timeouts, the
+/// one-second ticks) are simply slept until.
+pub fn plan_wait(
+    now_ns: u64,
+    next_ns: Option<(u64, bool)>,
+    margin_ns: u64,
+    no_yield_ns: u64,
+) -> Wait {
     match next_ns {
         None => Wait::Forever,
         Some((at, _)) if at <= now_ns => Wait::Now,
-        Some((at, true)) if at - now_ns <= margin_ns => Wait::Spin,
+        Some((at, true)) if at - now_ns <= margin_ns => Wait::Spin {
+            yield_cpu: at - now_ns > no_yield_ns,
+        },
         Some((at, true)) => Wait::SleepUntil(at - margin_ns),
         Some((at, false)) => Wait::SleepUntil(at),
+    }
+}
+
+/// The latest intended time of a paced send that goes in the round being
+/// handed to the kernel at `now_ns`: `now_ns` itself, or, when the round
+/// already carries a send (`round_sends`), [`COALESCE_NS`] later. A send
+/// alone is never sent early: only one that would otherwise wait for the
+/// thread to come back out of another send's system call.
+pub fn send_horizon(now_ns: u64, round_sends: bool) -> u64 {
+    if round_sends {
+        now_ns.saturating_add(COALESCE_NS)
+    } else {
+        now_ns
+    }
+}
+
+/// Where a send was handed to the kernel relative to the time it was
+/// meant for: the pacing's error, either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendOffset {
+    /// At or after the intended time, by this many ns.
+    Late(u64),
+    /// Before it (pulled into an earlier round), by this many ns.
+    Early(u64),
+}
+
+impl SendOffset {
+    /// The offset of a send handed over at `submitted_ns` that was meant
+    /// for `intended_ns`.
+    pub fn of(intended_ns: u64, submitted_ns: u64) -> SendOffset {
+        if submitted_ns >= intended_ns {
+            SendOffset::Late(submitted_ns - intended_ns)
+        } else {
+            SendOffset::Early(intended_ns - submitted_ns)
+        }
+    }
+
+    /// How far from the intended time, early or late: what the
+    /// "within 20 µs of its intended time" promise is judged by.
+    pub fn distance_ns(self) -> u64 {
+        match self {
+            SendOffset::Late(ns) | SendOffset::Early(ns) => ns,
+        }
     }
 }
 
@@ -409,20 +494,130 @@ mod tests {
     }
 
     #[test]
+    fn a_send_joins_a_round_only_when_the_round_already_sends() {
+        let now = 5_000_000;
+        // Nothing is sent now: a send is due at its time, never before.
+        assert_eq!(send_horizon(now, false), now);
+        // A send goes now: one due within one send's cost goes with it.
+        assert_eq!(send_horizon(now, true), now + COALESCE_NS);
+        assert_eq!(send_horizon(u64::MAX - 1, true), u64::MAX);
+    }
+
+    #[test]
+    fn a_thread_with_poisson_sends_pulls_only_close_ones_forward() {
+        // A fake clock walks one thread's merged Poisson arrivals (32
+        // connections at 2,000 req/s over 64: 1 ms mean gap per thread),
+        // sending at each due time and taking every send within the horizon
+        // with it, as the worker does. Every send goes at most COALESCE_NS
+        // early, never late, and only those within COALESCE_NS of an earlier
+        // one are pulled.
+        let mut conns: Vec<Schedule> = (0..32)
+            .map(|g| Schedule::new(Arrivals::Poisson, 0, g, 64, 2000.0, 3))
+            .collect();
+        let end = 20 * NS_PER_S;
+        let (mut sent, mut early, mut close_pairs) = (0u64, 0u64, 0u64);
+        let mut last_at = None::<u64>;
+        loop {
+            let (first, now) = conns
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i, s.next_ns()))
+                .min_by_key(|&(_, at)| at)
+                .unwrap();
+            if now >= end {
+                break;
+            }
+            conns[first].take();
+            sent += 1;
+            let horizon = send_horizon(now, true);
+            for s in conns.iter_mut() {
+                while s.next_ns() <= horizon {
+                    let at = s.take();
+                    sent += 1;
+                    match SendOffset::of(at, now) {
+                        SendOffset::Early(ns) => {
+                            assert!(ns <= COALESCE_NS);
+                            early += 1;
+                        }
+                        SendOffset::Late(ns) => assert_eq!(ns, 0, "same instant"),
+                    }
+                }
+            }
+            if last_at.is_some_and(|l| now - l <= COALESCE_NS) {
+                close_pairs += 1;
+            }
+            last_at = Some(now);
+        }
+        // No two rounds are closer than the horizon: what was close went
+        // together.
+        assert_eq!(close_pairs, 0);
+        // About 1 - e^(-15 us / 1 ms) = 1.5 % of a thread's sends are due
+        // within COALESCE_NS of the one before them.
+        let share = early as f64 / sent as f64;
+        assert!((0.010..0.020).contains(&share), "early share {share}");
+    }
+
+    #[test]
+    fn offsets_count_early_and_late_alike() {
+        assert_eq!(SendOffset::of(1_000, 1_000), SendOffset::Late(0));
+        assert_eq!(SendOffset::of(1_000, 4_000), SendOffset::Late(3_000));
+        assert_eq!(SendOffset::of(9_000, 2_000), SendOffset::Early(7_000));
+        assert_eq!(SendOffset::of(9_000, 2_000).distance_ns(), 7_000);
+        assert_eq!(SendOffset::of(2_000, 9_000).distance_ns(), 7_000);
+    }
+
+    #[test]
     fn waits_spin_only_close_to_a_paced_send() {
-        let margin = 100_000;
-        assert_eq!(plan_wait(1_000, None, margin), Wait::Forever);
-        assert_eq!(plan_wait(1_000, Some((1_000, true)), margin), Wait::Now);
-        assert_eq!(plan_wait(1_000, Some((900, false)), margin), Wait::Now);
-        assert_eq!(plan_wait(1_000, Some((50_000, true)), margin), Wait::Spin);
+        let (margin, no_yield) = (100_000, 30_000);
+        let plan = |now, next| plan_wait(now, next, margin, no_yield);
+        assert_eq!(plan(1_000, None), Wait::Forever);
+        assert_eq!(plan(1_000, Some((1_000, true))), Wait::Now);
+        assert_eq!(plan(1_000, Some((900, false))), Wait::Now);
         assert_eq!(
-            plan_wait(1_000, Some((500_000, true)), margin),
+            plan(1_000, Some((50_000, true))),
+            Wait::Spin { yield_cpu: true }
+        );
+        assert_eq!(
+            plan(1_000, Some((500_000, true))),
             Wait::SleepUntil(400_000)
         );
         // A timeout or a tick is not worth a spin.
-        assert_eq!(
-            plan_wait(1_000, Some((50_000, false)), margin),
-            Wait::SleepUntil(50_000)
-        );
+        assert_eq!(plan(1_000, Some((50_000, false))), Wait::SleepUntil(50_000));
+    }
+
+    #[test]
+    fn the_spin_keeps_the_cpu_only_in_its_last_stretch() {
+        // A fake clock walks towards a send at 1 ms with a 100 µs margin
+        // and a 30 µs no-yield stretch, one poll per µs.
+        let (at, margin, no_yield) = (1_000_000u64, 100_000, 30_000);
+        let (mut slept, mut yielding, mut busy, mut now) = (0, 0, 0, 0u64);
+        loop {
+            match plan_wait(now, Some((at, true)), margin, no_yield) {
+                Wait::SleepUntil(t) => {
+                    slept += 1;
+                    now = t;
+                }
+                Wait::Spin { yield_cpu: true } => {
+                    yielding += 1;
+                    now += 1_000;
+                }
+                Wait::Spin { yield_cpu: false } => {
+                    busy += 1;
+                    now += 1_000;
+                }
+                Wait::Now => break,
+                Wait::Forever => unreachable!("a send is timed"),
+            }
+        }
+        assert_eq!((slept, now), (1, at));
+        assert_eq!((yielding, busy), (70, 30));
+    }
+
+    #[test]
+    fn the_no_yield_stretch_is_a_sixteenth_of_the_gap_at_most() {
+        // 2,000 req/s on two threads: 1 ms gaps, cap 250 µs.
+        assert_eq!(EarlyWake::new(1e6).no_yield_ns(), SPIN_NO_YIELD_NS);
+        // 15,000 req/s: 133 µs gaps, cap 33 µs, 8 µs without yielding.
+        assert_eq!(EarlyWake::new(133_333.0).no_yield_ns(), 8_333);
     }
 }

@@ -206,11 +206,18 @@ impl Spread {
 /// Open loop: the generator's own timing, so every run shows it paced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Pacing {
-    /// From each request's intended time (or, when its connection was busy,
-    /// from when it became free) to the send being handed to the kernel.
+    /// How far from each request's intended time (or, when its connection
+    /// was busy, from when it became free) its send was handed to the
+    /// kernel, late or early: an early send counts by how early it was.
     pub send_lateness_us: Spread,
-    /// Sends later than [`SEND_LATENESS_TOLERANCE_US`] by that measure.
+    /// Sends further than [`SEND_LATENESS_TOLERANCE_US`] by that measure.
     pub sends_late_over_tolerance: u64,
+    /// Sends handed to the kernel before their intended time (pulled into
+    /// a round that was sending, at most [`crate::pacing::COALESCE_NS`]
+    /// early); they are in `send_lateness_us` too.
+    pub sends_early: u64,
+    /// The earliest of them, in µs before its intended time (0 if none).
+    pub send_early_us_max: f64,
     /// How late the kernel's timer wake-ups came (made up for by waking
     /// early and spinning).
     pub timer_wake_late_us: Spread,
@@ -319,6 +326,8 @@ impl Report {
                 &stats.send_lateness_ns,
                 SEND_LATENESS_TOLERANCE_US * 1_000,
             ),
+            sends_early: stats.send_early_ns.len(),
+            send_early_us_max: stats.send_early_ns.max() as f64 / 1e3,
             timer_wake_late_us: Spread::of_ns(&stats.timer_wake_late_ns),
             spin_polls: stats.spin_polls,
             sends_behind: stats.sends_behind,
@@ -484,13 +493,15 @@ impl Report {
             let w = &p.timer_wake_late_us;
             let _ = writeln!(
                 t,
-                "  {:<13}send lateness p50 {}  p99 {}  max {}  ({} over {SEND_LATENESS_TOLERANCE_US}us; \
-                 timer wake-ups late p50 {} p99 {}, {} spin polls)",
+                "  {:<13}send lateness p50 {}  p99 {}  max {}  ({} over {SEND_LATENESS_TOLERANCE_US}us, \
+                 {} early by at most {}; timer wake-ups late p50 {} p99 {}, {} spin polls)",
                 "pacing",
                 fmt_us_fine(s.p50),
                 fmt_us_fine(s.p99),
                 fmt_us_fine(s.max),
                 p.sends_late_over_tolerance,
+                p.sends_early,
+                fmt_us_fine(p.send_early_us_max),
                 fmt_us_fine(w.p50),
                 fmt_us_fine(w.p99),
                 p.spin_polls
@@ -752,6 +763,36 @@ mod tests {
         assert_eq!(r.rate_achieved, Some(2000.0));
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
         assert!(r.to_table().contains("send lateness p50 1.5us"));
+        assert!(r
+            .to_table()
+            .contains("(0 over 20us, 0 early by at most 0.0us;"));
+
+        // Early sends are in the lateness by their distance, and counted.
+        let mut e = ThreadStats::new();
+        e.requests_sent = 4000;
+        for i in 0..1000u64 {
+            e.send_lateness_ns.record(1_000 + i).unwrap();
+        }
+        for _ in 0..30 {
+            e.send_lateness_ns.record(12_000).unwrap();
+            e.send_early_ns.record(12_000).unwrap();
+        }
+        let r = Report::new(
+            shape(Some(2000.0)),
+            info(),
+            &e,
+            &merged(),
+            Duration::from_secs(2),
+            Cpu::default(),
+            None,
+        );
+        let p = r.pacing.unwrap();
+        assert_eq!(p.sends_early, 30);
+        assert!((p.send_early_us_max - 12.0).abs() < 0.01, "{p:?}");
+        assert!((p.send_lateness_us.p99 - 12.0).abs() < 0.01, "{p:?}");
+        assert!(r.to_table().contains("30 early by at most 12.0us"));
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["pacing"]["sends_early"], 30);
 
         // Late sends and a backlog: two warnings, in the JSON too.
         for _ in 0..100 {

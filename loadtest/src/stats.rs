@@ -75,10 +75,14 @@ pub struct ThreadStats {
     pub errors: Errors,
     /// Connections opened (the first ones included).
     pub connects: u64,
-    /// Open loop: from each request's intended time (or, when its
-    /// connection was busy then, from when it became free) to the send
-    /// being handed to the kernel, in ns: the generator's own lateness.
+    /// Open loop: how far from each request's intended time (or, when its
+    /// connection was busy then, from when it became free) its send was
+    /// handed to the kernel, in ns, late or early: the generator's own
+    /// pacing error.
     pub send_lateness_ns: Histogram<u64>,
+    /// Open loop: the sends of `send_lateness_ns` that went early (pulled
+    /// into a round that was sending anyway), by how much, in ns.
+    pub send_early_ns: Histogram<u64>,
     /// Open loop: how late each timer wake-up came after the time asked,
     /// in ns (what the early wake-up and the spin make up for).
     pub timer_wake_late_ns: Histogram<u64>,
@@ -103,6 +107,7 @@ impl ThreadStats {
             errors: Errors::default(),
             connects: 0,
             send_lateness_ns: pacing_histogram(),
+            send_early_ns: pacing_histogram(),
             timer_wake_late_ns: pacing_histogram(),
             sends_behind: 0,
             backlog: 0,
@@ -131,6 +136,9 @@ impl ThreadStats {
         self.connects += o.connects;
         self.send_lateness_ns
             .add(&o.send_lateness_ns)
+            .expect("histograms with the same bounds always add");
+        self.send_early_ns
+            .add(&o.send_early_ns)
             .expect("histograms with the same bounds always add");
         self.timer_wake_late_ns
             .add(&o.timer_wake_late_ns)
@@ -235,12 +243,14 @@ mod tests {
         b.record_status(999);
         b.errors.connect = 2;
         b.send_lateness_ns.record(3_000).unwrap();
+        b.send_early_ns.record(2_000).unwrap();
         b.backlog = 4;
         a.merge(&b);
         assert_eq!(a.responses, 4);
         assert_eq!((a.status[200], a.status[503], a.status[0]), (2, 1, 1));
         assert_eq!(a.errors.connect, 2);
         assert_eq!(a.send_lateness_ns.len(), 1);
+        assert_eq!(a.send_early_ns.len(), 1);
         assert_eq!(a.backlog, 4);
     }
 

@@ -19,7 +19,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use crate::clock::now_ns;
 use crate::conn::{Conn, Ctx, NO_DEADLINE};
 use crate::driver::{Completion, IoDriverKind, Woken};
-use crate::pacing::{plan_wait, EarlyWake, Wait, NS_PER_S};
+use crate::pacing::{plan_wait, send_horizon, EarlyWake, Wait, NS_PER_S};
 use crate::stats::{Interval, ThreadStats};
 
 /// Length of one interval of the per-second series and the `--hdr-log`.
@@ -211,21 +211,38 @@ impl Worker {
         self.absorb_timers();
     }
 
+    /// Fires the timers due at `now`; then, when the round sends, the paced
+    /// sends due within one send's cost of it ([`send_horizon`]), which
+    /// would otherwise come out late behind this round's system call.
     fn fire_timers(&mut self, now: u64) {
         while let Some(&Reverse((at, token, gen, _))) = self.timers.peek() {
             if at > now {
                 break;
             }
             self.timers.pop();
-            let t = token as usize;
-            if self.conns[t].timer_gen() == gen && !self.done[t] {
-                self.conns[t].on_timer(&mut self.ctx, now);
-                self.settle(t);
-            }
-            // Timers set while firing are later than now (a send sets a
-            // deadline, not a timer), so this loop ends.
-            self.absorb_timers();
+            self.fire(token, gen, now, now);
         }
+        let horizon = send_horizon(now, !self.ctx.just_sent.is_empty());
+        while let Some(&Reverse((at, token, gen, precise))) = self.timers.peek() {
+            if at > horizon || !precise {
+                break;
+            }
+            self.timers.pop();
+            self.fire(token, gen, now, horizon);
+        }
+    }
+
+    /// Fires one timer, if it still counts.
+    fn fire(&mut self, token: u32, gen: u32, now: u64, due: u64) {
+        let t = token as usize;
+        if self.conns[t].timer_gen() == gen && !self.done[t] {
+            self.conns[t].on_timer(&mut self.ctx, now, due);
+            self.settle(t);
+        }
+        // Timers set while firing are later than the horizon (a send sets a
+        // deadline, not a timer; a paced timer is for a request not yet
+        // due), so the loops end.
+        self.absorb_timers();
     }
 
     /// Hands the round's queued operations to the kernel and collects
@@ -270,21 +287,29 @@ impl Worker {
     }
 
     fn wait(&mut self) -> Result<(), String> {
-        let margin = self.early.as_ref().map_or(0, EarlyWake::margin_ns);
+        let (margin, no_yield) = self
+            .early
+            .as_ref()
+            .map_or((0, 0), |e| (e.margin_ns(), e.no_yield_ns()));
         let next = self.next_event();
-        match plan_wait(now_ns(), next, margin) {
+        match plan_wait(now_ns(), next, margin, no_yield) {
             // Completions that are already there are taken on the way.
             Wait::Now => {
                 self.submit_and_wait(false)?;
             }
-            Wait::Spin => {
+            Wait::Spin { yield_cpu } => {
                 self.submit_and_wait(false)?;
                 if self.completions.is_empty() {
                     self.ctx.stats.spin_polls += 1;
-                    // Low priority: whatever else wants this CPU (the server
-                    // under test) gets it before the next poll.
-                    // SAFETY: sched_yield has no arguments and cannot fail.
-                    unsafe { libc::sched_yield() };
+                    if yield_cpu {
+                        // Low priority: whatever else wants this CPU (the
+                        // server under test) gets it before the next poll.
+                        // SAFETY: sched_yield has no arguments and cannot fail.
+                        unsafe { libc::sched_yield() };
+                    } else {
+                        // The send is too close to risk losing the CPU.
+                        std::hint::spin_loop();
+                    }
                 }
             }
             Wait::SleepUntil(at) => {
