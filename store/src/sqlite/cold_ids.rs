@@ -27,12 +27,26 @@ use crate::columnar::{group_ids, ColdFile};
 use crate::model::EventDoc;
 use crate::sink::SinkError;
 
-/// Most row groups whose ids are kept in memory at once (each holds up to
-/// a row group's worth of ids, ~60 bytes each with its app).
-const MAX_CACHED_GROUPS: usize = 16;
+/// Most ids kept in memory across the cached row groups (about 32 bytes
+/// each: the id, an index into its group's apps, the map's overhead). A
+/// count of groups would not do: under a frozen clock every event's `ts`
+/// and many groups' statistics match, and a small cache re-read the same
+/// groups for every batch (a SIGKILL test under libfaketime timed out).
+const MAX_CACHED_IDS: usize = 2_000_000;
 
-/// The ids (and apps) of one row group.
-type GroupIds = HashMap<[u8; 12], Option<String>>;
+/// The ids of one row group, each with the index of its app.
+#[derive(Debug, Default)]
+struct GroupIds {
+    ids: HashMap<[u8; 12], u32>,
+    apps: Vec<Option<String>>,
+}
+
+impl GroupIds {
+    fn app_of(&self, id: &[u8; 12]) -> Option<&Option<String>> {
+        let index = *self.ids.get(id)?;
+        self.apps.get(index as usize)
+    }
+}
 
 /// What a columnar file says about an event being inserted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +66,8 @@ pub(super) struct ColdIds {
     files: Vec<(ManifestEntry, Option<Arc<ColdFile>>)>,
     /// `(file name, row group)` → its ids, most recently used last.
     cached: Vec<((String, usize), Arc<GroupIds>)>,
+    /// Ids held in `cached`.
+    cached_ids: usize,
 }
 
 impl ColdIds {
@@ -83,6 +99,7 @@ impl ColdIds {
                 .collect();
             self.cached
                 .retain(|((name, _), _)| self.files.iter().any(|(entry, _)| &entry.name == name));
+            self.cached_ids = self.cached.iter().map(|(_, ids)| ids.ids.len()).sum();
             self.generation = Some(generation);
         }
         Ok(())
@@ -122,7 +139,7 @@ impl ColdIds {
                 .collect();
             for group in groups {
                 let ids = self.group(index, &file, group)?;
-                if let Some(app) = ids.get(wanted) {
+                if let Some(app) = ids.app_of(wanted) {
                     return Ok(Some(if *app == event.app {
                         ColdVerdict::Duplicate
                     } else {
@@ -167,14 +184,25 @@ impl ColdIds {
                 error,
             )
         })?;
-        let ids: Arc<GroupIds> = Arc::new(
-            rows.into_iter()
-                .map(|(id, app)| (*id.as_bytes(), app))
-                .collect(),
-        );
-        if self.cached.len() >= MAX_CACHED_GROUPS {
-            self.cached.remove(0);
+        let mut ids = GroupIds::default();
+        ids.ids.reserve(rows.len());
+        for (id, app) in rows {
+            let index = match ids.apps.iter().position(|known| *known == app) {
+                Some(index) => index,
+                None => {
+                    ids.apps.push(app);
+                    ids.apps.len() - 1
+                }
+            };
+            ids.ids
+                .insert(*id.as_bytes(), u32::try_from(index).unwrap_or(u32::MAX));
         }
+        let ids = Arc::new(ids);
+        while !self.cached.is_empty() && self.cached_ids + ids.ids.len() > MAX_CACHED_IDS {
+            let (_, evicted) = self.cached.remove(0);
+            self.cached_ids -= evicted.ids.len();
+        }
+        self.cached_ids += ids.ids.len();
         self.cached.push((key, Arc::clone(&ids)));
         Ok(ids)
     }
