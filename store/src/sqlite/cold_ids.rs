@@ -68,6 +68,9 @@ pub(super) struct ColdIds {
     cached: Vec<((String, usize), Arc<GroupIds>)>,
     /// Ids held in `cached`.
     cached_ids: usize,
+    /// The largest `ts` of any listed file: an event after it (nearly
+    /// every one) needs no look at the file list.
+    newest_ts_ms: Option<i64>,
 }
 
 impl ColdIds {
@@ -100,6 +103,7 @@ impl ColdIds {
             self.cached
                 .retain(|((name, _), _)| self.files.iter().any(|(entry, _)| &entry.name == name));
             self.cached_ids = self.cached.iter().map(|(_, ids)| ids.ids.len()).sum();
+            self.newest_ts_ms = self.files.iter().map(|(entry, _)| entry.ts_max_ms).max();
             self.generation = Some(generation);
         }
         Ok(())
@@ -109,12 +113,16 @@ impl ColdIds {
     /// common case, all events newer than every file, answers `false`
     /// from the manifest alone).
     pub(super) fn any_may_hold(&self, batch: &[EventDoc]) -> bool {
-        !self.files.is_empty()
-            && batch.iter().any(|event| {
-                self.files
+        let Some(newest) = self.newest_ts_ms else {
+            return false;
+        };
+        batch.iter().any(|event| {
+            event.ts_ms <= newest
+                && self
+                    .files
                     .iter()
                     .any(|(entry, _)| entry.may_hold(event.ts_ms))
-            })
+        })
     }
 
     /// What the files say about `event`.
