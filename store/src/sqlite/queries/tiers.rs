@@ -78,7 +78,12 @@ impl ColdCache {
         to_ms: i64,
     ) -> Result<Vec<Arc<ColdFile>>, QueryError> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        open.retain(|name, _| manifest.files.iter().any(|entry| &entry.name == name));
+        let listed: std::collections::HashSet<&str> = manifest
+            .files
+            .iter()
+            .map(|entry| entry.name.as_str())
+            .collect();
+        open.retain(|name, _| listed.contains(name.as_str()));
         let mut files = Vec::new();
         for entry in manifest.files.iter().filter(|e| e.overlaps(from_ms, to_ms)) {
             if let Some(file) = open.get(&entry.name) {
