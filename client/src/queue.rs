@@ -20,7 +20,11 @@
 //! producer signals that channel only when a full batch is waiting (or for
 //! a flush/shutdown), so a typical `record()` never makes the futex call
 //! that waking a parked thread costs (measured: it set the p99 at ~12 µs
-//! when every push woke the sender).
+//! when every push woke the sender). "A full batch is waiting" counts the
+//! events the sender already moved into its open batch too (the *unsent*
+//! counters, lowered only when a batch leaves): counting the channel alone
+//! missed a batch completed by pushes after the sender had taken the first
+//! part, which then waited for the next tick (up to `max_batch_delay`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -84,12 +88,14 @@ pub(crate) fn bounded(limits: QueueLimits) -> (Producer, Consumer) {
     let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
     let queued_bytes = Arc::new(AtomicUsize::new(0));
     let queued_events = Arc::new(AtomicUsize::new(0));
+    let unsent = Arc::new(Unsent::default());
     (
         Producer {
             tx,
             wake: wake_tx,
             queued_bytes: Arc::clone(&queued_bytes),
             queued_events: Arc::clone(&queued_events),
+            unsent: Arc::clone(&unsent),
             normal_events: normal_share(limits.capacity_events),
             normal_bytes: normal_share(limits.capacity_bytes),
             limits,
@@ -99,8 +105,18 @@ pub(crate) fn bounded(limits: QueueLimits) -> (Producer, Consumer) {
             wake: wake_rx,
             queued_bytes,
             queued_events,
+            unsent,
         },
     )
+}
+
+/// Events (and their document bytes) queued or in the sender's open batch:
+/// what the next batch can hold. Raised by a push, lowered when a batch
+/// leaves the sender.
+#[derive(Debug, Default)]
+struct Unsent {
+    events: AtomicUsize,
+    bytes: AtomicUsize,
 }
 
 /// The app's end of the queue.
@@ -111,6 +127,7 @@ pub(crate) struct Producer {
     queued_bytes: Arc<AtomicUsize>,
     /// Events queued (flush markers are not counted).
     queued_events: Arc<AtomicUsize>,
+    unsent: Arc<Unsent>,
     /// Most events queued that a low- or normal-priority push may leave.
     normal_events: usize,
     /// Most bytes queued that a low- or normal-priority push may leave.
@@ -143,7 +160,12 @@ impl Producer {
         }
         match self.tx.try_send(Item::Event(event)) {
             Ok(()) => {
-                if self.tx.len() >= self.limits.wake_at_events || after >= self.limits.wake_at_bytes
+                // Each push adds itself, so the one that completes a batch
+                // sees it, wherever the sender is in taking the first part.
+                let unsent_events = self.unsent.events.fetch_add(1, Ordering::AcqRel) + 1;
+                let unsent_bytes = self.unsent.bytes.fetch_add(len, Ordering::AcqRel) + len;
+                if unsent_events >= self.limits.wake_at_events
+                    || unsent_bytes >= self.limits.wake_at_bytes
                 {
                     self.wake();
                 }
@@ -207,9 +229,19 @@ pub(crate) struct Consumer {
     wake: Receiver<()>,
     queued_bytes: Arc<AtomicUsize>,
     queued_events: Arc<AtomicUsize>,
+    unsent: Arc<Unsent>,
 }
 
 impl Consumer {
+    /// Says that `events` events of `bytes` document bytes, taken from the
+    /// queue earlier, have left the sender (sent, or given up on), so
+    /// they no longer count towards the next batch.
+    pub(crate) fn batch_left(&self, events: usize, bytes: usize) {
+        let before = self.unsent.events.fetch_sub(events, Ordering::AcqRel);
+        debug_assert!(before >= events, "more events left than were pushed");
+        self.unsent.bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
     /// Takes the next item if one is waiting.
     pub(crate) fn try_take(&self) -> Option<Item> {
         let item = self.rx.try_recv().ok()?;
@@ -342,5 +374,33 @@ mod tests {
         assert!(!consumer.wait_for_wake(soon()));
         assert!(producer.push(event(1)).is_ok());
         assert!(consumer.wait_for_wake(soon()));
+    }
+
+    #[test]
+    fn a_push_completing_a_batch_the_sender_already_began_wakes_it() {
+        let (producer, consumer) = bounded(limits(10, 1_000));
+        let soon = || Instant::now() + Duration::from_millis(1);
+        assert!(producer.push(event(1)).is_ok());
+        assert!(producer.push(event(1)).is_ok());
+        // The sender moves both into its open batch, then waits.
+        assert!(consumer.try_take().is_some() && consumer.try_take().is_some());
+        assert!(!consumer.wait_for_wake(soon()));
+        // One more makes a batch of three, though the channel holds one.
+        assert!(producer.push(event(1)).is_ok());
+        assert!(consumer.wait_for_wake(soon()));
+    }
+
+    #[test]
+    fn once_a_batch_left_the_next_one_counts_from_zero() {
+        let (producer, consumer) = bounded(limits(10, 1_000));
+        let soon = || Instant::now() + Duration::from_millis(1);
+        for _ in 0..3 {
+            assert!(producer.push(event(1)).is_ok());
+        }
+        assert!(consumer.wait_for_wake(soon()));
+        while consumer.try_take().is_some() {}
+        consumer.batch_left(3, 3);
+        assert!(producer.push(event(1)).is_ok());
+        assert!(!consumer.wait_for_wake(soon()), "one event is no batch");
     }
 }

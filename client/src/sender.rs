@@ -146,6 +146,12 @@ impl Batch {
         self.events.push(event);
     }
 
+    /// Document bytes of the events in the batch (without newlines), as the
+    /// queue counts them.
+    fn doc_bytes(&self) -> usize {
+        self.bytes - self.events.len()
+    }
+
     fn is_full(&self, limits: &BatchLimits) -> bool {
         self.events.len() >= limits.max_events || self.bytes >= limits.max_bytes
     }
@@ -270,6 +276,10 @@ impl Sender {
     /// Sends the batch (if any) and releases flushers waiting on it.
     fn send_batch(&mut self) {
         if !self.batch.events.is_empty() {
+            // Before the delivery (which may take seconds of retries), so
+            // that pushes meanwhile count towards the next batch only.
+            self.queue
+                .batch_left(self.batch.events.len(), self.batch.doc_bytes());
             self.delivery.deliver(&self.batch.events);
             self.batch.events.clear();
             self.batch.bytes = 0;
@@ -307,6 +317,8 @@ impl Sender {
             .chain(self.batch.carry.take())
             .collect();
         self.batch.bytes = 0;
+        let doc_bytes = events.iter().map(|event| event.doc.len()).sum();
+        self.queue.batch_left(events.len(), doc_bytes);
         self.delivery.lose(&events, &LossReason::SenderRestarted);
         // Dropping the acks tells waiting flushers that it did not go well.
         self.batch.flush_acks.clear();
@@ -713,10 +725,17 @@ mod tests {
             .into_config()
             .expect("config");
         let shared = Arc::new(Shared::default());
-        let (_producer, consumer) = crate::queue::bounded(test_queue_limits());
+        let (producer, consumer) = crate::queue::bounded(test_queue_limits());
         let mut sender = Sender::new(&config, Arc::clone(&shared), consumer);
-        sender.batch.push(event(3));
-        sender.batch.carry = Some(event(4));
+        // One event in the open batch, one carried over, both taken from
+        // the queue as the sender takes them.
+        let take = || match (producer.push(event(3)), sender.queue.try_take()) {
+            (Ok(()), Some(Item::Event(event))) => event,
+            _ => panic!("the queue gives back what was pushed"),
+        };
+        let (first, second) = (take(), take());
+        sender.batch.push(first);
+        sender.batch.carry = Some(second);
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
         sender.batch.flush_acks.push(ack_tx);
 
