@@ -49,9 +49,9 @@ pub use helios_object_id::{
     ObjectId, ObjectIdError, COUNTER_MAX, NODE_ID_BYTES, OBJECT_ID_BYTES, OBJECT_ID_HEX_CHARS,
 };
 pub use model::{
-    format_rfc3339_utc_ms, parse_rfc3339_ms, DocError, Envelope, EventDoc, TsRaw, FIELD_APP,
-    FIELD_HOST, FIELD_ID, FIELD_RECV, FIELD_TS, FIELD_TS_RAW, FIELD_TYPE, RFC3339_MAX_MS,
-    RFC3339_MIN_MS,
+    format_rfc3339_utc_ms, parse_rfc3339_ms, DocError, Envelope, EventDoc, EventMembers, TsRaw,
+    FIELD_APP, FIELD_HOST, FIELD_ID, FIELD_RECV, FIELD_TS, FIELD_TS_RAW, FIELD_TYPE,
+    RFC3339_MAX_MS, RFC3339_MIN_MS,
 };
 #[cfg(feature = "sink")]
 pub use sink::{RefusedEvent, RetentionOutcome, Sink, SinkError, WriteOutcome};

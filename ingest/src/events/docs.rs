@@ -7,9 +7,13 @@
 //! running server is applied again: what was accepted and acked is stored.
 
 use helios_journal::Record;
-use helios_store::{DocError, Envelope, EventDoc, ObjectId, TsRaw, RFC3339_MAX_MS, RFC3339_MIN_MS};
+use helios_store::{
+    DocError, Envelope, EventDoc, EventMembers, ObjectId, TsRaw, RFC3339_MAX_MS, RFC3339_MIN_MS,
+};
 
-use super::fields::{event_facts, EventFacts, FieldScratch, IdField, StringField, TimeField};
+use super::fields::{
+    facts_from_members, EventFacts, FieldScratch, IdField, StringField, TimeField,
+};
 use super::id::minted_id;
 use super::payload::{decode_payload, PayloadError};
 
@@ -118,7 +122,13 @@ fn event_to_doc(
     minted: &mut u32,
 ) -> Result<EventDoc, EventDecodeError> {
     let json = std::str::from_utf8(event).map_err(|_| EventDecodeError::NotUtf8)?;
-    let facts = event_facts(json, scratch).map_err(EventDecodeError::NotJson)?;
+    // One parse: the envelope members are read from the same members the
+    // document is built from (issue 16: each event was parsed twice here).
+    let members = EventMembers::parse(json).map_err(|error| match error {
+        DocError::NotAnObject { source } => EventDecodeError::NotJson(source),
+        other => EventDecodeError::Doc(other),
+    })?;
+    let facts = facts_from_members(&members, scratch).map_err(EventDecodeError::NotJson)?;
     let id = match facts.id {
         IdField::Valid(id) => id,
         IdField::Absent => {
@@ -133,7 +143,7 @@ fn event_to_doc(
     } else {
         client_envelope(record, id, &facts, scratch)?
     };
-    Ok(EventDoc::from_event_json(json, &envelope)?)
+    Ok(EventDoc::from_members(&members, &envelope)?)
 }
 
 fn client_envelope<'a>(

@@ -22,8 +22,8 @@
 use std::fmt;
 
 use helios_store::{
-    parse_rfc3339_ms, ObjectId, FIELD_APP, FIELD_ID, FIELD_RECV, FIELD_TS, FIELD_TYPE,
-    RFC3339_MAX_MS, RFC3339_MIN_MS,
+    parse_rfc3339_ms, EventMembers, ObjectId, FIELD_APP, FIELD_ID, FIELD_RECV, FIELD_TS,
+    FIELD_TYPE, RFC3339_MAX_MS, RFC3339_MIN_MS,
 };
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -153,6 +153,42 @@ pub(super) fn event_facts(
     let mut deserializer = serde_json::Deserializer::from_str(event);
     let facts = EventSeed { scratch }.deserialize(&mut deserializer)?;
     deserializer.end()?;
+    Ok(facts)
+}
+
+/// The envelope members of an event already parsed into its top-level
+/// members (the flush side, which builds the stored document from the same
+/// parse). Each envelope value is judged by the same [`Judge`] as in
+/// [`event_facts`], so both sides read an event alike; the other members
+/// are not looked at again (they were checked readable before the event
+/// was journaled). Member names are not recorded: the duplicate check is
+/// validation's, and the last member of a name wins on both sides.
+pub(super) fn facts_from_members(
+    members: &EventMembers<'_>,
+    scratch: &mut FieldScratch,
+) -> Result<EventFacts, serde_json::Error> {
+    scratch.clear();
+    let judge = |name: &str| members.last(name).map(serde_json::Deserializer::from_str);
+    let mut facts = EventFacts::default();
+    if let Some(mut value) = judge(FIELD_TYPE) {
+        facts.event_type = Judged(StringJudge).deserialize(&mut value)?;
+    }
+    if let Some(mut value) = judge(FIELD_TS) {
+        facts.ts = Judged(TimeJudge).deserialize(&mut value)?;
+    }
+    if let Some(mut value) = judge(FIELD_RECV) {
+        facts.recv = Judged(TimeJudge).deserialize(&mut value)?;
+    }
+    if let Some(mut value) = judge(FIELD_ID) {
+        facts.id = Judged(IdJudge).deserialize(&mut value)?;
+    }
+    if let Some(mut value) = judge(FIELD_APP) {
+        let app = &mut scratch.app;
+        facts.app = Judged(AppJudge { app }).deserialize(&mut value)?;
+    }
+    if let Some(mut value) = judge(FIELD_PRIORITY) {
+        facts.priority = Judged(PriorityJudge).deserialize(&mut value)?;
+    }
     Ok(facts)
 }
 
@@ -580,5 +616,33 @@ mod tests {
         assert!(event_facts("[1]", &mut scratch).is_err());
         assert!(event_facts("{} x", &mut scratch).is_err());
         assert!(event_facts("{\"a\":}", &mut scratch).is_err());
+    }
+
+    #[test]
+    fn facts_from_members_read_every_envelope_member_as_event_facts_does() {
+        let id = "0123456789abcdef01234567";
+        let events = [
+            format!(r#"{{"type":"t","ts":5,"_id":"{id}","app":"shop","recv":7}}"#),
+            r#"{"type":"","ts":"2026-12-07T10:00:00.123Z","app":""}"#.to_owned(),
+            r#"{"type":3,"ts":1.5,"_id":"xyz","app":4,"recv":"not a time"}"#.to_owned(),
+            r#"{"type":"a","type":"b","ts":1,"ts":99999999999999999999,"app":"x","app":"y"}"#
+                .to_owned(),
+            r#"{"typ\u0065":"esc","\u0074s":"2026-01-01T00:00:00Z","app":"\u00e9t\u00e9"}"#
+                .to_owned(),
+            r#"{"x":{"type":"inner","ts":1},"priority":"high","other":[1,{"_id":2}]}"#.to_owned(),
+            r#"{"type":"t","ts":-62167219200001,"recv":253402300800000,"priority":"low"}"#
+                .to_owned(),
+            r#"{"type":"t","_id":null,"app":null,"ts":null}"#.to_owned(),
+        ];
+        for event in &events {
+            let (expected, expected_scratch) = facts(event);
+            let members = EventMembers::parse(event).expect("an object");
+            let mut scratch = FieldScratch::default();
+            let got = facts_from_members(&members, &mut scratch).expect("judged");
+            assert_eq!(got, expected, "{event}");
+            if matches!(expected.app, StringField::Str { .. }) {
+                assert_eq!(scratch.app(), expected_scratch.app(), "{event}");
+            }
+        }
     }
 }

@@ -162,16 +162,27 @@ impl EventDoc {
     /// in `serde_json::Value`), so the document never has duplicate names,
     /// which MongoDB would store twice and JSON readers treat inconsistently.
     pub fn from_event_json(event_json: &str, envelope: &Envelope<'_>) -> Result<Self, DocError> {
-        let members = parse_members(event_json)?;
-        let survivors = Survivors::of(&members);
+        Self::from_members(&EventMembers::parse(event_json)?, envelope)
+    }
 
-        let type_raw = last_value(&members, FIELD_TYPE).ok_or(DocError::MissingType)?;
+    /// [`EventDoc::from_event_json`] over members already parsed, for a
+    /// caller that also reads some of them itself (the collector's flush
+    /// side reads the envelope members from the same parse).
+    pub fn from_members(
+        members: &EventMembers<'_>,
+        envelope: &Envelope<'_>,
+    ) -> Result<Self, DocError> {
+        let event_json = members.text;
+        let members = members.members.as_slice();
+        let survivors = Survivors::of(members);
+
+        let type_raw = last_value(members, FIELD_TYPE).ok_or(DocError::MissingType)?;
         let event_type = non_empty_string(type_raw).ok_or_else(|| DocError::InvalidType {
             found: quote(type_raw.get()),
         })?;
-        let host = last_value(&members, FIELD_HOST)
+        let host = last_value(members, FIELD_HOST)
             .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
-        let ts_raw = resolve_ts_raw(envelope.ts_raw, &members)?;
+        let ts_raw = resolve_ts_raw(envelope.ts_raw, members)?;
         let ts_text = rfc3339(FIELD_TS, envelope.ts_ms)?;
         let recv_text = rfc3339(FIELD_RECV, envelope.recv_ms)?;
 
@@ -204,6 +215,33 @@ impl EventDoc {
             host,
             doc,
         })
+    }
+}
+
+/// The top-level members of one event object, in order, each value as its
+/// raw JSON text: one parse that both the document builder and a caller
+/// reading envelope members can use. Values are checked for syntax only
+/// (strings are not unescaped, numbers not converted): the collector
+/// checked that every value is readable before it journaled the event.
+#[derive(Debug)]
+pub struct EventMembers<'a> {
+    text: &'a str,
+    members: Vec<(Name<'a>, &'a RawValue)>,
+}
+
+impl<'a> EventMembers<'a> {
+    /// Parses `event_json`, which must be exactly one JSON object.
+    pub fn parse(event_json: &'a str) -> Result<Self, DocError> {
+        Ok(Self {
+            text: event_json,
+            members: parse_members(event_json)?,
+        })
+    }
+
+    /// The raw JSON text of the last member called `name` (last wins, as
+    /// in the document), `None` when there is none.
+    pub fn last(&self, name: &str) -> Option<&'a str> {
+        last_value(&self.members, name).map(RawValue::get)
     }
 }
 
