@@ -237,6 +237,8 @@
 
   async function loadGroups(mine) {
     const list = $('groups');
+    const note = $('group-note');
+    note.hidden = true;
     if (!state.group) {
       list.replaceChildren(el('li', 'none', 'Pick a field to see its top values'));
       return;
@@ -251,6 +253,13 @@
     }));
     if (body.other_count > 0) rows.push({ label: '(other)', value: null, clickable: false, count: body.other_count });
     fillCounts(list, rows, state.group, 'No values');
+    // The store says when older events hold this field only inside their
+    // documents: such a count reads every document, so it is slower.
+    if (body.column === false) {
+      note.textContent = state.group + ' is not a column in every stored file of this range: '
+        + 'its top values were counted from whole documents (slower over long ranges).';
+      note.hidden = false;
+    }
   }
 
   async function loadFields(mine) {
@@ -262,6 +271,8 @@
     for (const f of body.fields || []) {
       const option = document.createElement('option');
       option.value = typeof f === 'string' ? f : f.name;
+      if (f.column === true) option.label = option.value + ' (column)';
+      if (f.column === false) option.label = option.value + ' (in documents: slower)';
       list.appendChild(option);
     }
   }

@@ -953,3 +953,37 @@ fn numbers_read_back_exactly_as_they_were_acknowledged() {
         }
     }
 }
+
+/// `from=..&to=..` covering [`support::columnar_store`]'s events.
+fn columnar_range() -> String {
+    let base = support::corpus_base_ms();
+    let minutes = i64::from(support::COLUMNAR_STORE_EVENTS) + 1;
+    format!("from={}&to={}", base - 60_000, base + minutes * 60_000)
+}
+
+#[test]
+fn top_values_and_field_names_say_which_fields_are_columns_of_the_columnar_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = support::columnar_store(dir.path());
+    let server = support::ReportOnly::start(&format!("sqlite://{}", store.display()));
+    let range = columnar_range();
+    let groups =
+        |field: &str| http::get(server.addr, &format!("/api/groups?{range}&field={field}")).json();
+
+    let coupon = groups("coupon");
+    assert_eq!(coupon["column"], json!(false), "{coupon}");
+    assert_eq!(coupon["total"], json!(support::COLUMNAR_STORE_EVENTS));
+    assert_eq!(groups("plan")["column"], json!(true));
+
+    let fields = http::get(server.addr, &format!("/api/fields?{range}")).json();
+    let column_of = |name: &str| {
+        fields["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == json!(name))
+            .map(|f| f["column"].clone())
+    };
+    assert_eq!(column_of("coupon"), Some(json!(false)), "{fields}");
+    assert_eq!(column_of("plan"), Some(json!(true)), "{fields}");
+}

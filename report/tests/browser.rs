@@ -439,3 +439,27 @@ fn a_range_named_like_an_object_member_falls_back_to_the_default() {
     let picker = browser.script("return document.getElementById('range').value;");
     assert_eq!(picker, json!("1h"));
 }
+
+#[test]
+fn the_group_by_panel_says_when_a_field_is_counted_from_documents_not_a_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = support::columnar_store(dir.path());
+    let server = support::ReportOnly::start(&format!("sqlite://{}", store.display()));
+    let base = support::corpus_base_ms();
+    let minutes = i64::from(support::COLUMNAR_STORE_EVENTS) + 1;
+    let range = format!("from={}&to={}", base - 60_000, base + minutes * 60_000);
+    let browser = Browser::start();
+
+    browser.goto(&format!("http://{}/?group=coupon&{range}", server.addr));
+    browser.wait_for("the note under the coupon counts", || {
+        !browser.find_all("#group-note:not([hidden])").is_empty()
+    });
+    let note = browser.text(&browser.find("#group-note"));
+    assert!(note.starts_with("coupon is not a column"), "{note}");
+
+    browser.goto(&format!("http://{}/?group=plan&{range}", server.addr));
+    browser.wait_for("the plan counts", || {
+        browser.find_all("#groups li.value-row").len() == 3
+    });
+    assert!(browser.find_all("#group-note:not([hidden])").is_empty());
+}

@@ -309,3 +309,69 @@ fn a_store_created_without_auto_vacuum_is_rewritten_once_to_shrink() {
     assert!(after * 4 < before, "{before} pages before, {after} after");
     assert_eq!(total(&path), 20_000);
 }
+
+/// Event `n` as `event(n)`, with a `coupon` member when `coupon` is set.
+fn event_with_coupon(n: u32, coupon: bool) -> helios_store::EventDoc {
+    if !coupon {
+        return event(n);
+    }
+    let base = event(n);
+    let text = format!(r#"{{"type":"signup","n":{n},"plan":"pro","coupon":"c-{n}"}}"#);
+    let envelope = helios_store::Envelope {
+        id: base.id,
+        ts_ms: base.ts_ms,
+        recv_ms: base.recv_ms,
+        app: base.app.as_deref(),
+        ts_raw: helios_store::TsRaw::None,
+    };
+    helios_store::EventDoc::from_event_json(&text, &envelope).unwrap()
+}
+
+fn top_values(path: &std::path::Path, field: &str) -> helios_store::query::GroupBy {
+    let request = helios_store::query::GroupByRequest {
+        select: helios_store::query::Selection::range(TimeRange::ALL),
+        path: helios_store::query::FieldPath::parse(field).unwrap(),
+        top_n: 10,
+    };
+    SqliteQueries::open(path)
+        .unwrap()
+        .group_by(&request)
+        .unwrap()
+}
+
+#[test]
+fn top_values_and_field_names_say_whether_the_field_is_a_column_of_every_file_read() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    // `plan` is in every event (a column); `coupon` in 5 of 100 (below
+    // the writer's share, so it stays inside the documents).
+    let batch: Vec<_> = (0..100)
+        .map(|n| event_with_coupon(n, n % 20 == 0))
+        .collect();
+    sink.write_batch(&batch).unwrap();
+    assert_eq!(top_values(&path, "plan").column, None, "hot tier only");
+
+    sink.write_batch(&[event(5_000)]).unwrap();
+    Compactor::open(&path, options())
+        .unwrap()
+        .compact_before(i64::MAX, usize::MAX)
+        .unwrap();
+
+    let plan = top_values(&path, "plan");
+    assert_eq!((plan.column, plan.total), (Some(true), 101));
+    let coupon = top_values(&path, "coupon");
+    assert_eq!(coupon.column, Some(false));
+    assert_eq!(coupon.total - coupon.other_count - 96, 5, "{coupon:?}");
+    assert_eq!(
+        top_values(&path, "type").column,
+        Some(true),
+        "envelope column"
+    );
+    let names = SqliteQueries::open(&path)
+        .unwrap()
+        .field_names(TimeRange::ALL, 1_000)
+        .unwrap();
+    let column_of = |name: &str| names.iter().find(|f| f.path == name).map(|f| f.column);
+    assert_eq!(column_of("plan"), Some(Some(true)));
+    assert_eq!(column_of("coupon"), Some(Some(false)));
+}

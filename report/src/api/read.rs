@@ -182,7 +182,9 @@ pub async fn histogram(State(state): State<AppState>, Query(params): Query<Param
     })))
 }
 
-/// `GET /api/groups?...&field&top`: a field's most frequent values.
+/// `GET /api/groups?...&field&top`: a field's most frequent values, with
+/// `column: false` when some columnar file read holds it only inside
+/// documents (a slower count; `true` when every file has it as a column).
 pub async fn groups(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult {
     let request = GroupByRequest {
         select: params::selection(&params)?,
@@ -192,15 +194,23 @@ pub async fn groups(State(state): State<AppState>, Query(params): Query<Params>)
     let field = request.path.dotted();
     let result = state.backend.run(move |b| b.group_by(&request)).await?;
     let groups: Vec<Value> = result.groups.iter().map(group_json).collect();
-    Ok(Json(json!({
+    let mut body = json!({
         "field": field,
         "groups": groups,
         "other_count": result.other_count,
         "total": result.total,
-    })))
+    });
+    // Said only where the store has a columnar tier in the range: `false`
+    // tells the UI this answer was counted from whole documents (slower).
+    if let Some(column) = result.column {
+        body["column"] = Value::Bool(column);
+    }
+    Ok(Json(body))
 }
 
-/// `GET /api/fields?from&to&sample`: field names seen in recent events.
+/// `GET /api/fields?from&to&sample`: field names seen in recent events,
+/// each with `column` where the range has columnar files (whether top
+/// values of it are counted from a column in every file).
 pub async fn fields(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult {
     let range = params::time_range(&params)?;
     let sample = params::count(
@@ -215,7 +225,10 @@ pub async fn fields(State(state): State<AppState>, Query(params): Query<Params>)
         .await?;
     let fields: Vec<Value> = names
         .iter()
-        .map(|f| json!({ "name": f.path, "count": f.count }))
+        .map(|f| match f.column {
+            Some(column) => json!({ "name": f.path, "count": f.count, "column": column }),
+            None => json!({ "name": f.path, "count": f.count }),
+        })
         .collect();
     Ok(Json(json!({ "fields": fields })))
 }

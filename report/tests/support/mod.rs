@@ -325,3 +325,50 @@ pub fn corpus_range() -> String {
     let base = corpus_base_ms();
     format!("from={}&to={}", base - 60_000, base + 30 * 60_000)
 }
+
+/// Events of the [`columnar_store`]: `signup`s a minute apart from
+/// [`corpus_base_ms`], each with a `plan`; one in ten has a `coupon`.
+pub const COLUMNAR_STORE_EVENTS: u32 = 40;
+
+/// A store at `dir/columnar.db` whose events (but the newest, which stays
+/// hot) are compacted into columnar files, as the collector's compactor
+/// leaves a day's events: `plan` is a column of every file, `coupon` (in
+/// one event in ten, below the writer's share) only inside documents.
+pub fn columnar_store(dir: &Path) -> PathBuf {
+    use helios_store::sqlite::{CompactOptions, Compactor, SqliteSink};
+    use helios_store::{Envelope, EventDoc, ObjectId, Sink, TsRaw};
+    let path = dir.join("columnar.db");
+    let base = corpus_base_ms();
+    let events: Vec<EventDoc> = (0..COLUMNAR_STORE_EVENTS)
+        .map(|n| {
+            let ts_ms = base + i64::from(n) * 60_000;
+            let coupon = if n % 10 == 0 {
+                format!(r#","coupon":"c-{n}""#)
+            } else {
+                String::new()
+            };
+            let text = format!(r#"{{"type":"signup","plan":"p{}"{coupon}}}"#, n % 3);
+            let envelope = Envelope {
+                id: ObjectId::from_parts((ts_ms / 1000) as u32, [7; 5], n).unwrap(),
+                ts_ms,
+                recv_ms: ts_ms,
+                app: Some("shop"),
+                ts_raw: TsRaw::None,
+            };
+            EventDoc::from_event_json(&text, &envelope).unwrap()
+        })
+        .collect();
+    SqliteSink::open(&path)
+        .unwrap()
+        .write_batch(&events)
+        .unwrap();
+    let options = CompactOptions {
+        hot_ms: 0,
+        ..CompactOptions::default()
+    };
+    Compactor::open(&path, options)
+        .unwrap()
+        .compact_before(i64::MAX, usize::MAX)
+        .unwrap();
+    path
+}

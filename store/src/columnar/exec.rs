@@ -351,6 +351,17 @@ pub fn tally(
     Ok(tally.finish())
 }
 
+/// Whether `path` is a column in every one of `files` (so [`tally`] counts
+/// it from dictionaries), `None` when there are no files. The rule for
+/// which fields become columns is the writer's (`write.rs`); this only
+/// reports the outcome, so the UI can say which top-N answers are slow.
+pub fn grouped_by_column(files: &[Arc<ColdFile>], path: &FieldPath) -> Option<bool> {
+    if files.is_empty() {
+        return None;
+    }
+    Some(files.iter().all(|file| KeyColumn::of(file, path).is_some()))
+}
+
 /// Runs `each` on every item of `work` on up to [`MAX_SCAN_THREADS`]
 /// threads (this one included), each folding into its own accumulator
 /// from `init`; the limits are checked before every item, and the first

@@ -117,7 +117,9 @@ pub(crate) use exec::count_into_histogram;
 #[cfg(all(feature = "query", feature = "sink"))]
 pub(crate) use exec::group_ids;
 #[cfg(feature = "query")]
-pub use exec::{get, ids, page, recent_docs, tally, types, Tally, MAX_SCAN_THREADS};
+pub use exec::{
+    get, grouped_by_column, ids, page, recent_docs, tally, types, Tally, MAX_SCAN_THREADS,
+};
 #[cfg(feature = "query")]
 pub use read::{ColdFile, ScanLimits};
 pub use write::write_file;

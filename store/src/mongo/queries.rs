@@ -707,6 +707,7 @@ impl QueryBackend for MongoQueries {
             groups,
             other_count: total.saturating_sub(in_groups),
             total,
+            column: None,
         })
     }
 

@@ -205,6 +205,12 @@ pub struct GroupBy {
     pub other_count: u64,
     /// All selected events.
     pub total: u64,
+    /// Whether the field is a column in every columnar file the answer
+    /// read (`true`: counted from the column's dictionary, fast), or in
+    /// some file only (`false`: counted from whole documents there, slower).
+    /// `None` when no columnar file was read (the hot tier alone, MongoDB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<bool>,
 }
 
 /// One group and its size.
@@ -238,6 +244,10 @@ pub struct FieldName {
     pub path: String,
     /// In how many sampled documents it appears.
     pub count: u64,
+    /// Whether it is a column in every columnar file of the range (its top
+    /// values are counted fast); `None` when the range has no columnar file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<bool>,
 }
 
 /// An event type and how many events have it.

@@ -27,7 +27,11 @@ pub(crate) fn field_names<'a>(docs: impl IntoIterator<Item = &'a Value>) -> Vec<
     }
     let mut names: Vec<FieldName> = counts
         .into_iter()
-        .map(|(path, count)| FieldName { path, count })
+        .map(|(path, count)| FieldName {
+            path,
+            count,
+            column: None,
+        })
         .collect();
     names.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
     names

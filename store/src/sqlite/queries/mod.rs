@@ -499,6 +499,7 @@ impl SqliteQueries {
             groups,
             other_count: ranked.total.saturating_sub(in_groups),
             total: ranked.total,
+            column: None,
         })
     }
 

@@ -480,6 +480,7 @@ impl QueryBackend for SqliteQueries {
                 groups,
                 other_count: tally.total.saturating_sub(in_groups),
                 total: tally.total,
+                column: columnar::grouped_by_column(files, &request.path),
             })
         })
     }
@@ -533,11 +534,20 @@ impl QueryBackend for SqliteQueries {
         let wanted = sample.min(MAX_FIELD_SAMPLE_DOCS);
         self.tiered(range.from_ms, range.to_ms, |files| {
             let hot = self.hot_sample(range, wanted)?;
-            if hot.len() >= wanted || files.is_empty() {
-                return Ok(field_names(&hot));
+            let mut names = if hot.len() >= wanted || files.is_empty() {
+                field_names(&hot)
+            } else {
+                field_names(&self.sample_docs(files, range, hot, wanted)?)
+            };
+            for name in &mut names {
+                // A sampled name is a valid path unless it is too deep to
+                // query, which no file makes a column of either.
+                name.column = match FieldPath::parse(&name.path) {
+                    Ok(path) => columnar::grouped_by_column(files, &path),
+                    Err(_) => (!files.is_empty()).then_some(false),
+                };
             }
-            let docs = self.sample_docs(files, range, hot, wanted)?;
-            Ok(field_names(&docs))
+            Ok(names)
         })
     }
 
