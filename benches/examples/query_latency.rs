@@ -7,8 +7,12 @@
 //! ```text
 //! cargo run --release -p helios-benches --example query_latency -- \
 //!     --events 1000000 [--distribution mixed|reference] [--tiers hot|columnar] \
-//!     [--dir /path/to/keep/stores] [--iterations 30]
+//!     [--dir /path/to/keep/stores] [--iterations 30] [--skip-queries]
 //! ```
+//!
+//! `--skip-queries` stops after building (and, for `--tiers columnar`,
+//! compacting) the store and reporting its size: for timing compaction
+//! alone.
 //!
 //! The store is built through `SqliteSink` (the flushers' writer) and kept
 //! in `--dir` as `query-bench-<N>-<distribution>.db` (`--tiers hot`) or
@@ -57,6 +61,8 @@ struct Args {
     iterations: usize,
     distribution: Distribution,
     tiers: Tiers,
+    /// Stop before the queries (`--skip-queries`).
+    skip_queries: bool,
 }
 
 fn args() -> Args {
@@ -66,9 +72,14 @@ fn args() -> Args {
         iterations: 30,
         distribution: Distribution::Mixed,
         tiers: Tiers::Hot,
+        skip_queries: false,
     };
     let mut raw = std::env::args().skip(1);
     while let Some(flag) = raw.next() {
+        if flag == "--skip-queries" {
+            parsed.skip_queries = true;
+            continue;
+        }
         let value = raw.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--events" => parsed.events = value.parse().expect("--events N"),
@@ -432,6 +443,9 @@ fn main() {
         compact(&path);
     }
     report_disk(&path, args.events);
+    if args.skip_queries {
+        return;
+    }
     let queries = SqliteQueries::open(&path).expect("open queries");
     let last_hour = TimeRange::new(DAY_START_MS + DAY_MS - HOUR_MS, DAY_START_MS + DAY_MS);
     let whole_day = TimeRange::new(DAY_START_MS, DAY_START_MS + DAY_MS + 1_000);
