@@ -6,7 +6,7 @@
 //! document and walking the `Value` (tested against that).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -16,16 +16,26 @@ use serde_json::Value;
 
 use super::{ENVELOPE_MEMBERS, MAX_FIELD_DEPTH};
 
-/// What the census learns from one document.
+/// What the census learns from the documents. Paths are interned: each
+/// distinct dotted path gets an id (its index in `paths`) the first time
+/// it is met, so a document costs a lookup per member, not an owned
+/// string.
 #[derive(Debug, Default)]
 pub(super) struct Census {
-    /// Dotted paths present in the document (cleared per document by the
-    /// caller).
-    pub found: Vec<String>,
-    /// Paths whose node is an array in some document.
-    pub arrays: HashSet<String>,
-    /// Paths whose node is an object in some document.
-    pub objects: HashSet<String>,
+    /// Every dotted path met so far, by id.
+    pub paths: Vec<String>,
+    /// The id of each path in `paths`.
+    ids: HashMap<String, usize>,
+    /// Ids of the paths present in the document (cleared per document by
+    /// the caller).
+    pub found: Vec<usize>,
+    /// Per path id: its node is an array in some document.
+    arrays: Vec<bool>,
+    /// Per path id: its node is an object in some document.
+    objects: Vec<bool>,
+    /// The dotted path of the member being visited (a buffer reused from
+    /// member to member).
+    path: String,
     /// The text `_id`, `ts` and `recv` must have in the document (set by
     /// the caller per document, see [`ENVELOPE_CHECKED`]).
     pub expected: [String; 3],
@@ -36,6 +46,45 @@ pub(super) struct Census {
     pub envelope_exact: bool,
 }
 
+impl Census {
+    /// The id of the path in `self.path`, interning it when new.
+    fn intern(&mut self) -> usize {
+        if let Some(&id) = self.ids.get(self.path.as_str()) {
+            return id;
+        }
+        let id = self.paths.len();
+        self.paths.push(self.path.clone());
+        self.ids.insert(self.path.clone(), id);
+        self.arrays.push(false);
+        self.objects.push(false);
+        id
+    }
+
+    /// The id of `dotted`, if some document holds it.
+    pub(super) fn id(&self, dotted: &str) -> Option<usize> {
+        self.ids.get(dotted).copied()
+    }
+
+    /// Whether `dotted`'s node is an array in some document.
+    pub(super) fn is_array(&self, dotted: &str) -> bool {
+        self.id(dotted).is_some_and(|id| self.arrays[id])
+    }
+
+    /// Whether path `id`'s node is an object in some document.
+    pub(super) fn is_object_id(&self, id: usize) -> bool {
+        self.objects[id]
+    }
+
+    /// The dotted paths of `found`.
+    #[cfg(test)]
+    pub(super) fn found_paths(&self) -> Vec<&str> {
+        self.found
+            .iter()
+            .map(|&id| self.paths[id].as_str())
+            .collect()
+    }
+}
+
 /// The envelope members checked against the row's columns, in the order
 /// of `Census::expected`.
 pub(super) const ENVELOPE_CHECKED: [&str; 3] = ["_id", "ts", "recv"];
@@ -43,13 +92,9 @@ pub(super) const ENVELOPE_CHECKED: [&str; 3] = ["_id", "ts", "recv"];
 /// Adds the paths of `doc` (a JSON object) to `census` (see the module
 /// docs of `columnar` for which paths count).
 pub(super) fn census(doc: &str, census: &mut Census) -> Result<(), serde_json::Error> {
+    census.path.clear();
     let mut deserializer = serde_json::Deserializer::from_str(doc);
-    Level {
-        prefix: "",
-        depth: 1,
-        census,
-    }
-    .deserialize(&mut deserializer)?;
+    Level { depth: 1, census }.deserialize(&mut deserializer)?;
     deserializer.end()
 }
 
@@ -60,21 +105,21 @@ enum Kind {
     Scalar,
 }
 
-/// The members of one object at `depth` (1: the document).
-struct Level<'p, 'c> {
-    prefix: &'p str,
+/// The members of one object at `depth` (1: the document), whose dotted
+/// path is `census.path` (empty for the document).
+struct Level<'c> {
     depth: usize,
     census: &'c mut Census,
 }
 
-impl<'de> DeserializeSeed<'de> for Level<'_, '_> {
+impl<'de> DeserializeSeed<'de> for Level<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for Level<'_, '_> {
+impl<'de> Visitor<'de> for Level<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -82,6 +127,7 @@ impl<'de> Visitor<'de> for Level<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let prefix_len = self.census.path.len();
         while let Some(name) = map.next_key_seed(Name)? {
             if self.depth == 1 && self.census.envelope_exact {
                 if let Some(at) = ENVELOPE_CHECKED.iter().position(|m| *m == name) {
@@ -100,47 +146,44 @@ impl<'de> Visitor<'de> for Level<'_, '_> {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            let dotted = if self.prefix.is_empty() {
-                name.into_owned()
-            } else {
-                format!("{}.{name}", self.prefix)
-            };
+            let path = &mut self.census.path;
+            path.truncate(prefix_len);
+            if prefix_len > 0 {
+                path.push('.');
+            }
+            path.push_str(&name);
+            let id = self.census.intern();
             let kind = map.next_value_seed(Member {
-                dotted: &dotted,
                 depth: self.depth,
                 census: self.census,
             })?;
             match kind {
-                Kind::Object => {
-                    self.census.objects.insert(dotted.clone());
-                }
-                Kind::Array => {
-                    self.census.arrays.insert(dotted.clone());
-                }
+                Kind::Object => self.census.objects[id] = true,
+                Kind::Array => self.census.arrays[id] = true,
                 Kind::Scalar => {}
             }
-            self.census.found.push(dotted);
+            self.census.found.push(id);
         }
+        self.census.path.truncate(prefix_len);
         Ok(())
     }
 }
 
-/// One member's value at `dotted` (depth `depth`): its kind, and for an
-/// object within the depth limit, its members.
-struct Member<'p, 'c> {
-    dotted: &'p str,
+/// One member's value at `census.path` (depth `depth`): its kind, and for
+/// an object within the depth limit, its members.
+struct Member<'c> {
     depth: usize,
     census: &'c mut Census,
 }
 
-impl<'de> DeserializeSeed<'de> for Member<'_, '_> {
+impl<'de> DeserializeSeed<'de> for Member<'_> {
     type Value = Kind;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Kind, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Member<'_, '_> {
+impl<'de> Visitor<'de> for Member<'_> {
     type Value = Kind;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -150,7 +193,6 @@ impl<'de> Visitor<'de> for Member<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Kind, A::Error> {
         if self.depth < MAX_FIELD_DEPTH {
             Level {
-                prefix: self.dotted,
                 depth: self.depth + 1,
                 census: self.census,
             }
@@ -234,8 +276,10 @@ impl Columns {
 /// from document to document (no allocation per row for scalar nodes).
 #[derive(Debug)]
 pub(super) struct Nodes {
-    texts: Vec<Vec<u8>>,
+    texts: Vec<String>,
     present: Vec<bool>,
+    /// Where a node that is not its own canonical text is re-serialized.
+    scratch: Vec<u8>,
     /// Per column, the byte range of its node's raw text in the document
     /// (for the document template); `None` when missing.
     pub spans: Vec<Option<(usize, usize)>>,
@@ -252,8 +296,9 @@ impl Nodes {
     /// Room for `columns` columns.
     pub(super) fn new(columns: usize) -> Self {
         Self {
-            texts: vec![Vec::new(); columns],
+            texts: vec![String::new(); columns],
             present: vec![false; columns],
+            scratch: Vec::new(),
             spans: vec![None; columns],
             envelope: [None; 5],
         }
@@ -264,8 +309,7 @@ impl Nodes {
         if !self.present[index] {
             return None;
         }
-        // Written by serde_json's serializer from a `&str` or a `Value`.
-        std::str::from_utf8(&self.texts[index]).ok()
+        Some(&self.texts[index])
     }
 }
 
@@ -336,10 +380,7 @@ impl<'de> Visitor<'de> for Extract<'_, '_> {
                 Some(Slot::Column(index)) => {
                     let raw: &'de RawValue = map.next_value()?;
                     let text = &mut self.nodes.texts[*index];
-                    text.clear();
-                    let mut node = serde_json::Deserializer::from_str(raw.get());
-                    Canonical { text }
-                        .deserialize(&mut node)
+                    canonical_into(raw.get(), text, &mut self.nodes.scratch)
                         .map_err(serde::de::Error::custom)?;
                     self.nodes.present[*index] = true;
                     self.nodes.spans[*index] = Some(span_of(self.base, raw));
@@ -380,6 +421,56 @@ impl<'de> Visitor<'de> for Extract<'_, '_> {
     }
     fn visit_unit<E>(self) -> Result<(), E> {
         Ok(())
+    }
+}
+
+/// Sets `text` to the canonical text of the node whose raw text (a value
+/// the parser accepted) is `raw`: `raw` itself where that is what
+/// serde_json writes back, else re-serialized through `scratch`.
+fn canonical_into(
+    raw: &str,
+    text: &mut String,
+    scratch: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
+    text.clear();
+    if is_canonical(raw) {
+        text.push_str(raw);
+        #[cfg(debug_assertions)]
+        {
+            scratch.clear();
+            let mut node = serde_json::Deserializer::from_str(raw);
+            Canonical { text: scratch }.deserialize(&mut node)?;
+            debug_assert_eq!(scratch.as_slice(), raw.as_bytes(), "canonical fast path");
+        }
+        return Ok(());
+    }
+    scratch.clear();
+    let mut node = serde_json::Deserializer::from_str(raw);
+    Canonical { text: scratch }.deserialize(&mut node)?;
+    // serde_json's serializer writes UTF-8 only.
+    text.push_str(std::str::from_utf8(scratch).map_err(serde::de::Error::custom)?);
+    Ok(())
+}
+
+/// Whether `raw`, a JSON value the parser accepted (no surrounding
+/// whitespace), is its own canonical text: a string without escapes (the
+/// parser refused raw control characters, so there is nothing for the
+/// serializer to escape), `true`, `false`, `null`, or an integer that
+/// parses as `u64`/`i64` (at most 19 digits, or `-` and at most 18, not
+/// `-0`, which parses as a double). Numbers with a fraction or exponent,
+/// escaped strings and containers are re-serialized.
+fn is_canonical(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    let all_digits = |digits: &[u8]| !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
+    match bytes.first() {
+        Some(b'"') => !bytes.contains(&b'\\'),
+        Some(b't' | b'f' | b'n') => true,
+        Some(b'-') => {
+            let digits = &bytes[1..];
+            digits.len() <= 18 && all_digits(digits) && digits != b"0"
+        }
+        Some(b'0'..=b'9') => bytes.len() <= 19 && all_digits(bytes),
+        _ => false,
     }
 }
 

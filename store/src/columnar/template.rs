@@ -28,7 +28,7 @@ pub(super) fn build(doc: &str, cuts: &[(usize, usize, usize)], out: &mut String)
         debug_assert!(at <= start && start <= end && end <= doc.len());
         out.push_str(&doc[at..start]);
         out.push(char::from(MARK_START));
-        out.push_str(&column.to_string());
+        push_decimal(column, out);
         out.push(char::from(MARK_END));
         at = end;
     }
@@ -82,9 +82,33 @@ pub(super) fn for_each_marker(template: &str, mut f: impl FnMut(usize)) {
     }
 }
 
+/// Appends `n` in decimal, without allocating (a marker per cut value).
+fn push_decimal(n: usize, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        // `rest % 10` is a digit.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
 /// Appends `text` as a JSON string (serde_json's escaping: the text the
 /// event builder writes for `type` and `app`).
 pub(super) fn push_json_string(text: &str, out: &mut String) {
+    // serde_json escapes only `"`, `\` and control characters: a text
+    // without them is written as it is, quoted (nearly every type and app).
+    let plain = !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+    if plain {
+        push_quoted(text, out);
+        return;
+    }
     // Serializing a `&str` into a String cannot fail.
     if let Ok(quoted) = serde_json::to_string(text) {
         out.push_str(&quoted);

@@ -1,7 +1,7 @@
 //! [`write_file`]: one partition's rows → one Parquet file (format in the
 //! module docs), published atomically.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,8 +17,8 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::StoreError;
-use crate::format_rfc3339_utc_ms;
-use crate::OBJECT_ID_BYTES;
+use crate::model::{rfc3339_utc_ms_ascii, RFC3339_UTC_MS_BYTES};
+use crate::{OBJECT_ID_BYTES, OBJECT_ID_HEX_CHARS};
 
 use super::json::{self, Census, Columns, Nodes};
 use super::template;
@@ -111,16 +111,14 @@ fn choose_field_columns(
     if max_columns == 0 {
         return Ok((Vec::new(), false));
     }
-    let mut census = Census {
-        envelope_exact: true,
-        ..Census::default()
-    };
-    // Per event type: its rows and, per dotted path, the rows holding it.
-    let mut per_type: HashMap<&str, (u64, HashMap<String, u64>)> = HashMap::new();
+    let mut census = Census::default();
+    census.envelope_exact = true;
+    // Per event type: its rows and, per path id, the rows holding it.
+    let mut per_type: HashMap<&str, (u64, Vec<u64>)> = HashMap::new();
     for row in rows {
         census.found.clear();
         if census.envelope_exact {
-            expect_envelope(&mut census, row);
+            expect_envelope(&mut census, &EnvelopeText::of(row));
         }
         json::census(&row.doc, &mut census).map_err(|e| not_an_object(path, row, e))?;
         if census.seen != 0b111 {
@@ -128,29 +126,27 @@ fn choose_field_columns(
         }
         let (type_rows, counts) = per_type.entry(row.event_type.as_str()).or_default();
         *type_rows += 1;
-        for dotted in census.found.drain(..) {
-            match counts.get_mut(dotted.as_str()) {
-                Some(n) => *n += 1,
-                None => {
-                    counts.insert(dotted, 1);
-                }
-            }
+        if counts.len() < census.paths.len() {
+            counts.resize(census.paths.len(), 0);
+        }
+        for &id in &census.found {
+            counts[id] += 1;
         }
     }
-    let mut totals: HashMap<&str, u64> = HashMap::new();
-    let mut qualified: HashSet<&str> = HashSet::new();
+    let mut totals = vec![0u64; census.paths.len()];
+    let mut qualified = vec![false; census.paths.len()];
     for (type_rows, counts) in per_type.values() {
-        for (dotted, n) in counts {
-            *totals.entry(dotted.as_str()).or_default() += n;
-            if n * 100 >= type_rows * FIELD_SHARE_PERCENT {
-                qualified.insert(dotted.as_str());
+        for (id, &n) in counts.iter().enumerate() {
+            totals[id] += n;
+            if n > 0 && n * 100 >= type_rows * FIELD_SHARE_PERCENT {
+                qualified[id] = true;
             }
         }
     }
-    let mut chosen: Vec<(&str, u64)> = qualified
-        .into_iter()
-        .filter(|dotted| !census.objects.contains(*dotted) && !below_array(dotted, &census.arrays))
-        .map(|dotted| (dotted, totals[dotted]))
+    let mut chosen: Vec<(&str, u64)> = (0..census.paths.len())
+        .filter(|&id| qualified[id] && !census.is_object_id(id))
+        .map(|id| (census.paths[id].as_str(), totals[id]))
+        .filter(|(dotted, _)| !below_array(dotted, &census))
         .collect();
     chosen.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     chosen.truncate(max_columns);
@@ -158,27 +154,56 @@ fn choose_field_columns(
     Ok((fields, census.envelope_exact))
 }
 
+/// The texts a row's `_id`, `ts` and `recv` columns give in a document
+/// (`None`: a time outside the RFC 3339 range, which no document holds),
+/// formatted once per row and without allocating.
+struct EnvelopeText {
+    id: [u8; OBJECT_ID_HEX_CHARS],
+    ts: Option<[u8; RFC3339_UTC_MS_BYTES]>,
+    recv: Option<[u8; RFC3339_UTC_MS_BYTES]>,
+}
+
+impl EnvelopeText {
+    fn of(row: &ColdRow) -> Self {
+        Self {
+            id: row.id.hex_bytes(),
+            ts: rfc3339_utc_ms_ascii(row.ts_ms),
+            recv: rfc3339_utc_ms_ascii(row.recv_ms),
+        }
+    }
+
+    /// Column `column`'s text (0 `_id`, 1 `ts`, 2 `recv`), unquoted.
+    fn get(&self, column: usize) -> Option<&str> {
+        let bytes: &[u8] = match column {
+            0 => &self.id,
+            1 => self.ts.as_ref()?,
+            2 => self.recv.as_ref()?,
+            _ => return None,
+        };
+        // Hex digits and RFC 3339 separators: ASCII.
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
 /// Sets the texts `row`'s document must hold for `_id`, `ts`, `recv`.
-fn expect_envelope(census: &mut Census, row: &ColdRow) {
+fn expect_envelope(census: &mut Census, texts: &EnvelopeText) {
     census.seen = 0;
-    let [id, ts, recv] = &mut census.expected;
-    id.clear();
-    id.push_str(&row.id.to_hex());
-    for (text, ms) in [(ts, row.ts_ms), (recv, row.recv_ms)] {
-        text.clear();
-        match format_rfc3339_utc_ms(ms) {
-            Some(formatted) => text.push_str(&formatted),
+    for (column, expected) in census.expected.iter_mut().enumerate() {
+        expected.clear();
+        match texts.get(column) {
+            Some(text) => expected.push_str(text),
             // No document holds an unformattable time: the check fails.
             None => census.envelope_exact = false,
         }
     }
 }
 
-/// Whether a strict prefix of `dotted` (by segments) is in `arrays`.
-fn below_array(dotted: &str, arrays: &HashSet<String>) -> bool {
+/// Whether a strict prefix of `dotted` (by segments) is an array in some
+/// document.
+fn below_array(dotted: &str, census: &Census) -> bool {
     dotted
         .match_indices('.')
-        .any(|(at, _)| arrays.contains(&dotted[..at]))
+        .any(|(at, _)| census.is_array(&dotted[..at]))
 }
 
 /// A member name usable as one segment of a dotted `FieldPath` (the query
@@ -394,7 +419,7 @@ fn row_group_batch(
         if whole_documents() {
             docs.append_value(&row.doc);
         } else {
-            docs.append_value(templates.template(row, &nodes));
+            docs.append_value(templates.template(row, &EnvelopeText::of(row), &nodes));
         }
         for (index, builder) in builders.iter_mut().enumerate() {
             match nodes.get(index) {
@@ -431,6 +456,7 @@ const FIRST_FIELD_COLUMN: usize = 7;
 /// buffers reused from row to row.
 #[derive(Default)]
 struct Templates {
+    /// `(start, end, column)`: the document's byte ranges to cut.
     cuts: Vec<(usize, usize, usize)>,
     rendered: String,
     template: String,
@@ -442,7 +468,7 @@ impl Templates {
     /// (from `json::extract`): a value is cut out only where its raw text
     /// is exactly what the column renders, and the template is the whole
     /// document if expanding it would not give the document back.
-    fn template(&mut self, row: &ColdRow, nodes: &Nodes) -> &str {
+    fn template(&mut self, row: &ColdRow, texts: &EnvelopeText, nodes: &Nodes) -> &str {
         self.cuts.clear();
         let spans = nodes.envelope.iter().copied().enumerate();
         let fields = nodes
@@ -456,7 +482,7 @@ impl Templates {
                 continue;
             };
             self.rendered.clear();
-            let same = render_row_value(row, nodes, column, &mut self.rendered).is_ok()
+            let same = render_row_value(row, texts, nodes, column, &mut self.rendered).is_ok()
                 && row.doc.get(start..end) == Some(self.rendered.as_str());
             if same {
                 self.cuts.push((start, end, column));
@@ -465,9 +491,18 @@ impl Templates {
         self.cuts.sort_unstable();
         self.template.clear();
         template::build(&row.doc, &self.cuts, &mut self.template);
+        // The check reads each marker back as a reader does and puts the
+        // cut text there: each cut was compared with its column's rendering
+        // above, so this proves the markers and the text between them.
         self.check.clear();
+        let cuts = &self.cuts;
         let expanded = template::expand(&self.template, &mut self.check, |column, out| {
-            render_row_value(row, nodes, column, out)
+            let &(start, end, _) = cuts
+                .iter()
+                .find(|cut| cut.2 == column)
+                .ok_or("a marker names no cut column")?;
+            out.push_str(&row.doc[start..end]);
+            Ok(())
         });
         if expanded.is_err() || self.check != row.doc {
             // Never expected (the cuts are the document's own slices, each
@@ -484,16 +519,15 @@ impl Templates {
 /// writer's side of `exec`'s expansion: the same texts from the row).
 fn render_row_value(
     row: &ColdRow,
+    texts: &EnvelopeText,
     nodes: &Nodes,
     column: usize,
     out: &mut String,
 ) -> Result<(), String> {
     match column {
-        0 => template::push_quoted(&row.id.to_hex(), out),
-        1 | 2 => {
-            let ms = if column == 1 { row.ts_ms } else { row.recv_ms };
-            let text = format_rfc3339_utc_ms(ms).ok_or("time out of range")?;
-            template::push_quoted(&text, out);
+        0..=2 => {
+            let text = texts.get(column).ok_or("time out of range")?;
+            template::push_quoted(text, out);
         }
         3 => template::push_json_string(&row.event_type, out),
         4 => template::push_json_string(row.app.as_deref().ok_or("no app")?, out),

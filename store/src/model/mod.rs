@@ -11,3 +11,5 @@ pub use doc::{
     FIELD_TS, FIELD_TS_RAW, FIELD_TYPE,
 };
 pub use time::{format_rfc3339_utc_ms, parse_rfc3339_ms, RFC3339_MAX_MS, RFC3339_MIN_MS};
+// The columnar writer renders `ts`/`recv` per row without allocating.
+pub(crate) use time::{rfc3339_utc_ms_ascii, RFC3339_UTC_MS_BYTES};
