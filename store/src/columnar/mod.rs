@@ -74,8 +74,9 @@
 //! the dictionary columns (none for `_id`, `ts`, `recv`, `doc`; `ts` and
 //! `recv` are delta-encoded, `_id` byte-stream-split), row groups of [`ROW_GROUP_ROWS`] rows
 //! (or fewer holding [`ROW_GROUP_DOC_BYTES`] of documents), page
-//! statistics and the page index on (the per row group min/max of `ts` and
-//! `_id` are what prunes). Key-value metadata: `helios.format` = `"2"`,
+//! statistics and the page index on for `_id`, `ts` and `recv` only (the
+//! per row group min/max of `ts` and `_id` are what prunes; files written
+//! before 2026-12 have statistics on every column, which readers ignore). Key-value metadata: `helios.format` = `"2"`,
 //! `helios.field_columns` = a JSON array of the field columns' dotted
 //! paths, in column order; `helios.envelope_columns` = `"exact"` when the
 //! writer checked that every document's `_id`, `ts` and `recv` are the

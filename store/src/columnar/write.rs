@@ -261,7 +261,8 @@ fn properties(
         .set_compression(Compression::ZSTD(level))
         .set_dictionary_enabled(true)
         .set_max_row_group_size(options.row_group_rows)
-        .set_statistics_enabled(EnabledStatistics::Page)
+        // Statistics only where a reader prunes by them (below).
+        .set_statistics_enabled(EnabledStatistics::None)
         .set_key_value_metadata(Some(vec![
             KeyValue::new(
                 META_FORMAT.to_owned(),
@@ -283,6 +284,13 @@ fn properties(
                 .to_owned(),
             ),
         ]));
+    // Readers skip row groups (and pages) by `ts` and `_id` ranges; `recv`
+    // is as cheap (integers). Min/max of the other columns, every template
+    // and field text compared per row, were pure cost: nothing reads them.
+    for column in [COL_ID, COL_TS, COL_RECV] {
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::Page);
+    }
     // Unique per row: a dictionary would only be built and dropped.
     for column in [COL_ID, COL_TS, COL_RECV, COL_DOC] {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
