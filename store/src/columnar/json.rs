@@ -36,6 +36,13 @@ pub(super) struct Census {
     /// The dotted path of the member being visited (a buffer reused from
     /// member to member).
     path: String,
+    /// The path id of each member visit of the previous document, in
+    /// visiting order: documents of a stream mostly share their shape, so
+    /// comparing with the previous document's path at the same visit
+    /// replaces hashing the path.
+    shape: Vec<usize>,
+    /// Members visited so far in this document.
+    visits: usize,
     /// The text `_id`, `ts` and `recv` must have in the document (set by
     /// the caller per document, see [`ENVELOPE_CHECKED`]).
     pub expected: [String; 3],
@@ -47,11 +54,28 @@ pub(super) struct Census {
 }
 
 impl Census {
-    /// The id of the path in `self.path`, interning it when new.
-    fn intern(&mut self) -> usize {
-        if let Some(&id) = self.ids.get(self.path.as_str()) {
-            return id;
+    /// The id of the path in `self.path` (the document's next member
+    /// visit), interning it when new.
+    fn visit(&mut self) -> usize {
+        let visit = self.visits;
+        self.visits += 1;
+        if let Some(&id) = self.shape.get(visit) {
+            if self.paths[id] == self.path {
+                return id;
+            }
         }
+        let id = match self.ids.get(self.path.as_str()) {
+            Some(&id) => id,
+            None => self.intern(),
+        };
+        match self.shape.get_mut(visit) {
+            Some(slot) => *slot = id,
+            None => self.shape.push(id),
+        }
+        id
+    }
+
+    fn intern(&mut self) -> usize {
         let id = self.paths.len();
         self.paths.push(self.path.clone());
         self.ids.insert(self.path.clone(), id);
@@ -93,6 +117,7 @@ pub(super) const ENVELOPE_CHECKED: [&str; 3] = ["_id", "ts", "recv"];
 /// docs of `columnar` for which paths count).
 pub(super) fn census(doc: &str, census: &mut Census) -> Result<(), serde_json::Error> {
     census.path.clear();
+    census.visits = 0;
     let mut deserializer = serde_json::Deserializer::from_str(doc);
     Level { depth: 1, census }.deserialize(&mut deserializer)?;
     deserializer.end()
@@ -152,7 +177,7 @@ impl<'de> Visitor<'de> for Level<'_> {
                 path.push('.');
             }
             path.push_str(&name);
-            let id = self.census.intern();
+            let id = self.census.visit();
             let kind = map.next_value_seed(Member {
                 depth: self.depth,
                 census: self.census,
@@ -228,48 +253,68 @@ impl<'de> Visitor<'de> for Member<'_> {
     }
 }
 
-/// The field columns as a tree of member names, for [`extract`].
-#[derive(Debug, Default)]
+/// The field columns as a tree of member names, for [`extract`]: level 0
+/// is the document's own object, [`Slot::Inner`] names a deeper level.
+#[derive(Debug)]
 pub(super) struct Columns {
-    children: HashMap<String, Slot>,
+    levels: Vec<HashMap<String, Slot>>,
+    /// Unique per tree: a [`Nodes`] keeps lookups of one tree only.
+    serial: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
     /// The node here is column `n`'s value.
     Column(usize),
-    /// Columns lie below.
-    Inner(Columns),
+    /// Columns lie below, in level `n`.
+    Inner(usize),
 }
 
 impl Columns {
     /// The tree of `paths` (dotted; none a prefix of another, which the
     /// field column rule guarantees: an object node is never a column).
     pub(super) fn new(paths: &[String]) -> Self {
-        let mut root = Columns::default();
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut levels = vec![HashMap::new()];
         for (index, dotted) in paths.iter().enumerate() {
             let segments: Vec<&str> = dotted.split('.').collect();
-            let mut level = &mut root;
+            let mut level = 0;
             for (at, segment) in segments.iter().enumerate() {
                 let last = at + 1 == segments.len();
-                let slot = level
-                    .children
-                    .entry((*segment).to_owned())
-                    .or_insert_with(|| {
-                        if last {
+                let slot = match levels[level].get(*segment) {
+                    Some(&slot) => slot,
+                    None => {
+                        let slot = if last {
                             Slot::Column(index)
                         } else {
-                            Slot::Inner(Columns::default())
-                        }
-                    });
+                            levels.push(HashMap::new());
+                            Slot::Inner(levels.len() - 1)
+                        };
+                        levels[level].insert((*segment).to_owned(), slot);
+                        slot
+                    }
+                };
                 match slot {
                     Slot::Inner(next) if !last => level = next,
                     _ => break,
                 }
             }
         }
-        root
+        Self {
+            levels,
+            serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
     }
+}
+
+/// What a member at some level of the tree is to [`extract`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Slot(Slot),
+    /// A top-level envelope member, at this index of [`TEMPLATE_ENVELOPE`].
+    Envelope(usize),
+    /// Neither: skipped.
+    Skip,
 }
 
 /// The canonical texts of one document's column nodes, in buffers reused
@@ -280,6 +325,14 @@ pub(super) struct Nodes {
     present: Vec<bool>,
     /// Where a node that is not its own canonical text is re-serialized.
     scratch: Vec<u8>,
+    /// Per member visit of the previous document, in visiting order: the
+    /// level, the member name and what it was (documents of a stream
+    /// mostly share their shape: a comparison replaces hashing the name).
+    shape: Vec<(usize, String, Found)>,
+    /// Members visited so far in this document.
+    visits: usize,
+    /// `Columns::serial` of the tree `shape` was built from.
+    shape_of: Option<u64>,
     /// Per column, the byte range of its node's raw text in the document
     /// (for the document template); `None` when missing.
     pub spans: Vec<Option<(usize, usize)>>,
@@ -299,6 +352,9 @@ impl Nodes {
             texts: vec![String::new(); columns],
             present: vec![false; columns],
             scratch: Vec::new(),
+            shape: Vec::new(),
+            visits: 0,
+            shape_of: None,
             spans: vec![None; columns],
             envelope: [None; 5],
         }
@@ -310,6 +366,37 @@ impl Nodes {
             return None;
         }
         Some(&self.texts[index])
+    }
+
+    /// What member `name` at `level` of `columns` is, for the document's
+    /// next member visit.
+    fn resolve(&mut self, columns: &Columns, level: usize, name: &str) -> Found {
+        let visit = self.visits;
+        self.visits += 1;
+        if let Some((seen_level, seen_name, found)) = self.shape.get(visit) {
+            if *seen_level == level && seen_name == name {
+                return *found;
+            }
+        }
+        let found = match columns.levels[level].get(name) {
+            Some(&slot) => Found::Slot(slot),
+            // Envelope members are never field columns (the writer's rule).
+            None if level == 0 => TEMPLATE_ENVELOPE
+                .iter()
+                .position(|m| *m == name)
+                .map_or(Found::Skip, Found::Envelope),
+            None => Found::Skip,
+        };
+        match self.shape.get_mut(visit) {
+            Some(entry) => {
+                entry.0 = level;
+                entry.1.clear();
+                entry.1.push_str(name);
+                entry.2 = found;
+            }
+            None => self.shape.push((level, name.to_owned(), found)),
+        }
+        found
     }
 }
 
@@ -323,12 +410,17 @@ pub(super) fn extract(
     nodes.present.iter_mut().for_each(|p| *p = false);
     nodes.spans.iter_mut().for_each(|s| *s = None);
     nodes.envelope = [None; 5];
+    nodes.visits = 0;
+    if nodes.shape_of != Some(columns.serial) {
+        nodes.shape.clear();
+        nodes.shape_of = Some(columns.serial);
+    }
     let mut deserializer = serde_json::Deserializer::from_str(doc);
     Extract {
         columns,
         nodes,
         base: doc.as_ptr() as usize,
-        root: true,
+        level: 0,
     }
     .deserialize(&mut deserializer)?;
     deserializer.end()
@@ -340,8 +432,8 @@ struct Extract<'t, 'o> {
     /// Address of the document's first byte: a raw value's offset is its
     /// address minus this (raw values borrow from the document).
     base: usize,
-    /// Whether this is the document's own object (envelope members).
-    root: bool,
+    /// The level of `columns` this object is at (0: the document's own).
+    level: usize,
 }
 
 /// The byte range in the document (starting at address `base`) of a raw
@@ -367,31 +459,26 @@ impl<'de> Visitor<'de> for Extract<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(name) = map.next_key_seed(Name)? {
-            let slot = self.columns.children.get(name.as_ref());
-            // Envelope members are never field columns (the writer's rule).
-            if self.root && slot.is_none() {
-                if let Some(at) = TEMPLATE_ENVELOPE.iter().position(|m| *m == name) {
+            match self.nodes.resolve(self.columns, self.level, &name) {
+                Found::Envelope(at) => {
                     let raw: &'de RawValue = map.next_value()?;
                     self.nodes.envelope[at] = Some(span_of(self.base, raw));
-                    continue;
                 }
-            }
-            match slot {
-                Some(Slot::Column(index)) => {
+                Found::Slot(Slot::Column(index)) => {
                     let raw: &'de RawValue = map.next_value()?;
-                    let text = &mut self.nodes.texts[*index];
+                    let text = &mut self.nodes.texts[index];
                     canonical_into(raw.get(), text, &mut self.nodes.scratch)
                         .map_err(serde::de::Error::custom)?;
-                    self.nodes.present[*index] = true;
-                    self.nodes.spans[*index] = Some(span_of(self.base, raw));
+                    self.nodes.present[index] = true;
+                    self.nodes.spans[index] = Some(span_of(self.base, raw));
                 }
-                Some(Slot::Inner(columns)) => map.next_value_seed(Extract {
-                    columns,
+                Found::Slot(Slot::Inner(level)) => map.next_value_seed(Extract {
+                    columns: self.columns,
                     nodes: &mut *self.nodes,
                     base: self.base,
-                    root: false,
+                    level,
                 })?,
-                None => {
+                Found::Skip => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }

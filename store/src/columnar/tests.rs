@@ -807,6 +807,23 @@ fn extraction_matches_the_value_walk() {
             );
         }
     }
+    // The same `Nodes` with another tree (its remembered lookups are the
+    // first tree's): the other tree's answers.
+    let reversed: Vec<String> = paths.iter().rev().cloned().collect();
+    let other = super::json::Columns::new(&reversed);
+    for row in &rows[..20] {
+        super::json::extract(&row.doc, &other, &mut out).unwrap();
+        let doc: Value = serde_json::from_str(&row.doc).unwrap();
+        for (index, dotted) in reversed.iter().enumerate() {
+            let segments: Vec<&str> = dotted.split('.').collect();
+            assert_eq!(
+                out.get(index).map(str::to_owned),
+                group_node(&doc, &segments).map(node_key),
+                "{dotted} in {}",
+                row.doc
+            );
+        }
+    }
     let mut census = super::json::Census::default();
     super::json::census(&rows[rows.len() - 3].doc, &mut census).unwrap();
     let mut found = census.found_paths();
