@@ -42,15 +42,16 @@ pub(super) fn expand<F>(template: &str, out: &mut String, mut value: F) -> Resul
 where
     F: FnMut(usize, &mut String) -> Result<(), String>,
 {
-    let bytes = template.as_bytes();
+    // `str::find` of a char searches with memchr: the text between markers
+    // is most of a template, and every document read (and written) is
+    // scanned here.
     let mut at = 0;
-    while let Some(offset) = bytes[at..].iter().position(|&b| b == MARK_START) {
+    while let Some(offset) = template[at..].find(char::from(MARK_START)) {
         let start = at + offset;
         out.push_str(&template[at..start]);
         let digits_at = start + 1;
-        let end = bytes[digits_at..]
-            .iter()
-            .position(|&b| b == MARK_END)
+        let end = template[digits_at..]
+            .find(char::from(MARK_END))
             .map(|n| digits_at + n)
             .ok_or_else(|| "a template marker is not closed".to_owned())?;
         let column: usize = template[digits_at..end]
