@@ -41,8 +41,9 @@
 //! (so `1.50`, `1e3` or an escaped string stay in the template: their
 //! canonical text differs). `host` and `doc` are never named. Reading a
 //! document expands its template with the row's values of the columns it
-//! names (and reads only those columns); the writer expands every template
-//! it builds and keeps the whole document instead if that ever differed.
+//! names (and reads only those columns); the writer checks that every
+//! template it builds expands to its document (`template`) and keeps the
+//! whole document instead where it would not.
 //! Documents read back byte for byte: big integers, `-0`, long decimals,
 //! escapes, member order and whitespace as acknowledged.
 //!

@@ -9,10 +9,12 @@
 //! Writing ([`build`], from `write`) substitutes a value only where the
 //! document's raw slice equals the text the column renders for the row
 //! (`write::render_row_value`); reading ([`expand`], from `exec`'s
-//! `Render`, the same texts from the read columns) puts them back. The writer expands every template it
-//! builds and compares it with the document (the template is the whole
-//! document, without markers, if that ever differs), so reading gives
-//! the exact stored bytes: big integers, `-0`, escapes, member order.
+//! `Render`, the same texts from the read columns) puts them back. The
+//! writer checks that every template it builds expands to its document
+//! (its cuts are disjoint and the document holds no marker byte; debug
+//! builds expand it and compare), and stores the whole document, without
+//! markers, where that fails, so reading gives the exact stored bytes: big
+//! integers, `-0`, escapes, member order.
 
 /// First byte of a marker.
 pub(super) const MARK_START: u8 = 0x01;
