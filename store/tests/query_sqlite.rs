@@ -479,6 +479,48 @@ fn tail_applies_the_filter_and_moves_past_events_it_skips() {
 }
 
 #[test]
+fn a_tail_poll_stopped_by_its_scan_bound_says_it_is_behind_until_it_reaches_the_newest() {
+    use helios_store::sqlite::MAX_TAIL_SCAN_ROWS;
+    let mut store = Store::with(vec![event(0, 0, json!({"type": "t"}))]);
+    let queries = store.queries();
+    let wanted = |after| TailRequest {
+        types: vec!["rare".to_owned()],
+        filter: None,
+        after,
+        limit: 10,
+    };
+    let start = queries.tail(&wanted(None)).unwrap();
+    assert!(!start.behind);
+    // More new rows than one poll scans, none of the wanted type but the last.
+    let rows = u32::try_from(MAX_TAIL_SCAN_ROWS).unwrap() * 2 + 5;
+    let batch: Vec<EventDoc> = (1..=rows)
+        .map(|n| {
+            event(
+                n,
+                0,
+                json!({"type": if n == rows { "rare" } else { "busy" }}),
+            )
+        })
+        .collect();
+    for chunk in batch.chunks(4_000) {
+        store.add(chunk.to_vec());
+    }
+    let mut cursor = start.next;
+    let mut polls = Vec::new();
+    loop {
+        let page = queries.tail(&wanted(Some(cursor))).unwrap();
+        polls.push((page.events.len(), page.behind));
+        cursor = page.next;
+        if !page.behind {
+            break;
+        }
+    }
+    // Two polls stop at the scan bound with nothing to show, saying so;
+    // the third reaches the newest row and finds the wanted event.
+    assert_eq!(polls, vec![(0, true), (0, true), (1, false)]);
+}
+
+#[test]
 fn tail_refuses_a_malformed_cursor_as_a_client_error() {
     let error = shop()
         .queries()

@@ -789,6 +789,7 @@ impl QueryBackend for MongoQueries {
                 return Ok(TailPage {
                     events: Vec::new(),
                     next: TailCursor(start.token()),
+                    behind: false,
                 });
             }
         };
@@ -820,9 +821,13 @@ impl QueryBackend for MongoQueries {
             events.push(found);
         }
         position.trim();
+        // The find itself has no scan bound here: a full page is the only
+        // sign that more is waiting.
+        let behind = events.len() >= limit && limit > 0;
         Ok(TailPage {
             events,
             next: TailCursor(position.token()),
+            behind,
         })
     }
 

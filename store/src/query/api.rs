@@ -287,6 +287,10 @@ pub struct TailPage {
     pub events: Vec<Hit>,
     /// Poll again from here (always set, even when `events` is empty).
     pub next: TailCursor,
+    /// The poll stopped before the newest stored event (a full page, or a
+    /// scan bound reached by a filter that matched few rows): poll again at
+    /// once, or a filtered tail falls behind a fast store for good.
+    pub behind: bool,
 }
 
 /// The query back end of one store. Synchronous and blocking: call it from
