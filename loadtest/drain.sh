@@ -4,6 +4,11 @@
 #
 #   loadtest/drain.sh sqlite|mockupdb [EVENTS]     (default 1000000)
 #
+# DRAIN_TS=one (default): every event has the reference event's one `ts`.
+# DRAIN_TS=sorted|random: `ts` spread over a day a week back, posted in
+# time order or shuffled (loadtest/post_spread.py), to compare how the
+# store takes events out of time order (issue 22).
+#
 # 1. Build the backlog: a collector whose store is unreachable (a relay to a
 #    closed port, so every flush fails and the journal keeps everything)
 #    takes EVENTS reference events (../shared/bench/batch100.json, 100 per
@@ -21,7 +26,9 @@ PORT=18207
 CORES=${HELIOS_CORES:-2}
 REQUESTS=$((EVENTS / 100))
 
-cargo build --release -q -p helios-ingest --bin helios-collector -p helios-loadgen
+# One package per build: `--bin` would apply to every package named.
+cargo build --release -q -p helios-ingest --bin helios-collector
+cargo build --release -q -p helios-loadgen --bin helios-loadgen
 BIN=target/release/helios-collector
 LOADGEN=target/release/helios-loadgen
 
@@ -62,8 +69,13 @@ esac
 
 echo "== backlog: $EVENTS events into a collector whose store is down"
 start --store http://127.0.0.1:9
-"$LOADGEN" --url "http://127.0.0.1:$PORT/v1/events" --connections 16 --requests "$REQUESTS" \
-  --body-file "$BENCH/batch100.json" --json > "$WORK/load.json" 2>/dev/null
+DRAIN_TS=${DRAIN_TS:-one}
+if [ "$DRAIN_TS" = one ]; then
+  "$LOADGEN" --url "http://127.0.0.1:$PORT/v1/events" --connections 16 --requests "$REQUESTS" \
+    --body-file "$BENCH/batch100.json" --json > "$WORK/load.json" 2>/dev/null
+else
+  python3 loadtest/post_spread.py "http://127.0.0.1:$PORT/v1/events" "$EVENTS" "$DRAIN_TS" "$BENCH/event.json"
+fi
 kill -TERM "$HPID"; wait "$HPID" || true; HPID=
 du -sh "$WORK/data/journal" | awk '{print "journal on disk: " $1}'
 
@@ -84,3 +96,4 @@ awk -v t="$CPU_TICKS" -v hz="$TICKS_PER_S" -v n="$EVENTS" \
   'BEGIN {s=t/hz; printf "collector CPU during the drain: %.1f s = %.2f us/event\n", s, s*1e6/n}'
 awk -v a="$T0" -v b="$T1" -v n="$EVENTS" -v k="$KIND" -v c="$CORES" \
   'BEGIN {d=b-a; printf "%s: drained %d events in %.1f s = %.0f events/s (collector --cores %d, start and recovery included)\n", k, n, d, n/d, c}'
+echo "ts: $DRAIN_TS"
