@@ -318,41 +318,40 @@ impl Compactor {
                  WHERE ts >= ?1 AND ts < ?2 AND seq < ?3 ORDER BY ts, _id LIMIT ?4",
             )
             .map_err(|e| self.sql_error(context, e))?;
-        let rows = statement
-            .query_map(
-                params![partition_start_ms, partition_end_ms, seq_bound, limit],
-                |row| {
-                    let id: Vec<u8> = row.get(0)?;
-                    Ok((
-                        id,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, Option<String>>(4)?,
-                        row.get::<_, Option<String>>(5)?,
-                        row.get::<_, String>(6)?,
-                    ))
-                },
-            )
+        let mut rows = statement
+            .query(params![
+                partition_start_ms,
+                partition_end_ms,
+                seq_bound,
+                limit
+            ])
             .map_err(|e| self.sql_error(context, e))?;
         let mut cold = Vec::new();
-        for row in rows {
-            let (id, event_type, ts_ms, recv_ms, app, host, doc) =
-                row.map_err(|e| self.sql_error(context, e))?;
-            let id = ObjectId::from_slice(&id).map_err(|error| StoreError::Compaction {
+        // Straight from the row into a `ColdRow`: the id is read in place
+        // (no buffer per row), the texts once.
+        while let Some(row) = rows.next().map_err(|e| self.sql_error(context, e))? {
+            let id = row
+                .get_ref(0)
+                .and_then(|value| Ok(value.as_blob()?))
+                .map_err(|e| self.sql_error(context, e))?;
+            let id = ObjectId::from_slice(id).map_err(|error| StoreError::Compaction {
                 path: self.db_path.clone(),
                 context: format!("an `_id` of {} bytes in the hot tier", id.len()),
                 source: Box::new(error),
             })?;
-            cold.push(ColdRow {
-                id,
-                ts_ms,
-                recv_ms,
-                event_type,
-                app,
-                host,
-                doc,
-            });
+            let cold_row = (|| {
+                Ok::<_, rusqlite::Error>(ColdRow {
+                    id,
+                    event_type: row.get(1)?,
+                    ts_ms: row.get(2)?,
+                    recv_ms: row.get(3)?,
+                    app: row.get(4)?,
+                    host: row.get(5)?,
+                    doc: row.get(6)?,
+                })
+            })()
+            .map_err(|e| self.sql_error(context, e))?;
+            cold.push(cold_row);
         }
         debug_assert!(!cold.is_empty(), "the first row was found above");
         Ok(Some(Step {
