@@ -12,4 +12,5 @@ pub use doc::{
 };
 pub use time::{format_rfc3339_utc_ms, parse_rfc3339_ms, RFC3339_MAX_MS, RFC3339_MIN_MS};
 // The columnar writer renders `ts`/`recv` per row without allocating.
+#[cfg(feature = "sqlite")]
 pub(crate) use time::{rfc3339_utc_ms_ascii, RFC3339_UTC_MS_BYTES};
