@@ -88,6 +88,8 @@ while :; do
   sleep 0.2
 done
 T1=$(date +%s.%N)
+COMPACTED=$(metric helios_compacted_events_total || echo 0)
+echo "compacted into columnar files during the drain: ${COMPACTED:-0} events"
 # The collector's own CPU for the drain (recovery, journal reads, document
 # building, the store client): separates Helios's cost from the server's.
 CPU_TICKS=$(awk '{print $14 + $15}' /proc/$HPID/stat)
