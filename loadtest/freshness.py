@@ -124,7 +124,8 @@ def main() -> int:
         figures = result[name]
         if figures:
             print(
-                f"{name[:-3]:>5}: p50 {figures['p50']:.1f} ms  p99 {figures['p99']:.1f} ms  "
+                f"{name[:-3]:>5}: p50 {figures['p50']:.1f} ms  p90 {figures['p90']:.1f} ms  "
+                f"p99 {figures['p99']:.1f} ms  "
                 f"max {figures['max']:.1f} ms  (after the ack)"
             )
     if missing:
@@ -136,6 +137,7 @@ def main() -> int:
 def summary(values: list[float]) -> dict[str, float]:
     return {
         "p50": statistics.median(values),
+        "p90": percentile(values, 0.90),
         "p99": percentile(values, 0.99),
         "max": max(values),
     }
