@@ -62,6 +62,17 @@ pub const DEFAULT_STORE_HOT_MINUTES: u64 = 5;
 pub const MAX_STORE_PARTITION_MINUTES: u64 = 7 * 24 * 60;
 /// Longest `--store-hot-minutes` and `--store-late-hold-minutes`: a week.
 pub const MAX_STORE_HOT_MINUTES: u64 = 7 * 24 * 60;
+/// Top-level members the embedded store keeps in columns of their own:
+/// `--store-column-fields` cannot name them (or paths inside them).
+const STORE_ENVELOPE_MEMBERS: [&str; 6] = [
+    helios_store::FIELD_ID,
+    helios_store::FIELD_TYPE,
+    helios_store::FIELD_TS,
+    helios_store::FIELD_RECV,
+    helios_store::FIELD_APP,
+    helios_store::FIELD_TS_RAW,
+];
+
 /// Default for `--store-late-hold-minutes`.
 pub const DEFAULT_STORE_LATE_HOLD_MINUTES: u64 = 60;
 /// Default for `--store-compact-every-ms`.
@@ -297,6 +308,13 @@ pub struct Cli {
     /// the oldest has waited this long, minutes [default: 60].
     #[arg(long, env = "HELIOS_STORE_LATE_HOLD_MINUTES")]
     pub store_late_hold_minutes: Option<u64>,
+    /// Embedded store: dotted field paths to keep as columns of every
+    /// columnar file that holds them, however rare (fast top values and
+    /// filters on them), comma-separated, e.g. `user,order.country`
+    /// [default: none; fields in at least half of a type's events are
+    /// columns anyway].
+    #[arg(long, env = "HELIOS_STORE_COLUMN_FIELDS", value_delimiter = ',')]
+    pub store_column_fields: Option<Vec<String>>,
     /// Bound on the dead-letter file, bytes [default: 1 GiB]. When full,
     /// events the store refuses are held (ingest backs up to 503) rather
     /// than dropped.
@@ -441,6 +459,7 @@ struct FileConfig {
     store_compact_every_ms: Option<u64>,
     store_max_events_per_file: Option<usize>,
     store_late_hold_minutes: Option<u64>,
+    store_column_fields: Option<Vec<String>>,
     dead_letter_max_bytes: Option<u64>,
     upstream_api_key: Option<String>,
     upstream_ca_file: Option<PathBuf>,
@@ -541,6 +560,8 @@ pub struct Config {
     pub store_max_events_per_file: usize,
     /// See [`Cli::store_late_hold_minutes`].
     pub store_late_hold_minutes: u64,
+    /// See [`Cli::store_column_fields`].
+    pub store_column_fields: Vec<String>,
     /// See [`Cli::dead_letter_max_bytes`].
     pub dead_letter_max_bytes: u64,
     /// See [`Cli::upstream_api_key`].
@@ -744,6 +765,14 @@ impl Config {
                 .store_late_hold_minutes
                 .or(file.store_late_hold_minutes)
                 .unwrap_or(DEFAULT_STORE_LATE_HOLD_MINUTES),
+            store_column_fields: cli
+                .store_column_fields
+                .or(file.store_column_fields)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|field| field.trim().to_owned())
+                .filter(|field| !field.is_empty())
+                .collect(),
             dead_letter_max_bytes: cli
                 .dead_letter_max_bytes
                 .or(file.dead_letter_max_bytes)
@@ -819,7 +848,10 @@ impl Config {
             late_hold_ms: i64::try_from(self.store_late_hold_minutes)
                 .unwrap_or(i64::MAX)
                 .saturating_mul(MINUTE_MS),
-            ..helios_store::sqlite::CompactOptions::default()
+            write: helios_store::columnar::WriteOptions {
+                pinned_fields: self.store_column_fields.clone(),
+                ..helios_store::columnar::WriteOptions::default()
+            },
         }
     }
 
@@ -873,6 +905,22 @@ impl Config {
             self.store_max_events_per_file >= 1,
             "--store-max-events-per-file must be at least 1"
         );
+        anyhow::ensure!(
+            self.store_column_fields.len() <= helios_store::columnar::MAX_FIELD_COLUMNS,
+            "--store-column-fields names {} fields; a file has at most {} field columns",
+            self.store_column_fields.len(),
+            helios_store::columnar::MAX_FIELD_COLUMNS
+        );
+        for field in &self.store_column_fields {
+            helios_store::query::FieldPath::parse(field)
+                .map_err(|error| anyhow::anyhow!("--store-column-fields: `{field}`: {error}"))?;
+            let first = field.split('.').next().unwrap_or_default();
+            anyhow::ensure!(
+                !STORE_ENVELOPE_MEMBERS.contains(&first),
+                "--store-column-fields: `{field}` is (inside) the envelope member `{first}`, \
+                 which has a column of its own"
+            );
+        }
         // Secure by default (DESIGN §3): nothing unauthenticated is exposed
         // beyond this machine unless asked for in so many words.
         anyhow::ensure!(
@@ -1314,6 +1362,43 @@ mod tests {
         let c = Config::resolve(cli(&["--config", file, "--flusher-priority", "nice"])).unwrap();
         assert_eq!(c.flusher_priority, FlusherPriority::Nice, "the flag wins");
         assert!(Cli::try_parse_from(["helios-collector", "--flusher-priority", "rt"]).is_err());
+    }
+
+    #[test]
+    fn pinned_column_fields_come_from_the_flag_or_the_file_and_reach_the_compactor() {
+        let c = Config::resolve(cli(&["--store-column-fields", "user, order.country"])).unwrap();
+        assert_eq!(
+            c.compact_options().write.pinned_fields,
+            ["user", "order.country"]
+        );
+        assert!(Config::resolve(cli(&[]))
+            .unwrap()
+            .compact_options()
+            .write
+            .pinned_fields
+            .is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("helios.toml");
+        std::fs::write(&path, "store_column_fields = [\"user\"]\n").unwrap();
+        let c = Config::resolve(cli(&["--config", path.to_str().unwrap()])).unwrap();
+        assert_eq!(c.store_column_fields, ["user"]);
+    }
+
+    #[test]
+    fn pinned_column_fields_that_cannot_be_columns_are_refused_at_start() {
+        for (fields, says) in [
+            ("a..b", "`a..b`"),
+            ("type", "envelope member `type`"),
+            ("ts.x", "envelope member `ts`"),
+        ] {
+            let error = refused(&["--store-column-fields", fields]);
+            assert!(error.contains(says), "{fields}: {error}");
+        }
+        let many: Vec<String> = (0..=helios_store::columnar::MAX_FIELD_COLUMNS)
+            .map(|n| format!("f{n}"))
+            .collect();
+        let error = refused(&["--store-column-fields", &many.join(",")]);
+        assert!(error.contains("at most"), "{error}");
     }
 
     #[test]

@@ -375,3 +375,38 @@ fn top_values_and_field_names_say_whether_the_field_is_a_column_of_every_file_re
     assert_eq!(column_of("plan"), Some(Some(true)));
     assert_eq!(column_of("coupon"), Some(Some(false)));
 }
+
+#[test]
+fn a_field_the_operator_pinned_is_a_column_however_rare() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let batch: Vec<_> = (0..100)
+        .map(|n| event_with_coupon(n, n % 20 == 0))
+        .collect();
+    sink.write_batch(&batch).unwrap();
+    sink.write_batch(&[event(5_000)]).unwrap();
+    let pinned = CompactOptions {
+        write: WriteOptions {
+            // A pin the events never hold, and one below nothing: harmless.
+            pinned_fields: vec!["absent".to_owned(), "coupon".to_owned()],
+            ..WriteOptions::default()
+        },
+        ..options()
+    };
+    Compactor::open(&path, pinned)
+        .unwrap()
+        .compact_before(i64::MAX, usize::MAX)
+        .unwrap();
+
+    let coupon = top_values(&path, "coupon");
+    assert_eq!(coupon.column, Some(true), "5 of 100 rows, pinned");
+    assert_eq!(coupon.total, 101);
+    let counts: Vec<u64> = coupon.groups.iter().map(|g| g.count).collect();
+    assert_eq!(
+        counts,
+        [96, 1, 1, 1, 1, 1],
+        "missing first, then each coupon"
+    );
+    assert_eq!(top_values(&path, "plan").column, Some(true), "by its share");
+    assert_eq!(top_values(&path, "absent").column, Some(false));
+}

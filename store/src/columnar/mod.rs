@@ -65,11 +65,14 @@
 //!   path whose node is an object in some row is not a column (its members
 //!   may be);
 //! - for at least one event type of the file, it is present in at least
-//!   half ([`FIELD_SHARE_PERCENT`]) of that type's rows.
+//!   half ([`FIELD_SHARE_PERCENT`]) of that type's rows, **or** the
+//!   operator pinned it (`WriteOptions::pinned_fields`,
+//!   `--store-column-fields`) and some row of the file holds it.
 //!
 //! At most `WriteOptions::max_field_columns` ([`MAX_FIELD_COLUMNS`]) paths
-//! qualify, most frequent in the whole file first (ties by path). A path
-//! that is not a column of a file is answered from the documents there.
+//! qualify: the pinned ones first (in the order given), then the others,
+//! most frequent in the whole file first (ties by path). A path that is not
+//! a column of a file is answered from the documents there.
 //!
 //! **Parquet settings.** zstd (level 3 by default), dictionary encoding for
 //! the dictionary columns (none for `_id`, `ts`, `recv`, `doc`; `ts` and
@@ -212,6 +215,12 @@ pub struct WriteOptions {
     pub zstd_level: i32,
     /// Most field columns (0..=[`MAX_FIELD_COLUMNS`]).
     pub max_field_columns: usize,
+    /// Dotted paths the operator wants as columns whatever their share of
+    /// a type's rows (`--store-column-fields`): each becomes a column of a
+    /// file where some row holds it as a value (not an object, no array on
+    /// the way), ahead of the fields chosen by their share, within
+    /// `max_field_columns`.
+    pub pinned_fields: Vec<String>,
 }
 
 impl Default for WriteOptions {
@@ -221,6 +230,7 @@ impl Default for WriteOptions {
             row_group_doc_bytes: ROW_GROUP_DOC_BYTES,
             zstd_level: ZSTD_LEVEL,
             max_field_columns: MAX_FIELD_COLUMNS,
+            pinned_fields: Vec::new(),
         }
     }
 }

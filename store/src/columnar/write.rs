@@ -48,7 +48,7 @@ pub fn write_file(
         ));
     }
     rows.sort_unstable_by_key(|row| (row.ts_ms, row.id));
-    let (fields, envelope_exact) = choose_field_columns(path, rows, options.max_field_columns)?;
+    let (fields, envelope_exact) = choose_field_columns(path, rows, options)?;
     let temp = temp_path(path)?;
     let written = write_temp(&temp, rows, &fields, envelope_exact, options)
         .and_then(|()| publish(&temp, path));
@@ -106,8 +106,9 @@ fn check_options(path: &Path, options: &WriteOptions) -> Result<(), StoreError> 
 fn choose_field_columns(
     path: &Path,
     rows: &[ColdRow],
-    max_columns: usize,
+    options: &WriteOptions,
 ) -> Result<(Vec<String>, bool), StoreError> {
+    let max_columns = options.max_field_columns;
     if max_columns == 0 {
         return Ok((Vec::new(), false));
     }
@@ -143,14 +144,28 @@ fn choose_field_columns(
             }
         }
     }
-    let mut chosen: Vec<(&str, u64)> = (0..census.paths.len())
-        .filter(|&id| qualified[id] && !census.is_object_id(id))
-        .map(|id| (census.paths[id].as_str(), totals[id]))
-        .filter(|(dotted, _)| !below_array(dotted, &census))
+    // A column holds values only: not a node that is an object in some
+    // row, nor one below an array.
+    let usable = |id: usize| !census.is_object_id(id) && !below_array(&census.paths[id], &census);
+    // The operator's pins first, in their order, where this file has them.
+    let pinned: Vec<usize> = options
+        .pinned_fields
+        .iter()
+        .filter_map(|dotted| census.id(dotted))
+        .filter(|&id| totals[id] > 0 && usable(id))
         .collect();
-    chosen.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    chosen.truncate(max_columns);
-    let fields = chosen.into_iter().map(|(d, _)| d.to_owned()).collect();
+    let mut shared: Vec<(&str, u64)> = (0..census.paths.len())
+        .filter(|&id| qualified[id] && usable(id) && !pinned.contains(&id))
+        .map(|id| (census.paths[id].as_str(), totals[id]))
+        .collect();
+    shared.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let fields = pinned
+        .iter()
+        .map(|&id| census.paths[id].as_str())
+        .chain(shared.into_iter().map(|(dotted, _)| dotted))
+        .take(max_columns)
+        .map(str::to_owned)
+        .collect();
     Ok((fields, census.envelope_exact))
 }
 
