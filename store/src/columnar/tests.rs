@@ -794,36 +794,28 @@ fn extraction_matches_the_value_walk() {
         None,
         r#""big":123456789012345678901234567890,"neg":-0,"n":-1.25e-3,"f1":{"a":[null,true,{}]}"#,
     ));
-    for row in &rows {
-        super::json::extract(&row.doc, &columns, &mut out).unwrap();
-        let doc: Value = serde_json::from_str(&row.doc).unwrap();
-        for (index, dotted) in paths.iter().enumerate() {
-            let segments: Vec<&str> = dotted.split('.').collect();
-            assert_eq!(
-                out.get(index).map(str::to_owned),
-                group_node(&doc, &segments).map(node_key),
-                "{dotted} in {}",
-                row.doc
-            );
+    // Each row's extracted texts are the reference evaluator's node keys.
+    let mut check = |rows: &[ColdRow], paths: &[String], columns: &super::json::Columns| {
+        for row in rows {
+            super::json::extract(&row.doc, columns, &mut out).unwrap();
+            let doc: Value = serde_json::from_str(&row.doc).unwrap();
+            for (index, dotted) in paths.iter().enumerate() {
+                let segments: Vec<&str> = dotted.split('.').collect();
+                assert_eq!(
+                    out.get(index).map(str::to_owned),
+                    group_node(&doc, &segments).map(node_key),
+                    "{dotted} in {}",
+                    row.doc
+                );
+            }
         }
-    }
+    };
+    check(&rows, &paths, &columns);
     // The same `Nodes` with another tree (its remembered lookups are the
     // first tree's): the other tree's answers.
     let reversed: Vec<String> = paths.iter().rev().cloned().collect();
     let other = super::json::Columns::new(&reversed);
-    for row in &rows[..20] {
-        super::json::extract(&row.doc, &other, &mut out).unwrap();
-        let doc: Value = serde_json::from_str(&row.doc).unwrap();
-        for (index, dotted) in reversed.iter().enumerate() {
-            let segments: Vec<&str> = dotted.split('.').collect();
-            assert_eq!(
-                out.get(index).map(str::to_owned),
-                group_node(&doc, &segments).map(node_key),
-                "{dotted} in {}",
-                row.doc
-            );
-        }
-    }
+    check(&rows[..20], &reversed, &other);
     let mut census = super::json::Census::default();
     super::json::census(&rows[rows.len() - 3].doc, &mut census).unwrap();
     let mut found = census.found_paths();
