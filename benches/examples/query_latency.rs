@@ -7,12 +7,15 @@
 //! ```text
 //! cargo run --release -p helios-benches --example query_latency -- \
 //!     --events 1000000 [--distribution mixed|reference] [--tiers hot|columnar] \
-//!     [--dir /path/to/keep/stores] [--iterations 30] [--skip-queries]
+//!     [--dir /path/to/keep/stores] [--iterations 30] [--skip-queries] \
+//!     [--max-field-columns 32]
 //! ```
 //!
 //! `--skip-queries` stops after building (and, for `--tiers columnar`,
 //! compacting) the store and reporting its size: for timing compaction
-//! alone.
+//! alone. `--max-field-columns 0` compacts with no field columns, so every
+//! query on a field times what a field that is not a column costs (use
+//! its own `--dir`: a compacted store found there is reused as it is).
 //!
 //! The store is built through `SqliteSink` (the flushers' writer) and kept
 //! in `--dir` as `query-bench-<N>-<distribution>.db` (`--tiers hot`) or
@@ -63,6 +66,9 @@ struct Args {
     tiers: Tiers,
     /// Stop before the queries (`--skip-queries`).
     skip_queries: bool,
+    /// Most field columns per file (`--max-field-columns`; 0 times every
+    /// field as one that is not a column, read from the documents).
+    max_field_columns: usize,
 }
 
 fn args() -> Args {
@@ -73,6 +79,7 @@ fn args() -> Args {
         distribution: Distribution::Mixed,
         tiers: Tiers::Hot,
         skip_queries: false,
+        max_field_columns: helios_store::columnar::MAX_FIELD_COLUMNS,
     };
     let mut raw = std::env::args().skip(1);
     while let Some(flag) = raw.next() {
@@ -85,6 +92,9 @@ fn args() -> Args {
             "--events" => parsed.events = value.parse().expect("--events N"),
             "--dir" => parsed.dir = PathBuf::from(value),
             "--iterations" => parsed.iterations = value.parse().expect("--iterations N"),
+            "--max-field-columns" => {
+                parsed.max_field_columns = value.parse().expect("--max-field-columns N")
+            }
             "--distribution" => {
                 parsed.distribution =
                     Distribution::parse(&value).expect("--distribution mixed|reference")
@@ -216,9 +226,16 @@ fn generate(args: &Args, path: &Path) {
 
 /// Moves every event but one into columnar files (a no-op on a store
 /// already compacted), timed.
-fn compact(path: &Path) {
+fn compact(path: &Path, max_field_columns: usize) {
     let started = Instant::now();
-    let mut compactor = Compactor::open(path, CompactOptions::default()).expect("open compactor");
+    let options = CompactOptions {
+        write: helios_store::columnar::WriteOptions {
+            max_field_columns,
+            ..helios_store::columnar::WriteOptions::default()
+        },
+        ..CompactOptions::default()
+    };
+    let mut compactor = Compactor::open(path, options).expect("open compactor");
     let outcome = compactor
         .compact_before(i64::MAX, usize::MAX)
         .expect("compact");
@@ -440,7 +457,7 @@ fn main() {
     let args = args();
     let path = ensure_store(&args);
     if args.tiers == Tiers::Columnar {
-        compact(&path);
+        compact(&path, args.max_field_columns);
     }
     report_disk(&path, args.events);
     if args.skip_queries {
