@@ -62,17 +62,6 @@ pub const DEFAULT_STORE_HOT_MINUTES: u64 = 5;
 pub const MAX_STORE_PARTITION_MINUTES: u64 = 7 * 24 * 60;
 /// Longest `--store-hot-minutes` and `--store-late-hold-minutes`: a week.
 pub const MAX_STORE_HOT_MINUTES: u64 = 7 * 24 * 60;
-/// Top-level members the embedded store keeps in columns of their own:
-/// `--store-column-fields` cannot name them (or paths inside them).
-const STORE_ENVELOPE_MEMBERS: [&str; 6] = [
-    helios_store::FIELD_ID,
-    helios_store::FIELD_TYPE,
-    helios_store::FIELD_TS,
-    helios_store::FIELD_RECV,
-    helios_store::FIELD_APP,
-    helios_store::FIELD_TS_RAW,
-];
-
 /// Default for `--store-late-hold-minutes`.
 pub const DEFAULT_STORE_LATE_HOLD_MINUTES: u64 = 60;
 /// Default for `--store-compact-every-ms`.
@@ -916,7 +905,7 @@ impl Config {
                 .map_err(|error| anyhow::anyhow!("--store-column-fields: `{field}`: {error}"))?;
             let first = field.split('.').next().unwrap_or_default();
             anyhow::ensure!(
-                !STORE_ENVELOPE_MEMBERS.contains(&first),
+                !helios_store::ENVELOPE_FIELDS.contains(&first),
                 "--store-column-fields: `{field}` is (inside) the envelope member `{first}`, \
                  which has a column of its own"
             );

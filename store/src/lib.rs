@@ -50,8 +50,8 @@ pub use helios_object_id::{
 };
 pub use model::{
     format_rfc3339_utc_ms, parse_rfc3339_ms, DocError, Envelope, EventDoc, EventMembers, TsRaw,
-    FIELD_APP, FIELD_HOST, FIELD_ID, FIELD_RECV, FIELD_TS, FIELD_TS_RAW, FIELD_TYPE,
-    RFC3339_MAX_MS, RFC3339_MIN_MS,
+    ENVELOPE_FIELDS, FIELD_APP, FIELD_HOST, FIELD_ID, FIELD_RECV, FIELD_TS, FIELD_TS_RAW,
+    FIELD_TYPE, RFC3339_MAX_MS, RFC3339_MIN_MS,
 };
 #[cfg(feature = "sink")]
 pub use sink::{RefusedEvent, RetentionOutcome, Sink, SinkError, WriteOutcome};

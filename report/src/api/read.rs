@@ -225,9 +225,13 @@ pub async fn fields(State(state): State<AppState>, Query(params): Query<Params>)
         .await?;
     let fields: Vec<Value> = names
         .iter()
-        .map(|f| match f.column {
-            Some(column) => json!({ "name": f.path, "count": f.count, "column": column }),
-            None => json!({ "name": f.path, "count": f.count }),
+        .map(|f| {
+            let mut field = json!({ "name": f.path, "count": f.count });
+            // As for `/api/groups`: only where columnar files were read.
+            if let Some(column) = f.column {
+                field["column"] = Value::Bool(column);
+            }
+            field
         })
         .collect();
     Ok(Json(json!({ "fields": fields })))

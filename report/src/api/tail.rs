@@ -235,7 +235,7 @@ impl Tail {
             .backend
             .run(move |b| b.tail(&request).map(|page| (page, request)))
             .await?;
-        self.behind = page.behind || page.events.len() >= request.limit;
+        self.behind = page.behind;
         let last = page.events.len().saturating_sub(1);
         for (i, hit) in page.events.iter().enumerate() {
             let mut event = Event::default()

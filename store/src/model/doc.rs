@@ -35,7 +35,8 @@ pub const FIELD_HOST: &str = "host";
 
 /// Members the builder owns: a client's value for them is replaced (or
 /// dropped), never merged, so a client cannot forge an envelope field.
-const ENVELOPE_FIELDS: [&str; 6] = [
+/// (The columnar store keeps each in a column of its own.)
+pub const ENVELOPE_FIELDS: [&str; 6] = [
     FIELD_ID,
     FIELD_TYPE,
     FIELD_TS,

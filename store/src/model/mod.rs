@@ -7,8 +7,8 @@ mod doc;
 mod time;
 
 pub use doc::{
-    DocError, Envelope, EventDoc, EventMembers, TsRaw, FIELD_APP, FIELD_HOST, FIELD_ID, FIELD_RECV,
-    FIELD_TS, FIELD_TS_RAW, FIELD_TYPE,
+    DocError, Envelope, EventDoc, EventMembers, TsRaw, ENVELOPE_FIELDS, FIELD_APP, FIELD_HOST,
+    FIELD_ID, FIELD_RECV, FIELD_TS, FIELD_TS_RAW, FIELD_TYPE,
 };
 pub use time::{format_rfc3339_utc_ms, parse_rfc3339_ms, RFC3339_MAX_MS, RFC3339_MIN_MS};
 // The columnar writer renders `ts`/`recv` per row without allocating.
