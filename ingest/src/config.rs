@@ -289,7 +289,7 @@ pub struct Cli {
     #[arg(long, env = "HELIOS_STORE_COMPACT_EVERY_MS")]
     pub store_compact_every_ms: Option<u64>,
     /// Embedded store: most events per columnar file (bounds the
-    /// compactor's memory and its delete transaction) [default: 262144].
+    /// compactor's memory and its delete transaction) [default: 131072].
     #[arg(long, env = "HELIOS_STORE_MAX_EVENTS_PER_FILE")]
     pub store_max_events_per_file: Option<usize>,
     /// Embedded store: events that arrive late for a partition already

@@ -11,6 +11,7 @@ use helios_store::StoreError;
 use rusqlite::Connection;
 
 use common::temp_store;
+use helios_store::Sink;
 
 /// `(name, declared type, not null, primary key)` of each column.
 fn columns(conn: &Connection) -> Vec<(String, String, bool, bool)> {
@@ -60,14 +61,40 @@ fn set_user_version(path: &std::path::Path, version: i64) {
 }
 
 #[test]
-fn writer_connection_uses_wal_synchronous_full_and_a_busy_timeout() {
+fn writer_connection_uses_wal_synchronous_full_and_its_own_busy_handler() {
     let (_dir, path) = temp_store();
     let sink = SqliteSink::open(&path).unwrap();
     let pragmas = sink.pragmas().unwrap();
     assert_eq!(pragmas.journal_mode, "wal");
     assert_eq!(pragmas.synchronous, 2, "2 = FULL");
     assert_eq!(pragmas.user_version, SCHEMA_VERSION);
-    assert_eq!(pragmas.busy_timeout_ms, BUSY_TIMEOUT.as_millis() as i64);
+    assert_eq!(
+        pragmas.busy_timeout_ms, 0,
+        "the writer's busy handler replaces SQLite's busy_timeout"
+    );
+}
+
+#[test]
+fn a_writer_refused_the_lock_waits_and_writes_once_the_holder_commits() {
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let holder = Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let held = std::time::Duration::from_millis(300);
+    assert!(held < BUSY_TIMEOUT);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(held);
+        holder.execute_batch("COMMIT").unwrap();
+    });
+    let started = std::time::Instant::now();
+    let outcome = sink.write_batch(&[common::event(1)]);
+    release.join().unwrap();
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert!(
+        started.elapsed() >= held,
+        "the insert waited for the lock: {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -149,7 +176,6 @@ fn indexes_are_the_designed_two_plus_unique_id_and_retention_on_recv() {
 fn reopening_a_current_store_keeps_its_data_and_version() {
     let (_dir, path) = temp_store();
     {
-        use helios_store::Sink;
         let mut sink = SqliteSink::open(&path).unwrap();
         sink.write_batch(&common::events(0..3)).unwrap();
     }

@@ -39,6 +39,9 @@ pub use queries::{
     MAX_TAIL_SCAN_ROWS, MAX_TIERED_GROUP_KEYS, SQLITE_QUERY_POOL_MAX_IDLE, SQLITE_QUERY_TIMEOUT,
 };
 pub use reader::{SqliteReader, TierCounts};
-pub use schema::{BUSY_TIMEOUT, INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID, SCHEMA_VERSION};
+pub use schema::{
+    BUSY_RETRY, BUSY_TIMEOUT, INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID, SCHEMA_VERSION,
+    WRITER_TURN,
+};
 #[cfg(feature = "sink")]
 pub use sink::{SqlitePragmas, SqliteSink, SQLITE_MAX_BATCH_EVENTS};

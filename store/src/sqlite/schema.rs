@@ -23,6 +23,40 @@ pub const SCHEMA_VERSION: i64 = 2;
 /// error (and a retry with backoff) instead of a hung flusher.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a writer refused the write lock sleeps before it tries again.
+/// SQLite's own busy handler (`busy_timeout`) backs off to 100 ms sleeps,
+/// so a sink that wanted the lock while the compactor held it could sleep
+/// through the gap between two of the compactor's transactions and wait
+/// for the next one too (measured: a second and more of stalled inserts
+/// per compaction pass). A short fixed retry takes the lock within about
+/// this long of its release.
+pub const BUSY_RETRY: Duration = Duration::from_millis(1);
+
+/// How long a writer that just committed one of a run of back-to-back
+/// transactions (the compactor's publish steps, its vacuum chunks) waits
+/// before it begins the next: several [`BUSY_RETRY`]s, so that a writer
+/// refused meanwhile takes the lock first (SQLite's lock is not fair).
+pub const WRITER_TURN: Duration = Duration::from_millis(5);
+
+/// The writers' busy handler: sleeps [`BUSY_RETRY`] and asks to retry,
+/// until the retries add up to [`BUSY_TIMEOUT`]; then the statement fails
+/// with `SQLITE_BUSY`.
+fn retry_while_busy(retries_so_far: i32) -> bool {
+    if !keeps_waiting(retries_so_far) {
+        return false;
+    }
+    std::thread::sleep(BUSY_RETRY);
+    true
+}
+
+/// Whether a writer refused `retries_so_far` times waits once more: the
+/// sleeps alone add up to [`BUSY_TIMEOUT`] at most (each attempt also
+/// takes time, so the wait is a little longer).
+fn keeps_waiting(retries_so_far: i32) -> bool {
+    let max_retries = BUSY_TIMEOUT.as_micros() / BUSY_RETRY.as_micros();
+    u128::try_from(retries_so_far).is_ok_and(|n| n < max_retries)
+}
+
 /// Name of the `(type, ts, _id)` index (DESIGN §5): queries by type and time.
 pub const INDEX_TYPE_TS_ID: &str = "events_type_ts_id";
 /// Name of the `(ts, _id)` index (DESIGN §5): queries by time, keyset pages.
@@ -89,8 +123,8 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags)
         .map_err(|source| open_error(path, "opening the file", source))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|source| open_error(path, "setting busy_timeout", source))?;
+    conn.busy_handler(Some(retry_while_busy))
+        .map_err(|source| open_error(path, "setting the busy handler", source))?;
 
     // Refuse a newer file before changing anything in it.
     let version = user_version(&conn, path)?;
@@ -254,4 +288,19 @@ fn migrate_one(conn: &mut Connection, path: &Path, expected_from: i64) -> rusqli
     tx.execute_batch(sql)?;
     tx.pragma_update(None, "user_version", from + 1)?;
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_writer_keeps_retrying_until_its_sleeps_add_up_to_the_busy_timeout() {
+        let max_retries = i32::try_from(BUSY_TIMEOUT.as_micros() / BUSY_RETRY.as_micros())
+            .expect("the retries fit an i32");
+        assert!(keeps_waiting(0));
+        assert!(keeps_waiting(max_retries - 1));
+        assert!(!keeps_waiting(max_retries));
+        assert!(!keeps_waiting(-1), "SQLite never passes a negative count");
+    }
 }

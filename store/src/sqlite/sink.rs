@@ -73,7 +73,9 @@ pub struct SqlitePragmas {
     pub synchronous: i64,
     /// `PRAGMA user_version`, the schema version.
     pub user_version: i64,
-    /// `PRAGMA busy_timeout`, in milliseconds.
+    /// `PRAGMA busy_timeout`, in milliseconds: 0, as the writer waits for
+    /// the write lock in its own busy handler ([`super::BUSY_RETRY`]
+    /// sleeps up to [`super::BUSY_TIMEOUT`]), which replaces SQLite's.
     pub busy_timeout_ms: i64,
 }
 
@@ -81,7 +83,8 @@ pub struct SqlitePragmas {
 ///
 /// There must be one writer per file in spirit (DESIGN §5); several sinks on
 /// one file (one per flusher) are safe, they serialize on SQLite's write
-/// lock and wait up to [`super::BUSY_TIMEOUT`] for it.
+/// lock and wait up to [`super::BUSY_TIMEOUT`] for it, retrying every
+/// [`super::BUSY_RETRY`].
 pub struct SqliteSink {
     conn: Connection,
     path: PathBuf,
