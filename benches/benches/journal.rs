@@ -9,7 +9,9 @@
 //! padding) is exactly the commit size; two appenders keep commits back to
 //! back as a loaded collector core does (with `max_commits_in_flight` 2
 //! both of their commits are in flight at once; `_inflight1` is one commit
-//! at a time), and a thread plays the flusher,
+//! at a time; `_thread` commits through the journal's blocking writer
+//! thread instead of io_uring, on the same runtime), and a thread plays
+//! the flusher,
 //! checkpointing every 32 commits so segments are recycled as in steady
 //! state. Files live
 //! under `HELIOS_BENCH_DIR` (default: the system temp dir) — put it on the
@@ -24,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use helios_journal::format::{MARKER_BYTES, RECORD_HEADER_BYTES};
-use helios_journal::{AlignedBuf, Checkpoint, Journal, JournalConfig, RecordMeta, SyncMode};
+use helios_journal::{
+    AlignedBuf, Checkpoint, CommitPath, Journal, JournalConfig, RecordMeta, SyncMode,
+};
 
 const COMMIT_SIZES_BYTES: [usize; 3] = [4 << 10, 64 << 10, 1 << 20];
 const SEGMENT_BYTES: u64 = 64 << 20;
@@ -90,12 +94,18 @@ fn journal_loop(
     c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     size: usize,
     mode: SyncMode,
+    path: CommitPath,
     in_flight: usize,
 ) {
-    let name = match mode {
-        SyncMode::Dsync => format!("journal_odsync_inflight{in_flight}"),
-        SyncMode::Fdatasync => format!("journal_fdatasync_inflight{in_flight}"),
+    let mode_name = match mode {
+        SyncMode::Dsync => "odsync",
+        SyncMode::Fdatasync => "fdatasync",
     };
+    let path_name = match path {
+        CommitPath::IoUring => "",
+        CommitPath::WriterThread => "_thread",
+    };
+    let name = format!("journal_{mode_name}{path_name}_inflight{in_flight}");
     c.bench_with_input(BenchmarkId::new(name, size), &size, |b, &size| {
         let dir = tempfile::tempdir_in(bench_dir()).unwrap();
         let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
@@ -106,6 +116,7 @@ fn journal_loop(
             segment_size_bytes: SEGMENT_BYTES,
             group_target_bytes: size,
             sync_mode: mode,
+            commit_path: path,
             max_commits_in_flight: in_flight,
             ..JournalConfig::default()
         };
@@ -162,11 +173,19 @@ fn commits(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(size as u64));
         raw_loop(&mut group, size, false);
         for in_flight in COMMITS_IN_FLIGHT {
-            journal_loop(&mut group, size, SyncMode::Fdatasync, in_flight);
+            journal_loop(
+                &mut group,
+                size,
+                SyncMode::Fdatasync,
+                CommitPath::IoUring,
+                in_flight,
+            );
         }
         raw_loop(&mut group, size, true);
         for in_flight in COMMITS_IN_FLIGHT {
-            journal_loop(&mut group, size, SyncMode::Dsync, in_flight);
+            for path in [CommitPath::IoUring, CommitPath::WriterThread] {
+                journal_loop(&mut group, size, SyncMode::Dsync, path, in_flight);
+            }
         }
     }
     group.finish();

@@ -8,7 +8,7 @@
 //! cargo run --release -p helios-benches --example query_latency -- \
 //!     --events 1000000 [--distribution mixed|reference] [--tiers hot|columnar] \
 //!     [--dir /path/to/keep/stores] [--iterations 30] [--skip-queries] \
-//!     [--max-field-columns 32]
+//!     [--max-field-columns 32] [--compact-every 5000000]
 //! ```
 //!
 //! `--skip-queries` stops after building (and, for `--tiers columnar`,
@@ -16,6 +16,10 @@
 //! alone. `--max-field-columns 0` compacts with no field columns, so every
 //! query on a field times what a field that is not a column costs (use
 //! its own `--dir`: a compacted store found there is reused as it is).
+//! `--compact-every N` (`--tiers columnar`) generates the columnar store
+//! itself, compacting after every N events written, so the hot tier never
+//! holds more than about N events: for stores whose SQLite copy would not
+//! fit the disk (100 M events ≈ 53 GB in the hot tier alone).
 //!
 //! The store is built through `SqliteSink` (the flushers' writer) and kept
 //! in `--dir` as `query-bench-<N>-<distribution>.db` (`--tiers hot`) or
@@ -69,6 +73,9 @@ struct Args {
     /// Most field columns per file (`--max-field-columns`; 0 times every
     /// field as one that is not a column, read from the documents).
     max_field_columns: usize,
+    /// Compact after every this many events generated (`--compact-every`,
+    /// columnar only).
+    compact_every: Option<u64>,
 }
 
 fn args() -> Args {
@@ -80,6 +87,7 @@ fn args() -> Args {
         tiers: Tiers::Hot,
         skip_queries: false,
         max_field_columns: helios_store::columnar::MAX_FIELD_COLUMNS,
+        compact_every: None,
     };
     let mut raw = std::env::args().skip(1);
     while let Some(flag) = raw.next() {
@@ -92,6 +100,9 @@ fn args() -> Args {
             "--events" => parsed.events = value.parse().expect("--events N"),
             "--dir" => parsed.dir = PathBuf::from(value),
             "--iterations" => parsed.iterations = value.parse().expect("--iterations N"),
+            "--compact-every" => {
+                parsed.compact_every = Some(value.parse().expect("--compact-every N"))
+            }
             "--max-field-columns" => {
                 parsed.max_field_columns = value.parse().expect("--max-field-columns N")
             }
@@ -111,6 +122,14 @@ fn args() -> Args {
     }
     assert!(parsed.events > 0, "--events must be positive");
     assert!(parsed.iterations > 0, "--iterations must be positive");
+    assert!(
+        parsed.compact_every.is_none_or(|n| n > 0),
+        "--compact-every must be positive"
+    );
+    assert!(
+        parsed.compact_every.is_none() || parsed.tiers == Tiers::Columnar,
+        "--compact-every needs --tiers columnar"
+    );
     parsed
 }
 
@@ -166,7 +185,10 @@ fn ensure_store(args: &Args) -> PathBuf {
     }
     remove_store(&path);
     let hot = store_path(args, Tiers::Hot);
-    if args.tiers == Tiers::Columnar && is_complete(&hot, args.events) {
+    if args.tiers == Tiers::Columnar
+        && args.compact_every.is_none()
+        && is_complete(&hot, args.events)
+    {
         copy_store(&hot, &path);
     } else {
         generate(args, &path);
@@ -202,6 +224,14 @@ fn generate(args: &Args, path: &Path) {
     let mut generator = DayGenerator::new(args.distribution, args.events);
     let mut batch = Vec::with_capacity(BATCH);
     let mut text_bytes = 0u64;
+    let mut compacting = args.compact_every.map(|every| {
+        (
+            every,
+            compactor(path, args.max_field_columns),
+            Duration::ZERO,
+            0u64,
+        )
+    });
     for n in 0..args.events {
         batch.push(generator.event(n));
         text_bytes += generator.last_text_len() as u64;
@@ -209,11 +239,37 @@ fn generate(args: &Args, path: &Path) {
             sink.write_batch(&batch).expect("write batch");
             batch.clear();
         }
+        if let Some((every, compactor, spent, moved)) = compacting.as_mut() {
+            if (n + 1) % *every == 0 {
+                if !batch.is_empty() {
+                    sink.write_batch(&batch).expect("write batch");
+                    batch.clear();
+                }
+                let step = Instant::now();
+                let outcome = compactor
+                    .compact_before(i64::MAX, usize::MAX)
+                    .expect("compact");
+                *spent += step.elapsed();
+                *moved += outcome.rows_moved;
+                eprintln!(
+                    "{} events written, {moved} compacted ({:.0} events/s compacting)",
+                    n + 1,
+                    *moved as f64 / spent.as_secs_f64()
+                );
+            }
+        }
     }
     if !batch.is_empty() {
         sink.write_batch(&batch).expect("write batch");
     }
     drop(sink);
+    if let Some((_, _, spent, moved)) = compacting {
+        println!(
+            "compaction while generating: {moved} events in {:.1} s ({:.0} events/s)",
+            spent.as_secs_f64(),
+            moved as f64 / spent.as_secs_f64()
+        );
+    }
     let secs = started.elapsed().as_secs_f64();
     let posted_bytes = text_bytes as f64 / args.events as f64 + POSTED_TS_MEMBER_BYTES as f64;
     eprintln!(
@@ -228,14 +284,7 @@ fn generate(args: &Args, path: &Path) {
 /// already compacted), timed.
 fn compact(path: &Path, max_field_columns: usize) {
     let started = Instant::now();
-    let options = CompactOptions {
-        write: helios_store::columnar::WriteOptions {
-            max_field_columns,
-            ..helios_store::columnar::WriteOptions::default()
-        },
-        ..CompactOptions::default()
-    };
-    let mut compactor = Compactor::open(path, options).expect("open compactor");
+    let mut compactor = compactor(path, max_field_columns);
     let outcome = compactor
         .compact_before(i64::MAX, usize::MAX)
         .expect("compact");
@@ -251,6 +300,18 @@ fn compact(path: &Path, max_field_columns: usize) {
         outcome.files_written,
         outcome.rows_moved as f64 / secs
     );
+}
+
+/// A compactor with default options but `max_field_columns`.
+fn compactor(path: &Path, max_field_columns: usize) -> Compactor {
+    let options = CompactOptions {
+        write: helios_store::columnar::WriteOptions {
+            max_field_columns,
+            ..helios_store::columnar::WriteOptions::default()
+        },
+        ..CompactOptions::default()
+    };
+    Compactor::open(path, options).expect("open compactor")
 }
 
 fn file_len(path: &Path) -> u64 {
