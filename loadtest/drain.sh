@@ -96,6 +96,8 @@ CPU_TICKS=$(awk '{print $14 + $15}' /proc/$HPID/stat)
 TICKS_PER_S=$(getconf CLK_TCK)
 awk -v t="$CPU_TICKS" -v hz="$TICKS_PER_S" -v n="$EVENTS" \
   'BEGIN {s=t/hz; printf "collector CPU during the drain: %.1f s = %.2f us/event\n", s, s*1e6/n}'
+# Its peak memory (the flush batch is most of it while draining).
+awk '$1 == "VmHWM:" {printf "collector peak RSS: %.0f MB\n", $2 / 1024}' /proc/$HPID/status
 awk -v a="$T0" -v b="$T1" -v n="$EVENTS" -v k="$KIND" -v c="$CORES" \
   'BEGIN {d=b-a; printf "%s: drained %d events in %.1f s = %.0f events/s (collector --cores %d, start and recovery included)\n", k, n, d, n/d, c}'
 echo "ts: $DRAIN_TS"
