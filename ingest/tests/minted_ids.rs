@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 use support::*;
 
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+/// Where libfaketime keeps the shared memory a faked process makes.
+const FAKETIME_SHM_DIR: &str = "/dev/shm";
 /// The frozen wall clock, and the same clock stepped back an hour.
 const FROZEN_AT: &str = "2026-12-07 10:00:00";
 const STEPPED_BACK_TO: &str = "2026-12-07 09:00:00";
@@ -39,6 +41,23 @@ fn frozen_clock(at: &'static str) -> [(&'static str, &'static str); 3] {
         ("FAKETIME", at),
         ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
     ]
+}
+
+/// Removes the shared-memory files libfaketime made for the process
+/// `pid` (`/dev/shm/faketime_shm_<pid>`, `sem.faketime_sem_<pid>`): it
+/// removes them only on a clean exit, and these collectors are SIGKILLed,
+/// so without this every run leaves them behind on the machine.
+fn remove_faketime_files(pid: u32) {
+    for name in [
+        format!("faketime_shm_{pid}"),
+        format!("sem.faketime_sem_{pid}"),
+    ] {
+        match std::fs::remove_file(Path::new(FAKETIME_SHM_DIR).join(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("removing libfaketime's files of {pid}: {e}"),
+        }
+    }
 }
 
 /// Event numbers of requests answered 200.
@@ -114,7 +133,9 @@ fn kill_cycles(filters: &[seccomp::Filter]) {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(*run_ms));
+        let pid = collector.pid();
         collector.kill();
+        remove_faketime_files(pid);
         stop.store(true, Ordering::SeqCst);
         for w in workers {
             let other = w.join().expect("load worker");
@@ -156,5 +177,7 @@ fn kill_cycles(filters: &[seccomp::Filter]) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    let pid = collector.pid();
     assert_eq!(collector.stop().code(), Some(0));
+    remove_faketime_files(pid);
 }

@@ -48,19 +48,31 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
-    let mut stream = connect(addr, method, target, headers, body);
+    try_request(addr, method, target, headers, body).expect("request")
+}
+
+/// [`request`], returning a connection-level failure (refused, reset,
+/// timed out) instead of panicking on it.
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut stream = connect(addr, method, target, headers, body)?;
     let mut raw = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     // Read until the framing says the response is complete: some servers
     // (chromedriver) answer `Connection: close` but keep the socket open.
     while !complete(&raw) {
-        let n = stream.read(&mut buf).expect("read response");
+        let n = stream.read(&mut buf)?;
         if n == 0 {
             break;
         }
         raw.extend_from_slice(&buf[..n]);
     }
-    parse(&raw)
+    Ok(parse(&raw))
 }
 
 /// Whether `raw` holds a whole response (Content-Length or chunked framed;
@@ -108,9 +120,9 @@ fn connect(
     target: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+) -> std::io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
     let mut head = format!("{method} {target} HTTP/1.1\r\n");
     // The address names the server unless the test gives its own `Host`.
     if !headers
@@ -127,9 +139,9 @@ fn connect(
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    stream
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    Ok(stream)
 }
 
 fn parse(raw: &[u8]) -> Response {
@@ -236,7 +248,7 @@ impl SseStream {
         target: &str,
         headers: &[(&str, &str)],
     ) -> Result<Self, Response> {
-        let stream = connect(addr, "GET", target, headers, b"");
+        let stream = connect(addr, "GET", target, headers, b"").expect("connect");
         let mut reader = BufReader::new(stream);
         let mut head = Vec::new();
         loop {

@@ -20,6 +20,8 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long `wait_for` conditions may take.
 pub const WAIT: Duration = Duration::from_secs(20);
+/// Fresh chromedriver starts tried before a test gives up on a browser.
+const SESSION_ATTEMPTS: usize = 3;
 
 /// A chromedriver process with one browser session.
 pub struct Browser {
@@ -45,6 +47,30 @@ impl Browser {
             );
             let _ = package;
         }
+        for attempt in 1..=SESSION_ATTEMPTS {
+            match Self::start_once() {
+                Ok(browser) => return browser,
+                // A dropped connection while chromedriver starts Chromium
+                // (seen once in CI: reset by peer on `POST /session`), or
+                // the port taken between picking and binding it: start a
+                // fresh driver on a fresh port. Printed, never silent.
+                Err(error) => eprintln!(
+                    "browser start {attempt} of {SESSION_ATTEMPTS} failed ({error}); {}",
+                    if attempt < SESSION_ATTEMPTS {
+                        "retrying"
+                    } else {
+                        "giving up"
+                    }
+                ),
+            }
+        }
+        panic!("chromedriver never opened a browser session ({SESSION_ATTEMPTS} attempts)");
+    }
+
+    /// Starts chromedriver on a free port and opens a session; a
+    /// connection-level failure comes back as an error (the driver is
+    /// stopped), an answer that is not a session panics.
+    fn start_once() -> Result<Browser, std::io::Error> {
         let port = super::free_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let driver = Command::new(CHROMEDRIVER)
@@ -66,33 +92,38 @@ impl Browser {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let created = browser.call(
+        let capabilities = json!({
+            "capabilities": {
+                "alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {
+                        "binary": CHROMIUM,
+                        "args": [
+                            "--headless=new",
+                            "--no-sandbox",
+                            "--disable-dev-shm-usage",
+                            "--disable-gpu",
+                            "--window-size=1280,900",
+                        ],
+                    },
+                    "goog:loggingPrefs": {"browser": "ALL"},
+                }
+            }
+        });
+        let response = http::try_request(
+            addr,
             "POST",
             "/session",
-            json!({
-                "capabilities": {
-                    "alwaysMatch": {
-                        "browserName": "chrome",
-                        "goog:chromeOptions": {
-                            "binary": CHROMIUM,
-                            "args": [
-                                "--headless=new",
-                                "--no-sandbox",
-                                "--disable-dev-shm-usage",
-                                "--disable-gpu",
-                                "--window-size=1280,900",
-                            ],
-                        },
-                        "goog:loggingPrefs": {"browser": "ALL"},
-                    }
-                }
-            }),
-        );
+            &[("Content-Type", "application/json; charset=utf-8")],
+            &serde_json::to_vec(&capabilities).unwrap(),
+        )?;
+        let created = response.json()["value"].take();
+        assert_eq!(response.status, 200, "WebDriver POST /session: {created}");
         browser.session = created["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session: {created}"))
             .to_owned();
-        browser
+        Ok(browser)
     }
 
     /// One WebDriver command; returns its `value`, panicking on errors.
