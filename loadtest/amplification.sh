@@ -51,12 +51,9 @@ dev=$(basename "$(readlink -f "$src")")
 STAT=/sys/class/block/$dev/stat
 [ -r "$STAT" ] || { echo "no $STAT for $src" >&2; exit 2; }
 sectors() { awk '{print $7}' "$STAT"; }
-metric_sum() {
-  exec 3<>/dev/tcp/127.0.0.1/$PORT
-  printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
-  awk -v m="$1" 'index($1, m "{") == 1 || $1 == m {s += $2} END {printf "%.0f", s}' <&3
-  exec 3<&-
-}
+# shellcheck source=loadtest/metrics.sh
+. loadtest/metrics.sh
+metric_sum() { metric_total "$PORT" "$1"; }
 
 "$BIN" --listen 127.0.0.1:$PORT --data-dir "$WORK/data" --cores "$CORES" \
   --journal-budget-bytes "$BUDGET" --log-format json "${EXTRA[@]}" 2>"$WORK/helios.log" &

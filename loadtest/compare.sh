@@ -150,12 +150,9 @@ while :; do
 done
 t2=$(date +%s.%N)
 # Mean commit size over every journal, from the histogram's _sum/_count.
-metrics() {
-  exec 3<>/dev/tcp/127.0.0.1/$HELIOS_PORT
-  printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
-  cat <&3; exec 3<&-
-}
-commit_mean=$(metrics | awk '/^helios_journal_commit_bytes_sum/ {s+=$2} /^helios_journal_commit_bytes_count/ {c+=$2}
+# shellcheck source=loadtest/metrics.sh
+. loadtest/metrics.sh
+commit_mean=$(metrics_text "$HELIOS_PORT" | awk '/^helios_journal_commit_bytes_sum/ {s+=$2} /^helios_journal_commit_bytes_count/ {c+=$2}
   END {if (c > 0) printf "%.0f", s/c}')
 awk -v a="$acked" -v t0="$t0" -v t1="$t1" -v t2="$t2" 'BEGIN {
   printf "  acked %d events in %.1f s (ingest %.0f events/s); all stored after %.1f s: sustained %.0f events/s\n", a, t1-t0, a/(t1-t0), t2-t0, a/(t2-t0) }'

@@ -50,12 +50,9 @@ start() {
   done
   echo "collector did not start" >&2; tail "$WORK/helios.log" >&2; exit 1
 }
-metric() {
-  exec 3<>/dev/tcp/127.0.0.1/$PORT
-  printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
-  awk -v m="$1" '$1==m {print $2}' <&3
-  exec 3<&-
-}
+# shellcheck source=loadtest/metrics.sh
+. loadtest/metrics.sh
+metric() { metric_value "$PORT" "$1"; }
 
 case $KIND in
   sqlite) STORE="sqlite://$WORK/data/events.db" ;;

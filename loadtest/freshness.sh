@@ -47,12 +47,9 @@ wait_port() {
   done
   echo "nothing listens on $1" >&2; tail "$WORK"/*.log >&2; exit 1
 }
-metric() {
-  exec 3<>/dev/tcp/127.0.0.1/$PORT
-  printf 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
-  awk -v m="$1" '$1==m {print $2}' <&3
-  exec 3<&-
-}
+# shellcheck source=loadtest/metrics.sh
+. loadtest/metrics.sh
+metric() { metric_value "$PORT" "$1"; }
 
 "$BIN" --listen 127.0.0.1:$PORT --data-dir "$WORK/data" --cores "$CORES" \
   --log-format json 2>>"$WORK/collector.log" &
