@@ -212,6 +212,14 @@ fn copy_store(from: &Path, to: &Path) {
     );
 }
 
+/// `--compact-every`: the compactor run while generating, and its totals.
+struct Compacting {
+    every: u64,
+    compactor: Compactor,
+    spent: Duration,
+    moved: u64,
+}
+
 fn generate(args: &Args, path: &Path) {
     eprintln!(
         "generating {} {} events into {}",
@@ -224,13 +232,11 @@ fn generate(args: &Args, path: &Path) {
     let mut generator = DayGenerator::new(args.distribution, args.events);
     let mut batch = Vec::with_capacity(BATCH);
     let mut text_bytes = 0u64;
-    let mut compacting = args.compact_every.map(|every| {
-        (
-            every,
-            compactor(path, args.max_field_columns),
-            Duration::ZERO,
-            0u64,
-        )
+    let mut compacting = args.compact_every.map(|every| Compacting {
+        every,
+        compactor: compactor(path, args.max_field_columns),
+        spent: Duration::ZERO,
+        moved: 0,
     });
     for n in 0..args.events {
         batch.push(generator.event(n));
@@ -239,22 +245,24 @@ fn generate(args: &Args, path: &Path) {
             sink.write_batch(&batch).expect("write batch");
             batch.clear();
         }
-        if let Some((every, compactor, spent, moved)) = compacting.as_mut() {
-            if (n + 1) % *every == 0 {
+        if let Some(c) = compacting.as_mut() {
+            if (n + 1) % c.every == 0 {
                 if !batch.is_empty() {
                     sink.write_batch(&batch).expect("write batch");
                     batch.clear();
                 }
                 let step = Instant::now();
-                let outcome = compactor
+                let outcome = c
+                    .compactor
                     .compact_before(i64::MAX, usize::MAX)
                     .expect("compact");
-                *spent += step.elapsed();
-                *moved += outcome.rows_moved;
+                c.spent += step.elapsed();
+                c.moved += outcome.rows_moved;
                 eprintln!(
-                    "{} events written, {moved} compacted ({:.0} events/s compacting)",
+                    "{} events written, {} compacted ({:.0} events/s compacting)",
                     n + 1,
-                    *moved as f64 / spent.as_secs_f64()
+                    c.moved,
+                    c.moved as f64 / c.spent.as_secs_f64()
                 );
             }
         }
@@ -263,11 +271,12 @@ fn generate(args: &Args, path: &Path) {
         sink.write_batch(&batch).expect("write batch");
     }
     drop(sink);
-    if let Some((_, _, spent, moved)) = compacting {
+    if let Some(c) = compacting {
         println!(
-            "compaction while generating: {moved} events in {:.1} s ({:.0} events/s)",
-            spent.as_secs_f64(),
-            moved as f64 / spent.as_secs_f64()
+            "compaction while generating: {} events in {:.1} s ({:.0} events/s)",
+            c.moved,
+            c.spent.as_secs_f64(),
+            c.moved as f64 / c.spent.as_secs_f64()
         );
     }
     let secs = started.elapsed().as_secs_f64();

@@ -92,7 +92,7 @@ pub fn gunzip_limited(
 /// growth doubles, up to [`INFLATE_CHUNK_BYTES`]). The decoders' APIs write
 /// into initialized memory; growing from a small first chunk makes a
 /// one-event body zero a few KiB, not a 64 KiB chunk per read (that zeroing
-/// was a third of a gzip event's decode time and over half a zstd one's,
+/// was a third of a gzip event's decode time and about half a zstd one's,
 /// measured), and each byte is zeroed once.
 fn room<'a>(out: &'a mut Vec<u8>, filled: usize, chunk: &mut usize) -> &'a mut [u8] {
     debug_assert!(filled <= out.len());
