@@ -8,7 +8,7 @@
 //! cargo run --release -p helios-benches --example query_latency -- \
 //!     --events 1000000 [--distribution mixed|reference] [--tiers hot|columnar] \
 //!     [--dir /path/to/keep/stores] [--iterations 30] [--skip-queries] \
-//!     [--max-field-columns 32] [--compact-every 5000000]
+//!     [--max-field-columns 32] [--compact-every 5000000] [--late-rows] [--shuffled]
 //! ```
 //!
 //! `--skip-queries` stops after building (and, for `--tiers columnar`,
@@ -20,6 +20,11 @@
 //! itself, compacting after every N events written, so the hot tier never
 //! holds more than about N events: for stores whose SQLite copy would not
 //! fit the disk (100 M events ≈ 53 GB in the hot tier alone).
+//! The hot tier's rows are written as live rows (through the `ts`
+//! indexes), as a collector writes current events; `--late-rows` writes
+//! them as late rows (their buckets), as it writes events of a day long
+//! past. `--shuffled` writes the day's events in a fixed pseudo-random
+//! order instead of in time order (issue 22's out-of-order goal).
 //!
 //! The store is built through `SqliteSink` (the flushers' writer) and kept
 //! in `--dir` as `query-bench-<N>-<distribution>.db` (`--tiers hot`) or
@@ -76,6 +81,10 @@ struct Args {
     /// Compact after every this many events generated (`--compact-every`,
     /// columnar only).
     compact_every: Option<u64>,
+    /// Write the hot tier's rows as late rows (`--late-rows`).
+    late_rows: bool,
+    /// Write the events out of time order (`--shuffled`).
+    shuffled: bool,
 }
 
 fn args() -> Args {
@@ -88,11 +97,19 @@ fn args() -> Args {
         skip_queries: false,
         max_field_columns: helios_store::columnar::MAX_FIELD_COLUMNS,
         compact_every: None,
+        late_rows: false,
+        shuffled: false,
     };
     let mut raw = std::env::args().skip(1);
     while let Some(flag) = raw.next() {
-        if flag == "--skip-queries" {
-            parsed.skip_queries = true;
+        let switch = match flag.as_str() {
+            "--skip-queries" => Some(&mut parsed.skip_queries),
+            "--late-rows" => Some(&mut parsed.late_rows),
+            "--shuffled" => Some(&mut parsed.shuffled),
+            _ => None,
+        };
+        if let Some(switch) = switch {
+            *switch = true;
             continue;
         }
         let value = raw.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -134,12 +151,14 @@ fn args() -> Args {
 }
 
 fn store_path(args: &Args, tiers: Tiers) -> PathBuf {
+    let late = if args.late_rows { "-late" } else { "" };
+    let shuffled = if args.shuffled { "-shuffled" } else { "" };
     let suffix = match tiers {
         Tiers::Hot => "",
         Tiers::Columnar => "-columnar",
     };
     args.dir.join(format!(
-        "query-bench-{}-{}{suffix}.db",
+        "query-bench-{}-{}{late}{shuffled}{suffix}.db",
         args.events,
         args.distribution.name()
     ))
@@ -228,8 +247,12 @@ fn generate(args: &Args, path: &Path) {
         path.display()
     );
     let started = Instant::now();
-    let mut sink = SqliteSink::open(path).expect("open store");
+    let late_after_ms = if args.late_rows { 0 } else { i64::MAX };
+    let mut sink = SqliteSink::open(path)
+        .expect("open store")
+        .with_late_after_ms(late_after_ms);
     let mut generator = DayGenerator::new(args.distribution, args.events);
+    let order = Order::new(args.events, args.shuffled);
     let mut batch = Vec::with_capacity(BATCH);
     let mut text_bytes = 0u64;
     let mut compacting = args.compact_every.map(|every| Compacting {
@@ -239,7 +262,7 @@ fn generate(args: &Args, path: &Path) {
         moved: 0,
     });
     for n in 0..args.events {
-        batch.push(generator.event(n));
+        batch.push(generator.event(order.nth(n)));
         text_bytes += generator.last_text_len() as u64;
         if batch.len() == BATCH {
             sink.write_batch(&batch).expect("write batch");
@@ -287,6 +310,42 @@ fn generate(args: &Args, path: &Path) {
         args.events as f64 / secs,
         (posted_bytes + 1.0) * 1e6 / BYTES_PER_MB,
     );
+}
+
+/// Which of the day's events is written `n`th: in time order, or a fixed
+/// pseudo-random permutation (`n × stride mod events`, `stride` coprime to
+/// `events`), which scatters consecutive writes over the whole day.
+struct Order {
+    events: u64,
+    stride: u64,
+}
+
+impl Order {
+    /// A large odd stride: far apart in time for neighbours in the order.
+    const SHUFFLE_STRIDE: u64 = 1_000_003;
+
+    fn new(events: u64, shuffled: bool) -> Self {
+        if !shuffled {
+            return Self { events, stride: 1 };
+        }
+        let mut stride = Self::SHUFFLE_STRIDE % events;
+        while gcd(stride, events) != 1 {
+            stride += 1;
+        }
+        Self { events, stride }
+    }
+
+    fn nth(&self, n: u64) -> u64 {
+        ((u128::from(n) * u128::from(self.stride)) % u128::from(self.events)) as u64
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// Moves every event but one into columnar files (a no-op on a store

@@ -853,8 +853,12 @@ impl Config {
 
     /// The store options the flusher's sink is opened with.
     pub fn sink_options(&self) -> helios_store::SinkOptions {
+        let compact = self.compact_options();
         helios_store::SinkOptions {
             mongo: self.mongodb.clone(),
+            // An event older than this belongs to a partition the compactor
+            // has sealed already: written as a late row.
+            sqlite_late_after_ms: Some(compact.partition_ms.saturating_add(compact.hot_ms)),
         }
     }
 

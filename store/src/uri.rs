@@ -64,6 +64,11 @@ pub struct SinkOptions {
     /// Database, collection, layout and retention (MongoDB only).
     #[cfg(feature = "mongodb")]
     pub mongo: MongoOptions,
+    /// Age past which an arriving event is written as a late row (SQLite
+    /// only; `None`: [`crate::sqlite::DEFAULT_LATE_AFTER_MS`]). The
+    /// collector passes its compactor's `partition_ms + hot_ms`.
+    #[cfg(feature = "sqlite")]
+    pub sqlite_late_after_ms: Option<i64>,
 }
 
 /// Opens the sink a store URI names with default options, ready for a
@@ -84,7 +89,13 @@ pub fn open_sink_with(
     let _ = options;
     match StoreUri::parse(uri)? {
         #[cfg(feature = "sqlite")]
-        StoreUri::Sqlite(path) => Ok(Box::new(SqliteSink::open(path)?)),
+        StoreUri::Sqlite(path) => {
+            let sink = SqliteSink::open(path)?;
+            Ok(Box::new(match options.sqlite_late_after_ms {
+                Some(late_after_ms) => sink.with_late_after_ms(late_after_ms),
+                None => sink,
+            }))
+        }
         #[cfg(feature = "mongodb")]
         StoreUri::MongoDb(uri) => Ok(Box::new(MongoSink::open(&uri, options.mongo.clone())?)),
         StoreUri::Http(_) => Err(StoreError::InvalidUri {

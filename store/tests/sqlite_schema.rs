@@ -3,9 +3,10 @@
 
 mod common;
 
+use helios_store::query::{Query, QueryBackend, Selection, TimeRange};
 use helios_store::sqlite::{
-    SqliteReader, SqliteSink, BUSY_TIMEOUT, INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID,
-    SCHEMA_VERSION,
+    SqliteQueries, SqliteReader, SqliteSink, BUSY_TIMEOUT, INDEX_LATE, INDEX_RECV, INDEX_TS_ID,
+    INDEX_TYPE_TS_ID, LATE_BUCKET_MS, SCHEMA_VERSION,
 };
 use helios_store::StoreError;
 use rusqlite::Connection;
@@ -137,6 +138,7 @@ fn events_table_has_exactly_the_designed_columns() {
         ("app", "TEXT", false, false),
         ("host", "TEXT", false, false),
         ("doc", "TEXT", true, false),
+        ("late_bucket", "INTEGER", false, false),
     ]
     .map(|(name, ty, not_null, pk)| (name.to_owned(), ty.to_owned(), not_null, pk));
     assert_eq!(columns(&conn), expected);
@@ -162,7 +164,10 @@ fn indexes_are_the_designed_two_plus_unique_id_and_retention_on_recv() {
         .map(|(name, _)| name.as_str())
         .filter(|name| !name.starts_with("sqlite_autoindex"))
         .collect();
-    assert_eq!(named, [INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID]);
+    assert_eq!(
+        named,
+        [INDEX_LATE, INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID]
+    );
 
     assert_eq!(
         index_columns(&conn, INDEX_TYPE_TS_ID),
@@ -170,6 +175,107 @@ fn indexes_are_the_designed_two_plus_unique_id_and_retention_on_recv() {
     );
     assert_eq!(index_columns(&conn, INDEX_TS_ID), ["ts", "_id"]);
     assert_eq!(index_columns(&conn, INDEX_RECV), ["recv"]);
+    assert_eq!(index_columns(&conn, INDEX_LATE), ["late_bucket"]);
+    for (index, only) in [
+        (INDEX_TS_ID, "late_bucket IS NULL"),
+        (INDEX_TYPE_TS_ID, "late_bucket IS NULL"),
+        (INDEX_LATE, "late_bucket IS NOT NULL"),
+    ] {
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                [index],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert!(sql.ends_with(&format!("WHERE {only}")), "{sql}");
+    }
+}
+
+/// The shipped schema of version 2 (migrations 1 and 2), as a file of that
+/// version holds it.
+const SCHEMA_V2: &str = "
+CREATE TABLE events(seq INTEGER PRIMARY KEY, _id BLOB NOT NULL UNIQUE, type TEXT NOT NULL,
+    ts INTEGER NOT NULL, recv INTEGER NOT NULL, app TEXT, host TEXT, doc TEXT NOT NULL);
+CREATE INDEX events_type_ts_id ON events(type, ts, _id);
+CREATE INDEX events_ts_id ON events(ts, _id);
+CREATE INDEX events_recv ON events(recv);
+CREATE TABLE columnar_files(name TEXT PRIMARY KEY, partition_start INTEGER NOT NULL,
+    partition_ms INTEGER NOT NULL, ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL,
+    rows INTEGER NOT NULL, bytes INTEGER NOT NULL);
+CREATE TABLE columnar_state(id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL);
+INSERT INTO columnar_state(id, generation) VALUES (1, 0);
+PRAGMA user_version = 2;
+";
+
+#[test]
+fn a_version_2_store_is_migrated_with_its_events_kept_as_live_rows() {
+    let (_dir, path) = temp_store();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V2).unwrap();
+        for (n, event) in common::events(0..3).iter().enumerate() {
+            conn.execute(
+                "INSERT INTO events (_id, type, ts, recv, app, host, doc) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    &event.id.as_bytes()[..],
+                    event.event_type,
+                    event.ts_ms + n as i64,
+                    event.recv_ms,
+                    event.app,
+                    event.host,
+                    event.doc
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let sink = SqliteSink::open(&path).unwrap();
+    assert_eq!(sink.pragmas().unwrap().user_version, SCHEMA_VERSION);
+    drop(sink);
+    let conn = Connection::open(&path).unwrap();
+    let late: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM events WHERE late_bucket IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(late, 0, "rows stored before version 3 are live rows");
+    let queries = SqliteQueries::open(&path).unwrap();
+    let page = queries
+        .query(&Query::new(Selection::range(TimeRange::ALL)))
+        .unwrap();
+    assert_eq!(page.events.len(), 3);
+}
+
+#[test]
+fn an_event_older_than_the_late_age_is_written_to_its_bucket_and_a_recent_one_is_not() {
+    let (_dir, path) = temp_store();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut old = common::events(0..1).remove(0);
+    old.ts_ms = now_ms - 3_600_000;
+    let mut recent = common::events(1..2).remove(0);
+    recent.ts_ms = now_ms;
+    let mut sink = SqliteSink::open(&path).unwrap().with_late_after_ms(600_000);
+    sink.write_batch(&[old.clone(), recent.clone()]).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let bucket = |id: helios_store::ObjectId| -> Option<i64> {
+        conn.query_row(
+            "SELECT late_bucket FROM events WHERE _id = ?1",
+            [&id.as_bytes()[..]],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    let old_bucket = bucket(old.id).expect("an hour-old event is late");
+    assert_eq!(old_bucket % LATE_BUCKET_MS, 0);
+    assert!(old_bucket <= old.ts_ms && old.ts_ms < old_bucket + LATE_BUCKET_MS);
+    assert_eq!(bucket(recent.id), None, "a current event is live");
 }
 
 #[test]

@@ -20,10 +20,10 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::manifest::{self, columnar_dir, ManifestEntry, COLUMNAR_FILE_EXTENSION};
-use super::schema::{open_writer, WRITER_TURN};
+use super::schema::{late_bucket, open_writer, WRITER_TURN};
 use crate::columnar::{write_file, ColdRow, WriteOptions};
 use crate::error::StoreError;
 use crate::ObjectId;
@@ -58,6 +58,15 @@ const VACUUM_CHUNK_PAGES: i64 = 4_096;
 const AUTO_VACUUM_NONE: i64 = 0;
 /// Suffix of a file being written; never listed, removed on open.
 const TEMP_SUFFIX: &str = ".tmp";
+
+/// The live rows (schema version 3) of the time range `?1..?2` below
+/// `seq` `?3`, through the `ts` indexes.
+const LIVE_ROWS: &str =
+    "FROM events WHERE late_bucket IS NULL AND ts >= ?1 AND ts < ?2 AND seq < ?3";
+/// The late rows of the same range, through the buckets from `?4` (the one
+/// holding `?1`) up to `?2`. Every step reads and deletes both kinds.
+const LATE_ROWS: &str = "FROM events INDEXED BY events_late WHERE late_bucket IS NOT NULL \
+     AND late_bucket >= ?4 AND late_bucket < ?2 AND ts >= ?1 AND ts < ?2 AND seq < ?3";
 
 /// How the compactor cuts and writes partitions.
 #[derive(Debug, Clone)]
@@ -285,15 +294,9 @@ impl Compactor {
         let partition_ms = self.options.partition_ms;
         let mut from_ms = i64::MIN;
         let (partition_start_ms, partition_end_ms) = loop {
-            let first_ts: Option<i64> = match conn.query_row(
-                "SELECT ts FROM events WHERE ts >= ?1 AND ts < ?2 AND seq < ?3 ORDER BY ts LIMIT 1",
-                params![from_ms, before_ms, seq_bound],
-                |row| row.get(0),
-            ) {
-                Ok(ts) => Some(ts),
-                Err(rusqlite::Error::QueryReturnedNoRows) => None,
-                Err(e) => return Err(self.sql_error(context, e)),
-            };
+            let first_ts = self
+                .first_ts(from_ms, before_ms, seq_bound)
+                .map_err(|e| self.sql_error(context, e))?;
             let Some(first_ts) = first_ts else {
                 return Ok(None);
             };
@@ -315,17 +318,20 @@ impl Compactor {
             }
         };
         let limit = i64::try_from(self.options.max_rows_per_file).unwrap_or(i64::MAX);
+        let columns = "_id, type, ts, recv, app, host, doc";
         let mut statement = conn
-            .prepare_cached(
-                "SELECT _id, type, ts, recv, app, host, doc FROM events \
-                 WHERE ts >= ?1 AND ts < ?2 AND seq < ?3 ORDER BY ts, _id LIMIT ?4",
-            )
+            .prepare_cached(&format!(
+                "SELECT * FROM (SELECT {columns} {LIVE_ROWS} ORDER BY ts, _id LIMIT ?5) \
+                 UNION ALL SELECT * FROM (SELECT {columns} {LATE_ROWS} ORDER BY ts, _id LIMIT ?5) \
+                 ORDER BY ts, _id LIMIT ?5"
+            ))
             .map_err(|e| self.sql_error(context, e))?;
         let mut rows = statement
             .query(params![
                 partition_start_ms,
                 partition_end_ms,
                 seq_bound,
+                late_bucket(partition_start_ms),
                 limit
             ])
             .map_err(|e| self.sql_error(context, e))?;
@@ -365,6 +371,36 @@ impl Compactor {
         }))
     }
 
+    /// The smallest `ts` in `from_ms..before_ms` below `seq_bound`, of
+    /// live and late rows: the live rows' off their index, the late rows'
+    /// from the first bucket holding any.
+    fn first_ts(
+        &self,
+        from_ms: i64,
+        before_ms: i64,
+        seq_bound: i64,
+    ) -> rusqlite::Result<Option<i64>> {
+        let live: Option<i64> = self
+            .conn
+            .prepare_cached(&format!("SELECT ts {LIVE_ROWS} ORDER BY ts LIMIT 1"))?
+            .query_row(params![from_ms, before_ms, seq_bound], |row| row.get(0))
+            .optional()?;
+        let late: Option<i64> = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT min(ts) {LATE_ROWS} AND late_bucket = \
+                 (SELECT late_bucket {LATE_ROWS} ORDER BY late_bucket LIMIT 1)"
+            ))?
+            .query_row(
+                params![from_ms, before_ms, seq_bound, late_bucket(from_ms)],
+                |row| row.get(0),
+            )?;
+        Ok(match (live, late) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
     /// Whether the hot rows of the partition `start..end` are late arrivals
     /// that should wait: the partition has files already, they are fewer
     /// than a full file, and the oldest arrived less than the hold time
@@ -392,9 +428,11 @@ impl Compactor {
         let (rows, oldest_recv): (i64, i64) = self
             .conn
             .query_row(
-                "SELECT count(*), coalesce(min(recv), 0) FROM events \
-                 WHERE ts >= ?1 AND ts < ?2 AND seq < ?3",
-                params![start, end, seq_bound],
+                &format!(
+                    "SELECT count(*), coalesce(min(recv), 0) FROM \
+                     (SELECT recv {LIVE_ROWS} UNION ALL SELECT recv {LATE_ROWS})"
+                ),
+                params![start, end, seq_bound, late_bucket(start)],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .map_err(|e| self.sql_error(context, e))?;
@@ -440,18 +478,19 @@ impl Compactor {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             manifest::publish(&tx, &entry)?;
-            let deleted = tx
-                .prepare_cached(
-                    "DELETE FROM events WHERE ts >= ?1 AND ts < ?2 AND seq < ?3 \
-                     AND (ts, _id) <= (?4, ?5)",
-                )?
-                .execute(params![
-                    partition_start_ms,
-                    partition_end_ms,
-                    seq_bound,
-                    last.0,
-                    &last.1.as_bytes()[..]
-                ])? as u64;
+            let mut deleted = 0_u64;
+            for rows in [LIVE_ROWS, LATE_ROWS] {
+                deleted += tx
+                    .prepare_cached(&format!("DELETE {rows} AND (ts, _id) <= (?5, ?6)"))?
+                    .execute(params![
+                        partition_start_ms,
+                        partition_end_ms,
+                        seq_bound,
+                        late_bucket(partition_start_ms),
+                        last.0,
+                        &last.1.as_bytes()[..]
+                    ])? as u64;
+            }
             if deleted != expected {
                 // Dropping `tx` rolls back both the listing and the delete.
                 return Ok(deleted);

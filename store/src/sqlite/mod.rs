@@ -40,8 +40,8 @@ pub use queries::{
 };
 pub use reader::{SqliteReader, TierCounts};
 pub use schema::{
-    BUSY_RETRY, BUSY_TIMEOUT, INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID, SCHEMA_VERSION,
-    WRITER_TURN,
+    BUSY_RETRY, BUSY_TIMEOUT, INDEX_LATE, INDEX_RECV, INDEX_TS_ID, INDEX_TYPE_TS_ID,
+    LATE_BUCKET_MS, SCHEMA_VERSION, WRITER_TURN,
 };
 #[cfg(feature = "sink")]
-pub use sink::{SqlitePragmas, SqliteSink, SQLITE_MAX_BATCH_EVENTS};
+pub use sink::{SqlitePragmas, SqliteSink, DEFAULT_LATE_AFTER_MS, SQLITE_MAX_BATCH_EVENTS};

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::error::StoreError;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a statement waits for another connection's lock before
 /// reporting busy. Long enough to ride out a retention transaction or a WAL
@@ -65,6 +65,21 @@ pub const INDEX_TS_ID: &str = "events_ts_id";
 /// batched `DELETE ... WHERE recv < cutoff` finds its rows without a full
 /// scan. It costs one more B-tree insert per event.
 pub const INDEX_RECV: &str = "events_recv";
+/// Name of the `(late_bucket)` index over late rows only (schema version
+/// 3): rows that arrived when their time was long past, by bucket and
+/// then in arrival (`seq`) order, so appending them stays cheap however
+/// scattered their `ts` (see [`LATE_BUCKET_MS`]).
+pub const INDEX_LATE: &str = "events_late";
+
+/// Width of a late row's bucket, ms: `late_bucket` is `ts` rounded down to
+/// a multiple of it. A late row goes to the end of its bucket in the
+/// [`INDEX_LATE`] index instead of into the `ts` indexes, where rows out
+/// of time order dirty a different page each (a day of events in random
+/// order drained at a quarter of the in-order rate). A day is 288 buckets,
+/// so a batch appends to a few hundred places at most; a read of a time
+/// range scans the buckets it overlaps. Part of the schema: rows keep the
+/// bucket they were written with, so this never changes.
+pub const LATE_BUCKET_MS: i64 = 5 * 60_000;
 
 /// Version 0 → 1: the `events` table exactly as DESIGN §5 fixes it, its two
 /// query indexes, and the retention index on `recv`.
@@ -107,8 +122,31 @@ CREATE TABLE columnar_state(
 INSERT INTO columnar_state(id, generation) VALUES (1, 0);
 ";
 
+/// Version 2 → 3: late rows leave the `ts` indexes. `late_bucket` is NULL
+/// for a row written while its time was recent (a *live* row, in the two
+/// `ts` indexes, which become partial) and [`LATE_BUCKET_MS`]'s multiple
+/// below `ts` for a *late* one (in [`INDEX_LATE`] only). Every read of the
+/// hot tier by time reads both kinds (`queries::compile::HotArms`). Rows
+/// already stored stay live; rebuilding the two indexes takes about as
+/// long as writing them did (once, at the first open by this version).
+const MIGRATION_3: &str = "
+ALTER TABLE events ADD COLUMN late_bucket INTEGER;
+DROP INDEX events_type_ts_id;
+DROP INDEX events_ts_id;
+CREATE INDEX events_type_ts_id ON events(type, ts, _id) WHERE late_bucket IS NULL;
+CREATE INDEX events_ts_id ON events(ts, _id) WHERE late_bucket IS NULL;
+CREATE INDEX events_late ON events(late_bucket) WHERE late_bucket IS NOT NULL;
+";
+
 /// `MIGRATIONS[v]` migrates version `v` to `v + 1`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [MIGRATION_1, MIGRATION_2];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [MIGRATION_1, MIGRATION_2, MIGRATION_3];
+
+/// The bucket of a late row with time `ts_ms` ([`LATE_BUCKET_MS`]).
+pub(crate) fn late_bucket(ts_ms: i64) -> i64 {
+    ts_ms
+        .div_euclid(LATE_BUCKET_MS)
+        .saturating_mul(LATE_BUCKET_MS)
+}
 
 /// `PRAGMA synchronous` value for FULL.
 const SYNCHRONOUS_FULL: i64 = 2;

@@ -6,8 +6,9 @@ use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::classify::{classify, classify_row};
 use super::cold_ids::{ColdIds, ColdVerdict};
+use super::compact::{DEFAULT_HOT_MS, DEFAULT_PARTITION_MS};
 use super::manifest::columnar_dir;
-use super::schema::open_writer;
+use super::schema::{late_bucket, open_writer};
 use crate::error::StoreError;
 use crate::model::EventDoc;
 use crate::sink::{RefusedEvent, RetentionOutcome, Sink, SinkError, WriteOutcome};
@@ -27,8 +28,8 @@ pub const SQLITE_MAX_BATCH_EVENTS: usize = 65_536;
 /// CONFLICT(_id) DO NOTHING` rather than `INSERT OR IGNORE`: OR IGNORE would
 /// also silently skip a row violating NOT NULL or any other constraint,
 /// losing an event while reporting it stored.
-const INSERT_SQL: &str = "INSERT INTO events (_id, type, ts, recv, app, host, doc) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+const INSERT_SQL: &str = "INSERT INTO events (_id, type, ts, recv, app, host, doc, late_bucket) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
      ON CONFLICT(_id) DO NOTHING";
 
 /// Whether the row holding `_id` ?1 belongs to app ?2 (`IS`: NULL-safe, an
@@ -36,11 +37,21 @@ const INSERT_SQL: &str = "INSERT INTO events (_id, type, ts, recv, app, host, do
 const SAME_APP_SQL: &str = "SELECT app IS ?2 FROM events WHERE _id = ?1";
 
 /// Rows per multi-row INSERT: one statement run per this many events
-/// instead of one per event (fewer VDBE starts and bind calls); 32 × 7
+/// instead of one per event (fewer VDBE starts and bind calls); 32 × 8
 /// parameters stays far below SQLite's parameter limit.
 const ROWS_PER_INSERT: usize = 32;
 /// Parameters bound per row.
-const PARAMS_PER_ROW: usize = 7;
+const PARAMS_PER_ROW: usize = 8;
+
+/// Default age past which an arriving event is written as a *late* row
+/// (schema version 3, [`super::LATE_BUCKET_MS`]): its time partition is
+/// sealed already under the compactor's defaults (a partition ends at most
+/// [`DEFAULT_PARTITION_MS`] after its oldest event and stays hot
+/// [`DEFAULT_HOT_MS`] more), so the compactor moves it out soon and the
+/// `ts` indexes would only have paid to take it in. The age is a guess from
+/// the wall clock: a wrong one (a clock jump, other compactor options)
+/// costs speed, never an answer.
+pub const DEFAULT_LATE_AFTER_MS: i64 = DEFAULT_PARTITION_MS + DEFAULT_HOT_MS;
 
 /// The `ROWS_PER_INSERT`-row form of [`INSERT_SQL`]: `changes()` of one run
 /// counts the rows it inserted, so the rest of its rows were duplicates
@@ -56,7 +67,8 @@ fn multi_row_insert_sql() -> String {
         })
         .collect();
     format!(
-        "INSERT INTO events (_id, type, ts, recv, app, host, doc) VALUES {} ON CONFLICT(_id) DO NOTHING",
+        "INSERT INTO events (_id, type, ts, recv, app, host, doc, late_bucket) VALUES {} \
+         ON CONFLICT(_id) DO NOTHING",
         rows.join(", ")
     )
 }
@@ -98,6 +110,8 @@ pub struct SqliteSink {
     insert_many_sql: String,
     /// `_id` uniqueness against the columnar tier.
     cold: ColdIds,
+    /// Events older than this on arrival are written as late rows, ms.
+    late_after_ms: i64,
 }
 
 impl std::fmt::Debug for SqliteSink {
@@ -119,7 +133,29 @@ impl SqliteSink {
             cold: ColdIds::new(columnar_dir(&path)),
             path,
             insert_many_sql: multi_row_insert_sql(),
+            late_after_ms: DEFAULT_LATE_AFTER_MS,
         })
+    }
+
+    /// Writes events whose `ts` is more than `late_after_ms` before the
+    /// wall clock as late rows (default [`DEFAULT_LATE_AFTER_MS`]; set it to
+    /// the compactor's `partition_ms + hot_ms`). `i64::MAX` writes every
+    /// event as a live row, `0` every event from the past as a late one.
+    /// Only the speed of out-of-order writes and of some hot-tier reads
+    /// depends on it.
+    pub fn with_late_after_ms(mut self, late_after_ms: i64) -> Self {
+        self.late_after_ms = late_after_ms;
+        self
+    }
+
+    /// Rows with a `ts` below this are late in a batch written now.
+    fn late_before_ms(&self) -> i64 {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+            });
+        now_ms.saturating_sub(self.late_after_ms)
     }
 
     /// The database file.
@@ -157,6 +193,7 @@ impl SqliteSink {
 
     fn insert_all(&mut self, batch: &[EventDoc]) -> Result<WriteOutcome, SinkError> {
         let context = || format!("inserting a batch of {} events", batch.len());
+        let late_before_ms = self.late_before_ms();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -198,8 +235,13 @@ impl SqliteSink {
                 let all_undecided = !(start..start + chunk.len()).any(decided);
                 if chunk.len() == ROWS_PER_INSERT && all_undecided {
                     for (row, event) in chunk.iter().enumerate() {
-                        bind_row(&mut insert_many, row * PARAMS_PER_ROW, event)
-                            .map_err(|error| classify(error, context()))?;
+                        bind_row(
+                            &mut insert_many,
+                            row * PARAMS_PER_ROW,
+                            event,
+                            late_before_ms,
+                        )
+                        .map_err(|error| classify(error, context()))?;
                     }
                     // A failed statement undoes only itself; then its rows
                     // are redone one by one below to name the offending event.
@@ -231,8 +273,14 @@ impl SqliteSink {
                     if decided(index) {
                         continue;
                     }
-                    if insert_one_row(&mut insert_one, index, event, &mut outcome)? == Row::Skipped
-                    {
+                    let inserted = insert_one_row(
+                        &mut insert_one,
+                        index,
+                        event,
+                        late_before_ms,
+                        &mut outcome,
+                    )?;
+                    if inserted == Row::Skipped {
                         if stored_for_same_app(&mut same_app, event)
                             .map_err(|error| classify(error, context()))?
                         {
@@ -279,11 +327,18 @@ impl SqliteSink {
     }
 }
 
-/// Binds one event's columns at parameter `offset + 1 ..= offset + 7`.
+/// The `late_bucket` of an event written now: `None` (a live row) unless
+/// its `ts` is below `late_before_ms`.
+fn late_bucket_of(event: &EventDoc, late_before_ms: i64) -> Option<i64> {
+    (event.ts_ms < late_before_ms).then(|| late_bucket(event.ts_ms))
+}
+
+/// Binds one event's columns at parameter `offset + 1 ..= offset + 8`.
 fn bind_row(
     statement: &mut rusqlite::CachedStatement<'_>,
     offset: usize,
     event: &EventDoc,
+    late_before_ms: i64,
 ) -> rusqlite::Result<()> {
     statement.raw_bind_parameter(offset + 1, &event.id.as_bytes()[..])?;
     statement.raw_bind_parameter(offset + 2, &event.event_type)?;
@@ -291,7 +346,8 @@ fn bind_row(
     statement.raw_bind_parameter(offset + 4, event.recv_ms)?;
     statement.raw_bind_parameter(offset + 5, &event.app)?;
     statement.raw_bind_parameter(offset + 6, &event.host)?;
-    statement.raw_bind_parameter(offset + 7, &event.doc)
+    statement.raw_bind_parameter(offset + 7, &event.doc)?;
+    statement.raw_bind_parameter(offset + 8, late_bucket_of(event, late_before_ms))
 }
 
 /// What one single-row INSERT did.
@@ -318,6 +374,7 @@ fn insert_one_row(
     insert: &mut rusqlite::CachedStatement<'_>,
     index: usize,
     event: &EventDoc,
+    late_before_ms: i64,
     outcome: &mut WriteOutcome,
 ) -> Result<Row, SinkError> {
     // `execute` returns sqlite3_changes(): 1 inserted, 0 when
@@ -331,6 +388,7 @@ fn insert_one_row(
             event.app,
             event.host,
             event.doc,
+            late_bucket_of(event, late_before_ms),
         ])
         .map_err(|error| classify_row(error, index, event))?;
     match changed {
@@ -449,7 +507,8 @@ mod tests {
             2,
             None::<String>,
             None::<String>,
-            "{}"
+            "{}",
+            None::<i64>
         ];
 
         let error = sink
@@ -478,7 +537,8 @@ mod tests {
             2,
             None::<String>,
             None::<String>,
-            "{}"
+            "{}",
+            None::<i64>
         ];
         assert_eq!(sink.conn.execute(INSERT_SQL, row).expect("first insert"), 1);
         assert_eq!(sink.conn.execute(INSERT_SQL, row).expect("duplicate"), 0);

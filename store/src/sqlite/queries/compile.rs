@@ -16,6 +16,8 @@
 
 use rusqlite::types::Value as SqlValue;
 
+use super::super::schema::late_bucket;
+
 use crate::query::error::QueryError;
 use crate::query::ir::{
     CompareOp, FieldPath, Filter, Literal, Selection, PATH_APP, PATH_ID, PATH_RECV, PATH_TS,
@@ -50,6 +52,75 @@ impl Sql {
     pub(crate) fn push(&mut self, text: &str) {
         self.text.push_str(text);
     }
+}
+
+/// The hot tier's rows of one selection as the two arms of a read
+/// (schema version 3): *live* rows through the `ts` indexes (partial,
+/// `late_bucket IS NULL`) and *late* rows through their buckets
+/// (`events_late`, the buckets the time range overlaps). Both
+/// arms repeat one compiled condition, so they share its bound parameters.
+/// Every read of the hot tier by time unions the two; reads by `_id` or
+/// `seq` need not.
+#[derive(Debug)]
+pub(crate) struct HotArms {
+    /// `FROM events WHERE late_bucket IS NULL AND …`.
+    pub(crate) live: String,
+    /// `FROM events WHERE late_bucket IS NOT NULL AND late_bucket >= … AND …`:
+    /// not `INDEXED BY`, which SQLite cannot honour for some filters ("no
+    /// query solution"); the bucket range makes `events_late` its choice
+    /// unless a better index applies (an `_id` equality).
+    pub(crate) late: String,
+}
+
+impl HotArms {
+    /// `SELECT columns` over both arms, unordered: for scans and counts.
+    pub(crate) fn union_all(&self, columns: &str) -> String {
+        format!(
+            "SELECT {columns} {} UNION ALL SELECT {columns} {}",
+            self.live, self.late
+        )
+    }
+
+    /// `SELECT columns` over both arms, the first `limit` (a placeholder)
+    /// rows by `order`: each arm ordered and cut to `limit` (the live one
+    /// walks its index, the late one sorts its bucket's rows), then merged.
+    /// `order` may name only result columns, so `columns` must include
+    /// what it sorts by.
+    pub(crate) fn union_ordered(&self, columns: &str, order: &str, limit: &str) -> String {
+        format!(
+            "SELECT * FROM (SELECT {columns} {} ORDER BY {order} LIMIT {limit}) \
+             UNION ALL SELECT * FROM (SELECT {columns} {} ORDER BY {order} LIMIT {limit}) \
+             ORDER BY {order} LIMIT {limit}",
+            self.live, self.late
+        )
+    }
+}
+
+/// The two arms of `select` in the hot tier, each also held to `extra`
+/// (a condition compiled into `sql` already, or empty).
+pub(crate) fn hot_arms(
+    sql: &mut Sql,
+    select: &Selection,
+    extra: &str,
+) -> Result<HotArms, QueryError> {
+    let mut condition = Sql {
+        text: String::new(),
+        params: std::mem::take(&mut sql.params),
+    };
+    selection(&mut condition, select)?;
+    sql.params = condition.params;
+    let condition = condition.text + extra;
+    // The buckets that can hold a row of the range: from the one holding
+    // its start up to its end (a bucket starts at or before its rows).
+    let first_bucket = sql.bind(SqlValue::Integer(late_bucket(select.range.from_ms)))?;
+    let end = sql.bind(SqlValue::Integer(select.range.to_ms))?;
+    Ok(HotArms {
+        live: format!("FROM events WHERE late_bucket IS NULL AND {condition}"),
+        late: format!(
+            "FROM events WHERE late_bucket IS NOT NULL \
+             AND late_bucket >= {first_bucket} AND late_bucket < {end} AND {condition}"
+        ),
+    })
 }
 
 /// Appends the WHERE condition of a selection (range, types, filter).

@@ -125,14 +125,31 @@ impl SqliteQueries {
     }
 
     /// SQLite's plan for one page of `query` (`EXPLAIN QUERY PLAN`, one
-    /// line per step), for operators and tests: which index a query uses.
+    /// line per step, indented two spaces per level below its parent
+    /// step), for operators and tests: which index a query uses.
     pub fn explain(&self, query: &Query) -> Result<Vec<String>, QueryError> {
         let page = page_sql(query, query.effective_limit())?;
         let sql = Sql {
             text: format!("EXPLAIN QUERY PLAN {}", page.text),
             params: page.params,
         };
-        self.rows("explaining a query", &sql, |row| row.get::<_, String>(3))
+        let steps = self.rows("explaining a query", &sql, |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(3)?,
+            ))
+        })?;
+        // A step comes after its parent, so each parent's depth is known.
+        let mut depths: HashMap<i64, usize> = HashMap::new();
+        Ok(steps
+            .into_iter()
+            .map(|(id, parent, detail)| {
+                let depth = depths.get(&parent).map_or(0, |d| d + 1);
+                depths.insert(id, depth);
+                format!("{}{detail}", "  ".repeat(depth))
+            })
+            .collect())
     }
 
     /// The database file.
@@ -242,8 +259,8 @@ impl SqliteQueries {
     ) -> Result<Ranked, QueryError> {
         let mut sql = Sql::default();
         let json_path = sql.bind(SqlValue::Text(compile::json_path(path)?))?;
-        sql.push(&format!("SELECT doc -> {json_path} FROM events WHERE "));
-        compile::selection(&mut sql, select)?;
+        let arms = compile::hot_arms(&mut sql, select, "")?;
+        sql.push(&arms.union_all(&format!("doc -> {json_path}")));
         let mut counts: HashMap<Vec<u8>, u64> = HashMap::new();
         let mut missing = 0_u64;
         let mut total = 0_u64;
@@ -309,8 +326,11 @@ impl SqliteQueries {
 
     fn count(&self, select: &Selection) -> Result<u64, QueryError> {
         let mut sql = Sql::default();
-        sql.push("SELECT count(*) FROM events WHERE ");
-        compile::selection(&mut sql, select)?;
+        let arms = compile::hot_arms(&mut sql, select, "")?;
+        sql.push(&format!(
+            "SELECT (SELECT count(*) {}) + (SELECT count(*) {})",
+            arms.live, arms.late
+        ));
         let counts = self.rows("counting events", &sql, |row| row.get::<_, i64>(0))?;
         Ok(counts.first().map_or(0, |n| to_count(*n)))
     }
@@ -369,15 +389,19 @@ impl SqliteQueries {
         } else {
             String::new()
         };
-        sql.push(&format!(
-            "SELECT k, count(*) AS n FROM (SELECT doc -> {json_path} AS k{extra} FROM events WHERE "
-        ));
-        compile::selection(&mut sql, select)?;
-        if let Some(scan) = scan {
-            let scan = sql.bind(SqlValue::Integer(to_sql_int(scan)))?;
-            sql.push(&format!(" ORDER BY ts DESC, _id DESC LIMIT {scan}"));
-        }
-        sql.push(")");
+        let arms = compile::hot_arms(&mut sql, select, "")?;
+        let rows = match scan {
+            Some(scan) => {
+                let scan = sql.bind(SqlValue::Integer(to_sql_int(scan)))?;
+                arms.union_ordered(
+                    &format!("doc -> {json_path} AS k{extra}, ts, _id"),
+                    "ts DESC, _id DESC",
+                    &scan,
+                )
+            }
+            None => arms.union_all(&format!("doc -> {json_path} AS k{extra}")),
+        };
+        sql.push(&format!("SELECT k, count(*) AS n FROM ({rows})"));
         if let Some(prefix) = prefix {
             let start = sql.bind(SqlValue::Text(prefix.to_owned()))?;
             sql.push(&format!(
@@ -446,22 +470,19 @@ impl SqliteQueries {
         // index: SQLite's GROUP BY on a computed bucket would sort every
         // row through a temp B-tree first (~5x slower, measured).
         let mut sql = Sql::default();
-        let ranked = match &request.split_by {
-            None => {
-                sql.push("SELECT ts, NULL FROM events WHERE ");
-                Vec::new()
-            }
+        let (ranked, columns) = match &request.split_by {
+            None => (Vec::new(), "ts, NULL".to_owned()),
             Some(split) => {
                 check_top_n(split.top_n)?;
                 let ranked = self
                     .rank_values(&request.select, &split.path, split.top_n)?
                     .groups;
                 let json_path = sql.bind(SqlValue::Text(compile::json_path(&split.path)?))?;
-                sql.push(&format!("SELECT ts, doc -> {json_path} FROM events WHERE "));
-                ranked
+                (ranked, format!("ts, doc -> {json_path}"))
             }
         };
-        compile::selection(&mut sql, &request.select)?;
+        let arms = compile::hot_arms(&mut sql, &request.select, "")?;
+        sql.push(&arms.union_all(&columns));
         let mut slots: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut missing_slot = None;
         for (i, (key, _)) in ranked.iter().enumerate() {
@@ -526,10 +547,9 @@ impl SqliteQueries {
     fn hot_sample(&self, range: TimeRange, sample_limit: usize) -> Result<Vec<Value>, QueryError> {
         let sample_limit = sample_limit.min(MAX_FIELD_SAMPLE_DOCS);
         let mut sql = Sql::default();
-        sql.push("SELECT doc FROM events WHERE ");
-        compile::selection(&mut sql, &Selection::range(range))?;
+        let arms = compile::hot_arms(&mut sql, &Selection::range(range), "")?;
         let sample = sql.bind(SqlValue::Integer(to_sql_int(sample_limit)))?;
-        sql.push(&format!(" ORDER BY ts DESC, _id DESC LIMIT {sample}"));
+        sql.push(&arms.union_ordered("doc, ts, _id", "ts DESC, _id DESC", &sample));
         let (texts, _) = self.bounded_rows("sampling documents", &sql, sample_limit, |row| {
             Ok(((), row.get(0)?))
         })?;
@@ -541,9 +561,15 @@ impl SqliteQueries {
 
     fn hot_types(&self, range: TimeRange) -> Result<Vec<TypeCount>, QueryError> {
         let mut sql = Sql::default();
-        sql.push("SELECT type, count(*) AS n FROM events WHERE ");
-        compile::selection(&mut sql, &Selection::range(range))?;
-        sql.push(" GROUP BY type ORDER BY n DESC, type");
+        let arms = compile::hot_arms(&mut sql, &Selection::range(range), "")?;
+        // Each arm counts by type on its own (the live one off the
+        // `(type, ts, _id)` index); the sums merge the two.
+        sql.push(&format!(
+            "SELECT type, sum(n) AS n FROM (SELECT type, count(*) AS n {} GROUP BY type \
+             UNION ALL SELECT type, count(*) AS n {} GROUP BY type) \
+             GROUP BY type ORDER BY n DESC, type",
+            arms.live, arms.late
+        ));
         let rows = self.rows("counting types", &sql, |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })?;
@@ -677,20 +703,22 @@ fn too_complex(error: &rusqlite::Error) -> Option<String> {
 /// exists).
 fn page_sql(query: &Query, limit: usize) -> Result<Sql, QueryError> {
     let mut sql = Sql::default();
-    sql.push("SELECT _id, ts, doc FROM events WHERE ");
-    compile::selection(&mut sql, &query.select)?;
     let (compare, direction) = match query.sort {
         SortOrder::Desc => ("<", "DESC"),
         SortOrder::Asc => (">", "ASC"),
     };
+    let mut keyset = String::new();
     if let Some(after) = &query.after {
         let ts = sql.bind(SqlValue::Integer(after.ts_ms))?;
         let id = sql.bind(SqlValue::Blob(after.id.as_bytes().to_vec()))?;
-        sql.push(&format!(" AND (ts, _id) {compare} ({ts}, {id})"));
+        keyset = format!(" AND (ts, _id) {compare} ({ts}, {id})");
     }
+    let arms = compile::hot_arms(&mut sql, &query.select, &keyset)?;
     let fetch = sql.bind(SqlValue::Integer(to_sql_int(limit + 1)))?;
-    sql.push(&format!(
-        " ORDER BY ts {direction}, _id {direction} LIMIT {fetch}"
+    sql.push(&arms.union_ordered(
+        "_id, ts, doc",
+        &format!("ts {direction}, _id {direction}"),
+        &fetch,
     ));
     Ok(sql)
 }

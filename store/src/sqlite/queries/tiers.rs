@@ -166,8 +166,8 @@ impl SqliteQueries {
     fn hot_tally(&self, select: &Selection, path: &FieldPath) -> Result<Tally, QueryError> {
         let mut sql = Sql::default();
         let json_path = sql.bind(SqlValue::Text(compile::json_path(path)?))?;
-        sql.push(&format!("SELECT doc -> {json_path} FROM events WHERE "));
-        compile::selection(&mut sql, select)?;
+        let arms = compile::hot_arms(&mut sql, select, "")?;
+        sql.push(&arms.union_all(&format!("doc -> {json_path}")));
         // Counted by SQLite's text first; each distinct text is brought to
         // the canonical form once at the end.
         let mut raw: HashMap<Vec<u8>, u64> = HashMap::new();
@@ -263,14 +263,15 @@ impl SqliteQueries {
         counts: &mut crate::query::histogram::Counts,
     ) -> Result<(), QueryError> {
         let mut sql = Sql::default();
-        match split {
-            None => sql.push("SELECT ts, NULL FROM events WHERE "),
+        let columns = match split {
+            None => "ts, NULL".to_owned(),
             Some((path, _)) => {
                 let json_path = sql.bind(SqlValue::Text(compile::json_path(path)?))?;
-                sql.push(&format!("SELECT ts, doc -> {json_path} FROM events WHERE "));
+                format!("ts, doc -> {json_path}")
             }
-        }
-        compile::selection(&mut sql, select)?;
+        };
+        let arms = compile::hot_arms(&mut sql, select, "")?;
+        sql.push(&arms.union_all(&columns));
         let slots: HashMap<Option<String>, usize> = split
             .map(|(_, keys)| {
                 keys.iter()
