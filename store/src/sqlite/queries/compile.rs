@@ -82,14 +82,19 @@ impl HotArms {
     }
 
     /// `SELECT columns` over both arms, the first `limit` (a placeholder)
-    /// rows by `order`: each arm ordered and cut to `limit` (the live one
-    /// walks its index, the late one sorts its bucket's rows), then merged.
-    /// `order` may name only result columns, so `columns` must include
-    /// what it sorts by.
-    pub(crate) fn union_ordered(&self, columns: &str, order: &str, limit: &str) -> String {
+    /// rows by `(ts, _id)` in `direction` (`ASC`, `DESC`): each arm ordered
+    /// and cut to `limit`, then merged. The live arm walks its index; the
+    /// late arm walks its buckets in order (a bucket holds a slice of
+    /// `ts`, so bucket order is time order) and sorts one bucket's rows
+    /// at a time, stopping once it has `limit`. `columns` must include
+    /// `ts` and `_id` (a compound's ORDER BY names result columns).
+    pub(crate) fn union_ordered(&self, columns: &str, direction: &str, limit: &str) -> String {
+        debug_assert!(direction == "ASC" || direction == "DESC", "{direction}");
+        let order = format!("ts {direction}, _id {direction}");
         format!(
             "SELECT * FROM (SELECT {columns} {} ORDER BY {order} LIMIT {limit}) \
-             UNION ALL SELECT * FROM (SELECT {columns} {} ORDER BY {order} LIMIT {limit}) \
+             UNION ALL SELECT * FROM (SELECT {columns} {} \
+             ORDER BY late_bucket {direction}, {order} LIMIT {limit}) \
              ORDER BY {order} LIMIT {limit}",
             self.live, self.late
         )

@@ -395,7 +395,7 @@ impl SqliteQueries {
                 let scan = sql.bind(SqlValue::Integer(to_sql_int(scan)))?;
                 arms.union_ordered(
                     &format!("doc -> {json_path} AS k{extra}, ts, _id"),
-                    "ts DESC, _id DESC",
+                    "DESC",
                     &scan,
                 )
             }
@@ -549,7 +549,7 @@ impl SqliteQueries {
         let mut sql = Sql::default();
         let arms = compile::hot_arms(&mut sql, &Selection::range(range), "")?;
         let sample = sql.bind(SqlValue::Integer(to_sql_int(sample_limit)))?;
-        sql.push(&arms.union_ordered("doc, ts, _id", "ts DESC, _id DESC", &sample));
+        sql.push(&arms.union_ordered("doc, ts, _id", "DESC", &sample));
         let (texts, _) = self.bounded_rows("sampling documents", &sql, sample_limit, |row| {
             Ok(((), row.get(0)?))
         })?;
@@ -715,11 +715,7 @@ fn page_sql(query: &Query, limit: usize) -> Result<Sql, QueryError> {
     }
     let arms = compile::hot_arms(&mut sql, &query.select, &keyset)?;
     let fetch = sql.bind(SqlValue::Integer(to_sql_int(limit + 1)))?;
-    sql.push(&arms.union_ordered(
-        "_id, ts, doc",
-        &format!("ts {direction}, _id {direction}"),
-        &fetch,
-    ));
+    sql.push(&arms.union_ordered("_id, ts, doc", direction, &fetch));
     Ok(sql)
 }
 
