@@ -73,6 +73,10 @@ fn writer_connection_uses_wal_synchronous_full_and_its_own_busy_handler() {
         pragmas.busy_timeout_ms, 0,
         "the writer's busy handler replaces SQLite's busy_timeout"
     );
+    assert_eq!(
+        pragmas.temp_store, 2,
+        "2 = MEMORY: a statement journal never spills to a file"
+    );
 }
 
 #[test]

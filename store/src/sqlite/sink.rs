@@ -8,7 +8,7 @@ use super::classify::{classify, classify_row};
 use super::cold_ids::{ColdIds, ColdVerdict};
 use super::compact::{DEFAULT_HOT_MS, DEFAULT_PARTITION_MS};
 use super::manifest::columnar_dir;
-use super::schema::{late_bucket, open_writer};
+use super::schema::{keep_temp_files_in_memory, late_bucket, open_writer};
 use crate::error::StoreError;
 use crate::model::EventDoc;
 use crate::sink::{RefusedEvent, RetentionOutcome, Sink, SinkError, WriteOutcome};
@@ -95,6 +95,9 @@ pub struct SqlitePragmas {
     /// the write lock in its own busy handler ([`super::BUSY_RETRY`]
     /// sleeps up to [`super::BUSY_TIMEOUT`]), which replaces SQLite's.
     pub busy_timeout_ms: i64,
+    /// `PRAGMA temp_store` (2 = MEMORY: statement journals never spill to
+    /// a file; `schema::keep_temp_files_in_memory`).
+    pub temp_store: i64,
 }
 
 /// Writes batches of events to an SQLite file, one transaction per batch.
@@ -128,6 +131,7 @@ impl SqliteSink {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
         let conn = open_writer(&path)?;
+        keep_temp_files_in_memory(&conn, &path)?;
         Ok(Self {
             conn,
             cold: ColdIds::new(columnar_dir(&path)),
@@ -187,6 +191,10 @@ impl SqliteSink {
             busy_timeout_ms: self
                 .conn
                 .pragma_query_value(None, "busy_timeout", |row| row.get(0))
+                .map_err(read)?,
+            temp_store: self
+                .conn
+                .pragma_query_value(None, "temp_store", |row| row.get(0))
                 .map_err(read)?,
         })
     }
