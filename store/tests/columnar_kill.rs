@@ -71,7 +71,17 @@ fn child_compacts_and_inserts_until_killed() {
     let round: u32 = std::env::var("HELIOS_TEST_ROUND").unwrap().parse().unwrap();
     let writer_path = path.clone();
     std::thread::spawn(move || {
-        let mut sink = SqliteSink::open(&writer_path).unwrap();
+        // Rounds alternate the rows' kind (schema version 3): the fixtures'
+        // old events are late rows by default; every other round writes
+        // them as live rows, through the `ts` indexes.
+        let late_after_ms = if round % 2 == 0 {
+            i64::MAX
+        } else {
+            helios_store::sqlite::DEFAULT_LATE_AFTER_MS
+        };
+        let mut sink = SqliteSink::open(&writer_path)
+            .unwrap()
+            .with_late_after_ms(late_after_ms);
         for batch in 0.. {
             sink.write_batch(&writer_batch(round, batch)).unwrap();
             println!("acked {batch}");
@@ -117,11 +127,16 @@ fn check(path: &Path, expected: &BTreeSet<ObjectId>, context: &str) {
 fn compaction_killed_at_any_moment_loses_and_duplicates_nothing() {
     let (_dir, path) = temp_store();
     let initial: Vec<_> = (0..INITIAL_EVENTS).map(event).collect();
-    let mut sink = SqliteSink::open(&path).unwrap();
-    for chunk in initial.chunks(1_000) {
+    // Half the initial events live rows, half late ones.
+    let mut live = SqliteSink::open(&path)
+        .unwrap()
+        .with_late_after_ms(i64::MAX);
+    let mut late = SqliteSink::open(&path).unwrap().with_late_after_ms(0);
+    for (n, chunk) in initial.chunks(1_000).enumerate() {
+        let sink = if n % 2 == 0 { &mut live } else { &mut late };
         sink.write_batch(chunk).unwrap();
     }
-    drop(sink);
+    drop((live, late));
     let mut expected: BTreeSet<ObjectId> = initial.iter().map(|e| e.id).collect();
     let mut rng_state = 0x9E37_79B9_7F4A_7C15_u64;
 
