@@ -539,6 +539,16 @@ fn cases<'a>(
             group_by(backend, selection(Vec::new(), None), user_path),
         ),
         (
+            // A value per event: past one pass's distinct values over a
+            // whole day of a million events and more.
+            "group-by `trace` top 10 (reference: a value per event)".into(),
+            group_by(
+                backend,
+                selection(Vec::new(), None),
+                "trace".parse().expect("path"),
+            ),
+        ),
+        (
             format!("filter `{user_text}` (100 newest)"),
             page(backend, selection(Vec::new(), Some(one_user.clone()))),
         ),

@@ -103,7 +103,9 @@ impl From<QueryError> for ApiError {
     fn from(error: QueryError) -> Self {
         match error {
             QueryError::Invalid(detail) => ApiError::BadRequest(detail),
-            QueryError::Unsupported(detail) => ApiError::NotSupported(detail),
+            QueryError::Unsupported(detail) | QueryError::TooManyGroups(detail) => {
+                ApiError::NotSupported(detail)
+            }
             QueryError::Timeout { .. } | QueryError::Cancelled => ApiError::Busy(error.to_string()),
             other => ApiError::Store(other.to_string()),
         }

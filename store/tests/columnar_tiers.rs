@@ -410,3 +410,104 @@ fn a_field_the_operator_pinned_is_a_column_however_rare() {
     assert_eq!(top_values(&path, "plan").column, Some(true), "by its share");
     assert_eq!(top_values(&path, "absent").column, Some(false));
 }
+
+/// Event `n` with `user` `u-{k}`, `k` from `user_of(n)`, or no `user`
+/// when `user_of` says `None`.
+fn event_with_user(n: u32, user: Option<u32>) -> helios_store::EventDoc {
+    let base = event(n);
+    let text = match user {
+        Some(k) => format!(r#"{{"type":"visit","n":{n},"user":"u-{k}"}}"#),
+        None => format!(r#"{{"type":"visit","n":{n}}}"#),
+    };
+    let envelope = helios_store::Envelope {
+        id: base.id,
+        ts_ms: base.ts_ms,
+        recv_ms: base.recv_ms,
+        app: base.app.as_deref(),
+        ts_raw: helios_store::TsRaw::None,
+    };
+    helios_store::EventDoc::from_event_json(&text, &envelope).unwrap()
+}
+
+/// 400 events whose `user`s have uneven counts (quadratic residues mod
+/// 29, a seventh missing), the older half compacted, the rest hot.
+fn user_store(user_of: impl Fn(u32) -> Option<u32>) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let batch: Vec<_> = (0..400).map(|n| event_with_user(n, user_of(n))).collect();
+    sink.write_batch(&batch).unwrap();
+    Compactor::open(&path, options())
+        .unwrap()
+        .compact_before(BASE_MS + 200, usize::MAX)
+        .unwrap();
+    let tiers = SqliteReader::open(&path).unwrap().count_by_tier().unwrap();
+    assert!(tiers.hot > 0 && tiers.columnar > 0, "{tiers:?}");
+    (dir, path)
+}
+
+fn skewed_user(n: u32) -> Option<u32> {
+    (n % 7 != 0).then_some(n * n % 29)
+}
+
+#[test]
+fn a_field_with_more_values_than_one_pass_holds_is_ranked_exactly_in_passes() {
+    use helios_store::query::{FieldPath, GroupByRequest, HistogramRequest, Selection, Split};
+    let (_dir, path) = user_store(skewed_user);
+    let user = FieldPath::parse("user").unwrap();
+    let group_by = GroupByRequest {
+        select: Selection::range(TimeRange::ALL),
+        path: user.clone(),
+        top_n: 5,
+    };
+    let histogram = HistogramRequest {
+        select: Selection::range(TimeRange::new(BASE_MS, BASE_MS + 400)),
+        bucket_ms: 50,
+        split_by: Some(Split {
+            path: user,
+            top_n: 3,
+        }),
+    };
+    let one_pass = SqliteQueries::open(&path).unwrap();
+    let want_groups = one_pass.group_by(&group_by).unwrap();
+    let want_histogram = one_pass.histogram(&histogram).unwrap();
+    assert_eq!(want_groups.total, 400);
+    assert_eq!(want_groups.groups.len(), 5);
+    // 15 distinct users and the missing field, so every cap here takes
+    // passes (how many depends on how the values hash).
+    for cap in [2, 5, 13] {
+        let passes = SqliteQueries::open(&path)
+            .unwrap()
+            .with_tiered_group_keys(cap);
+        assert_eq!(
+            passes.group_by(&group_by).unwrap(),
+            want_groups,
+            "cap {cap}"
+        );
+        assert_eq!(
+            passes.histogram(&histogram).unwrap(),
+            want_histogram,
+            "cap {cap}"
+        );
+    }
+}
+
+#[test]
+fn a_field_with_more_values_than_every_pass_holds_is_refused() {
+    use helios_store::query::{FieldPath, GroupByRequest, QueryError, Selection};
+    use helios_store::sqlite::MAX_TALLY_PASSES;
+    // 400 distinct users: with one value a pass, 64 passes cannot hold them.
+    let (_dir, path) = user_store(Some);
+    const { assert!(400 > MAX_TALLY_PASSES) };
+    let request = GroupByRequest {
+        select: Selection::range(TimeRange::ALL),
+        path: FieldPath::parse("user").unwrap(),
+        top_n: 5,
+    };
+    let error = SqliteQueries::open(&path)
+        .unwrap()
+        .with_tiered_group_keys(1)
+        .group_by(&request)
+        .unwrap_err();
+    assert!(matches!(error, QueryError::TooManyGroups(_)), "{error:?}");
+    assert!(error.is_client_error());
+}

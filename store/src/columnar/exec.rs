@@ -205,6 +205,43 @@ pub struct Tally {
     pub total: u64,
 }
 
+/// Which values of a field one pass of a tally counts: those whose
+/// canonical key hashes to `index` modulo `of`, and the missing field in
+/// pass 0 only. A field with more distinct values than one request may
+/// hold is ranked exactly in `of` passes over the same events, each
+/// within the caps: a value's count is whole in the one pass that holds
+/// it, so the overall top N is among the passes' own top Ns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyShare {
+    /// This pass, `0..of`.
+    pub index: u64,
+    /// How many passes share the values (≥ 1).
+    pub of: u64,
+}
+
+impl KeyShare {
+    /// One pass counting every value.
+    pub const ALL: KeyShare = KeyShare { index: 0, of: 1 };
+
+    /// Whether this pass counts `key` (`None`: the field is missing).
+    pub fn holds(&self, key: Option<&str>) -> bool {
+        debug_assert!(self.index < self.of, "{self:?}");
+        if self.of <= 1 {
+            return true;
+        }
+        match key {
+            None => self.index == 0,
+            Some(key) => {
+                use std::hash::{Hash, Hasher};
+                // Fixed keys: every pass of one process agrees.
+                let mut hasher = std::hash::DefaultHasher::new();
+                key.hash(&mut hasher);
+                hasher.finish() % self.of == self.index
+            }
+        }
+    }
+}
+
 /// A tally being gathered, within its caps.
 struct Tallier<'a> {
     present: HashMap<String, u64>,
@@ -214,10 +251,11 @@ struct Tallier<'a> {
     path: &'a FieldPath,
     max_keys: usize,
     max_key_bytes: usize,
+    share: KeyShare,
 }
 
 impl<'a> Tallier<'a> {
-    fn new(path: &'a FieldPath, max_keys: usize, max_key_bytes: usize) -> Self {
+    fn new(path: &'a FieldPath, max_keys: usize, max_key_bytes: usize, share: KeyShare) -> Self {
         Self {
             present: HashMap::new(),
             missing: 0,
@@ -226,14 +264,18 @@ impl<'a> Tallier<'a> {
             path,
             max_keys,
             max_key_bytes,
+            share,
         }
     }
 
     /// Adds `n` events with key `key` (looked up without a copy; copied
-    /// only when new).
+    /// only when new), if this pass counts it.
     fn add(&mut self, key: &str, n: u64) -> Result<(), QueryError> {
         if let Some(count) = self.present.get_mut(key) {
             *count += n;
+            return Ok(());
+        }
+        if !self.share.holds(Some(key)) {
             return Ok(());
         }
         self.make_room(key.len())?;
@@ -242,6 +284,9 @@ impl<'a> Tallier<'a> {
     }
 
     fn add_missing(&mut self, n: u64) -> Result<(), QueryError> {
+        if !self.share.holds(None) {
+            return Ok(());
+        }
         if self.missing == 0 && n > 0 {
             self.make_room(0)?;
         }
@@ -252,7 +297,7 @@ impl<'a> Tallier<'a> {
     fn make_room(&mut self, len: usize) -> Result<(), QueryError> {
         let keys = self.present.len() + usize::from(self.missing > 0);
         if keys >= self.max_keys || self.key_bytes.saturating_add(len) > self.max_key_bytes {
-            return Err(QueryError::Unsupported(format!(
+            return Err(QueryError::TooManyGroups(format!(
                 "`{}` has more than {} distinct values (or {} bytes of them) in the \
                  selection: too many for an exact top N; narrow the selection",
                 self.path, self.max_keys, self.max_key_bytes
@@ -289,7 +334,8 @@ impl<'a> Tallier<'a> {
 
 /// The exact count of every value of `path` (the node as one value, arrays
 /// not unwound, none traversed on the way) among `select` in `files`.
-/// Fails with [`QueryError::Unsupported`] past `max_keys` distinct values
+/// Counts only the values `share` holds. Fails with
+/// [`QueryError::TooManyGroups`] past `max_keys` distinct values
 /// or `max_key_bytes` of key text: an exact top N would need more memory
 /// than a request may hold. (Each of up to [`MAX_SCAN_THREADS`] threads
 /// holds up to those caps before the merge.)
@@ -299,11 +345,12 @@ pub fn tally(
     path: &FieldPath,
     max_keys: usize,
     max_key_bytes: usize,
+    share: KeyShare,
     limits: &ScanLimits<'_>,
 ) -> Result<Tally, QueryError> {
     let (jobs, work) = jobs(files, select, Some(path));
     let group_paths = one_path(path);
-    let init = || Tallier::new(path, max_keys, max_key_bytes);
+    let init = || Tallier::new(path, max_keys, max_key_bytes, share);
     let parts = parallel(&work, limits, init, |tally, &(job, group)| {
         let FileJob {
             scan,

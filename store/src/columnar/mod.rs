@@ -123,7 +123,7 @@ pub(crate) use exec::count_into_histogram;
 pub(crate) use exec::group_ids;
 #[cfg(feature = "query")]
 pub use exec::{
-    get, grouped_by_column, ids, page, recent_docs, tally, types, Tally, MAX_SCAN_THREADS,
+    get, grouped_by_column, ids, page, recent_docs, tally, types, KeyShare, Tally, MAX_SCAN_THREADS,
 };
 #[cfg(feature = "query")]
 pub use read::{ColdFile, ScanLimits};

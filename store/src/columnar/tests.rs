@@ -580,7 +580,16 @@ fn tallies_match_the_evaluator() {
             "country", "obj.x", "obj", "tags", "type", "app", "n", "nope", "user", "ts",
         ] {
             let p = path(dotted);
-            let got = tally(&files, &select, &p, 100_000, 1 << 30, &limits()).unwrap();
+            let got = tally(
+                &files,
+                &select,
+                &p,
+                100_000,
+                1 << 30,
+                KeyShare::ALL,
+                &limits(),
+            )
+            .unwrap();
             let mut want = Tally::default();
             for doc in selected(&docs, &select) {
                 want.total += 1;
@@ -598,8 +607,17 @@ fn tally_refuses_past_its_caps() {
     let (files, _, _) = fixture(dir.path(), 19, 500);
     let all = Selection::range(TimeRange::ALL);
     for (keys, bytes) in [(10, 1 << 30), (100_000, 20)] {
-        let error = tally(&files, &all, &path("user"), keys, bytes, &limits()).unwrap_err();
-        assert!(matches!(error, QueryError::Unsupported(_)), "{error:?}");
+        let error = tally(
+            &files,
+            &all,
+            &path("user"),
+            keys,
+            bytes,
+            KeyShare::ALL,
+            &limits(),
+        )
+        .unwrap_err();
+        assert!(matches!(error, QueryError::TooManyGroups(_)), "{error:?}");
     }
 }
 
@@ -855,7 +873,16 @@ fn envelope_columns_decide_only_when_checked() {
             Literal::Date(T0),
         )),
     };
-    let got = tally(&[file], &select, &path("type"), 100, 1 << 20, &limits()).unwrap();
+    let got = tally(
+        &[file],
+        &select,
+        &path("type"),
+        100,
+        1 << 20,
+        KeyShare::ALL,
+        &limits(),
+    )
+    .unwrap();
     assert_eq!(got.total, selected(&docs, &select).len() as u64);
     assert_eq!(got.total, 0);
 }
@@ -979,6 +1006,7 @@ fn regexes_refuse_strings_longer_than_they_may_scan() {
             &path("type"),
             10,
             1 << 20,
+            KeyShare::ALL,
             &limits(),
         )
         .unwrap_err();
@@ -1196,6 +1224,7 @@ fn timings_one_million_events() {
             &path(field),
             2_000_000,
             1 << 30,
+            KeyShare::ALL,
             &limits(),
         ) {
             Ok(t) => format!("{} keys", t.counts.len()),
@@ -1209,6 +1238,7 @@ fn timings_one_million_events() {
             &path("country"),
             1_000,
             1 << 20,
+            KeyShare::ALL,
             &limits(),
         )
         .unwrap();
@@ -1342,7 +1372,16 @@ fn templates_give_every_document_back_byte_for_byte() {
             exists: true,
         }),
     };
-    let got = tally(&files, &select, &path_of("type"), 100, 1 << 20, &limits()).unwrap();
+    let got = tally(
+        &files,
+        &select,
+        &path_of("type"),
+        100,
+        1 << 20,
+        KeyShare::ALL,
+        &limits(),
+    )
+    .unwrap();
     assert_eq!(got.total, 3);
 
     // What the templates hold: markers where the text is the column's,
@@ -1430,8 +1469,26 @@ fn format_1_files_read_like_format_2() {
             page(&v2, &query, &limits()).unwrap()
         );
         assert_eq!(
-            tally(&v1, &select, &path_of("country"), 100, 1 << 20, &limits()).unwrap(),
-            tally(&v2, &select, &path_of("country"), 100, 1 << 20, &limits()).unwrap()
+            tally(
+                &v1,
+                &select,
+                &path_of("country"),
+                100,
+                1 << 20,
+                KeyShare::ALL,
+                &limits()
+            )
+            .unwrap(),
+            tally(
+                &v2,
+                &select,
+                &path_of("country"),
+                100,
+                1 << 20,
+                KeyShare::ALL,
+                &limits()
+            )
+            .unwrap()
         );
     }
 }

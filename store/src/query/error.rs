@@ -122,6 +122,12 @@ pub enum QueryError {
     /// insertion order): a server answers 501.
     #[error("not supported by this store: {0}")]
     Unsupported(String),
+    /// A group-by or split found more distinct values than an exact count
+    /// may hold in memory (past every pass a back end tries): a server
+    /// answers 501, like [`QueryError::Unsupported`]. Its own variant so a
+    /// back end can tell it apart and count in more passes.
+    #[error("too many distinct values to rank exactly: {0}")]
+    TooManyGroups(String),
     /// The back end was cancelled ([`super::QueryBackend::cancel`], a
     /// server shutting down): a server answers 503.
     #[error("the query was cancelled: the server is shutting down")]
@@ -156,7 +162,10 @@ impl QueryError {
     /// True when the caller's request is at fault (HTTP 4xx), false when the
     /// store is (5xx).
     pub fn is_client_error(&self) -> bool {
-        matches!(self, QueryError::Invalid(_) | QueryError::Unsupported(_))
+        matches!(
+            self,
+            QueryError::Invalid(_) | QueryError::Unsupported(_) | QueryError::TooManyGroups(_)
+        )
     }
 
     pub(crate) fn store(context: impl Into<String>, source: impl Into<BoxError>) -> Self {

@@ -36,7 +36,8 @@ pub use compact::{
 #[cfg(feature = "query")]
 pub use queries::{
     SqliteQueries, MAX_GROUP_KEYS_IN_MEMORY, MAX_GROUP_KEY_BYTES_IN_MEMORY, MAX_SNAPSHOT_ATTEMPTS,
-    MAX_TAIL_SCAN_ROWS, MAX_TIERED_GROUP_KEYS, SQLITE_QUERY_POOL_MAX_IDLE, SQLITE_QUERY_TIMEOUT,
+    MAX_TAIL_SCAN_ROWS, MAX_TALLY_PASSES, MAX_TIERED_GROUP_KEYS, SQLITE_QUERY_POOL_MAX_IDLE,
+    SQLITE_QUERY_TIMEOUT,
 };
 pub use reader::{SqliteReader, TierCounts};
 pub use schema::{

@@ -32,7 +32,7 @@ use compile::Sql;
 use conn::Pool;
 
 pub use conn::SQLITE_QUERY_POOL_MAX_IDLE;
-pub use tiers::{MAX_SNAPSHOT_ATTEMPTS, MAX_TIERED_GROUP_KEYS};
+pub use tiers::{MAX_SNAPSHOT_ATTEMPTS, MAX_TALLY_PASSES, MAX_TIERED_GROUP_KEYS};
 
 /// Time budget of one statement: a whole-store group-by over 10 M events
 /// takes about 12 s here; past the budget SQLite interrupts the statement
@@ -71,6 +71,8 @@ pub struct SqliteQueries {
     pool: Pool,
     group_keys_in_memory: usize,
     group_key_bytes_in_memory: usize,
+    /// Most distinct values one pass of a group-by over both tiers counts.
+    tiered_group_keys: usize,
     query_timeout: Duration,
     /// The columnar tier's open files.
     cold: tiers::ColdCache,
@@ -96,6 +98,7 @@ impl SqliteQueries {
             pool,
             group_keys_in_memory: MAX_GROUP_KEYS_IN_MEMORY,
             group_key_bytes_in_memory: MAX_GROUP_KEY_BYTES_IN_MEMORY,
+            tiered_group_keys: MAX_TIERED_GROUP_KEYS,
             query_timeout: SQLITE_QUERY_TIMEOUT,
         })
     }
@@ -121,6 +124,15 @@ impl SqliteQueries {
     /// (default and maximum [`MAX_GROUP_KEY_BYTES_IN_MEMORY`]).
     pub fn with_group_key_bytes_in_memory(mut self, max: usize) -> Self {
         self.group_key_bytes_in_memory = max.min(MAX_GROUP_KEY_BYTES_IN_MEMORY);
+        self
+    }
+
+    /// Lowers how many distinct values one pass of a group-by over both
+    /// tiers counts (default and maximum [`MAX_TIERED_GROUP_KEYS`]; more
+    /// values take more passes, up to [`MAX_TALLY_PASSES`]): for
+    /// memory-tight deployments, and for tests of the passes.
+    pub fn with_tiered_group_keys(mut self, max: usize) -> Self {
+        self.tiered_group_keys = max.clamp(1, MAX_TIERED_GROUP_KEYS);
         self
     }
 

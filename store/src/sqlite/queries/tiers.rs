@@ -21,7 +21,9 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use serde_json::Value;
 
 use super::{compile, Sql, SqliteQueries};
-use crate::columnar::{self, canonical_key, group_node, node_key, ColdFile, ScanLimits, Tally};
+use crate::columnar::{
+    self, canonical_key, group_node, node_key, ColdFile, KeyShare, ScanLimits, Tally,
+};
 use crate::query::api::{
     DistinctRequest, FieldName, GroupBy, GroupByRequest, GroupCount, GroupKey, Histogram,
     HistogramRequest, Hit, Page, QueryBackend, TailPage, TailRequest, TypeCount,
@@ -45,8 +47,16 @@ pub const MAX_SNAPSHOT_ATTEMPTS: usize = 4;
 /// GROUP BY as in the hot tier alone. About 64 bytes of map per value plus
 /// its text (capped at [`super::MAX_GROUP_KEY_BYTES_IN_MEMORY`]): at most
 /// about 100 MB for one request. A field with more values in the range is
-/// refused with a message naming the cap.
+/// counted again in passes, each holding a share of the values
+/// ([`MAX_TALLY_PASSES`]).
 pub const MAX_TIERED_GROUP_KEYS: usize = 1_000_000;
+
+/// Most passes one group-by over both tiers makes when a field has more
+/// distinct values than [`MAX_TIERED_GROUP_KEYS`]: the passes double (2,
+/// 4, …) until each share fits, every pass reading the whole selection
+/// again (the request's time budget still bounds them all). Past it, or
+/// past the budget, the request is refused.
+pub const MAX_TALLY_PASSES: u64 = 64;
 
 /// Most recent columnar documents read for value suggestions and field
 /// names when the hot tier has too few (these are samples, not scans).
@@ -153,9 +163,15 @@ impl SqliteQueries {
     }
 
     fn limits(&self) -> ScanLimits<'_> {
+        self.limits_until(Instant::now() + self.query_timeout)
+    }
+
+    /// [`Self::limits`] for a request that began earlier: its scans stop
+    /// at `deadline`.
+    fn limits_until(&self, deadline: Instant) -> ScanLimits<'_> {
         ScanLimits {
             cancelled: self.pool.cancelled(),
-            deadline: Instant::now() + self.query_timeout,
+            deadline,
             limit_ms: u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX),
         }
     }
@@ -163,7 +179,12 @@ impl SqliteQueries {
     /// Every value of `path` among `select` in the hot tier and how often,
     /// keyed like the columnar tier's ([`canonical_key`]). Fails past the
     /// in-memory caps: merging two tiers' counts exactly needs all of them.
-    fn hot_tally(&self, select: &Selection, path: &FieldPath) -> Result<Tally, QueryError> {
+    fn hot_tally(
+        &self,
+        select: &Selection,
+        path: &FieldPath,
+        share: KeyShare,
+    ) -> Result<Tally, QueryError> {
         let mut sql = Sql::default();
         let json_path = sql.bind(SqlValue::Text(compile::json_path(path)?))?;
         let arms = compile::hot_arms(&mut sql, select, "")?;
@@ -178,14 +199,26 @@ impl SqliteQueries {
         self.scan("grouping events", &sql, |row| {
             total += 1;
             let ValueRef::Text(text) = row.get_ref(0)? else {
-                missing += 1;
+                missing += u64::from(share.holds(None));
                 return Ok(true);
             };
             if let Some(n) = raw.get_mut(text) {
                 *n += 1;
                 return Ok(true);
             }
-            if raw.len() >= MAX_TIERED_GROUP_KEYS
+            // A share is decided on the canonical key (the columnar tier's
+            // form); a text that is not JSON stays in pass 0 and is
+            // reported corrupt below.
+            if share.of > 1 {
+                let key = std::str::from_utf8(text).ok().and_then(canonical_key);
+                if key.is_some() && !share.holds(key.as_deref()) {
+                    return Ok(true);
+                }
+                if key.is_none() && share.index != 0 {
+                    return Ok(true);
+                }
+            }
+            if raw.len() >= self.tiered_group_keys
                 || key_bytes.saturating_add(text.len()) > self.group_key_bytes_in_memory
             {
                 overflow = true;
@@ -196,7 +229,7 @@ impl SqliteQueries {
             Ok(true)
         })?;
         if overflow {
-            return Err(too_many_groups(MAX_TIERED_GROUP_KEYS));
+            return Err(too_many_groups(self.tiered_group_keys));
         }
         let mut tally = Tally {
             counts: HashMap::with_capacity(raw.len() + 1),
@@ -219,22 +252,88 @@ impl SqliteQueries {
         Ok(tally)
     }
 
-    /// Both tiers' counts of `path`'s values among `select`.
+    /// Both tiers' counts of `path`'s values among `select`: every value's
+    /// when they fit one pass, else (in passes, [`MAX_TALLY_PASSES`]) the
+    /// `top_n` most frequent of each pass, which hold the overall `top_n`
+    /// exactly, with the missing field's count and the exact total.
+    fn ranked_tally(
+        &self,
+        files: &[Arc<ColdFile>],
+        select: &Selection,
+        path: &FieldPath,
+        top_n: usize,
+    ) -> Result<Tally, QueryError> {
+        let deadline = Instant::now() + self.query_timeout;
+        let mut passes = 1_u64;
+        loop {
+            match self.tally_in_passes(files, select, path, top_n, passes, deadline) {
+                Err(QueryError::TooManyGroups(_)) if passes < MAX_TALLY_PASSES => passes *= 2,
+                Err(QueryError::TooManyGroups(_)) => {
+                    return Err(too_many_groups(
+                        self.tiered_group_keys
+                            .saturating_mul(MAX_TALLY_PASSES as usize),
+                    ))
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// [`Self::ranked_tally`] in `passes` passes (1: every value).
+    fn tally_in_passes(
+        &self,
+        files: &[Arc<ColdFile>],
+        select: &Selection,
+        path: &FieldPath,
+        top_n: usize,
+        passes: u64,
+        deadline: Instant,
+    ) -> Result<Tally, QueryError> {
+        if passes == 1 {
+            return self.merged_tally(files, select, path, KeyShare::ALL, deadline);
+        }
+        let mut kept = Tally {
+            counts: HashMap::new(),
+            total: 0,
+        };
+        for index in 0..passes {
+            if Instant::now() > deadline {
+                return Err(QueryError::Timeout {
+                    limit_ms: u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+            let share = KeyShare { index, of: passes };
+            let tally = self.merged_tally(files, select, path, share, deadline)?;
+            // The same columnar files every pass (`tiered` reruns the
+            // request if a compaction moved events meanwhile); events
+            // inserted between passes count in the later ones only, so
+            // each value's count is exact as of its own pass.
+            kept.total = tally.total;
+            kept.counts.extend(ranked(&tally, top_n));
+        }
+        Ok(kept)
+    }
+
+    /// Both tiers' counts of the values `share` holds of `path` among
+    /// `select`.
     fn merged_tally(
         &self,
         files: &[Arc<ColdFile>],
         select: &Selection,
         path: &FieldPath,
+        share: KeyShare,
+        deadline: Instant,
     ) -> Result<Tally, QueryError> {
-        let mut tally = self.hot_tally(select, path)?;
+        let mut tally = self.hot_tally(select, path, share)?;
         let key_bytes: usize = tally.counts.keys().flatten().map(String::len).sum();
         let cold = columnar::tally(
             files,
             select,
             path,
-            MAX_TIERED_GROUP_KEYS,
+            self.tiered_group_keys,
             self.group_key_bytes_in_memory,
-            &self.limits(),
+            share,
+            &self.limits_until(deadline),
         )?;
         let mut bytes = key_bytes;
         tally.total += cold.total;
@@ -244,9 +343,10 @@ impl SqliteQueries {
                 continue;
             }
             bytes = bytes.saturating_add(key.as_ref().map_or(0, String::len));
-            if tally.counts.len() >= MAX_TIERED_GROUP_KEYS || bytes > self.group_key_bytes_in_memory
+            if tally.counts.len() >= self.tiered_group_keys
+                || bytes > self.group_key_bytes_in_memory
             {
-                return Err(too_many_groups(MAX_TIERED_GROUP_KEYS));
+                return Err(too_many_groups(self.tiered_group_keys));
             }
             tally.counts.insert(key, n);
         }
@@ -348,7 +448,7 @@ fn group_key(key: Option<&str>) -> Result<GroupKey, QueryError> {
 }
 
 fn too_many_groups(max: usize) -> QueryError {
-    QueryError::Unsupported(format!(
+    QueryError::TooManyGroups(format!(
         "the field has more than {max} distinct values across the hot and columnar tiers; \
          narrow the time range or filter to rank it exactly"
     ))
@@ -436,7 +536,7 @@ impl QueryBackend for SqliteQueries {
                 return Ok(plan.finish(Vec::new(), counts));
             };
             super::check_top_n(split.top_n)?;
-            let tally = self.merged_tally(files, select, &split.path)?;
+            let tally = self.ranked_tally(files, select, &split.path, split.top_n)?;
             let keys: SeriesKeys = ranked(&tally, split.top_n)
                 .into_iter()
                 .map(|(key, _)| key)
@@ -466,7 +566,7 @@ impl QueryBackend for SqliteQueries {
                 return self.hot_group_by(request);
             }
             super::check_top_n(request.top_n)?;
-            let tally = self.merged_tally(files, &request.select, &request.path)?;
+            let tally = self.ranked_tally(files, &request.select, &request.path, request.top_n)?;
             let groups = ranked(&tally, request.top_n)
                 .into_iter()
                 .map(|(key, count)| {
