@@ -52,11 +52,17 @@ pub const MAX_SNAPSHOT_ATTEMPTS: usize = 4;
 pub const MAX_TIERED_GROUP_KEYS: usize = 1_000_000;
 
 /// Most passes one group-by over both tiers makes when a field has more
-/// distinct values than [`MAX_TIERED_GROUP_KEYS`]: the passes double (2,
-/// 4, …) until each share fits, every pass reading the whole selection
-/// again (the request's time budget still bounds them all). Past it, or
-/// past the budget, the request is refused.
+/// distinct values than [`MAX_TIERED_GROUP_KEYS`]: the passes grow
+/// [`TALLY_PASS_GROWTH`]-fold (4, 16, 64) until each share fits, every pass
+/// reading the whole selection again. Past it the request is refused, and
+/// so is one whose passes would not finish within its time budget (told
+/// from the first passes' pace, not waited out).
 pub const MAX_TALLY_PASSES: u64 = 64;
+
+/// How much the passes of a tally grow after a share did not fit: four
+/// times, so that a field far past the cap (10 M values against 1 M)
+/// costs two refused attempts, not four.
+const TALLY_PASS_GROWTH: u64 = 4;
 
 /// Most recent columnar documents read for value suggestions and field
 /// names when the hot tier has too few (these are samples, not scans).
@@ -267,7 +273,9 @@ impl SqliteQueries {
         let mut passes = 1_u64;
         loop {
             match self.tally_in_passes(files, select, path, top_n, passes, deadline) {
-                Err(QueryError::TooManyGroups(_)) if passes < MAX_TALLY_PASSES => passes *= 2,
+                Err(QueryError::TooManyGroups(_)) if passes < MAX_TALLY_PASSES => {
+                    passes = (passes * TALLY_PASS_GROWTH).min(MAX_TALLY_PASSES);
+                }
                 Err(QueryError::TooManyGroups(_)) => {
                     return Err(too_many_groups(
                         self.tiered_group_keys
@@ -296,11 +304,30 @@ impl SqliteQueries {
             counts: HashMap::new(),
             total: 0,
         };
+        let started = Instant::now();
         for index in 0..passes {
             if Instant::now() > deadline {
                 return Err(QueryError::Timeout {
                     limit_ms: u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX),
                 });
+            }
+            // Refused at once when the passes left, at the pace so far,
+            // would end past the deadline: a clear answer now rather than
+            // a timeout after the whole budget.
+            if index > 0 {
+                let per_pass = started.elapsed() / u32::try_from(index).unwrap_or(u32::MAX);
+                let left =
+                    per_pass.saturating_mul(u32::try_from(passes - index).unwrap_or(u32::MAX));
+                if Instant::now() + left > deadline {
+                    return Err(QueryError::Unsupported(format!(
+                        "`{path}` has more distinct values than one pass holds ({}); ranking \
+                         them exactly takes {passes} passes of about {} ms, past the {} ms \
+                         budget: narrow the time range or filter",
+                        self.tiered_group_keys,
+                        per_pass.as_millis(),
+                        self.query_timeout.as_millis()
+                    )));
+                }
             }
             let share = KeyShare { index, of: passes };
             let tally = self.merged_tally(files, select, path, share, deadline)?;
