@@ -511,3 +511,53 @@ fn a_field_with_more_values_than_every_pass_holds_is_refused() {
     assert!(matches!(error, QueryError::TooManyGroups(_)), "{error:?}");
     assert!(error.is_client_error());
 }
+
+#[test]
+fn late_rows_of_partitions_made_of_whole_buckets_land_in_their_own_partition_s_files() {
+    use helios_store::sqlite::LATE_BUCKET_MS;
+    // Partitions of two buckets; late rows spread over six partitions,
+    // written out of time order.
+    let partition_ms = 2 * LATE_BUCKET_MS;
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap().with_late_after_ms(0);
+    let spread: Vec<_> = (0..600_u32)
+        .map(|n| {
+            let mut e = event(n);
+            e.ts_ms = BASE_MS + i64::from((n * 7_919) % 600) * (6 * partition_ms / 600);
+            e
+        })
+        .collect();
+    sink.write_batch(&spread).unwrap();
+    let options = CompactOptions {
+        partition_ms,
+        max_rows_per_file: 40,
+        ..options()
+    };
+    Compactor::open(&path, options)
+        .unwrap()
+        .compact_before(i64::MAX, usize::MAX)
+        .unwrap();
+    let tiers = SqliteReader::open(&path).unwrap().count_by_tier().unwrap();
+    assert_eq!((tiers.hot, tiers.columnar), (1, 599), "{tiers:?}");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut files = conn
+        .prepare("SELECT partition_start, partition_ms, ts_min, ts_max FROM columnar_files")
+        .unwrap();
+    let files: Vec<(i64, i64, i64, i64)> = files
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(files.len() >= 15, "{} files", files.len());
+    for (start, width, ts_min, ts_max) in files {
+        assert_eq!(width, partition_ms);
+        assert_eq!(start.rem_euclid(partition_ms), 0);
+        assert!(
+            start <= ts_min && ts_max < start + width,
+            "{start} {ts_min} {ts_max}"
+        );
+    }
+    assert_eq!(total(&path), 600);
+}

@@ -2,17 +2,20 @@
 //! columnar files, and drops whole partitions past retention.
 //!
 //! One step, and why nothing is lost or stored twice at any crash point:
-//! 1. read, in `(ts, _id)` order, up to `max_rows_per_file` rows of the
-//!    oldest sealed partition whose `seq` is below the highest `seq` seen
-//!    (`S`; rows inserted later have a larger `seq` and are not touched);
+//! 1. read up to `max_rows_per_file` rows of the oldest sealed partition
+//!    whose `seq` is below the highest `seq` seen (`S`; rows inserted
+//!    later have a larger `seq` and are not touched): its live rows in
+//!    `(ts, _id)` order, or once none is left its late rows in
+//!    `(late_bucket, seq)` order (both index order, no sort);
 //! 2. write them to a new file under its deterministic name (temporary
 //!    name, fsync, rename, fsync of the directory) — a crash here leaves an
 //!    unlisted file that the next [`Compactor::open`] removes;
 //! 3. in one `BEGIN IMMEDIATE` transaction: list the file in the manifest
-//!    and delete exactly those rows (same partition, `seq < S`, key ≤ the
-//!    last row's key). If the delete does not remove exactly the rows
-//!    written (retention deleted some meanwhile), the transaction is rolled
-//!    back and the file removed: the step is redone from the start later.
+//!    and delete exactly those rows (same partition and kind, `seq < S`,
+//!    key in that order ≤ the last row's). If the delete does not remove
+//!    exactly the rows written (retention deleted some meanwhile), the
+//!    transaction is rolled back and the file removed: the step is redone
+//!    from the start later.
 //!
 //! The row with the highest `seq` always stays in the hot tier: `seq` has
 //! no AUTOINCREMENT, and a live tail following it would otherwise skip
@@ -23,7 +26,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::manifest::{self, columnar_dir, ManifestEntry, COLUMNAR_FILE_EXTENSION};
-use super::schema::{late_bucket, open_writer, WRITER_TURN};
+use super::schema::{late_bucket, open_writer, LATE_BUCKET_MS, WRITER_TURN};
 use crate::columnar::{write_file, ColdRow, WriteOptions};
 use crate::error::StoreError;
 use crate::ObjectId;
@@ -130,6 +133,22 @@ struct Step {
     partition_end_ms: i64,
     seq_bound: i64,
     rows: Vec<ColdRow>,
+    /// Where the rows read end, in the order they were read.
+    cut: Cut,
+}
+
+/// The last row of a step, in its read order: the step moves the rows of
+/// its partition (below its `seq` bound) up to and including it.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// Live rows, read in `(ts, _id)` order off their index.
+    Live { ts_ms: i64, id: ObjectId },
+    /// Late rows, read in `(late_bucket, seq)` order off `events_late`:
+    /// no sort of the bucket (a backfill can put millions of rows in one
+    /// bucket, and a step that sorted them all to take a file's worth
+    /// would cost the whole bucket every step); the file writer sorts
+    /// the file's own rows.
+    Late { bucket: i64, seq: i64 },
 }
 
 impl Compactor {
@@ -318,13 +337,25 @@ impl Compactor {
             }
         };
         let limit = i64::try_from(self.options.max_rows_per_file).unwrap_or(i64::MAX);
-        let columns = "_id, type, ts, recv, app, host, doc";
+        let columns = "_id, type, ts, recv, app, host, doc, late_bucket, seq";
+        // A partition's live rows go first, in time order; its late rows
+        // (usually a partition has only one kind) in later steps.
+        let has_live: bool = conn
+            .prepare_cached(&format!("SELECT EXISTS (SELECT 1 {LIVE_ROWS})"))
+            .and_then(|mut exists| {
+                exists.query_row(
+                    params![partition_start_ms, partition_end_ms, seq_bound],
+                    |row| row.get(0),
+                )
+            })
+            .map_err(|e| self.sql_error(context, e))?;
+        let sql = if has_live {
+            format!("SELECT {columns} {LIVE_ROWS} ORDER BY ts, _id LIMIT ?5")
+        } else {
+            format!("SELECT {columns} {LATE_ROWS} ORDER BY late_bucket, seq LIMIT ?5")
+        };
         let mut statement = conn
-            .prepare_cached(&format!(
-                "SELECT * FROM (SELECT {columns} {LIVE_ROWS} ORDER BY ts, _id LIMIT ?5) \
-                 UNION ALL SELECT * FROM (SELECT {columns} {LATE_ROWS} ORDER BY ts, _id LIMIT ?5) \
-                 ORDER BY ts, _id LIMIT ?5"
-            ))
+            .prepare_cached(&sql)
             .map_err(|e| self.sql_error(context, e))?;
         let mut rows = statement
             .query(params![
@@ -336,6 +367,7 @@ impl Compactor {
             ])
             .map_err(|e| self.sql_error(context, e))?;
         let mut cold = Vec::new();
+        let mut cut = None;
         // Straight from the row into a `ColdRow`: the id is read in place
         // (no buffer per row), the texts once.
         while let Some(row) = rows.next().map_err(|e| self.sql_error(context, e))? {
@@ -348,32 +380,52 @@ impl Compactor {
                 context: format!("an `_id` of {} bytes in the hot tier", id.len()),
                 source: Box::new(error),
             })?;
-            let cold_row = (|| {
-                Ok::<_, rusqlite::Error>(ColdRow {
-                    id,
-                    event_type: row.get(1)?,
-                    ts_ms: row.get(2)?,
-                    recv_ms: row.get(3)?,
-                    app: row.get(4)?,
-                    host: row.get(5)?,
-                    doc: row.get(6)?,
-                })
+            let (cold_row, bucket, seq) = (|| {
+                Ok::<_, rusqlite::Error>((
+                    ColdRow {
+                        id,
+                        event_type: row.get(1)?,
+                        ts_ms: row.get(2)?,
+                        recv_ms: row.get(3)?,
+                        app: row.get(4)?,
+                        host: row.get(5)?,
+                        doc: row.get(6)?,
+                    },
+                    row.get::<_, Option<i64>>(7)?,
+                    row.get::<_, i64>(8)?,
+                ))
             })()
             .map_err(|e| self.sql_error(context, e))?;
+            cut = Some(match bucket {
+                None => Cut::Live {
+                    ts_ms: cold_row.ts_ms,
+                    id,
+                },
+                Some(bucket) => Cut::Late { bucket, seq },
+            });
+            debug_assert_eq!(has_live, bucket.is_none(), "one kind of row per step");
             cold.push(cold_row);
         }
-        debug_assert!(!cold.is_empty(), "the first row was found above");
+        let Some(cut) = cut else {
+            // The partition's rows went meanwhile (retention): nothing to
+            // move in this step.
+            return Ok(None);
+        };
         Ok(Some(Step {
             partition_start_ms,
             partition_end_ms,
             seq_bound,
             rows: cold,
+            cut,
         }))
     }
 
-    /// The smallest `ts` in `from_ms..before_ms` below `seq_bound`, of
-    /// live and late rows: the live rows' off their index, the late rows'
-    /// from the first bucket holding any.
+    /// A `ts` in the oldest partition holding rows in `from_ms..before_ms`
+    /// below `seq_bound` (`from_ms` is a partition's start, or the
+    /// smallest `i64`): the live rows' smallest off their index; for late
+    /// rows the first bucket holding any, whose start is in the same
+    /// partition as its rows when partitions are whole buckets (the
+    /// default), else the smallest `ts` in that bucket (a scan of it).
     fn first_ts(
         &self,
         from_ms: i64,
@@ -385,16 +437,21 @@ impl Compactor {
             .prepare_cached(&format!("SELECT ts {LIVE_ROWS} ORDER BY ts LIMIT 1"))?
             .query_row(params![from_ms, before_ms, seq_bound], |row| row.get(0))
             .optional()?;
-        let late: Option<i64> = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT min(ts) {LATE_ROWS} AND late_bucket = \
-                 (SELECT late_bucket {LATE_ROWS} ORDER BY late_bucket LIMIT 1)"
-            ))?
-            .query_row(
-                params![from_ms, before_ms, seq_bound, late_bucket(from_ms)],
-                |row| row.get(0),
-            )?;
+        let first_bucket = format!("SELECT late_bucket {LATE_ROWS} ORDER BY late_bucket LIMIT 1");
+        let late_params = params![from_ms, before_ms, seq_bound, late_bucket(from_ms)];
+        let late: Option<i64> = if self.options.partition_ms % LATE_BUCKET_MS == 0 {
+            self.conn
+                .prepare_cached(&first_bucket)?
+                .query_row(late_params, |row| row.get(0))
+                .optional()?
+                .map(|bucket: i64| bucket.max(from_ms))
+        } else {
+            self.conn
+                .prepare_cached(&format!(
+                    "SELECT min(ts) {LATE_ROWS} AND late_bucket = ({first_bucket})"
+                ))?
+                .query_row(late_params, |row| row.get(0))?
+        };
         Ok(match (live, late) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -447,10 +504,10 @@ impl Compactor {
             partition_end_ms,
             seq_bound,
             mut rows,
+            cut,
         } = step;
-        let (first, last) = match (rows.first(), rows.last()) {
-            (Some(first), Some(last)) => (first.id, (last.ts_ms, last.id)),
-            _ => return Ok(0),
+        let Some(first) = rows.first().map(|row| row.id) else {
+            return Ok(0);
         };
         let name = manifest::file_name(partition_start_ms, seq_bound, &first.to_hex());
         let path = self.dir.join(&name);
@@ -478,19 +535,30 @@ impl Compactor {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             manifest::publish(&tx, &entry)?;
-            let mut deleted = 0_u64;
-            for rows in [LIVE_ROWS, LATE_ROWS] {
-                deleted += tx
-                    .prepare_cached(&format!("DELETE {rows} AND (ts, _id) <= (?5, ?6)"))?
+            let range = (partition_start_ms, partition_end_ms, seq_bound);
+            let deleted = match cut {
+                Cut::Live { ts_ms, id } => tx
+                    .prepare_cached(&format!("DELETE {LIVE_ROWS} AND (ts, _id) <= (?4, ?5)"))?
                     .execute(params![
-                        partition_start_ms,
-                        partition_end_ms,
-                        seq_bound,
+                        range.0,
+                        range.1,
+                        range.2,
+                        ts_ms,
+                        &id.as_bytes()[..]
+                    ])?,
+                Cut::Late { bucket, seq } => tx
+                    .prepare_cached(&format!(
+                        "DELETE {LATE_ROWS} AND (late_bucket, seq) <= (?5, ?6)"
+                    ))?
+                    .execute(params![
+                        range.0,
+                        range.1,
+                        range.2,
                         late_bucket(partition_start_ms),
-                        last.0,
-                        &last.1.as_bytes()[..]
-                    ])? as u64;
-            }
+                        bucket,
+                        seq
+                    ])?,
+            } as u64;
             if deleted != expected {
                 // Dropping `tx` rolls back both the listing and the delete.
                 return Ok(deleted);
