@@ -315,8 +315,15 @@ fn event_with_coupon(n: u32, coupon: bool) -> helios_store::EventDoc {
     if !coupon {
         return event(n);
     }
+    event_with_text(
+        n,
+        &format!(r#"{{"type":"signup","n":{n},"plan":"pro","coupon":"c-{n}"}}"#),
+    )
+}
+
+/// Event `n`'s envelope (as `event(n)`) around the members of `text`.
+fn event_with_text(n: u32, text: &str) -> helios_store::EventDoc {
     let base = event(n);
-    let text = format!(r#"{{"type":"signup","n":{n},"plan":"pro","coupon":"c-{n}"}}"#);
     let envelope = helios_store::Envelope {
         id: base.id,
         ts_ms: base.ts_ms,
@@ -324,7 +331,7 @@ fn event_with_coupon(n: u32, coupon: bool) -> helios_store::EventDoc {
         app: base.app.as_deref(),
         ts_raw: helios_store::TsRaw::None,
     };
-    helios_store::EventDoc::from_event_json(&text, &envelope).unwrap()
+    helios_store::EventDoc::from_event_json(text, &envelope).unwrap()
 }
 
 fn top_values(path: &std::path::Path, field: &str) -> helios_store::query::GroupBy {
@@ -414,19 +421,11 @@ fn a_field_the_operator_pinned_is_a_column_however_rare() {
 /// Event `n` with `user` `u-{k}`, `k` from `user_of(n)`, or no `user`
 /// when `user_of` says `None`.
 fn event_with_user(n: u32, user: Option<u32>) -> helios_store::EventDoc {
-    let base = event(n);
     let text = match user {
         Some(k) => format!(r#"{{"type":"visit","n":{n},"user":"u-{k}"}}"#),
         None => format!(r#"{{"type":"visit","n":{n}}}"#),
     };
-    let envelope = helios_store::Envelope {
-        id: base.id,
-        ts_ms: base.ts_ms,
-        recv_ms: base.recv_ms,
-        app: base.app.as_deref(),
-        ts_raw: helios_store::TsRaw::None,
-    };
-    helios_store::EventDoc::from_event_json(&text, &envelope).unwrap()
+    event_with_text(n, &text)
 }
 
 /// 400 events whose `user`s have uneven counts (quadratic residues mod
