@@ -67,7 +67,7 @@ const TEMP_SUFFIX: &str = ".tmp";
 const LIVE_ROWS: &str =
     "FROM events WHERE late_bucket IS NULL AND ts >= ?1 AND ts < ?2 AND seq < ?3";
 /// The late rows of the same range, through the buckets from `?4` (the one
-/// holding `?1`) up to `?2`. Every step reads and deletes both kinds.
+/// holding `?1`) up to `?2`. A step reads and deletes one kind ([`Cut`]).
 const LATE_ROWS: &str = "FROM events INDEXED BY events_late WHERE late_bucket IS NOT NULL \
      AND late_bucket >= ?4 AND late_bucket < ?2 AND ts >= ?1 AND ts < ?2 AND seq < ?3";
 
@@ -444,7 +444,10 @@ impl Compactor {
                 .prepare_cached(&first_bucket)?
                 .query_row(late_params, |row| row.get(0))
                 .optional()?
-                .map(|bucket: i64| bucket.max(from_ms))
+                .inspect(|bucket: &i64| {
+                    // `from_ms` is a partition's start, so a bucket's too.
+                    debug_assert!(*bucket >= from_ms, "{bucket} < {from_ms}");
+                })
         } else {
             self.conn
                 .prepare_cached(&format!(
@@ -535,26 +538,20 @@ impl Compactor {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             manifest::publish(&tx, &entry)?;
-            let range = (partition_start_ms, partition_end_ms, seq_bound);
+            let (start, end) = (partition_start_ms, partition_end_ms);
             let deleted = match cut {
                 Cut::Live { ts_ms, id } => tx
                     .prepare_cached(&format!("DELETE {LIVE_ROWS} AND (ts, _id) <= (?4, ?5)"))?
-                    .execute(params![
-                        range.0,
-                        range.1,
-                        range.2,
-                        ts_ms,
-                        &id.as_bytes()[..]
-                    ])?,
+                    .execute(params![start, end, seq_bound, ts_ms, &id.as_bytes()[..]])?,
                 Cut::Late { bucket, seq } => tx
                     .prepare_cached(&format!(
                         "DELETE {LATE_ROWS} AND (late_bucket, seq) <= (?5, ?6)"
                     ))?
                     .execute(params![
-                        range.0,
-                        range.1,
-                        range.2,
-                        late_bucket(partition_start_ms),
+                        start,
+                        end,
+                        seq_bound,
+                        late_bucket(start),
                         bucket,
                         seq
                     ])?,

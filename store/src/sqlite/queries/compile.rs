@@ -108,13 +108,7 @@ pub(crate) fn hot_arms(
     select: &Selection,
     extra: &str,
 ) -> Result<HotArms, QueryError> {
-    let mut condition = Sql {
-        text: String::new(),
-        params: std::mem::take(&mut sql.params),
-    };
-    selection(&mut condition, select)?;
-    sql.params = condition.params;
-    let condition = condition.text + extra;
+    let condition = selection_condition(sql, select)? + extra;
     // The buckets that can hold a row of the range: from the one holding
     // its start up to its end (a bucket starts at or before its rows).
     let first_bucket = sql.bind(SqlValue::Integer(late_bucket(select.range.from_ms)))?;
@@ -130,6 +124,14 @@ pub(crate) fn hot_arms(
 
 /// Appends the WHERE condition of a selection (range, types, filter).
 pub(crate) fn selection(sql: &mut Sql, select: &Selection) -> Result<(), QueryError> {
+    let condition = selection_condition(sql, select)?;
+    sql.push(&condition);
+    Ok(())
+}
+
+/// The WHERE condition of a selection (binding its values into `sql`),
+/// for the caller to place.
+fn selection_condition(sql: &mut Sql, select: &Selection) -> Result<String, QueryError> {
     if select.types.len() > MAX_SELECTION_TYPES {
         return Err(QueryError::Invalid(format!(
             "{} types selected, the limit is {MAX_SELECTION_TYPES}",
@@ -138,20 +140,19 @@ pub(crate) fn selection(sql: &mut Sql, select: &Selection) -> Result<(), QueryEr
     }
     let from = sql.bind(SqlValue::Integer(select.range.from_ms))?;
     let to = sql.bind(SqlValue::Integer(select.range.to_ms))?;
-    sql.push(&format!("ts >= {from} AND ts < {to}"));
+    let mut condition = format!("ts >= {from} AND ts < {to}");
     if !select.types.is_empty() {
         let mut placeholders = Vec::with_capacity(select.types.len());
         for event_type in &select.types {
             placeholders.push(sql.bind(SqlValue::Text(event_type.clone()))?);
         }
-        sql.push(&format!(" AND type IN ({})", placeholders.join(", ")));
+        condition.push_str(&format!(" AND type IN ({})", placeholders.join(", ")));
     }
     if let Some(filter) = &select.filter {
-        sql.push(" AND ");
-        let condition = compile_filter(sql, filter)?;
-        sql.push(&condition);
+        condition.push_str(" AND ");
+        condition.push_str(&compile_filter(sql, filter)?);
     }
-    Ok(())
+    Ok(condition)
 }
 
 /// Compiles `filter` to a condition (binding its values into `sql`) and

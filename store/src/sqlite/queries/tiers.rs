@@ -213,14 +213,11 @@ impl SqliteQueries {
                 return Ok(true);
             }
             // A share is decided on the canonical key (the columnar tier's
-            // form); a text that is not JSON stays in pass 0 and is
-            // reported corrupt below.
+            // form); a text that is not JSON goes with the missing field to
+            // pass 0, and is reported corrupt below.
             if share.of > 1 {
                 let key = std::str::from_utf8(text).ok().and_then(canonical_key);
-                if key.is_some() && !share.holds(key.as_deref()) {
-                    return Ok(true);
-                }
-                if key.is_none() && share.index != 0 {
+                if !share.holds(key.as_deref()) {
                     return Ok(true);
                 }
             }
