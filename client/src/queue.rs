@@ -158,12 +158,16 @@ impl Producer {
             self.unreserve(len);
             return Err((refusal, event));
         }
+        // Count the event as unsent before the sender can see it: added
+        // after the send, the sender could take it, send its batch and
+        // subtract it first, wrapping the counters below zero (caught by
+        // CI as an add overflow in a debug build). Each push adds itself,
+        // so the one that completes a batch sees it, wherever the sender is
+        // in taking the first part.
+        let unsent_events = self.unsent.events.fetch_add(1, Ordering::AcqRel) + 1;
+        let unsent_bytes = self.unsent.bytes.fetch_add(len, Ordering::AcqRel) + len;
         match self.tx.try_send(Item::Event(event)) {
             Ok(()) => {
-                // Each push adds itself, so the one that completes a batch
-                // sees it, wherever the sender is in taking the first part.
-                let unsent_events = self.unsent.events.fetch_add(1, Ordering::AcqRel) + 1;
-                let unsent_bytes = self.unsent.bytes.fetch_add(len, Ordering::AcqRel) + len;
                 if unsent_events >= self.limits.wake_at_events
                     || unsent_bytes >= self.limits.wake_at_bytes
                 {
@@ -173,6 +177,8 @@ impl Producer {
             }
             Err(refused) => {
                 self.unreserve(len);
+                self.unsent.events.fetch_sub(1, Ordering::AcqRel);
+                self.unsent.bytes.fetch_sub(len, Ordering::AcqRel);
                 let kind = match refused {
                     TrySendError::Full(_) => PushError::Full,
                     TrySendError::Disconnected(_) => PushError::Closed,
@@ -239,7 +245,8 @@ impl Consumer {
     pub(crate) fn batch_left(&self, events: usize, bytes: usize) {
         let before = self.unsent.events.fetch_sub(events, Ordering::AcqRel);
         debug_assert!(before >= events, "more events left than were pushed");
-        self.unsent.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        let before = self.unsent.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        debug_assert!(before >= bytes, "more bytes left than were pushed");
     }
 
     /// Takes the next item if one is waiting.
@@ -402,5 +409,40 @@ mod tests {
         consumer.batch_left(3, 3);
         assert!(producer.push(event(1)).is_ok());
         assert!(!consumer.wait_for_wake(soon()), "one event is no batch");
+    }
+
+    #[test]
+    fn a_sender_sending_each_event_at_once_never_sees_more_leave_than_was_pushed() {
+        const PUSHES_PER_THREAD: usize = 200_000;
+        const THREADS: usize = 2;
+        let (producer, consumer) = bounded(limits(1_024, 1 << 20));
+        let producer = Arc::new(producer);
+        let pushers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let producer = Arc::clone(&producer);
+                std::thread::spawn(move || {
+                    let mut pushed = 0;
+                    while pushed < PUSHES_PER_THREAD {
+                        if producer.push(event(7)).is_ok() {
+                            pushed += 1;
+                        }
+                    }
+                })
+            })
+            .collect();
+        // The tightest sender: every event leaves the moment it is taken,
+        // racing the push that queued it.
+        let mut left = 0;
+        while left < THREADS * PUSHES_PER_THREAD {
+            if let Some(Item::Event(event)) = consumer.try_take() {
+                consumer.batch_left(1, event.doc.len());
+                left += 1;
+            }
+        }
+        for pusher in pushers {
+            pusher.join().expect("a push panicked");
+        }
+        assert_eq!(consumer.unsent.events.load(Ordering::Acquire), 0);
+        assert_eq!(consumer.unsent.bytes.load(Ordering::Acquire), 0);
     }
 }
