@@ -6,7 +6,7 @@ mod common;
 use helios_store::query::{Query, QueryBackend, Selection, TimeRange};
 use helios_store::sqlite::{
     SqliteQueries, SqliteReader, SqliteSink, BUSY_TIMEOUT, INDEX_LATE, INDEX_RECV, INDEX_TS_ID,
-    INDEX_TYPE_TS_ID, LATE_BUCKET_MS, SCHEMA_VERSION,
+    INDEX_TYPE_TS_ID, INLINE_CHECKPOINT_PAGES, LATE_BUCKET_MS, SCHEMA_VERSION,
 };
 use helios_store::StoreError;
 use rusqlite::Connection;
@@ -76,6 +76,10 @@ fn writer_connection_uses_wal_synchronous_full_and_its_own_busy_handler() {
     assert_eq!(
         pragmas.temp_store, 2,
         "2 = MEMORY: a statement journal never spills to a file"
+    );
+    assert_eq!(
+        pragmas.wal_autocheckpoint, INLINE_CHECKPOINT_PAGES,
+        "the writer checkpoints inline only as a backstop"
     );
 }
 

@@ -321,3 +321,23 @@ fn the_same_id_twice_in_one_batch_from_two_apps_keeps_the_first() {
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0].index, 1);
 }
+
+#[test]
+fn a_commit_is_checkpointed_into_the_database_file_beside_the_writer() {
+    const DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+    let (_dir, path) = temp_store();
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let empty_bytes = std::fs::metadata(&path).unwrap().len();
+    // A few hundred KiB of WAL: far below any inline autocheckpoint, so
+    // only the sink's checkpoint thread copies it into the file.
+    sink.write_batch(&events(0..2_000)).unwrap();
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&path).unwrap().len() <= empty_bytes {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the database file is still {empty_bytes} bytes {DEADLINE:?} after a commit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(SqliteReader::open(&path).unwrap().count().unwrap(), 2_000);
+}

@@ -12,6 +12,8 @@
 //!   `regexp`).
 
 #[cfg(feature = "sink")]
+mod checkpoint;
+#[cfg(feature = "sink")]
 mod classify;
 #[cfg(feature = "sink")]
 mod cold_ids;
@@ -28,6 +30,8 @@ mod schema;
 #[cfg(feature = "sink")]
 mod sink;
 
+#[cfg(feature = "sink")]
+pub use checkpoint::INLINE_CHECKPOINT_PAGES;
 #[cfg(feature = "sink")]
 pub use compact::{
     CompactOptions, CompactOutcome, Compactor, DEFAULT_HOT_MS, DEFAULT_LATE_HOLD_MS,

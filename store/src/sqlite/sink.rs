@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
+use super::checkpoint::Checkpointer;
 use super::classify::{classify, classify_row};
 use super::cold_ids::{ColdIds, ColdVerdict};
 use super::compact::{DEFAULT_HOT_MS, DEFAULT_PARTITION_MS};
@@ -98,6 +99,10 @@ pub struct SqlitePragmas {
     /// `PRAGMA temp_store` (2 = MEMORY: statement journals never spill to
     /// a file; `schema::keep_temp_files_in_memory`).
     pub temp_store: i64,
+    /// `PRAGMA wal_autocheckpoint`, in pages: the inline backstop
+    /// ([`super::INLINE_CHECKPOINT_PAGES`]); a thread of the sink's own
+    /// checkpoints after every commit.
+    pub wal_autocheckpoint: i64,
 }
 
 /// Writes batches of events to an SQLite file, one transaction per batch.
@@ -115,6 +120,8 @@ pub struct SqliteSink {
     cold: ColdIds,
     /// Events older than this on arrival are written as late rows, ms.
     late_after_ms: i64,
+    /// Checkpoints the WAL beside this writer, told after each commit.
+    checkpointer: Checkpointer,
 }
 
 impl std::fmt::Debug for SqliteSink {
@@ -132,7 +139,9 @@ impl SqliteSink {
         let path = path.as_ref().to_owned();
         let conn = open_writer(&path)?;
         keep_temp_files_in_memory(&conn, &path)?;
+        let checkpointer = Checkpointer::start(&conn, &path)?;
         Ok(Self {
+            checkpointer,
             conn,
             cold: ColdIds::new(columnar_dir(&path)),
             path,
@@ -195,6 +204,10 @@ impl SqliteSink {
             temp_store: self
                 .conn
                 .pragma_query_value(None, "temp_store", |row| row.get(0))
+                .map_err(read)?,
+            wal_autocheckpoint: self
+                .conn
+                .pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0))
                 .map_err(read)?,
         })
     }
@@ -304,6 +317,7 @@ impl SqliteSink {
         // Dropping `tx` on any early return above rolls the batch back, so a
         // failed batch leaves nothing behind.
         tx.commit().map_err(|error| classify(error, context()))?;
+        self.checkpointer.committed();
         debug_assert_eq!(outcome.total() + refused.len() as u64, batch.len() as u64);
         if refused.is_empty() {
             Ok(outcome)
@@ -331,6 +345,7 @@ impl SqliteSink {
             .and_then(|mut delete| delete.execute(params![recv_cutoff_ms, limit]))
             .map_err(|error| classify(error, context()))?;
         tx.commit().map_err(|error| classify(error, context()))?;
+        self.checkpointer.committed();
         Ok(deleted as u64)
     }
 }
