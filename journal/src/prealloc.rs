@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use crate::fault::FaultPlan;
 use crate::segment::{
-    create_segment, create_segment_allocated, create_segment_paced, relap_segment, Allocation,
+    create_segment_allocated, create_segment_paced, create_segment_while_idle, relap_segment,
+    Allocation,
 };
 
 /// How long to wait before retrying after ENOSPC or another I/O error.
@@ -358,8 +359,12 @@ impl Prealloc {
             Some(old) => relap_segment(&self.dir, &old, lap, size),
             None if paced => create_segment_paced(&self.dir, lap, size, &mut || self.pace()),
             // No commit to take the disk from: the fully written segment,
-            // whose commits need no extent conversion.
-            None if self.disk_idle() => create_segment(&self.dir, lap, size),
+            // whose commits need no extent conversion, for as long as no
+            // commit comes (then the rest is allocated, not written).
+            None if self.disk_idle() => {
+                create_segment_while_idle(&self.dir, lap, size, &mut || self.disk_idle())
+                    .map(|(path, _)| path)
+            }
             None => self.create_under_load(lap),
         }
     }

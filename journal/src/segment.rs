@@ -55,7 +55,9 @@ pub(crate) enum Allocation {
 /// header in block 0, fsynced, renamed into place, directory fsynced. A crash
 /// leaves either no segment or a complete one (plus a stray `.tmp`).
 pub fn create_segment(dir: &Path, lap: u64, size: u64) -> io::Result<PathBuf> {
-    create_segment_via(dir, lap, |tmp| write_zeroed_segment(tmp, lap, size, None))
+    create_segment_via(dir, lap, |tmp| {
+        write_zeroed_segment(tmp, lap, size, None).map(|_| ())
+    })
 }
 
 /// [`create_segment`], calling `pace` before each chunk (it may wait, or
@@ -68,9 +70,50 @@ pub(crate) fn create_segment_paced(
     size: u64,
     pace: &mut dyn FnMut() -> io::Result<()>,
 ) -> io::Result<PathBuf> {
+    let mut step = || pace().map(|()| FillStep::Zeros);
     create_segment_via(dir, lap, |tmp| {
-        write_zeroed_segment(tmp, lap, size, Some(pace))
+        write_zeroed_segment(tmp, lap, size, Some(&mut step)).map(|_| ())
     })
+}
+
+/// What a zero-fill does next, asked before each chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FillStep {
+    /// Write the next chunk of zeros.
+    Zeros,
+    /// Commits have the disk now: allocate the rest without writing it
+    /// (`fallocate`), as a segment made under load is.
+    AllocateRest,
+}
+
+/// A segment begun while the disk is idle: zero-filled (the fastest blocks
+/// to commit into) while `idle` says so before each chunk, syncing every
+/// `PACED_SYNC_BYTES` so that no large writeback is left for a commit to
+/// meet; once `idle` says commits have the disk, the rest is allocated
+/// instead. A spare begun at startup used to be filled whole at full
+/// speed, and the first commits of a fresh collector waited behind it
+/// (open-loop p99 of tens of ms in the first second). Where the filesystem
+/// has no `fallocate` the fill goes on with zeros. Same crash behaviour as
+/// [`create_segment`].
+pub(crate) fn create_segment_while_idle(
+    dir: &Path,
+    lap: u64,
+    size: u64,
+    idle: &mut dyn FnMut() -> bool,
+) -> io::Result<(PathBuf, Allocation)> {
+    let mut allocation = Allocation::ZeroFilled;
+    let mut step = || {
+        Ok(if idle() {
+            FillStep::Zeros
+        } else {
+            FillStep::AllocateRest
+        })
+    };
+    let path = create_segment_via(dir, lap, |tmp| {
+        allocation = write_zeroed_segment(tmp, lap, size, Some(&mut step))?;
+        Ok(())
+    })?;
+    Ok((path, allocation))
 }
 
 /// Creates segment `lap` with all `size` bytes allocated but only its
@@ -136,23 +179,33 @@ fn write_fallocated_segment(tmp: &Path, lap: u64, size: u64, refuse: bool) -> io
     if refuse {
         return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
     }
-    let len = libc::off_t::try_from(size)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment size too large"))?;
-    // SAFETY: `file` stays open for the whole call, and fallocate reads
-    // none of our memory. Mode 0 allocates the range and sets the size.
-    if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    allocate(&file, 0, size)?;
     file.write_all_at(&segment_header_block(lap, size), 0)?;
     file.sync_all()
 }
 
+/// Allocates `len` bytes of `file` from `offset` without writing them
+/// (they read as zeros), extending its size to cover them.
+fn allocate(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let too_large = || io::Error::new(io::ErrorKind::InvalidInput, "segment size too large");
+    let offset = libc::off_t::try_from(offset).map_err(|_| too_large())?;
+    let len = libc::off_t::try_from(len).map_err(|_| too_large())?;
+    // SAFETY: `file` stays open for the whole call, and fallocate reads
+    // none of our memory. Mode 0 allocates the range and sets the size.
+    if unsafe { libc::fallocate(file.as_raw_fd(), 0, offset, len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Writes the header and zeros, asking `next` before each chunk; returns
+/// how the segment's blocks were made.
 fn write_zeroed_segment(
     tmp: &Path,
     lap: u64,
     size: u64,
-    mut pace: Option<&mut dyn FnMut() -> io::Result<()>>,
-) -> io::Result<()> {
+    mut next: Option<&mut dyn FnMut() -> io::Result<FillStep>>,
+) -> io::Result<Allocation> {
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -161,13 +214,25 @@ fn write_zeroed_segment(
     let mut chunk = vec![0u8; ZERO_FILL_CHUNK_BYTES];
     chunk[..BLOCK_BYTES].copy_from_slice(&segment_header_block(lap, size));
     let mut written = 0u64;
+    let mut allocation = Allocation::ZeroFilled;
     while written < size {
         let n = (size - written).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
-        if let Some(pace) = pace.as_mut() {
+        if let Some(ask) = next.as_mut() {
             if written > 0 && written % PACED_SYNC_BYTES == 0 {
                 file.sync_data()?;
             }
-            pace()?;
+            // The first chunk carries the header: always written.
+            if ask()? == FillStep::AllocateRest && written > 0 {
+                match allocate(&file, written, size - written) {
+                    Ok(()) => {
+                        allocation = Allocation::Fallocated;
+                        break;
+                    }
+                    // No fallocate here: zeros it is, without asking again.
+                    Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => next = None,
+                    Err(e) => return Err(e),
+                }
+            }
         }
         file.write_all(&chunk[..n])?;
         if written == 0 {
@@ -175,7 +240,8 @@ fn write_zeroed_segment(
         }
         written += n as u64;
     }
-    file.sync_all()
+    file.sync_all()?;
+    Ok(allocation)
 }
 
 /// Gives an old segment a new life as `new_lap`: rewrites its header (its
@@ -421,5 +487,53 @@ impl<'m> SegmentWindow<'m> {
         }
         debug_assert!(self.start + self.bytes.len() as u64 >= want_end);
         Ok(&self.bytes[(offset - self.start) as usize..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIZE: u64 = 4 * ZERO_FILL_CHUNK_BYTES as u64;
+
+    /// The file reads as segment `lap`'s header followed by zeros.
+    fn assert_empty_segment(path: &Path, lap: u64) {
+        let bytes = fs::read(path).unwrap();
+        assert_eq!(bytes.len() as u64, SIZE);
+        assert_eq!(bytes[..BLOCK_BYTES], segment_header_block(lap, SIZE)[..]);
+        assert!(bytes[BLOCK_BYTES..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn a_fill_commits_interrupt_allocates_the_rest_and_reads_as_an_empty_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut asked = 0;
+        let mut idle = || {
+            asked += 1;
+            asked <= 2
+        };
+        let (path, allocation) = create_segment_while_idle(dir.path(), 7, SIZE, &mut idle).unwrap();
+        assert_eq!(allocation, Allocation::Fallocated);
+        assert_eq!(asked, 3, "no chunk is asked for after the switch");
+        assert_eq!(path, segment_path(dir.path(), 7));
+        assert_empty_segment(&path, 7);
+    }
+
+    #[test]
+    fn a_fill_the_disk_stays_idle_for_is_zeros_to_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, allocation) =
+            create_segment_while_idle(dir.path(), 3, SIZE, &mut || true).unwrap();
+        assert_eq!(allocation, Allocation::ZeroFilled);
+        assert_empty_segment(&path, 3);
+    }
+
+    #[test]
+    fn the_header_chunk_is_written_even_when_commits_already_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, allocation) =
+            create_segment_while_idle(dir.path(), 5, SIZE, &mut || false).unwrap();
+        assert_eq!(allocation, Allocation::Fallocated);
+        assert_empty_segment(&path, 5);
     }
 }
