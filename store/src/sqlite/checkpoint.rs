@@ -21,7 +21,7 @@
 //! the WAL at the next open.
 
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -87,12 +87,10 @@ impl Checkpointer {
     /// blocks.
     pub(crate) fn committed(&self) {
         if let Some(nudge) = &self.nudge {
-            match nudge.try_send(()) {
-                Ok(()) | Err(TrySendError::Full(())) => {}
-                // The thread is gone (it panicked); the inline backstop
-                // keeps the WAL bounded.
-                Err(TrySendError::Disconnected(())) => {}
-            }
+            // Full: a checkpoint is pending and will copy this commit too.
+            // Disconnected: the thread is gone (it panicked), and the
+            // inline backstop keeps the WAL bounded. Neither needs more.
+            let _ = nudge.try_send(());
         }
     }
 }

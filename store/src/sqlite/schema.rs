@@ -250,11 +250,14 @@ fn set_journal_mode_wal(conn: &Connection, path: &Path) -> Result<(), StoreError
 /// B-trees, and keeping their inner pages cached saves reads per insert.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
-/// WAL pages between automatic checkpoints: SQLite's own default, kept
-/// explicit because it was measured. A 16384-page interval sped draining
-/// up by only ~4 % but each checkpoint's large write and fsync stalled the
-/// journals' commits on the same disk: the collector's p99 at half its
-/// maximum rate rose from 5.7 ms to 19.4 ms (`loadtest/latency.sh`).
+/// WAL pages between automatic checkpoints of a writer that runs them
+/// inline (the compactor): SQLite's own default, kept explicit because it
+/// was measured. A 16384-page interval sped draining up by only ~4 % but
+/// each checkpoint's large write and fsync stalled the journals' commits on
+/// the same disk: the collector's p99 at half its maximum rate rose from
+/// 5.7 ms to 19.4 ms (`loadtest/latency.sh`). The sink hands its
+/// checkpoints to a thread instead (`checkpoint.rs`), which keeps them as
+/// small, one per commit.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 1_000;
 
 /// Sets the writer's page cache (see [`WRITER_CACHE_KIB`]) and checkpoint

@@ -180,36 +180,24 @@ impl SqliteSink {
     /// back from SQLite (`synchronous` is per connection, so only the
     /// writer's own connection can answer). For startup logs and tests.
     pub fn pragmas(&self) -> Result<SqlitePragmas, StoreError> {
-        let read = |source| StoreError::Read {
-            path: self.path.clone(),
-            source: Box::new(source),
-        };
         Ok(SqlitePragmas {
-            journal_mode: self
-                .conn
-                .pragma_query_value(None, "journal_mode", |row| row.get(0))
-                .map_err(read)?,
-            synchronous: self
-                .conn
-                .pragma_query_value(None, "synchronous", |row| row.get(0))
-                .map_err(read)?,
-            user_version: self
-                .conn
-                .pragma_query_value(None, "user_version", |row| row.get(0))
-                .map_err(read)?,
-            busy_timeout_ms: self
-                .conn
-                .pragma_query_value(None, "busy_timeout", |row| row.get(0))
-                .map_err(read)?,
-            temp_store: self
-                .conn
-                .pragma_query_value(None, "temp_store", |row| row.get(0))
-                .map_err(read)?,
-            wal_autocheckpoint: self
-                .conn
-                .pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0))
-                .map_err(read)?,
+            journal_mode: self.pragma("journal_mode")?,
+            synchronous: self.pragma("synchronous")?,
+            user_version: self.pragma("user_version")?,
+            busy_timeout_ms: self.pragma("busy_timeout")?,
+            temp_store: self.pragma("temp_store")?,
+            wal_autocheckpoint: self.pragma("wal_autocheckpoint")?,
         })
+    }
+
+    /// One pragma's value as this connection reports it.
+    fn pragma<T: rusqlite::types::FromSql>(&self, name: &str) -> Result<T, StoreError> {
+        self.conn
+            .pragma_query_value(None, name, |row| row.get(0))
+            .map_err(|source| StoreError::Read {
+                path: self.path.clone(),
+                source: Box::new(source),
+            })
     }
 
     fn insert_all(&mut self, batch: &[EventDoc]) -> Result<WriteOutcome, SinkError> {

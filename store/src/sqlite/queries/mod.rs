@@ -169,11 +169,16 @@ impl SqliteQueries {
         &self.path
     }
 
+    /// The per-request time budget in milliseconds, as errors state it.
+    fn query_timeout_ms(&self) -> u64 {
+        u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn pool_error(&self, context: &str, error: conn::PoolError) -> QueryError {
         match error {
             conn::PoolError::Open(error) => QueryError::store(context.to_owned(), error),
             conn::PoolError::Stopped(conn::Stop::Deadline) => QueryError::Timeout {
-                limit_ms: u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX),
+                limit_ms: self.query_timeout_ms(),
             },
             conn::PoolError::Stopped(conn::Stop::Cancelled) => QueryError::Cancelled,
             conn::PoolError::Stopped(conn::Stop::Scan(refused)) => {

@@ -178,7 +178,7 @@ impl SqliteQueries {
         ScanLimits {
             cancelled: self.pool.cancelled(),
             deadline,
-            limit_ms: u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX),
+            limit_ms: self.query_timeout_ms(),
         }
     }
 
@@ -305,7 +305,7 @@ impl SqliteQueries {
         for index in 0..passes {
             if Instant::now() > deadline {
                 return Err(QueryError::Timeout {
-                    limit_ms: u64::try_from(self.query_timeout.as_millis()).unwrap_or(u64::MAX),
+                    limit_ms: self.query_timeout_ms(),
                 });
             }
             // Refused at once when the passes left, at the pace so far,
